@@ -1,0 +1,236 @@
+"""Derive a source's text layer from its original bytes.
+
+The text layer is what a reader sees and what annotations anchor to (offsets in Unicode
+code points). It is produced by a named, versioned extractor and stored once; a later
+extractor version never rewrites a stored text layer, so anchors never drift.
+
+``blocks`` describes the structure of the text layer for rendering. Each block is a dict:
+    t      block kind: p, h1..h6, li, pre, th, td, caption, figcaption
+    s, e   code-point offsets of the block's text in the text layer (text[s:e])
+    links  optional [[s, e, href], ...], absolute offsets, non-overlapping, sorted
+    list   optional [kind, id] for li: kind "ul" or "ol"; consecutive items share an id
+    depth  optional list nesting depth (1 = top level)
+    quote  optional id of the enclosing block quote; consecutive blocks share it
+    table  optional table id, with row (row index) for th/td/caption
+Blocks are separated in the text layer by a blank line ("\\n\\n").
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+
+SUPPORTED_TYPES = ("text/plain", "text/html")
+
+
+class ExtractionError(Exception):
+    """The bytes cannot be archived; the message is shown to the user as is."""
+
+
+class Unsupported(ExtractionError):
+    pass
+
+
+class Undecodable(ExtractionError):
+    pass
+
+
+@dataclass
+class Extraction:
+    media_type: str
+    encoding: str
+    encoding_note: str
+    text: str
+    blocks: list[dict]
+    extractor: str
+    extractor_version: str
+    metadata: dict = field(default_factory=dict)
+
+
+# Magic numbers of common binary formats, so the error can name what was uploaded.
+MAGIC = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+    (b"RIFF", "application/octet-stream"),
+    (b"\x7fELF", "application/x-executable"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"{\\rtf", "application/rtf"),
+    (b"\xd0\xcf\x11\xe0", "application/x-ole-storage"),
+]
+HTML_STARTS = (
+    b"<!doctype html",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<!--",
+    b"<title",
+    b"<meta",
+    b"<article",
+    b"<div",
+    b"<p>",
+    b"<p ",
+    b"<h1",
+    b"<table",
+    b"<script",
+    b"<style",
+    b"<br",
+    b"<a ",
+    b"<b>",
+    b"<font",
+    b"<iframe",
+)
+BOMS = [
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def bom_encoding(head: bytes) -> str | None:
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding
+    return None
+
+
+def sniff(head: bytes) -> str:
+    """The media type the bytes themselves show, from their first bytes."""
+    for magic, media_type in MAGIC:
+        if head.startswith(magic):
+            return media_type
+    encoding = bom_encoding(head)
+    if encoding:
+        try:
+            sample = head.decode(encoding, errors="ignore")
+        except LookupError:
+            sample = ""
+        return _text_kind(sample.lstrip().lower().encode("ascii", "ignore"))
+    if b"\x00" in head[:8192]:
+        return "application/octet-stream"
+    # Mostly control characters (other than tab, newline, form feed, carriage return) means binary.
+    sample = head[:8192]
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    if sample and controls / len(sample) > 0.05:
+        return "application/octet-stream"
+    return _text_kind(head.lstrip().lower())
+
+
+def _text_kind(lowered: bytes) -> str:
+    return "text/html" if lowered.startswith(HTML_STARTS) else "text/plain"
+
+
+def decode_plain(data: bytes) -> tuple[str, str, str]:
+    """Decode text bytes; returns (text, encoding, the decision in words)."""
+    encoding = bom_encoding(data)
+    if encoding:
+        try:
+            return data.decode(encoding), encoding, f"{encoding}: byte-order mark present"
+        except UnicodeDecodeError as exc:
+            raise Undecodable(
+                f"The file starts with a {encoding} byte-order mark but is not valid"
+                f" {encoding} (byte {exc.start})."
+            ) from None
+    try:
+        return data.decode("utf-8"), "utf-8", "utf-8: the bytes are valid UTF-8"
+    except UnicodeDecodeError as exc:
+        utf8_error = exc.start
+    # Not UTF-8. Windows-1252 is a superset of Latin-1's printable range and is what
+    # mislabelled "Latin-1" text almost always is; it leaves five bytes undefined.
+    try:
+        text = data.decode("cp1252")
+        return (
+            text,
+            "windows-1252",
+            f"windows-1252: not valid UTF-8 (first invalid byte at {utf8_error}),"
+            " every byte defined in Windows-1252",
+        )
+    except UnicodeDecodeError:
+        pass
+    raise Undecodable(
+        f"The text could not be decoded: it is not valid UTF-8 (first invalid byte at"
+        f" offset {utf8_error}) and not Windows-1252/Latin-1. Save it as UTF-8 and try again."
+    )
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+PLAIN_EXTRACTOR = ("plain-text", "1")
+
+
+def extract_plain(data: bytes) -> Extraction:
+    text, encoding, note = decode_plain(data)
+    text = normalise_newlines(text)
+    if "\x00" in text:
+        raise Unsupported("The file contains NUL characters: it looks like binary data, not text.")
+    if not text.strip():
+        raise ExtractionError("The file holds no text (it is empty or only whitespace).")
+    return Extraction(
+        media_type="text/plain",
+        encoding=encoding,
+        encoding_note=note,
+        text=text,
+        blocks=plain_blocks(text),
+        extractor=PLAIN_EXTRACTOR[0],
+        extractor_version=PLAIN_EXTRACTOR[1],
+        metadata=plain_metadata(text),
+    )
+
+
+def plain_blocks(text: str) -> list[dict]:
+    """Paragraphs are runs of lines separated by blank lines; offsets index ``text``."""
+    blocks: list[dict] = []
+    pos = 0
+    length = len(text)
+    while pos < length:
+        # skip blank lines
+        while pos < length and text[pos] == "\n":
+            pos += 1
+        if pos >= length:
+            break
+        end = text.find("\n\n", pos)
+        if end == -1:
+            end = length
+        stop = end
+        while stop > pos and text[stop - 1] in "\n":
+            stop -= 1
+        if stop > pos:
+            blocks.append({"t": "p", "s": pos, "e": stop})
+        pos = end
+    return blocks
+
+
+def plain_metadata(text: str) -> dict:
+    """A plain text gives only a guess at its title: its first non-empty line, if short."""
+    for line in text.split("\n", 20)[:20]:
+        line = line.strip()
+        if line:
+            return {"title": line[:200]} if len(line) <= 200 else {}
+    return {}
+
+
+def extract(data: bytes, declared_type: str = "", base_url: str = "") -> Extraction:
+    """Dispatch on the sniffed type. The declared type is recorded by the caller, not trusted."""
+    if not data:
+        raise ExtractionError("The file is empty: there is nothing to archive.")
+    media_type = sniff(data[:65536])
+    if media_type == "text/html":
+        from archive.extract.html import extract_html
+
+        return extract_html(data, base_url=base_url)
+    if media_type == "text/plain":
+        return extract_plain(data)
+    declared = f" (declared as {declared_type})" if declared_type else ""
+    raise Unsupported(
+        f"This file is {media_type}{declared}, which Scholion cannot archive yet."
+        f" Supported types: plain text (text/plain) and HTML (text/html)."
+    )

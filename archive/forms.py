@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from archive.models import Collection, Source, validate_date_published, validate_doi
+
+
+class CreatorsField(forms.CharField):
+    """Creators as one name per line ("Family, Given" or a full name), kept in order."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class ArchiveForm(forms.Form):
+    file = forms.FileField(
+        required=False,
+        help_text="Plain text or HTML, as it was published. The bytes are kept unchanged.",
+    )
+    text = forms.CharField(
+        label="…or paste text",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Pasted text is archived as UTF-8 plain text.",
+    )
+    title = forms.CharField(
+        required=False, max_length=500, help_text="Leave empty to take it from the file."
+    )
+    original_url = forms.URLField(
+        label="Original URL",
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Where the source was published, if known.",
+    )
+    collection = forms.ModelChoiceField(queryset=Collection.objects.none(), required=False)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["collection"].queryset = Collection.objects.writable_by(user)
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload is not None:
+            if upload.size == 0:
+                raise forms.ValidationError("The file is empty: there is nothing to archive.")
+            limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+            if upload.size > limit:
+                raise forms.ValidationError(
+                    f"The file is {upload.size:,} bytes, over the limit of {limit:,} bytes."
+                )
+        return upload
+
+    def clean(self):
+        cleaned = super().clean()
+        has_file = bool(cleaned.get("file"))
+        has_text = bool((cleaned.get("text") or "").strip())
+        if has_file and has_text:
+            raise forms.ValidationError("Upload a file or paste text, not both.")
+        if not has_file and not has_text and not self.errors.get("file"):
+            raise forms.ValidationError("Choose a file to upload or paste some text.")
+        return cleaned
+
+
+class SourceMetadataForm(forms.ModelForm):
+    creators = CreatorsField(required=False, help_text="One name per line, e.g. “Smith, Jane”.")
+    date_published = forms.CharField(
+        required=False,
+        max_length=10,
+        validators=[validate_date_published],
+        help_text="YYYY, YYYY-MM or YYYY-MM-DD",
+    )
+    doi = forms.CharField(label="DOI", required=False, max_length=200, validators=[validate_doi])
+
+    class Meta:
+        model = Source
+        fields = [
+            "title",
+            "creators",
+            "publisher",
+            "date_published",
+            "language",
+            "description",
+            "doi",
+            "isbn",
+            "url",
+            "rights",
+            "citation_key",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_doi(self):
+        value = self.cleaned_data["doi"].strip()
+        for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:"):
+            if value.lower().startswith(prefix):
+                value = value[len(prefix) :]
+        validate_doi(value)
+        return value

@@ -1,0 +1,171 @@
+"""Archiving: bytes in, a Source out. Every way in (web, command line, demo) goes through here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from archive.blobstore import Spooled, TooLarge, spool, store
+from archive.extract import ExtractionError, extract
+from archive.models import Collection, Source, make_citation_key, unique_citation_key
+
+log = logging.getLogger(__name__)
+
+METADATA_FIELDS = (
+    "title",
+    "creators",
+    "publisher",
+    "date_published",
+    "language",
+    "description",
+    "doi",
+    "isbn",
+    "url",
+    "rights",
+)
+
+
+class ArchiveError(Exception):
+    """Input that cannot be archived; the message is meant for the person archiving."""
+
+
+@dataclass
+class Archived:
+    source: Source
+    created: bool  # False when these exact bytes were already archived
+
+    @property
+    def message(self) -> str:
+        if self.created:
+            return f"Archived “{self.source.title}”."
+        return (
+            f"These exact bytes were already archived as “{self.source.title}”"
+            f" (SHA-256 {self.source.sha256[:12]}…); no second copy was made."
+        )
+
+
+def archive_chunks(
+    chunks: Iterator[bytes],
+    *,
+    user=None,
+    via: str = Source.Via.UPLOAD,
+    filename: str = "",
+    declared_type: str = "",
+    original_url: str = "",
+    metadata: dict | None = None,
+    collection: Collection | None = None,
+) -> Archived:
+    """Hash and spool the bytes, store them at their content address, derive the text layer.
+
+    The blob is stored before the row is written, so no source row exists without its
+    bytes; a failure after storing leaves only a complete, reusable blob.
+    """
+    try:
+        spooled = spool(chunks)
+    except TooLarge:
+        limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+        raise ArchiveError(
+            f"The file is larger than the limit of {limit:,} bytes"
+            f" ({limit / 1024 / 1024:.0f} MiB; set SCHOLION_MAX_UPLOAD_BYTES to change it)."
+        ) from None
+    try:
+        return _archive_spooled(
+            spooled,
+            user=user,
+            via=via,
+            filename=filename,
+            declared_type=declared_type,
+            original_url=original_url,
+            metadata=metadata or {},
+            collection=collection,
+        )
+    finally:
+        spooled.close()
+
+
+def _archive_spooled(
+    spooled: Spooled, *, user, via, filename, declared_type, original_url, metadata, collection
+) -> Archived:
+    if spooled.size == 0:
+        raise ArchiveError("The file is empty: there is nothing to archive.")
+    existing = Source.objects.filter(sha256=spooled.sha256).first()
+    if existing is not None:
+        _add_to_collection(existing, collection)
+        return Archived(existing, created=False)
+
+    spooled.file.seek(0)
+    data = spooled.file.read()
+    try:
+        extraction = extract(data, declared_type=declared_type, base_url=original_url)
+    except ExtractionError as exc:
+        raise ArchiveError(str(exc)) from None
+    del data
+
+    merged = {k: v for k, v in extraction.metadata.items() if k in METADATA_FIELDS and v}
+    merged.update({k: v for k, v in metadata.items() if k in METADATA_FIELDS and v})
+    if not merged.get("title"):
+        merged["title"] = filename or "Untitled source"
+    merged["title"] = merged["title"][:500]
+    for name in ("publisher", "rights"):
+        if name in merged:
+            merged[name] = merged[name][:300]
+    # Extracted metadata is a suggestion: drop what would not pass the form's validation.
+    for name in ("doi", "date_published", "isbn", "language", "url", "creators"):
+        if name in merged and not _valid(name, merged[name]):
+            del merged[name]
+
+    name, _ = store(spooled)
+    try:
+        with transaction.atomic():
+            source = Source(
+                sha256=spooled.sha256,
+                size=spooled.size,
+                blob_name=name,
+                media_type=extraction.media_type,
+                declared_media_type=declared_type[:200],
+                encoding=extraction.encoding,
+                encoding_note=extraction.encoding_note[:300],
+                original_filename=filename[:300],
+                original_url=original_url[:2000],
+                archived_by=user,
+                archived_via=via,
+                text=extraction.text,
+                blocks=extraction.blocks,
+                extractor=extraction.extractor,
+                extractor_version=extraction.extractor_version,
+                **merged,
+            )
+            source.citation_key = unique_citation_key(
+                make_citation_key(source.creators, source.date_published, source.title)
+            )
+            source.save()
+            _add_to_collection(source, collection)
+    except IntegrityError:
+        # The same bytes archived concurrently: the other request's row wins.
+        existing = Source.objects.filter(sha256=spooled.sha256).first()
+        if existing is None:
+            raise
+        _add_to_collection(existing, collection)
+        return Archived(existing, created=False)
+    log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
+    return Archived(source, created=True)
+
+
+def _valid(field_name: str, value: str) -> bool:
+    from django.core.exceptions import ValidationError
+
+    field = Source._meta.get_field(field_name)
+    try:
+        field.clean(value, None)
+    except ValidationError:
+        return False
+    return True
+
+
+def _add_to_collection(source: Source, collection: Collection | None) -> None:
+    if collection is not None:
+        collection.sources.add(source)

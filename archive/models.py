@@ -1,0 +1,422 @@
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+DATE_PUBLISHED_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+def validate_date_published(value: str) -> None:
+    if value and not DATE_PUBLISHED_RE.match(value):
+        raise ValidationError("Write the date as YYYY, YYYY-MM or YYYY-MM-DD.")
+
+
+def validate_doi(value: str) -> None:
+    if value and not DOI_RE.match(value):
+        raise ValidationError("A DOI looks like 10.1234/abc.def (without https://doi.org/).")
+
+
+def validate_creators(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        raise ValidationError("Creators must be a list of names.")
+
+
+class CollectionQuerySet(models.QuerySet):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CollectionQuerySet:
+        """Collections the user may read: public ones, and those the user owns or belongs to."""
+        if getattr(user, "is_staff", False):
+            return self.all()
+        if not user.is_authenticated:
+            return self.filter(is_public=True)
+        return self.filter(Q(is_public=True) | Q(owner=user) | Q(memberships__user=user)).distinct()
+
+    def writable_by(self, user: AbstractBaseUser | AnonymousUser) -> CollectionQuerySet:
+        """Collections the user may archive sources into (editors and owners)."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self.all()
+        roles = [Membership.Role.EDITOR, Membership.Role.OWNER]
+        return self.filter(
+            Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles)
+        ).distinct()
+
+
+class Collection(models.Model):
+    slug = models.SlugField(unique=True, max_length=80)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_collections"
+    )
+    is_public = models.BooleanField(
+        default=False, help_text="Anyone, including visitors who are not logged in, may read it."
+    )
+    sources = models.ManyToManyField("Source", related_name="collections", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("archive:collection_detail", args=[self.slug])
+
+    def role_of(self, user: AbstractBaseUser | AnonymousUser) -> str | None:
+        if not user.is_authenticated:
+            return None
+        if user.pk == self.owner_id:
+            return Membership.Role.OWNER
+        membership = self.memberships.filter(user=user).first()
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        ANNOTATOR = "annotator", "Annotator"
+        EDITOR = "editor", "Editor"
+        OWNER = "owner", "Owner"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.collection} ({self.role})"
+
+
+class SourceQuerySet(models.QuerySet):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> SourceQuerySet:
+        """The one rule for who may read a source.
+
+        Curators see everything, withdrawn sources included. Everyone else sees sources that
+        are not withdrawn and are in a public collection, in a collection they own or belong
+        to, or that they archived themselves.
+        """
+        if getattr(user, "is_staff", False):
+            return self.all()
+        visible_collections = Collection.objects.visible_to(user)
+        in_visible = Exists(
+            Collection.sources.through.objects.filter(
+                source_id=OuterRef("pk"), collection__in=visible_collections
+            )
+        )
+        rule = in_visible
+        if user.is_authenticated:
+            rule = rule | Q(archived_by=user)
+        return self.filter(rule, withdrawn_at__isnull=True)
+
+    def for_listing(self) -> SourceQuerySet:
+        """What list pages need, without the (possibly large) text layer."""
+        return self.select_related("archived_by").defer("text", "blocks")
+
+
+class Source(models.Model):
+    class Via(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        PASTE = "paste", "Pasted text"
+        COMMAND_LINE = "cli", "Command line"
+        IMPORT = "import", "Import"
+
+    class Fixity(models.TextChoices):
+        UNCHECKED = "unchecked", "Not yet checked"
+        OK = "ok", "Verified"
+        FAILED = "failed", "FAILED"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    # The original bytes: written once, never changed (enforced by triggers too).
+    sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    size = models.BigIntegerField(editable=False)
+    blob_name = models.CharField(max_length=200, editable=False)
+    media_type = models.CharField(max_length=100, editable=False)
+    declared_media_type = models.CharField(max_length=200, blank=True, editable=False)
+    encoding = models.CharField(max_length=40, blank=True, editable=False)
+    encoding_note = models.CharField(max_length=300, blank=True, editable=False)
+    original_filename = models.CharField(max_length=300, blank=True, editable=False)
+    original_url = models.URLField(max_length=2000, blank=True, editable=False)
+
+    # Provenance.
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="archived_sources",
+        editable=False,
+    )
+    archived_at = models.DateTimeField(default=timezone.now, editable=False)
+    archived_via = models.CharField(max_length=10, choices=Via.choices, editable=False)
+
+    # The text layer: derived once from the bytes by a named, versioned extractor.
+    text = models.TextField(editable=False)
+    blocks = models.JSONField(default=list, editable=False)
+    extractor = models.CharField(max_length=40, editable=False)
+    extractor_version = models.CharField(max_length=20, editable=False)
+
+    # Bibliographic metadata: editable.
+    title = models.CharField(max_length=500)
+    creators = models.JSONField(
+        default=list, blank=True, validators=[validate_creators], help_text="Names, in order."
+    )
+    publisher = models.CharField("publisher or site", max_length=300, blank=True)
+    date_published = models.CharField(
+        max_length=10,
+        blank=True,
+        validators=[validate_date_published],
+        help_text="YYYY, YYYY-MM or YYYY-MM-DD",
+    )
+    language = models.CharField(max_length=35, blank=True, help_text="e.g. en, fr, pt-BR")
+    description = models.TextField(blank=True)
+    doi = models.CharField("DOI", max_length=200, blank=True, validators=[validate_doi])
+    isbn = models.CharField("ISBN", max_length=20, blank=True)
+    url = models.URLField("URL", max_length=2000, blank=True)
+    rights = models.CharField(max_length=500, blank=True)
+    citation_key = models.SlugField(
+        max_length=100,
+        unique=True,
+        allow_unicode=False,
+        help_text="Used to cite this source in notes, e.g. [@smith2024resistance].",
+    )
+
+    # Withdrawal by a curator: hidden from everyone but curators, reversible.
+    withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    withdrawn_reason = models.TextField(blank=True, editable=False)
+
+    # Last fixity check, kept beside the full history for list filters.
+    fixity_status = models.CharField(
+        max_length=10, choices=Fixity.choices, default=Fixity.UNCHECKED, editable=False
+    )
+    fixity_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SourceQuerySet.as_manager()
+
+    IMMUTABLE_FIELDS = (
+        "uuid",
+        "sha256",
+        "size",
+        "blob_name",
+        "media_type",
+        "declared_media_type",
+        "encoding",
+        "encoding_note",
+        "original_filename",
+        "original_url",
+        "archived_at",
+        "archived_via",
+        "text",
+        "blocks",
+        "extractor",
+        "extractor_version",
+    )
+
+    class Meta:
+        ordering = ["-archived_at"]
+        indexes = [models.Index(fields=["title"]), models.Index(fields=["fixity_status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("archive:source_detail", args=[self.uuid])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_immutable()
+        return instance
+
+    def _remember_immutable(self) -> None:
+        # The immutable values as stored (references, not copies), so save() can refuse a
+        # change without re-reading a possibly large text layer.
+        self._loaded_immutable = {
+            f: self.__dict__[f] for f in self.IMMUTABLE_FIELDS if f in self.__dict__
+        }
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            loaded = getattr(self, "_loaded_immutable", {})
+            changed = [f for f, value in loaded.items() if self.__dict__.get(f) != value]
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                changed += [f for f in update_fields if f in self.IMMUTABLE_FIELDS]
+            if changed:
+                raise ImmutableFieldError(
+                    f"An archived source's {', '.join(sorted(set(changed)))} cannot be changed:"
+                    " the original bytes and their text layer are kept exactly as archived."
+                )
+            if update_fields is None:
+                # Never rewrite the immutable columns (the text layer may be megabytes).
+                kwargs["update_fields"] = [
+                    f.name
+                    for f in self._meta.concrete_fields
+                    if not f.primary_key and f.name not in self.IMMUTABLE_FIELDS
+                ]
+        super().save(*args, **kwargs)
+        self._remember_immutable()
+
+    def delete(self, *args, **kwargs):
+        if self.has_annotations():
+            raise ValidationError(
+                "This source has annotations and cannot be deleted. Withdraw it instead."
+            )
+        return super().delete(*args, **kwargs)
+
+    def can_edit_metadata(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Curators, the archiver, and editors or owners of a collection holding the source."""
+        if not user.is_authenticated:
+            return False
+        if user.is_staff or user.pk == self.archived_by_id:
+            return True
+        return Collection.objects.writable_by(user).filter(sources=self).exists()
+
+    def has_annotations(self) -> bool:
+        return self.annotations.exists()
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+    def withdraw(self, reason: str) -> None:
+        if not reason.strip():
+            raise ValidationError("Give a reason for withdrawing the source.")
+        self.withdrawn_at = timezone.now()
+        self.withdrawn_reason = reason.strip()
+        self.save(update_fields=["withdrawn_at", "withdrawn_reason"])
+
+    def reinstate(self) -> None:
+        self.withdrawn_at = None
+        self.withdrawn_reason = ""
+        self.save(update_fields=["withdrawn_at", "withdrawn_reason"])
+
+    def open_original(self):
+        from archive.blobstore import archive_storage
+
+        return archive_storage().open(self.blob_name, "rb")
+
+    def verify_fixity(self) -> FixityCheck:
+        """Re-hash the stored bytes and record the result."""
+        from archive.blobstore import hash_stored
+
+        observed, error = "", ""
+        try:
+            observed, size = hash_stored(self.blob_name)
+            if observed != self.sha256:
+                error = f"Hash differs: expected {self.sha256}, observed {observed}."
+            elif size != self.size:
+                error = f"Size differs: expected {self.size} bytes, observed {size}."
+        except FileNotFoundError:
+            error = f"The stored bytes are missing ({self.blob_name})."
+        except OSError as exc:
+            error = f"The stored bytes could not be read: {exc}"
+        ok = not error
+        with transaction.atomic():
+            check = FixityCheck.objects.create(
+                source=self, ok=ok, observed_sha256=observed, error=error
+            )
+            self.fixity_status = self.Fixity.OK if ok else self.Fixity.FAILED
+            self.fixity_checked_at = check.checked_at
+            Source.objects.filter(pk=self.pk).update(
+                fixity_status=self.fixity_status, fixity_checked_at=self.fixity_checked_at
+            )
+        return check
+
+    # Citation helpers used by the reading page's "Cite" box.
+    def creator_display(self) -> str:
+        return "; ".join(self.creators)
+
+    def year(self) -> str:
+        return self.date_published[:4] if self.date_published else ""
+
+
+class ImmutableFieldError(ValidationError):
+    pass
+
+
+class FixityCheck(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="fixity_checks")
+    checked_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    observed_sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+        get_latest_by = "checked_at"
+
+    def __str__(self) -> str:
+        return f"{'OK' if self.ok else 'FAILED'} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+STOPWORDS = {"a", "an", "the", "of", "on", "in", "and", "to", "for", "at", "by", "with", "from"}
+
+
+def ascii_slug_word(value: str) -> str:
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", folded.lower())
+
+
+def make_citation_key(creators: list[str], date_published: str, title: str) -> str:
+    """``author2024firstword``: first creator's family name, year, first significant title word."""
+    family = ""
+    if creators:
+        first = creators[0]
+        family = first.split(",")[0] if "," in first else first.split()[-1] if first.split() else ""
+    author = ascii_slug_word(family) or "anon"
+    year = date_published[:4] if date_published else "nd"
+    word = ""
+    for candidate in re.split(r"\s+", title):
+        cleaned = ascii_slug_word(candidate)
+        if cleaned and cleaned not in STOPWORDS:
+            word = cleaned
+            break
+    return f"{author}{year}{word}"[:90]
+
+
+def unique_citation_key(base: str, exclude_pk: int | None = None) -> str:
+    """``base``, or ``base`` with a, b, c... appended, as bibliographies disambiguate."""
+    taken = set(
+        Source.objects.filter(citation_key__startswith=base)
+        .exclude(pk=exclude_pk)
+        .values_list("citation_key", flat=True)
+    )
+    if base not in taken:
+        return base
+    for suffix in _suffixes():
+        if base + suffix not in taken:
+            return base + suffix
+    raise AssertionError("unreachable")
+
+
+def _suffixes():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    yield from letters
+    n = 2
+    while True:
+        yield from (f"{a}{n}" for a in letters)
+        n += 1

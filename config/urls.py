@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Scholion curation"
+admin.site.site_title = "Scholion"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="archive:source_list"), name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("archive.urls")),
+    path("", include("annotations.urls")),
+]

@@ -1,0 +1,1 @@
+// Reading page: annotate a selection (filled in by the annotating work).

@@ -1,0 +1,137 @@
+"""Shared fixtures: the owner/member/stranger set every view test reuses."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+DEMO_PATH = settings.BASE_DIR / "demo" / "000_7ab34eae5234665d.txt"
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("olive", "olive@example.org", "pw-olive-123")
+
+
+@pytest.fixture
+def member(django_user_model):
+    return django_user_model.objects.create_user("maya", "maya@example.org", "pw-maya-123")
+
+
+@pytest.fixture
+def stranger(django_user_model):
+    return django_user_model.objects.create_user("sam", "sam@example.org", "pw-sam-123")
+
+
+@pytest.fixture
+def curator(django_user_model):
+    return django_user_model.objects.create_user(
+        "cora", "cora@example.org", "pw-cora-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def collection(owner, member):
+    from archive.models import Collection, Membership
+
+    c = Collection.objects.create(slug="field-notes", title="Field notes", owner=owner)
+    Membership.objects.create(collection=c, user=owner, role=Membership.Role.OWNER)
+    Membership.objects.create(collection=c, user=member, role=Membership.Role.ANNOTATOR)
+    return c
+
+
+def archive_text(text: str | bytes, user=None, collection=None, **kwargs):
+    from archive.ingest import archive_chunks
+
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return archive_chunks(iter([data]), user=user, collection=collection, **kwargs).source
+
+
+@pytest.fixture
+def demo_source(owner, collection):
+    from archive.ingest import archive_chunks
+
+    with DEMO_PATH.open("rb") as fh:
+        return archive_chunks(
+            iter([fh.read()]),
+            user=owner,
+            collection=collection,
+            filename=DEMO_PATH.name,
+            declared_type="text/plain",
+            via="cli",
+        ).source
+
+
+# --- Browser tests: Playwright driving Debian's Chromium -----------------------------------
+
+CHROMIUM = os.environ.get("SCHOLION_CHROMIUM", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("SCHOLION_REQUIRE_BROWSER") == "1"
+_browser_results = {"passed": 0}
+
+
+@pytest.fixture(scope="session")
+def _playwright_browser():
+    if not os.path.exists(CHROMIUM):
+        message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"Playwright is not installed: {exc}")
+        pytest.skip("Playwright is not installed")
+    # Playwright's sync API runs an event loop; Django must allow sync DB access beside it.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_playwright_browser, live_server):
+    context = _playwright_browser.new_context(
+        base_url=live_server.url, viewport={"width": 1366, "height": 850}, accept_downloads=True
+    )
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def login(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed and "browser" in report.keywords:
+        _browser_results["passed"] += 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if REQUIRE_BROWSER and exitstatus == 0 and _browser_results["passed"] == 0:
+        print("\nSCHOLION_REQUIRE_BROWSER=1 but no browser test ran and passed.")
+        session.exitstatus = 1
