@@ -8,6 +8,7 @@ admin.site.site_title = "Scholion"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="archive:source_list"), name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("", include("archive.urls")),
     path("", include("annotations.urls")),

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from accounts.members import MembershipError, find_user
+from accounts.models import ApiToken
+from archive.models import Membership
+
+
+class RegistrationForm(UserCreationForm):
+    email = forms.EmailField(
+        label="E-mail address", help_text="Used only to reset your password if you forget it."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        # Password reset mails every account at an address; one account per address keeps
+        # "forgot my password" unambiguous.
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account already uses this address. Log in, or reset its password."
+            )
+        return email
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name", "scope"]
+        widgets = {"scope": forms.RadioSelect}
+
+
+class MemberAddForm(forms.Form):
+    identifier = forms.CharField(label="Username or e-mail address", max_length=254)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+    def clean_identifier(self):
+        try:
+            return find_user(self.cleaned_data["identifier"])
+        except MembershipError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

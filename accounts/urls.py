@@ -1,0 +1,24 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("accounts/register/", views.register, name="register"),
+    path("collections/<slug:slug>/members/", views.members, name="members"),
+    path("collections/<slug:slug>/members/add", views.member_add, name="member_add"),
+    path(
+        "collections/<slug:slug>/members/<str:username>/role",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "collections/<slug:slug>/members/<str:username>/remove",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path("me/annotations/", views.my_annotations, name="my_annotations"),
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/<uuid:uuid>/revoke", views.token_revoke, name="token_revoke"),
+]

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+from taggit.models import Tag
+
+from accounts import members as roster_rules
+from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
+from accounts.members import MembershipError
+from accounts.models import ApiToken
+from annotations.models import Annotation
+from archive.models import Collection
+
+NEW_TOKEN_SESSION_KEY = "accounts:new_token"  # noqa: S105 (a session key name)
+
+
+# --- Self-registration ------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    if not settings.SCHOLION_SELF_REGISTRATION:
+        raise Http404("Accounts are by invitation; ask a curator for one.")
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.get_username()}. Your account is ready.")
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/register.html", {"form": form})
+
+
+# --- Collection members -----------------------------------------------------------------
+
+
+def _members_collection(request: HttpRequest, slug: str) -> Collection:
+    """The collection, if the user may see its member list: 404 if hidden, 403 if not a member."""
+    collection = get_object_or_404(
+        Collection.objects.visible_to(request.user).select_related("owner"), slug=slug
+    )
+    if not request.user.is_staff and collection.role_of(request.user) is None:
+        raise PermissionDenied("Only members of this collection see who belongs to it.")
+    return collection
+
+
+def _require_manager(request: HttpRequest, collection: Collection) -> None:
+    if not roster_rules.can_manage(collection, request.user):
+        raise PermissionDenied("Only the collection's owners change its members.")
+
+
+@login_required
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _members_collection(request, slug)
+    return _render_members(request, collection, MemberAddForm())
+
+
+def _render_members(
+    request: HttpRequest, collection: Collection, add_form: MemberAddForm, status: int = 200
+) -> HttpResponse:
+    context = {
+        "collection": collection,
+        "members": roster_rules.roster(collection),
+        "can_manage": roster_rules.can_manage(collection, request.user),
+        "add_form": add_form,
+        "roles": RoleForm.base_fields["role"].choices,
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _members_collection(request, slug)
+    _require_manager(request, collection)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        user, role = form.cleaned_data["identifier"], form.cleaned_data["role"]
+        try:
+            roster_rules.add_member(collection, user, role)
+        except MembershipError as exc:
+            form.add_error("identifier", str(exc))
+        else:
+            messages.success(
+                request, f"{user.get_username()} joined “{collection.title}” as {role}."
+            )
+            return redirect("accounts:members", slug=collection.slug)
+    return _render_members(request, collection, form, status=400)
+
+
+def _member_user(username: str):
+    return get_object_or_404(get_user_model(), username=username)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, slug: str, username: str) -> HttpResponse:
+    collection = _members_collection(request, slug)
+    _require_manager(request, collection)
+    user = _member_user(username)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles listed.")
+        return redirect("accounts:members", slug=collection.slug)
+    try:
+        roster_rules.change_role(collection, user, form.cleaned_data["role"])
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return redirect("accounts:members", slug=collection.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, username: str) -> HttpResponse:
+    collection = _members_collection(request, slug)
+    user = _member_user(username)
+    leaving = user.pk == request.user.pk
+    if not leaving:
+        _require_manager(request, collection)
+    try:
+        roster_rules.remove_member(collection, user)
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:members", slug=collection.slug)
+    if leaving:
+        messages.success(request, f"You left “{collection.title}”.")
+        # Having left a private collection, the member list is no longer theirs to see.
+        return redirect("archive:collection_list")
+    messages.success(request, f"{user.get_username()} was removed from “{collection.title}”.")
+    return redirect("accounts:members", slug=collection.slug)
+
+
+# --- My annotations ---------------------------------------------------------------------
+
+
+@login_required
+def my_annotations(request: HttpRequest) -> HttpResponse:
+    """Everything the user wrote that they can still see, newest first."""
+    mine = Annotation.objects.visible_to(request.user).filter(author=request.user)
+    collections = Collection.objects.filter(annotations__in=mine).distinct().order_by("title")
+    tags = (
+        Tag.objects.filter(annotations_taggedannotation_items__content_object__in=mine)
+        .distinct()
+        .order_by("name")
+    )
+    selected = mine
+    problems = []
+    collection_slug = request.GET.get("collection", "").strip()
+    tag_slug = request.GET.get("tag", "").strip()
+    if collection_slug:
+        selected = selected.filter(collection__slug=collection_slug)
+        if not any(c.slug == collection_slug for c in collections):
+            problems.append(f"None of your annotations is in a collection “{collection_slug}”.")
+    if tag_slug:
+        selected = selected.filter(tags__slug=tag_slug)
+        if not any(t.slug == tag_slug for t in tags):
+            problems.append(f"None of your annotations has the tag “{tag_slug}”.")
+    selected = (
+        selected.with_related()
+        # The reader's text layer can be megabytes; this list needs only titles.
+        .defer("source__text", "source__blocks")
+        .order_by("-created", "pk")
+    )
+    page = Paginator(selected, 25).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "collections": collections,
+        "tags": tags,
+        "collection_slug": collection_slug,
+        "tag_slug": tag_slug,
+        "problems": problems,
+    }
+    return render(request, "accounts/my_annotations.html", context)
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token, key = ApiToken.issue(
+            request.user, form.cleaned_data["name"], form.cleaned_data["scope"]
+        )
+        # Shown once, on the page the redirect lands on; only the hash is kept after that.
+        request.session[NEW_TOKEN_SESSION_KEY] = {"uuid": str(token.uuid), "key": key}
+        return redirect("accounts:tokens")
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    context = {
+        "form": form,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "new_token": new_token,
+    }
+    return render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, uuid) -> HttpResponse:
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), uuid=uuid)
+    token.revoke()
+    messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")
+    return redirect("accounts:tokens")

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:  # makemigrations --check exits 1 when a migration is missing
+        pytest.fail(f"Pending model changes without a migration:\n{out.getvalue()} ({exc})")
+
+
+@pytest.mark.django_db
+def test_home_page_leads_to_the_source_list(client):
+    response = client.get("/", follow=True)
+    assert response.status_code == 200
+    assert b"Sources" in response.content
+
+
+def test_demo_copy_is_byte_exact_with_the_seed():
+    import hashlib
+
+    from tests.conftest import DEMO_PATH
+
+    digest = hashlib.sha256(DEMO_PATH.read_bytes()).hexdigest()
+    assert digest == "e8ce57c5dea73e392ed7adba0c147f7b659dd269b89ac27f9eb6f098c5051b71"
