@@ -1,0 +1,569 @@
+"""HTML extractor: a structural, script-free text layer and metadata from an archived page.
+
+It emits no HTML at all, only text and the block structure described in archive.extract, so
+nothing executable in the original can reach a reader. The standard library's event-based
+HTMLParser is used because it never recurses: a page nested 100,000 levels deep is just a long
+stream of events, handled in linear time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from archive.extract import (
+    Extraction,
+    ExtractionError,
+    Undecodable,
+    bom_encoding,
+    decode_plain,
+    normalise_newlines,
+)
+
+HTML_EXTRACTOR = ("html", "1")
+
+# Elements whose content never reaches the text layer: executable, embedded, tracking, or form UI.
+DROPPED = {
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "canvas",
+    "audio",
+    "video",
+    "select",
+    "textarea",
+    "button",
+    "option",
+    "optgroup",
+    "datalist",
+    "map",
+    "picture",
+    "source",
+    "track",
+    "dialog",
+}
+# Elements that give their text a block kind of its own.
+KINDS = {
+    "p": "p",
+    "h1": "h1",
+    "h2": "h2",
+    "h3": "h3",
+    "h4": "h4",
+    "h5": "h5",
+    "h6": "h6",
+    "li": "li",
+    "pre": "pre",
+    "td": "td",
+    "th": "th",
+    "caption": "caption",
+    "figcaption": "figcaption",
+    "dt": "p",
+    "dd": "p",
+    "summary": "p",
+    "address": "p",
+    "listing": "pre",
+    "xmp": "pre",
+    "plaintext": "pre",
+}
+# Elements that end the current block without a kind of their own.
+BREAKS = {
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "blockquote",
+    "ul",
+    "ol",
+    "menu",
+    "dl",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "figure",
+    "hr",
+    "form",
+    "fieldset",
+    "legend",
+    "details",
+    "body",
+    "html",
+    "center",
+    "hgroup",
+    "search",
+} | set(KINDS)
+VOID = {
+    "br",
+    "hr",
+    "img",
+    "input",
+    "meta",
+    "link",
+    "area",
+    "base",
+    "col",
+    "embed",
+    "param",
+    "source",
+    "track",
+    "wbr",
+    "keygen",
+}
+STRUCTURE_DEPTH_LIMIT = 200  # deeper structure is flattened; its text is kept
+WHITESPACE = re.compile(r"[ \t\n\r\f]+")  # HTML's ASCII whitespace; NBSP is content
+CHARSET_RE = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+LATIN1_LABELS = {
+    "latin-1",
+    "latin1",
+    "iso-8859-1",
+    "iso8859-1",
+    "l1",
+    "us-ascii",
+    "ascii",
+    "iso_8859-1",
+    "cp819",
+    "ibm819",
+    "windows-1252",
+    "cp1252",
+    "x-cp1252",
+}
+ALLOWED_SCHEMES = {"http", "https", "mailto"}
+ARTICLE_TYPES = {
+    "article",
+    "newsarticle",
+    "scholarlyarticle",
+    "blogposting",
+    "report",
+    "webpage",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "techarticle",
+}
+DATE_RE = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
+DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
+
+
+def decode_html(data: bytes) -> tuple[str, str, str]:
+    """Decode as a browser would: BOM, then a declared <meta> charset, then UTF-8, then 1252."""
+    encoding = bom_encoding(data)
+    if encoding:
+        return decode_plain(data)
+    match = CHARSET_RE.search(data[:4096])
+    if match:
+        label = match.group(1).decode("ascii", "ignore").strip().lower()
+        codec = "cp1252" if label in LATIN1_LABELS else label
+        name = "windows-1252" if codec == "cp1252" else label
+        # A page cannot declare UTF-16 in its own ASCII-compatible <meta>: the standard says UTF-8.
+        if not codec.startswith(("utf-16", "utf16", "utf-32", "utf32")):
+            try:
+                return data.decode(codec), name, f"{name}: declared in <meta charset>"
+            except (LookupError, UnicodeDecodeError):
+                pass
+    text, enc, note = decode_plain(data)
+    return text, enc, note
+
+
+class _Block:
+    __slots__ = ("kind", "pieces", "attrs", "pre")
+
+    def __init__(self, kind: str, attrs: dict, pre: bool) -> None:
+        self.kind = kind
+        self.pieces: list[tuple[str, str | None, bool]] = []  # (text, href, literal newline)
+        self.attrs = attrs
+        self.pre = pre
+
+
+class _Parser(HTMLParser):
+    def __init__(self, base_url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base_url = base_url if urlsplit(base_url).scheme in ("http", "https") else ""
+        self.text_parts: list[str] = []
+        self.length = 0
+        self.blocks: list[dict] = []
+        self.current: _Block | None = None
+        self.dropped: list[str] = []
+        self.kind_stack: list[str] = []  # open elements that give a kind (capped)
+        self.containers: list[tuple[str, int]] = []  # open ul/ol/blockquote/table (capped)
+        self.rows: dict[int, int] = {}
+        self.next_id = 0
+        self.hrefs: list[str | None] = []
+        self.in_head = False
+        self.in_title = False
+        self.title: list[str] = []
+        self.meta: dict[str, list[str]] = {}
+        self.ld_json: list[str] = []
+        self.in_ld_json = False
+        self.lang = ""
+        self.canonical = ""
+
+    # --- events -------------------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "html" and a.get("lang") and not self.lang:
+            self.lang = a["lang"].strip()
+        if tag == "head":
+            self.in_head = True
+            return
+        if tag == "meta":
+            self._meta(a)
+            return
+        if tag == "link":
+            if "canonical" in a.get("rel", "").lower().split() and not self.canonical:
+                self.canonical = a.get("href", "")
+            return
+        if tag == "base":
+            href = a.get("href", "")
+            if urlsplit(href).scheme in ("http", "https"):
+                self.base_url = href
+            return
+        if tag == "title" and not self.dropped:
+            self.in_title = True
+            return
+        if tag == "script" and a.get("type", "").lower().strip() == "application/ld+json":
+            self.in_ld_json = True
+        if tag in DROPPED:
+            if tag not in VOID:
+                self.dropped.append(tag)
+            return
+        if self.dropped:
+            return
+        if tag == "body" or tag in BREAKS:
+            self.in_head = False
+        if tag == "br":
+            self._piece("\n", literal=True)
+            return
+        if tag == "a":
+            self.hrefs.append(self._safe_href(a.get("href", "")))
+            return
+        if tag in BREAKS:
+            self._flush()
+            if tag in ("ul", "ol", "menu", "blockquote", "table"):
+                self._push_container("ul" if tag == "menu" else tag)
+            elif tag == "tr":
+                table = self._top("table")
+                if table is not None:
+                    self.rows[table] = self.rows.get(table, -1) + 1
+            if tag in KINDS and len(self.kind_stack) < STRUCTURE_DEPTH_LIMIT:
+                self.kind_stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "head":
+            self.in_head = False
+            return
+        if tag == "title":
+            self.in_title = False
+            return
+        if self.dropped:
+            if tag == self.dropped[-1]:
+                self.dropped.pop()
+                if tag == "script":
+                    self.in_ld_json = False
+            return
+        if tag == "a":
+            if self.hrefs:
+                self.hrefs.pop()
+            return
+        if tag in BREAKS:
+            self._flush()
+            if tag in ("ul", "ol", "menu", "blockquote", "table"):
+                self._pop_container("ul" if tag == "menu" else tag)
+            if tag in KINDS:
+                for i in range(len(self.kind_stack) - 1, -1, -1):
+                    if self.kind_stack[i] == tag:
+                        del self.kind_stack[i:]
+                        break
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title.append(data)
+            return
+        if self.dropped:
+            if self.in_ld_json:
+                self.ld_json.append(data)
+            return
+        if self.in_head:
+            return
+        self._piece(data)
+
+    # --- blocks -------------------------------------------------------------------------
+    def _piece(self, text: str, literal: bool = False) -> None:
+        if self.current is None:
+            kind = KINDS[self.kind_stack[-1]] if self.kind_stack else "p"
+            pre = any(KINDS[k] == "pre" for k in self.kind_stack)
+            self.current = _Block(kind, self._block_attrs(kind), pre)
+        href = next((h for h in reversed(self.hrefs) if h), None) if self.hrefs else None
+        self.current.pieces.append((text, href, literal))
+
+    def _block_attrs(self, kind: str) -> dict:
+        attrs: dict = {}
+        quote = next((cid for name, cid in self.containers if name == "blockquote"), None)
+        if quote is not None:
+            attrs["quote"] = quote
+        lists = [(name, cid) for name, cid in self.containers if name in ("ul", "ol")]
+        if kind == "li" and lists:
+            attrs["list"] = list(lists[-1])
+            attrs["depth"] = len(lists)
+        table = self._top("table")
+        if table is not None and kind in ("td", "th", "caption"):
+            attrs["table"] = table
+            attrs["row"] = max(self.rows.get(table, 0), 0)
+        return attrs
+
+    def _flush(self) -> None:
+        block, self.current = self.current, None
+        if block is None:
+            return
+        out: list[str] = []
+        size = 0
+        links: list[list] = []
+        last = "\n"  # so leading whitespace is dropped
+        for text, href, literal in block.pieces:
+            start = size
+            if literal or block.pre:
+                chunk = normalise_newlines(text)
+            else:
+                chunk = WHITESPACE.sub(" ", text)
+                if chunk.startswith(" ") and last in (" ", "\n"):
+                    chunk = chunk[1:]
+            if not chunk:
+                continue
+            out.append(chunk)
+            size += len(chunk)
+            last = chunk[-1]
+            if href:
+                if links and links[-1][2] == href and links[-1][1] == start:
+                    links[-1][1] = size
+                else:
+                    links.append([start, size, href])
+        text = "".join(out)
+        if block.pre:
+            text = text.strip("\n")
+            lead = len("".join(out)) - len("".join(out).lstrip("\n"))
+        else:
+            stripped = text.lstrip(" \n")
+            lead = len(text) - len(stripped)
+            text = stripped.rstrip(" \n")
+        if not text.strip():
+            return
+        offset = self.length + (2 if self.blocks else 0)
+        if self.blocks:
+            self.text_parts.append("\n\n")
+        self.text_parts.append(text)
+        block_dict: dict = {"t": block.kind, "s": offset, "e": offset + len(text)}
+        kept = []
+        for s, e, href in links:
+            s, e = max(s - lead, 0), min(e - lead, len(text))
+            if e > s:
+                kept.append([offset + s, offset + e, href])
+        if kept:
+            block_dict["links"] = kept
+        block_dict.update(block.attrs)
+        self.blocks.append(block_dict)
+        self.length = offset + len(text)
+
+    def _push_container(self, name: str) -> None:
+        if len(self.containers) < STRUCTURE_DEPTH_LIMIT:
+            self.containers.append((name, self.next_id))
+            self.next_id += 1
+
+    def _pop_container(self, name: str) -> None:
+        for i in range(len(self.containers) - 1, -1, -1):
+            if self.containers[i][0] == name:
+                del self.containers[i:]
+                return
+
+    def _top(self, name: str) -> int | None:
+        for cname, cid in reversed(self.containers):
+            if cname == name:
+                return cid
+        return None
+
+    # --- links and metadata -------------------------------------------------------------
+    def _safe_href(self, href: str) -> str | None:
+        # Browsers ignore tabs and newlines inside URLs ("java\tscript:"); so must we.
+        href = re.sub(r"[\t\n\r]", "", href).strip()
+        if not href or href.startswith("#"):
+            return None
+        scheme = urlsplit(href).scheme.lower()
+        if not scheme:
+            if not self.base_url:
+                return None
+            href = urljoin(self.base_url, href)
+            scheme = urlsplit(href).scheme.lower()
+        return href if scheme in ALLOWED_SCHEMES else None
+
+    def _meta(self, a: dict) -> None:
+        key = (a.get("name") or a.get("property") or a.get("itemprop") or "").strip().lower()
+        content = a.get("content", "").strip()
+        if key and content:
+            self.meta.setdefault(key, []).append(content)
+        elif "charset" in a or a.get("http-equiv"):
+            return
+
+    def close_all(self) -> None:
+        self.close()
+        self._flush()
+
+
+def _first(meta: dict[str, list[str]], *keys: str) -> str:
+    for key in keys:
+        for value in meta.get(key, []):
+            if value.strip():
+                return value.strip()
+    return ""
+
+
+def normalise_date(value: str) -> str:
+    match = DATE_RE.match(value or "")
+    if not match:
+        return ""
+    year, month, day = match.groups()
+    if month and not 1 <= int(month) <= 12:
+        return year
+    if day and not 1 <= int(day) <= 31:
+        return f"{year}-{int(month):02d}"
+    if day:
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    if month:
+        return f"{year}-{int(month):02d}"
+    return year
+
+
+def _ld_objects(raw_scripts: list[str]) -> list[dict]:
+    found: list[dict] = []
+    for raw in raw_scripts:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        stack = [data]
+        while stack and len(found) < 100:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                found.append(item)
+                if isinstance(item.get("@graph"), list):
+                    stack.extend(item["@graph"])
+    return found
+
+
+def _ld_types(obj: dict) -> set[str]:
+    kind = obj.get("@type", "")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return {str(k).lower() for k in kinds}
+
+
+def _names(value) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    names = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item.strip())
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            names.append(item["name"].strip())
+    return [n for n in names if n]
+
+
+def _metadata(p: _Parser) -> dict:
+    m = p.meta
+    ld = next((o for o in _ld_objects(p.ld_json) if _ld_types(o) & ARTICLE_TYPES), None)
+    ld = ld or {}
+    meta: dict = {}
+    title = _first(m, "citation_title", "og:title", "dc.title")
+    if not title and isinstance(ld.get("headline") or ld.get("name"), str):
+        title = (ld.get("headline") or ld.get("name")).strip()
+    title = title or " ".join("".join(p.title).split())
+    if title:
+        meta["title"] = WHITESPACE.sub(" ", title).strip()
+    creators: list[str] = []
+    creators += m.get("citation_author", [])
+    creators += _names(ld.get("author"))
+    creators += m.get("author", []) + m.get("dc.creator", [])
+    creators += [c for c in m.get("article:author", []) if not urlsplit(c).scheme]
+    seen: set[str] = set()
+    unique = []
+    for c in (WHITESPACE.sub(" ", c).strip() for c in creators):
+        if c and c.lower() not in seen:
+            seen.add(c.lower())
+            unique.append(c)
+    if unique:
+        meta["creators"] = unique[:50]
+    publisher = _first(m, "citation_publisher", "citation_journal_title", "og:site_name")
+    if not publisher:
+        publisher = (_names(ld.get("publisher")) or [""])[0] or _first(m, "dc.publisher")
+    if publisher:
+        meta["publisher"] = publisher
+    date = _first(m, "citation_publication_date", "citation_date", "article:published_time")
+    if not date and isinstance(ld.get("datePublished"), str):
+        date = ld["datePublished"]
+    date = normalise_date(date or _first(m, "date", "dc.date", "dcterms.date"))
+    if date:
+        meta["date_published"] = date
+    lang = p.lang or _first(m, "citation_language", "dc.language", "og:locale")
+    if lang:
+        meta["language"] = lang.replace("_", "-")[:35]
+    description = _first(m, "description", "og:description", "dc.description")
+    if not description and isinstance(ld.get("description"), str):
+        description = ld["description"]
+    if description:
+        meta["description"] = description.strip()
+    for value in [_first(m, "citation_doi", "prism.doi"), *m.get("dc.identifier", [])]:
+        found = DOI_RE.search(value or "")
+        if found:
+            meta["doi"] = found.group(1).rstrip(".,;")
+            break
+    isbn = _first(m, "citation_isbn")
+    if isbn:
+        meta["isbn"] = isbn[:20]
+    for url in (p.canonical, _first(m, "og:url"), _first(m, "citation_public_url")):
+        if url and urlsplit(url).scheme in ("http", "https"):
+            meta["url"] = url
+            break
+    return meta
+
+
+def extract_html(data: bytes, base_url: str = "") -> Extraction:
+    try:
+        text, encoding, note = decode_html(data)
+    except Undecodable:
+        raise
+    parser = _Parser(base_url)
+    parser.feed(normalise_newlines(text))
+    parser.close_all()
+    layer = "".join(parser.text_parts)
+    if not layer.strip():
+        raise ExtractionError(
+            "The HTML page holds no readable text (after dropping scripts, styles and frames)."
+        )
+    return Extraction(
+        media_type="text/html",
+        encoding=encoding,
+        encoding_note=note,
+        text=layer,
+        blocks=parser.blocks,
+        extractor=HTML_EXTRACTOR[0],
+        extractor_version=HTML_EXTRACTOR[1],
+        metadata=_metadata(parser),
+    )
