@@ -4,7 +4,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -106,6 +106,54 @@ class Annotation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("archive:source_detail", args=[self.source.uuid]) + f"#a-{self.uuid}"
+
+    @classmethod
+    def create_anchored(
+        cls,
+        *,
+        author,
+        source: Source,
+        start: int,
+        end: int,
+        exact: str | None = None,
+        note: str = "",
+        tags: list[str] | None = None,
+        visibility: str | None = None,
+    ) -> Annotation:
+        """Anchor a new annotation on the source's text layer (the server is the authority)."""
+        quote = cls.anchor(source.text, start, end, exact)
+        with transaction.atomic():
+            annotation = cls.objects.create(
+                source=source,
+                collection=cls.collection_for(author, source),
+                author=author,
+                start=start,
+                end=end,
+                note=note,
+                visibility=visibility or cls.Visibility.COLLECTION,
+                **quote,
+            )
+            if tags:
+                annotation.tags.set(tags)
+        return annotation
+
+    def update_content(self, *, editor, note: str, tags: list[str], visibility: str) -> None:
+        """Change note, tags and visibility, keeping the previous state as a revision."""
+        with transaction.atomic():
+            AnnotationRevision.objects.create(
+                annotation=self,
+                version=self.version,
+                edited_by=editor,
+                note=self.note,
+                tags=[t.name for t in self.tags.all()],
+                visibility=self.visibility,
+            )
+            self.note = note
+            self.visibility = visibility
+            self.version += 1
+            self.modified = timezone.now()
+            self.save(update_fields=["note", "visibility", "version", "modified"])
+            self.tags.set(tags)
 
     @staticmethod
     def can_annotate(user, source: Source) -> bool:
