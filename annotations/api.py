@@ -238,3 +238,23 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
         tags = tags.filter(Q(name__istartswith=query) | Q(name__icontains=query))
     names = list(tags.values_list("name", flat=True).distinct().order_by("name")[:20])
     return JsonResponse({"tags": names})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def note_preview(request: HttpRequest) -> HttpResponse:
+    """The note editor's preview: exactly the server's sanitised Markdown rendering."""
+    from annotations.markdown import render_markdown
+
+    if not request.user.is_authenticated:
+        return error(401, "Log in to preview notes.")
+    if refused := csrf_refusal(request):
+        return refused
+    try:
+        data = read_json(request)
+    except W3CError as exc:
+        return error(400, exc.message, exc.field)
+    note = data.get("note") if isinstance(data, dict) else None
+    if not isinstance(note, str) or len(note) > 100_000:
+        return error(400, "Send {\"note\": \"...\"} of at most 100,000 characters.", "note")
+    return JsonResponse({"html": str(render_markdown(note))})
