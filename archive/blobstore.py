@@ -121,13 +121,21 @@ def store(spooled: Spooled) -> tuple[str, bool]:
     """Save spooled bytes at their content address. Returns (name, newly_written)."""
     storage = archive_storage()
     name = blob_name(spooled.sha256)
-    if storage.exists(name):
+    if storage.exists(name) and _holds(name, spooled.sha256):
         return name, False
+    # Absent, or a damaged orphan (its source was deleted): write the good bytes over it.
     spooled.file.seek(0)
     saved = storage.save(name, File(spooled.file, name=name))
     if saved != name:  # a storage that renamed on collision would break content addressing
         raise RuntimeError(f"storage saved {name} as {saved}")
     return name, True
+
+
+def _holds(name: str, sha256: str) -> bool:
+    try:
+        return hash_stored(name)[0] == sha256
+    except OSError:
+        return False
 
 
 def hash_stored(name: str) -> tuple[str, int]:

@@ -81,7 +81,9 @@ class SourceMetadataForm(forms.ModelForm):
         validators=[validate_date_published],
         help_text="YYYY, YYYY-MM or YYYY-MM-DD",
     )
-    doi = forms.CharField(label="DOI", required=False, max_length=200, validators=[validate_doi])
+    url = forms.URLField(label="URL", required=False, max_length=2000, assume_scheme="https")
+    # Validated in clean_doi, after a pasted https://doi.org/ prefix is removed.
+    doi = forms.CharField(label="DOI", required=False, max_length=200)
 
     class Meta:
         model = Source

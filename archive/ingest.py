@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import ExtractionError, extract
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
+from search.index import index_source
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ METADATA_FIELDS = (
     "url",
     "rights",
 )
+
+
+CITATION_KEY_ATTEMPTS = 10
 
 
 class ArchiveError(Exception):
@@ -72,6 +76,12 @@ def archive_chunks(
             f"The file is larger than the limit of {limit:,} bytes"
             f" ({limit / 1024 / 1024:.0f} MiB; set SCHOLION_MAX_UPLOAD_BYTES to change it)."
         ) from None
+    except OSError as exc:
+        log.exception("spooling failed")
+        raise ArchiveError(
+            f"The bytes could not be read or spooled ({exc.strerror or exc}), so nothing was"
+            " archived. Try again later; if it keeps failing, tell an administrator."
+        ) from exc
     try:
         return _archive_spooled(
             spooled,
@@ -118,41 +128,54 @@ def _archive_spooled(
         if name in merged and not _valid(name, merged[name]):
             del merged[name]
 
-    name, _ = store(spooled)
     try:
-        with transaction.atomic():
-            source = Source(
-                sha256=spooled.sha256,
-                size=spooled.size,
-                blob_name=name,
-                media_type=extraction.media_type,
-                declared_media_type=declared_type[:200],
-                encoding=extraction.encoding,
-                encoding_note=extraction.encoding_note[:300],
-                original_filename=filename[:300],
-                original_url=original_url[:2000],
-                archived_by=user,
-                archived_via=via,
-                text=extraction.text,
-                blocks=extraction.blocks,
-                extractor=extraction.extractor,
-                extractor_version=extraction.extractor_version,
-                **merged,
-            )
-            source.citation_key = unique_citation_key(
-                make_citation_key(source.creators, source.date_published, source.title)
-            )
-            source.save()
-            _add_to_collection(source, collection)
-    except IntegrityError:
-        # The same bytes archived concurrently: the other request's row wins.
-        existing = Source.objects.filter(sha256=spooled.sha256).first()
-        if existing is None:
-            raise
-        _add_to_collection(existing, collection)
-        return Archived(existing, created=False)
-    log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
-    return Archived(source, created=True)
+        name, _ = store(spooled)
+    except OSError as exc:
+        log.exception("storing %s failed", spooled.sha256)
+        raise ArchiveError(
+            f"The original bytes could not be stored ({exc.strerror or exc}), so nothing was"
+            " archived. Try again later; if it keeps failing, tell an administrator."
+        ) from exc
+    for attempt in range(CITATION_KEY_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                source = Source(
+                    sha256=spooled.sha256,
+                    size=spooled.size,
+                    blob_name=name,
+                    media_type=extraction.media_type,
+                    declared_media_type=declared_type[:200],
+                    encoding=extraction.encoding,
+                    encoding_note=extraction.encoding_note[:300],
+                    original_filename=filename[:300],
+                    original_url=original_url[:2000],
+                    archived_by=user,
+                    archived_via=via,
+                    text=extraction.text,
+                    blocks=extraction.blocks,
+                    extractor=extraction.extractor,
+                    extractor_version=extraction.extractor_version,
+                    **merged,
+                )
+                source.citation_key = unique_citation_key(
+                    make_citation_key(source.creators, source.date_published, source.title)
+                )
+                source.save()
+                index_source(source)
+                _add_to_collection(source, collection)
+        except IntegrityError:
+            # The same bytes archived concurrently: the other request's row wins.
+            existing = Source.objects.filter(sha256=spooled.sha256).first()
+            if existing is not None:
+                _add_to_collection(existing, collection)
+                return Archived(existing, created=False)
+            # Other bytes archived concurrently took this citation key: choose again.
+            if attempt == CITATION_KEY_ATTEMPTS - 1:
+                raise
+            continue
+        log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
+        return Archived(source, created=True)
+    raise AssertionError("unreachable")
 
 
 def _valid(field_name: str, value: str) -> bool:

@@ -4,13 +4,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from archive.forms import ArchiveForm, SourceMetadataForm
 from archive.ingest import ArchiveError, archive_chunks
 from archive.models import Collection, Source
+from search.index import index_source
 
 SOURCE_SORTS = {
     "newest": "-archived_at",
@@ -20,6 +22,7 @@ SOURCE_SORTS = {
 }
 
 
+@require_safe
 def source_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "newest")
     order = SOURCE_SORTS.get(sort, SOURCE_SORTS["newest"])
@@ -32,6 +35,7 @@ def source_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 def source_detail(request: HttpRequest, uuid) -> HttpResponse:
     from annotations.reading import reading_context
 
@@ -40,6 +44,7 @@ def source_detail(request: HttpRequest, uuid) -> HttpResponse:
     return render(request, "archive/source_detail.html", context)
 
 
+@require_safe
 def source_original(request: HttpRequest, uuid) -> FileResponse:
     source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
     filename = source.original_filename or f"{source.sha256}"
@@ -111,17 +116,21 @@ def source_edit(request: HttpRequest, uuid) -> HttpResponse:
         raise PermissionDenied("Only the archiver, collection editors and curators edit metadata.")
     form = SourceMetadataForm(request.POST or None, instance=source)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            index_source(source)
         messages.success(request, "Metadata saved.")
         return redirect(source)
     return render(request, "archive/source_edit.html", {"form": form, "source": source})
 
 
+@require_safe
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = Collection.objects.visible_to(request.user).select_related("owner")
     return render(request, "archive/collection_list.html", {"collections": collections})
 
 
+@require_safe
 def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
     collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
     sources = (

@@ -4,7 +4,9 @@ import mimetypes
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import URLValidator
 
 from archive.blobstore import file_chunks
 from archive.ingest import ArchiveError, archive_chunks
@@ -13,20 +15,33 @@ from archive.models import Collection, Source
 
 class Command(BaseCommand):
     help = (
-        "Archive files unchanged. Prints one line per source: <uuid>\\t<sha256>\\t<title>. "
-        "Exits non-zero if any input failed; the others are still archived."
+        "Archive files unchanged. Prints one tab-separated line per source: UUID, SHA-256, "
+        "title. Exits non-zero if any input failed; the others are still archived."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("paths", nargs="+", metavar="PATH", help="files to archive")
-        parser.add_argument("--title", help="title for the source(s), instead of the extracted one")
-        parser.add_argument("--url", default="", help="the URL the source was published at")
         parser.add_argument(
-            "--collection", metavar="SLUG", help="add the sources to this collection"
+            "paths", nargs="+", metavar="PATH", help="files to archive (plain text or HTML)"
         )
-        parser.add_argument("--user", metavar="USERNAME", help="record this user as the archiver")
+        parser.add_argument(
+            "--title", help="title for the source(s), instead of the one taken from the file"
+        )
+        parser.add_argument(
+            "--url", default="", help="the URL the source was published at (http or https)"
+        )
+        parser.add_argument(
+            "--collection", metavar="SLUG", help="add the sources to the collection with this slug"
+        )
+        parser.add_argument(
+            "--user", metavar="USERNAME", help="record this user as the archiver (default: none)"
+        )
 
     def handle(self, *args, **options):
+        if options["url"]:
+            try:
+                URLValidator(schemes=["http", "https"])(options["url"])
+            except ValidationError:
+                raise CommandError(f"--url {options['url']!r} is not an http(s) URL.") from None
         user = None
         if options["user"]:
             try:
@@ -59,7 +74,9 @@ class Command(BaseCommand):
                 self.stderr.write(f"{path}: {reason}")
                 continue
             source = archived.source
-            self.stdout.write(f"{source.uuid}\t{source.sha256}\t{source.title}")
+            # One line per source, whatever the title holds.
+            title = " ".join(source.title.split())
+            self.stdout.write(f"{source.uuid}\t{source.sha256}\t{title}")
             if not archived.created:
                 self.stderr.write(f"{path}: already archived; returning the existing source")
         if failures:

@@ -25,8 +25,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default="demo")
-        parser.add_argument("--password", default="scholion-demo")
+        parser.add_argument(
+            "--username", default="demo", help="the demo login's username (default: demo)"
+        )
+        parser.add_argument(
+            "--password",
+            default="scholion-demo",
+            help="its password, set only when the user is created (default: scholion-demo)",
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.core.management.base import BaseCommand, CommandError
 
 from archive.models import Source
@@ -7,30 +9,43 @@ from archive.models import Source
 
 class Command(BaseCommand):
     help = (
-        "Re-hash stored originals and record each check. Exits non-zero when any blob is "
-        "missing or differs from its recorded SHA-256."
+        "Re-hash stored originals and record each check (when, result, observed hash, error). "
+        "Prints a summary; exits non-zero when any original is missing or differs from its "
+        "recorded SHA-256. Run it from cron."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", metavar="UUID", help="check only this source")
+        parser.add_argument(
+            "--source",
+            metavar="UUID",
+            help="check only the source with this UUID (as in /sources/<UUID>/); default: all",
+        )
 
     def handle(self, *args, **options):
         sources = Source.objects.only("pk", "uuid", "sha256", "size", "blob_name", "title")
-        if options["source"]:
+        if options["source"] is not None:
             try:
-                sources = sources.filter(uuid=options["source"])
-            except Exception:  # noqa: BLE001 - a malformed UUID
-                raise CommandError(f"{options['source']!r} is not a source UUID.") from None
+                wanted = uuid.UUID(options["source"])
+            except ValueError:
+                raise CommandError(
+                    f"{options['source']!r} is not a source UUID"
+                    " (it looks like 0b9e1c52-3f0a-4d5e-9a7b-2c1d0e6f8a90)."
+                ) from None
+            sources = sources.filter(uuid=wanted)
             if not sources.exists():
-                raise CommandError(f"No source with UUID {options['source']}.")
+                raise CommandError(f"No source with UUID {wanted}.")
         checked = failed = 0
         for source in sources.order_by("pk").iterator(chunk_size=500):
             check = source.verify_fixity()
             checked += 1
             if not check.ok:
                 failed += 1
-                self.stderr.write(f"FAILED {source.uuid} {source.title!r}: {check.error}")
-        summary = f"Checked {checked} source{'s' if checked != 1 else ''}: {checked - failed} OK, {failed} failed."
+                self.stderr.write(f"FAILED {source.uuid} “{source.title}”: {check.error}")
+        plural = "" if checked == 1 else "s"
+        self.stdout.write(
+            f"Checked {checked} source{plural}: {checked - failed} intact, {failed} failed."
+        )
         if failed:
-            raise CommandError(summary)
-        self.stdout.write(summary)
+            raise CommandError(
+                f"Fixity FAILED for {failed} of {checked} source{plural}: see the lines above."
+            )

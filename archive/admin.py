@@ -1,0 +1,380 @@
+"""Curation: sources, collections and fixity in the Django admin.
+
+Curators edit bibliographic metadata here. The bytes, everything derived from them and the
+provenance are shown read-only: a source's bytes arrive only through archiving
+(archive.ingest), never through an admin form.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Length, Substr
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from archive.forms import SourceMetadataForm
+from archive.models import Collection, FixityCheck, Membership, Source
+from search.index import index_source
+
+TEXT_PREVIEW_CHARS = 600
+FIXITY_HISTORY_SHOWN = 50
+FAILURES_LISTED = 20
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class WithdrawnFilter(admin.SimpleListFilter):
+    title = "withdrawn"
+    parameter_name = "withdrawn"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Withdrawn"), ("no", "Not withdrawn")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(withdrawn_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(withdrawn_at__isnull=True)
+        return queryset
+
+
+class RecentChecksFormSet(BaseInlineFormSet):
+    # A source checked nightly gathers thousands of checks; the page shows the latest ones.
+    def get_queryset(self):
+        if not hasattr(self, "_recent_checks"):
+            self._recent_checks = super().get_queryset()[:FIXITY_HISTORY_SHOWN]
+        return self._recent_checks
+
+
+class FixityCheckInline(admin.TabularInline):
+    model = FixityCheck
+    formset = RecentChecksFormSet
+    fields = ["checked_at", "ok", "observed_sha256", "error"]
+    readonly_fields = fields
+    ordering = ["-checked_at", "-pk"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "fixity check"
+    verbose_name_plural = f"Fixity history (latest {FIXITY_HISTORY_SHOWN} checks)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text="Shown to curators beside the source. Withdrawing can be undone (Reinstate).",
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError("Give a reason for withdrawing the sources.")
+        return reason
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    # The web form's creators field (one name per line) and DOI clean-up, not raw JSON.
+    form = SourceMetadataForm
+    list_display = [
+        "title",
+        "citation_key",
+        "media_type",
+        "short_sha256",
+        "archived_at",
+        "archived_by",
+        "fixity_status",
+        "fixity_checked_at",
+        "is_withdrawn",
+    ]
+    list_select_related = ["archived_by"]
+    list_filter = ["media_type", "collections", "fixity_status", WithdrawnFilter, "archived_via"]
+    search_fields = ["title", "creators", "^sha256", "citation_key"]
+    search_help_text = "Title, creator, citation key, or the first characters of the SHA-256."
+    date_hierarchy = "archived_at"
+    list_per_page = 50
+    actions = ["withdraw_selected", "reinstate_selected", "verify_fixity_selected"]
+    inlines = [FixityCheckInline]
+    provenance_fields = ("archived_by", "archived_at", "archived_via")
+    fieldsets = [
+        (
+            "Bibliographic metadata",
+            {
+                "fields": [
+                    "title",
+                    "creators",
+                    "publisher",
+                    "date_published",
+                    "language",
+                    "description",
+                    "doi",
+                    "isbn",
+                    "url",
+                    "rights",
+                    "citation_key",
+                ]
+            },
+        ),
+        (
+            "Withdrawal",
+            {"fields": ["withdrawn_at", "withdrawn_reason"]},
+        ),
+        (
+            "Fixity",
+            {"fields": ["sha256", "size", "blob_name", "last_fixity_check"]},
+        ),
+        (
+            "Original bytes and provenance (never change)",
+            {
+                "fields": [
+                    "uuid",
+                    "media_type",
+                    "declared_media_type",
+                    "encoding",
+                    "encoding_note",
+                    "original_filename",
+                    "original_url",
+                    *provenance_fields,
+                ]
+            },
+        ),
+        (
+            "Text layer (never changes)",
+            {"fields": ["extractor", "extractor_version", "text_preview"]},
+        ),
+    ]
+    readonly_fields = [
+        *Source.IMMUTABLE_FIELDS,
+        *provenance_fields,
+        "withdrawn_at",
+        "withdrawn_reason",
+        "last_fixity_check",
+        "text_preview",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        # The text layer can be megabytes: lists and autocomplete never need it, and the
+        # change page shows a preview fetched on its own (text_preview).
+        return super().get_queryset(request).defer("text", "blocks")
+
+    def get_readonly_fields(self, request, obj=None):
+        # "text" and "blocks" are immutable but far too large to display whole.
+        return [f for f in self.readonly_fields if f not in ("text", "blocks")]
+
+    def get_search_results(self, request, queryset, search_term):
+        unsearched = queryset
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        extra = Q()
+        for term in search_term.split():
+            if _is_uuid(term):
+                extra |= Q(uuid=term)
+            if not term.isascii():
+                # SQLite stores JSON with non-ASCII escaped ("M\u00fcller").
+                extra |= Q(creators__icontains=json.dumps(term)[1:-1])
+        if extra:
+            queryset |= unsearched.filter(extra)
+        return queryset, may_have_duplicates
+
+    @admin.display(description="SHA-256", ordering="sha256")
+    def short_sha256(self, obj: Source) -> str:
+        return obj.sha256[:12] + "…"
+
+    @admin.display(description="withdrawn", boolean=True, ordering="withdrawn_at")
+    def is_withdrawn(self, obj: Source) -> bool:
+        return obj.is_withdrawn
+
+    @admin.display(description="last check")
+    def last_fixity_check(self, obj: Source) -> str:
+        if obj.fixity_checked_at is None:
+            return "Not yet verified"
+        check = obj.fixity_checks.order_by("-checked_at", "-pk").first()
+        when = f"{obj.fixity_checked_at:%Y-%m-%d %H:%M:%S} UTC"
+        if check is None or check.ok:
+            return format_html("Verified intact {}", when)
+        return format_html('<strong class="errornote">FAILED {}: {}</strong>', when, check.error)
+
+    @admin.display(description="text layer")
+    def text_preview(self, obj: Source) -> str:
+        if obj.pk is None:
+            return "—"
+        # Only the beginning travels from the database, however long the text is.
+        preview, length, blocks = (
+            Source.objects.filter(pk=obj.pk)
+            .annotate(preview=Substr("text", 1, TEXT_PREVIEW_CHARS), length=Length("text"))
+            .values_list("preview", "length", "blocks")
+            .get()
+        )
+        shown = Truncator(preview).chars(TEXT_PREVIEW_CHARS)
+        return format_html(
+            '<div style="white-space: pre-wrap; max-width: 60em">{}</div>'
+            '<p>{} characters in {} blocks. <a href="{}">Read the whole source</a></p>',
+            shown if length <= TEXT_PREVIEW_CHARS else shown.rstrip() + " …",
+            f"{length:,}",
+            f"{len(blocks):,}",
+            obj.get_absolute_url(),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
+        # The admin wraps this in the change view's transaction, as index_source asks.
+        super().save_model(request, obj, form, change)
+        index_source(obj)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        # Bytes enter only by archiving, which hashes and stores them and derives the text.
+        messages.info(request, "Sources are added by archiving a file or pasted text.")
+        return redirect("archive:source_archive")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (
+                delete_selected_sources,
+                "delete_selected",
+                delete_selected_sources.short_description,
+            )
+        return actions
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.has_annotations():
+            self.message_user(
+                request,
+                f"“{obj}” has annotations and cannot be deleted. Withdraw it instead: it is"
+                " then hidden from everyone but curators, and can be reinstated.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:archive_source_change", args=[obj.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description="Withdraw selected sources", permissions=["change"])
+    def withdraw_selected(self, request: HttpRequest, queryset: QuerySet[Source]):
+        form = WithdrawForm(request.POST if "confirm_withdraw" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            withdrawn = 0
+            for source in queryset.filter(withdrawn_at__isnull=True):
+                source.withdraw(reason)
+                withdrawn += 1
+            already = queryset.count() - withdrawn
+            message = f"Withdrew {withdrawn} source{'s' if withdrawn != 1 else ''}."
+            if already:
+                message += f" {already} already withdrawn left as they were."
+            self.message_user(request, message, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Withdraw sources",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/archive/source/withdraw_selected.html", context)
+
+    @admin.action(description="Reinstate selected sources", permissions=["change"])
+    def reinstate_selected(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        reinstated = 0
+        for source in queryset.filter(withdrawn_at__isnull=False):
+            source.reinstate()
+            reinstated += 1
+        self.message_user(
+            request,
+            f"Reinstated {reinstated} source{'s' if reinstated != 1 else ''}.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Verify fixity of selected sources", permissions=["change"])
+    def verify_fixity_selected(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        checked, failures = 0, []
+        for source in queryset.order_by("pk"):
+            check = source.verify_fixity()
+            checked += 1
+            if not check.ok:
+                failures.append((source, check))
+        for source, check in failures[:FAILURES_LISTED]:
+            self.message_user(
+                request,
+                f"FIXITY FAILED: “{source}” ({source.uuid}): {check.error}",
+                messages.ERROR,
+            )
+        if len(failures) > FAILURES_LISTED:
+            self.message_user(
+                request,
+                f"…and {len(failures) - FAILURES_LISTED} more failures (filter by fixity status).",
+                messages.ERROR,
+            )
+        summary = (
+            f"Verified {checked} source{'s' if checked != 1 else ''}:"
+            f" {checked - len(failures)} intact, {len(failures)} failed."
+        )
+        self.message_user(request, summary, messages.ERROR if failures else messages.SUCCESS)
+
+
+@admin.action(permissions=["delete"], description="Delete selected sources")
+def delete_selected_sources(modeladmin: SourceAdmin, request: HttpRequest, queryset):
+    """Django's delete action, after refusing sources that carry annotations."""
+    annotated = list(queryset.filter(annotations__isnull=False).distinct()[: FAILURES_LISTED + 1])
+    if annotated:
+        names = ", ".join(f"“{s}”" for s in annotated[:FAILURES_LISTED])
+        more = " and more" if len(annotated) > FAILURES_LISTED else ""
+        modeladmin.message_user(
+            request,
+            f"Nothing was deleted: these sources have annotations and cannot be deleted:"
+            f" {names}{more}. Withdraw them instead.",
+            messages.ERROR,
+        )
+        return None
+    return delete_selected(modeladmin, request, queryset)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    autocomplete_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "owner", "is_public", "source_count", "created_at"]
+    list_select_related = ["owner"]
+    list_filter = ["is_public"]
+    search_fields = ["title", "slug", "description", "owner__username"]
+    prepopulated_fields = {"slug": ["title"]}
+    fields = ["slug", "title", "description", "owner", "is_public", "sources", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["owner", "sources"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
+        return super().get_queryset(request).annotate(source_total=Count("sources", distinct=True))
+
+    @admin.display(description="sources", ordering="source_total")
+    def source_count(self, obj: Collection) -> int:
+        return obj.source_total

@@ -1,0 +1,248 @@
+"""Ingest benchmark: sources archived per second, and memory while archiving a 200 MB file.
+
+    DEBUG=1 .venv/bin/python bench/ingest.py [--articles 300] [--big-mb 200]
+
+Sets Django up itself with a throwaway data directory (blobs, spool files) and a throwaway
+database: SQLite in that directory, or, when DATABASE_URL is set, a fresh database created
+beside the one it names (``<name>_bench_<pid>``, dropped afterwards), so a real database is
+never touched. Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MB = 1024 * 1024
+SYLLABLES = ["ka", "ri", "to", "me", "sa", "lu", "no", "vi", "de", "pa", "ro", "ta", "ne", "zu"]
+
+
+def setup_django(data_dir: Path, max_upload: int) -> str:
+    os.environ["SCHOLION_DATA_DIR"] = str(data_dir)
+    os.environ["SCHOLION_MAX_UPLOAD_BYTES"] = str(max_upload)
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SCHOLION_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    # DEBUG keeps every SQL statement, parameters included (a 200 MB text layer), in memory.
+    settings.DEBUG = False
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_bench_{os.getpid()}"
+    # The test-database machinery creates, migrates and later drops a database of its own.
+    original_name = db["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    return original_name
+
+
+def teardown_django(original_name: str) -> None:
+    from django.db import connection
+
+    connection.creation.destroy_test_db(original_name, verbosity=0)
+
+
+def word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4)))
+
+
+def sentence(rng: random.Random) -> str:
+    words = [word(rng) for _ in range(rng.randint(6, 18))]
+    return " ".join(words).capitalize() + rng.choice(".....?!")
+
+
+def paragraph(rng: random.Random) -> str:
+    return " ".join(sentence(rng) for _ in range(rng.randint(3, 7)))
+
+
+def plain_article(i: int, rng: random.Random, size: int = 5000) -> bytes:
+    parts = [f"Report {i}: {sentence(rng)}", f"By {word(rng).title()} {word(rng).title()}"]
+    while sum(len(p) + 2 for p in parts) < size:
+        parts.append(paragraph(rng))
+    return "\n\n".join(parts).encode()
+
+
+def html_article(i: int, rng: random.Random, size: int = 5000) -> bytes:
+    title = f"Report {i}: {sentence(rng)}"
+    head = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<meta name='citation_author' content='{word(rng).title()}, {word(rng).title()}'>"
+        f"<meta name='citation_publication_date' content='2024/03/{1 + i % 28:02d}'>"
+        "<script>window.tracking = true;</script><style>p { margin: 0 }</style></head>"
+        f"<body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><article><h1>{title}</h1>"
+    )
+    body: list[str] = []
+    while len(head) + sum(map(len, body)) < size:
+        text = paragraph(rng)
+        cut = len(text) // 2
+        body.append(
+            f"<p>{text[:cut]}<a href='https://example.org/{i}/{len(body)}'>{word(rng)}</a>"
+            f"{text[cut:]}</p>"
+        )
+        if len(body) % 4 == 0:
+            body.append(f"<h2>{sentence(rng)}</h2><ul><li>{sentence(rng)}</li></ul>")
+    return (head + "".join(body) + "</article><footer>© Example</footer></body></html>").encode()
+
+
+def throughput(label: str, documents: list[bytes], filename: str, declared: str) -> None:
+    from archive.ingest import archive_chunks
+
+    timings = []
+    started = time.perf_counter()
+    for n, data in enumerate(documents):
+        t0 = time.perf_counter()
+        archived = archive_chunks(
+            iter([data]), filename=f"{n}{filename}", declared_type=declared, via="import"
+        )
+        timings.append(time.perf_counter() - t0)
+        assert archived.created, "benchmark documents must be distinct"
+    elapsed = time.perf_counter() - started
+    size = statistics.mean(map(len, documents))
+    print(
+        f"  {label:<11} {len(documents)} sources of {size / 1024:.1f} KB in {elapsed:.2f} s:"
+        f" {len(documents) / elapsed:.0f} sources/s"
+        f" (median {statistics.median(timings) * 1000:.1f} ms,"
+        f" p95 {sorted(timings)[int(len(timings) * 0.95)] * 1000:.1f} ms)"
+    )
+
+
+def write_big_file(path: Path, size: int) -> None:
+    """A plain-text file of ``size`` bytes, written block by block (never whole in memory)."""
+    rng = random.Random(200)
+    block = "\n\n".join(paragraph(rng) for _ in range(2000)).encode()[: MB - 64]
+    written = 0
+    with path.open("wb") as out:
+        n = 0
+        while written < size:
+            # A numbered header keeps every block, and so the whole file, distinct.
+            chunk = f"\n\nBlock {n}\n\n".encode() + block
+            chunk = chunk[: size - written]
+            out.write(chunk)
+            written += len(chunk)
+            n += 1
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def measured(label: str, size: int, work: Callable[[], object]) -> None:
+    gc.collect()
+    rss_before = max_rss_mb()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    work()
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_growth = max_rss_mb() - rss_before
+    print(
+        f"  {label:<32} {elapsed:6.1f} s ({size / MB / elapsed:5.0f} MB/s)"
+        f"  tracemalloc peak {peak / MB:7.1f} MB   ru_maxrss +{rss_growth:7.1f} MB"
+    )
+
+
+def chunks_of(path: Path) -> Iterator[bytes]:
+    from archive.blobstore import file_chunks
+
+    with path.open("rb") as fh:
+        yield from file_chunks(fh)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=300, help="articles per kind (300)")
+    parser.add_argument("--big-mb", type=int, default=200, help="size of the big file (200)")
+    args = parser.parse_args()
+    big_size = args.big_mb * MB
+
+    data_dir = Path(tempfile.mkdtemp(prefix="scholion-bench-"))
+    original_db = setup_django(data_dir, max_upload=big_size + MB)
+    try:
+        import django
+        from django.db import connection
+
+        from archive.blobstore import archive_storage, spool, store
+        from archive.ingest import archive_chunks
+        from archive.models import Source
+
+        print(
+            f"Scholion ingest benchmark: Python {sys.version.split()[0]}, Django"
+            f" {django.get_version()}, {connection.vendor} ({connection.settings_dict['NAME']})"
+        )
+
+        print(f"\nArchiving distinct ~5 KB articles ({args.articles} of each kind):")
+        rng = random.Random(5)
+        throughput(
+            "plain text",
+            [plain_article(i, rng) for i in range(args.articles)],
+            ".txt",
+            "text/plain",
+        )
+        throughput(
+            "html",
+            [html_article(i, rng) for i in range(args.articles)],
+            ".html",
+            "text/html",
+        )
+
+        big = data_dir / "big.txt"
+        write_big_file(big, big_size)
+        print(f"\nOne {args.big_mb} MB plain-text file (generated on disk by streaming):")
+
+        names: list[str] = []
+
+        def byte_path() -> None:
+            spooled = spool(chunks_of(big))
+            try:
+                names.append(store(spooled)[0])
+            finally:
+                spooled.close()
+
+        measured("byte path (hash, spool, store)", big_size, byte_path)
+
+        # The same bytes again, from scratch: remove the blob the byte path stored.
+        blob = Path(archive_storage().path(names[0]))
+        blob.chmod(0o644)
+        blob.unlink()
+
+        def full_archive() -> None:
+            archived = archive_chunks(
+                chunks_of(big), filename="big.txt", declared_type="text/plain", via="import"
+            )
+            assert archived.created
+            names.append(archived.source.uuid)
+
+        measured("full archive (+ text layer, row)", big_size, full_archive)
+        source = Source.objects.defer("text", "blocks").get(uuid=names[1])
+        print(
+            f"  stored {source.size / MB:.0f} MB, sha256 {source.sha256[:16]}…;"
+            f" fixity {'intact' if source.verify_fixity().ok else 'FAILED'}"
+        )
+        connection.close()
+    finally:
+        teardown_django(original_db)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
