@@ -135,6 +135,9 @@ class Annotation(models.Model):
             )
             if tags:
                 annotation.tags.set(tags)
+            from search.index import index_annotation  # search imports this module
+
+            index_annotation(annotation)
         return annotation
 
     def update_content(self, *, editor, note: str, tags: list[str], visibility: str) -> None:
@@ -154,6 +157,9 @@ class Annotation(models.Model):
             self.modified = timezone.now()
             self.save(update_fields=["note", "visibility", "version", "modified"])
             self.tags.set(tags)
+            from search.index import index_annotation
+
+            index_annotation(self)
 
     @staticmethod
     def can_annotate(user, source: Source) -> bool:

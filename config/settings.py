@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "annotations",
     "axes",
     "accounts",
+    "search",
 ]
 
 MIDDLEWARE = [

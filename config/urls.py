@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("archive.urls")),
     path("", include("annotations.urls")),
+    path("", include("search.urls")),
 ]

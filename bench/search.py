@@ -1,0 +1,322 @@
+"""Search benchmark: index build time, and p50/p95 for five kinds of query.
+
+    DEBUG=1 .venv/bin/python bench/search.py [--sources 10000] [--words 5000]
+                                            [--annotations 200000] [--runs 30]
+
+The defaults are the full specification (10,000 sources of 5,000 words, 200,000
+annotations); on a small shared machine, run it smaller (--sources 1000 --annotations 20000).
+
+Sets Django up itself with a throwaway data directory and a throwaway database: SQLite in
+that directory, or, when DATABASE_URL is set, a fresh database created beside the one it
+names (``<name>_bench_<pid>``, dropped afterwards), so a real database is never touched.
+Rows go in by bulk_create, without the index; the index is then built by
+``search.index.rebuild_index`` (what ``manage.py rebuild_search_index`` runs), and timed.
+Queries run as a collection member who sees most, not all, of the data, through
+``search.query.search`` (the engine's work, snippets and result objects) and through the
+whole page (form, filters, template). Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COMMON_WORDS = (  # noqa: SIM905
+    "the of and to in a is that for it as was with be by on not he this are or his from at"
+    " which but have an they you were her she there been one all we their has would when"
+).split()
+SYLLABLES = "ka ri to me sa lu no vi de pa ro ta ne zu mo li ga fe bo hu".split()  # noqa: SIM905
+
+
+def setup_django(data_dir: Path) -> str:
+    os.environ["SCHOLION_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+    os.environ.setdefault("SCHOLION_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    # DEBUG would keep every statement (and its megabytes of parameters) in memory.
+    settings.DEBUG = False
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_bench_{os.getpid()}"
+    original_name = db["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    return original_name
+
+
+def teardown_django(original_name: str) -> None:
+    from django.db import connection
+
+    connection.creation.destroy_test_db(original_name, verbosity=0)
+
+
+class Language:
+    """A Zipf-distributed vocabulary: function words first, then made-up content words."""
+
+    def __init__(self, rng: random.Random, size: int = 30_000) -> None:
+        words = list(COMMON_WORDS)
+        seen = set(words)
+        while len(words) < size:
+            w = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+            if w not in seen:
+                seen.add(w)
+                words.append(w)
+        self.words = words
+        self.cum_weights = list(itertools.accumulate(1 / rank for rank in range(1, size + 1)))
+        self.rng = rng
+
+    def sample(self, n: int) -> list[str]:
+        return self.rng.choices(self.words, cum_weights=self.cum_weights, k=n)
+
+    def text(self, n_words: int) -> tuple[str, list[dict]]:
+        """Paragraphs of about 120 words, with their block offsets."""
+        words = self.sample(n_words)
+        paragraphs, blocks, pos = [], [], 0
+        for i in range(0, n_words, 120):
+            chunk = words[i : i + 120]
+            chunk[0] = chunk[0].capitalize()
+            paragraph = " ".join(chunk) + "."
+            paragraphs.append(paragraph)
+            blocks.append({"t": "p", "s": pos, "e": pos + len(paragraph)})
+            pos += len(paragraph) + 2
+        return "\n\n".join(paragraphs), blocks
+
+
+def populate(n_sources: int, n_words: int, n_annotations: int, rng: random.Random) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from taggit.models import Tag
+
+    from annotations.models import Annotation, TaggedAnnotation
+    from archive.models import Collection, Membership, Source
+
+    User = get_user_model()
+    lang = Language(rng)
+    users = [User.objects.create_user(f"user{i}", password="pw-bench-123") for i in range(5)]
+    reader = users[0]
+    collections = [
+        Collection.objects.create(slug=f"c{i}", title=f"Collection {i}", owner=users[1])
+        for i in range(5)
+    ]
+    for c in collections[:4]:  # the reader belongs to four of the five
+        Membership.objects.create(collection=c, user=reader, role=Membership.Role.ANNOTATOR)
+    tags = Tag.objects.bulk_create(
+        [Tag(name=f"{w} {i}", slug=f"{w}-{i}") for i, w in enumerate(lang.words[200:400])]
+    )
+    tag_weights = list(itertools.accumulate(1 / r for r in range(1, len(tags) + 1)))
+
+    per_source = n_annotations / n_sources
+    made_annotations = 0
+    batch = 100
+    for first in range(0, n_sources, batch):
+        with transaction.atomic():
+            sources, texts = [], []
+            for i in range(first, min(first + batch, n_sources)):
+                text, blocks = lang.text(n_words)
+                texts.append(text)
+                sources.append(
+                    Source(
+                        sha256=hashlib.sha256(f"bench {i}".encode()).hexdigest(),
+                        size=len(text),
+                        blob_name=f"bench/{i}",
+                        media_type="text/plain",
+                        archived_via=Source.Via.IMPORT,
+                        archived_by=users[1],
+                        text=text,
+                        blocks=blocks,
+                        extractor="bench",
+                        extractor_version="1",
+                        title=" ".join(lang.sample(6)).capitalize(),
+                        creators=[f"{lang.sample(1)[0].title()}, {lang.sample(1)[0].title()}"],
+                        publisher=" ".join(lang.sample(2)).title(),
+                        date_published=str(1900 + i % 120),
+                        citation_key=f"bench{i}",
+                    )
+                )
+            sources = Source.objects.bulk_create(sources)
+            Collection.sources.through.objects.bulk_create(
+                [
+                    Collection.sources.through(source_id=s.pk, collection_id=collections[j % 5].pk)
+                    for j, s in enumerate(sources)
+                ]
+            )
+            annotations, their_tags = [], []
+            for j, (source, text) in enumerate(zip(sources, texts, strict=True)):
+                target = round((first + j + 1) * per_source) - made_annotations
+                for _ in range(target):
+                    start = rng.randrange(0, len(text) - 200)
+                    end = start + rng.randint(20, 200)
+                    annotations.append(
+                        Annotation(
+                            source=source,
+                            collection=collections[(first + j) % 5],
+                            author=rng.choice(users),
+                            start=start,
+                            end=end,
+                            exact=text[start:end],
+                            prefix=text[max(0, start - 32) : start],
+                            suffix=text[end : end + 32],
+                            note=" ".join(lang.sample(rng.randint(5, 60)))
+                            if rng.random() < 0.6
+                            else "",
+                            visibility=rng.choices(["collection", "public", "private"], [7, 2, 1])[
+                                0
+                            ],
+                        )
+                    )
+                    their_tags.append(
+                        {
+                            t.pk
+                            for t in rng.choices(tags, cum_weights=tag_weights, k=rng.randint(0, 3))
+                        }
+                    )
+                made_annotations += target
+            annotations = Annotation.objects.bulk_create(annotations)
+            TaggedAnnotation.objects.bulk_create(
+                [
+                    TaggedAnnotation(content_object_id=a.pk, tag_id=tag_id)
+                    for a, tag_ids in zip(annotations, their_tags, strict=True)
+                    for tag_id in tag_ids
+                ]
+            )
+        done = min(first + batch, n_sources)
+        if done == n_sources or done % max(batch, n_sources // 10) < batch:
+            print(f"  {done:,} sources, {made_annotations:,} annotations")
+    return {"lang": lang, "reader": reader, "tags": tags}
+
+
+def queries(lang: Language, rng: random.Random, tags) -> dict[str, list[dict]]:
+    """Five kinds of query, several of each, drawn from the vocabulary."""
+    from archive.models import Source
+
+    content = lang.words[len(COMMON_WORDS) :]
+    phrases = []
+    for text in Source.objects.order_by("pk").values_list("text", flat=True)[:5]:
+        paragraphs = text.split("\n\n")
+        while True:  # two content words in a row, within one paragraph
+            words = rng.choice(paragraphs).split()
+            i = rng.randrange(len(words) - 1)
+            pair = [w.strip(".").lower() for w in words[i : i + 2]]
+            if not any(w in COMMON_WORDS for w in pair):
+                phrases.append(f'"{" ".join(pair)}"')
+                break
+    return {
+        "common word": [{"q": w} for w in content[10:15]],
+        "rare word": [{"q": w} for w in content[15000:15005]],
+        "phrase": [{"q": p} for p in phrases],
+        "prefix": [{"q": w[:4] + "*"} for w in content[100:105]],
+        "tag + words": [
+            {"q": w, "tag": tag.slug} for w, tag in zip(content[:5], tags[:5], strict=True)
+        ],
+    }
+
+
+def measure(kinds: dict[str, list[dict]], reader, runs: int) -> dict[str, tuple]:
+    from django.test import Client
+
+    from search.forms import SearchForm
+    from search.query import search
+
+    client = Client()
+    client.force_login(reader)
+    figures = {}
+    for kind, params_list in kinds.items():
+        core, page, counts = [], [], []
+        for params in params_list:  # warm caches once
+            client.get("/search/", params)
+        for run in range(runs):
+            params = params_list[run % len(params_list)]
+            form = SearchForm(params, user=reader)
+            assert form.is_valid(), form.errors
+            started = time.perf_counter()
+            results = search(reader, form.cleaned_data["q"], form.filters)
+            core.append((time.perf_counter() - started) * 1000)
+            counts.append((results.sources.count if results.sources else 0, results.passages.count))
+            started = time.perf_counter()
+            response = client.get("/search/", params)
+            page.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        figures[kind] = (percentiles(core), percentiles(page), counts)
+    return figures
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=20, method="inclusive")
+    return statistics.median(samples), cuts[18]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", type=int, default=10_000)
+    parser.add_argument("--words", type=int, default=5_000, help="words per source")
+    parser.add_argument("--annotations", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per kind of query")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="scholion-bench-search-") as tmp:
+        original = setup_django(Path(tmp))
+        try:
+            from django.db import connection
+
+            from search.index import rebuild_index
+
+            if connection.vendor == "sqlite":
+                engine = f"SQLite {connection.Database.sqlite_version}"
+            else:
+                engine = f"PostgreSQL {connection.pg_version}"
+            print(
+                f"Engine: {engine}; {args.sources:,} sources of {args.words:,} words,"
+                f" {args.annotations:,} annotations"
+            )
+            rng = random.Random(args.seed)
+            started = time.perf_counter()
+            data = populate(args.sources, args.words, args.annotations, rng)
+            print(f"Data inserted (bulk_create, no index) in {time.perf_counter() - started:.1f} s")
+
+            started = time.perf_counter()
+            sources, stretches, annotations = rebuild_index()
+            built = time.perf_counter() - started
+            print(
+                f"Index build: {built:.1f} s ({sources:,} sources in {stretches:,} stretches,"
+                f" {annotations:,} annotations)"
+            )
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")  # the other tables (the index's are analysed)
+
+            kinds = queries(data["lang"], rng, data["tags"])
+            figures = measure(kinds, data["reader"], args.runs)
+            print(f"\nQueries as a member of 4 of 5 collections; {args.runs} runs each (ms):")
+            print(f"{'kind':<13} {'search p50':>10} {'p95':>7} {'page p50':>9} {'p95':>7}  matches")
+            for kind, ((c50, c95), (p50, p95), counts) in figures.items():
+                example = kinds[kind][0]
+                shown = ", ".join(f"{k}={v}" for k, v in example.items())
+                sources, passages = counts[0]
+                print(
+                    f"{kind:<13} {c50:>10.1f} {c95:>7.1f} {p50:>9.1f} {p95:>7.1f}"
+                    f"  {sources} sources, {passages} passages for {shown}"
+                )
+        finally:
+            teardown_django(original)
+
+
+if __name__ == "__main__":
+    main()

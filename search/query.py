@@ -1,0 +1,810 @@
+"""Searching: what people type, how the engine is asked, and where each result matched.
+
+The query is parsed here into clauses (words, "phrases", prefix*, -exclusions), and the
+engine's query is written from those clauses, never from the raw input: nothing a person
+types can reach FTS5's MATCH or PostgreSQL's tsquery syntax. Every word goes through the
+same folding as the indexed text (``search.index``), so both engines match the same rows,
+and the highlighter finds the very words the engine matched.
+
+A source matches when each clause matches somewhere in it (its metadata or any stretch of
+its text) and no excluded clause matches anywhere in it. A passage (an annotation) matches
+when each clause matches its quote, note or tags; a phrase stays within one of the three.
+Only rows from ``visible_to(user)`` are ever considered.
+
+The SQL below is put together from constants, table names and ORM-compiled querysets (hence
+the S608 waivers); what a person types reaches the database only as query parameters, and
+only as folded words (letters and digits) at that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Substr
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from annotations.models import Annotation, TaggedAnnotation
+from archive.models import Collection, Source
+from search.index import fold_in_place, index_words, word_spans
+from search.models import SourceSegment
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+MAX_QUERY_LENGTH = 500
+MAX_CLAUSES = 12
+MIN_PREFIX_LENGTH = 2
+PER_PAGE = 10
+SNIPPET_CHARS = 240
+SNIPPET_LEAD = 70
+QUOTE_MARKS = '"“”„«»'
+# Left out of a search when other words are given: they match nearly every text, so they
+# only slow the search down. Quoted ("the") they are searched for.
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for from has have he her his in is it its of on or she"  # noqa: SIM905
+    " that the their they this to was were which with".split()
+)
+
+
+class QueryError(ValueError):
+    """A search that cannot be run; the message says why, for the person searching."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    words: tuple[str, ...]
+    prefix: bool = False  # the last word is a prefix (resist*)
+    exclude: bool = False  # -word: leave out what matches
+    quoted: bool = False
+
+    def __str__(self) -> str:
+        text = " ".join(self.words) + ("*" if self.prefix else "")
+        if self.quoted or len(self.words) > 1:
+            text = f"“{text}”"
+        return ("-" if self.exclude else "") + text
+
+
+@dataclass
+class Query:
+    text: str
+    clauses: list[Clause]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def include(self) -> list[Clause]:
+        return [c for c in self.clauses if not c.exclude]
+
+    @property
+    def exclude(self) -> list[Clause]:
+        return [c for c in self.clauses if c.exclude]
+
+
+def parse_query(text: str) -> Query:
+    """Clauses from what was typed: words, "phrases", prefix*, and -exclusions of any.
+
+    Any other character is only a separator, as in the indexed text; a quotation mark left
+    open runs to the end. Raises QueryError when nothing searchable is left.
+    """
+    text = text.strip()
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            f"The search is too long ({len(text):,} characters): keep it under"
+            f" {MAX_QUERY_LENGTH} characters."
+        )
+    clauses: list[Clause] = []
+    notices: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        exclude = text[i] in "-−" and i + 1 < n and not text[i + 1].isspace()
+        if exclude:
+            i += 1
+        if text[i] in QUOTE_MARKS:
+            close = next((j for j in range(i + 1, n) if text[j] in QUOTE_MARKS), -1)
+            if close == -1:
+                body, i = text[i + 1 :], n
+                notices.append("A quotation mark was not closed: the phrase runs to the end.")
+            else:
+                body, i = text[i + 1 : close], close + 1
+            prefix = i < n and text[i] == "*"
+            while i < n and text[i] == "*":
+                i += 1
+            quoted = True
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in QUOTE_MARKS:
+                j += 1
+            body, i = text[i:j], j
+            prefix, quoted = body.endswith("*"), False
+        words = tuple(index_words(body))
+        if not words:
+            continue
+        if prefix and len(words[-1]) < MIN_PREFIX_LENGTH:
+            raise QueryError(
+                f"“{body.strip('*')}*” is too short for a prefix search: put at least"
+                f" {MIN_PREFIX_LENGTH} letters before the *."
+            )
+        clause = Clause(words, prefix=prefix, exclude=exclude, quoted=quoted)
+        if clause not in clauses:
+            clauses.append(clause)
+    if not clauses:
+        raise QueryError(f"“{text}” has no words to search for." if text else "Type a search.")
+    if len(clauses) > MAX_CLAUSES:
+        raise QueryError(f"Use at most {MAX_CLAUSES} words or phrases in one search.")
+
+    include = [c for c in clauses if not c.exclude]
+    common = [
+        c
+        for c in include
+        if len(c.words) == 1 and not c.quoted and not c.prefix and c.words[0] in STOP_WORDS
+    ]
+    if common and len(common) == len(include):
+        raise QueryError(
+            f"“{text}” has only very common words, which are in nearly every text. Add a"
+            ' more specific word, or put a phrase in quotation marks ("the people").'
+        )
+    if common:
+        clauses = [c for c in clauses if c not in common]
+        left_out = ", ".join(c.words[0] for c in common)
+        notices.append(f"Left out very common words: {left_out}.")
+    return Query(text, clauses, notices)
+
+
+# --- The engines -------------------------------------------------------------------------
+
+
+class _SQLite:
+    """FTS5 over the external-content tables made by migration 0002."""
+
+    @staticmethod
+    def _match(clause: Clause) -> str:
+        # Words are letters and digits only, so double quotes around them are safe.
+        return f'"{" ".join(clause.words)}"' + ("*" if clause.prefix else "")
+
+    # The segment id encodes its source and number (SourceSegment.SEGMENT_ID_BASE): no join
+    # to the segment table, whose rows hold the words and are large.
+    _SOURCE = f"(rowid / {SourceSegment.SEGMENT_ID_BASE})"
+    _KIND = (
+        f"CASE WHEN rowid = {_SOURCE} * {SourceSegment.SEGMENT_ID_BASE} THEN 'meta' ELSE 'text' END"
+    )
+
+    def segment_hits(self, clause: Clause) -> tuple[str, list]:
+        return (
+            f"SELECT {self._SOURCE} AS source_id, rowid AS segment_id, {self._KIND} AS kind,"  # noqa: S608
+            " bm25(search_segment_fts) AS score"
+            " FROM search_segment_fts WHERE search_segment_fts MATCH %s",
+            [self._match(clause)],
+        )
+
+    def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+        return (
+            f"SELECT {self._SOURCE} FROM search_segment_fts WHERE search_segment_fts MATCH %s",  # noqa: S608
+            [" OR ".join(self._match(c) for c in clauses)],
+        )
+
+    def entry_hits(self, clauses: list[Clause]) -> tuple[str, list]:
+        return (
+            "SELECT rowid AS id, bm25(search_annotation_fts, 1.0, 1.0, 2.0) AS score"
+            " FROM search_annotation_fts WHERE search_annotation_fts MATCH %s",
+            [" AND ".join(self._match(c) for c in clauses)],
+        )
+
+    def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+        return (
+            "SELECT rowid FROM search_annotation_fts WHERE search_annotation_fts MATCH %s",
+            [" OR ".join(self._match(c) for c in clauses)],
+        )
+
+
+class _PostgreSQL:
+    """tsvector columns with GIN indexes made by migration 0002."""
+
+    @staticmethod
+    def _tsquery(clause: Clause, weight: str = "") -> str:
+        last = len(clause.words) - 1
+        lexemes = []
+        for i, word in enumerate(clause.words):
+            flags = ("*" if clause.prefix and i == last else "") + weight
+            # Words are letters and digits only, so single quotes around them are safe.
+            lexemes.append(f"'{word}'" + (f":{flags}" if flags else ""))
+        return "(" + " <-> ".join(lexemes) + ")"
+
+    def _entry_tsquery(self, clause: Clause) -> str:
+        if len(clause.words) == 1:
+            return self._tsquery(clause)
+        # An entry's tags, quote and note carry weights A, B, C: a phrase must keep to one.
+        return "(" + " | ".join(self._tsquery(clause, w) for w in "ABC") + ")"
+
+    def segment_hits(self, clause: Clause) -> tuple[str, list]:
+        q = self._tsquery(clause)
+        return (
+            "SELECT s.source_id, s.id AS segment_id, s.kind,"
+            " -ts_rank(s.document, %s::tsquery, 1) AS score"
+            " FROM search_sourcesegment s WHERE s.document @@ %s::tsquery",
+            [q, q],
+        )
+
+    def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+        q = " | ".join(self._tsquery(c) for c in clauses)
+        return "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery", [q]
+
+    def entry_hits(self, clauses: list[Clause]) -> tuple[str, list]:
+        q = " & ".join(self._entry_tsquery(c) for c in clauses)
+        return (
+            "SELECT e.annotation_id AS id, -ts_rank(e.document, %s::tsquery) AS score"
+            " FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
+            [q, q],
+        )
+
+    def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+        q = " | ".join(self._entry_tsquery(c) for c in clauses)
+        return (
+            "SELECT e.annotation_id FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
+            [q],
+        )
+
+
+def _engine() -> _SQLite | _PostgreSQL:
+    if connection.vendor == "sqlite":
+        return _SQLite()
+    if connection.vendor == "postgresql":
+        return _PostgreSQL()
+    raise NotImplementedError(f"Search supports SQLite and PostgreSQL, not {connection.vendor}.")
+
+
+def _sql(queryset: QuerySet) -> tuple[str, tuple]:
+    """A queryset as SQL to embed in a larger statement (unordered: it is only a set)."""
+    return queryset.order_by().query.sql_with_params()
+
+
+# --- Filters -------------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    collection: str = ""
+    tags: list[str] = field(default_factory=list)
+    author: str = ""
+    source: UUID | None = None
+    media_type: str = ""
+    archived_from: dt.date | None = None
+    archived_to: dt.date | None = None
+    published_from: str = ""
+    published_to: str = ""
+    has_note: bool | None = None
+    mine: bool = False
+    overlap: bool = False  # tags: passages where the two tags meet (same or overlapping)
+
+    @property
+    def only_passages(self) -> bool:
+        """Filters that only annotations have: sources are then not searched."""
+        return bool(self.tags or self.author or self.has_note is not None or self.mine)
+
+    def __bool__(self) -> bool:
+        """Whether any filter is set."""
+        return self.has_note is not None or any(
+            getattr(self, name) for name in self.__dataclass_fields__ if name != "has_note"
+        )
+
+    def _source_q(self, prefix: str) -> Q:
+        """The filters on a source's own fields (``prefix`` reaches the source)."""
+        q = Q()
+        if self.source:
+            q &= Q(**{f"{prefix}uuid": self.source})
+        if self.media_type:
+            q &= Q(**{f"{prefix}media_type": self.media_type})
+        if self.archived_from:
+            q &= Q(**{f"{prefix}archived_at__gte": _midnight(self.archived_from)})
+        if self.archived_to:
+            q &= Q(**{f"{prefix}archived_at__lt": _midnight(self.archived_to, days=1)})
+        published = f"{prefix}date_published"
+        if self.published_from or self.published_to:
+            q &= ~Q(**{published: ""})
+        if self.published_from:
+            q &= Q(**{f"{published}__gte": self.published_from})
+        if self.published_to:
+            # "to 2005" takes in 2005-12-31 too.
+            q &= Q(**{f"{published}__lte": self.published_to}) | Q(
+                **{f"{published}__startswith": self.published_to}
+            )
+        return q
+
+    def sources(self, user) -> QuerySet[Source]:
+        # Curators may open a withdrawn source, but a search never offers one.
+        sources = Source.objects.visible_to(user).filter(
+            self._source_q(""), withdrawn_at__isnull=True
+        )
+        if self.collection:
+            in_collection = Collection.sources.through.objects.filter(
+                source_id=OuterRef("pk"), collection__slug=self.collection
+            )
+            sources = sources.filter(Exists(in_collection))
+        return sources
+
+    def annotations(self, user) -> QuerySet[Annotation]:
+        visible = Annotation.objects.visible_to(user).filter(source__withdrawn_at__isnull=True)
+        annotations = visible.filter(self._source_q("source__"))
+        if self.collection:
+            # The collection the annotation was made in, not every one holding its source.
+            annotations = annotations.filter(collection__slug=self.collection)
+        if self.author:
+            annotations = annotations.filter(author__username__iexact=self.author)
+        if self.mine:
+            annotations = (
+                annotations.filter(author=user) if user.is_authenticated else visible.none()
+            )
+        if self.has_note is not None:
+            annotations = (
+                annotations.exclude(note="") if self.has_note else annotations.filter(note="")
+            )
+        if self.overlap and len(self.tags) == 2:
+            a, b = self.tags
+            annotations = annotations.filter(
+                Q(_tagged(a), _meets(b, visible)) | Q(_tagged(b), _meets(a, visible))
+            )
+        else:
+            for tag in self.tags:
+                annotations = annotations.filter(_tagged(tag))
+        return annotations
+
+
+def _midnight(day: dt.date, days: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=days), dt.time.min, tzinfo=dt.UTC)
+
+
+def _tagged(tag: str) -> Exists:
+    """The annotation carries ``tag`` (given by its slug or, in any case, its name)."""
+    return Exists(
+        TaggedAnnotation.objects.filter(content_object_id=OuterRef("pk")).filter(
+            Q(tag__slug=tag) | Q(tag__name__iexact=tag)
+        )
+    )
+
+
+def _meets(tag: str, visible: QuerySet[Annotation]) -> Exists:
+    """The annotation, or a visible one overlapping it on the same source, carries ``tag``."""
+    return Exists(
+        visible.filter(
+            _tagged(tag),
+            source_id=OuterRef("source_id"),
+            start__lt=OuterRef("end"),
+            end__gt=OuterRef("start"),
+        )
+    )
+
+
+# --- Results -------------------------------------------------------------------------------
+
+
+@dataclass
+class ResultPage:
+    """One page of results, shaped like Django's Page for the templates."""
+
+    items: list
+    count: int
+    number: int
+    per_page: int = PER_PAGE
+
+    def __iter__(self):
+        return iter(self.items)
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.per_page))
+
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.count else 0
+
+
+@dataclass
+class SourceResult:
+    source: Source
+    title_html: SafeString
+    creators_html: SafeString
+    snippet_html: SafeString | None
+    url: str
+
+
+@dataclass
+class PassageResult:
+    annotation: Annotation
+    quote_html: SafeString
+    note_html: SafeString | None
+    tags: list[tuple[Any, SafeString]]
+    url: str
+
+
+@dataclass
+class Results:
+    query: Query | None
+    filters: Filters
+    sort: str
+    sources: ResultPage | None  # None: the filters apply to annotations only
+    passages: ResultPage
+
+
+SORTS = {"relevance": "Relevance", "newest": "Newest first"}
+
+
+def search(
+    user: AbstractBaseUser | AnonymousUser,
+    query: Query | None,
+    filters: Filters,
+    *,
+    sort: str = "relevance",
+    sources_page: int = 1,
+    passages_page: int = 1,
+) -> Results:
+    """Sources and passages the user may see that match ``query`` (if any) and ``filters``."""
+    if query is not None and not query.include and not filters:
+        raise QueryError(
+            "Say what to look for: a search with only -exclusions would list everything else."
+        )
+    if query is None or not query.include:
+        sort = "newest"
+    sources = None
+    if not filters.only_passages:
+        sources = _search_sources(user, query, filters, sort, sources_page)
+    passages = _search_passages(user, query, filters, sort, passages_page)
+    return Results(query, filters, sort, sources, passages)
+
+
+def passage_url(source: Source, start: int, end: int) -> str:
+    """The reading page at a stretch of its text layer (code-point offsets)."""
+    return f"{source.get_absolute_url()}#o-{start}-{end}"
+
+
+def _page_bounds(number: int) -> tuple[int, int]:
+    number = max(1, number)
+    return PER_PAGE, (number - 1) * PER_PAGE
+
+
+def _listing_page(queryset: QuerySet, number: int) -> tuple[list, int, int]:
+    """Without words to rank by: newest first, counted and sliced by the ORM."""
+    count = queryset.count()
+    last = max(1, -(-count // PER_PAGE))
+    number = min(max(1, number), last)
+    limit, offset = _page_bounds(number)
+    return list(queryset[offset : offset + limit]), count, number
+
+
+def _search_sources(user, query, filters, sort, number) -> ResultPage:
+    sources = filters.sources(user)
+    clauses = query.include if query else []
+    engine = _engine()
+    if query and query.exclude:
+        sql, params = engine.sources_matching_any(query.exclude)
+        sources = sources.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+    if not clauses:
+        listing = sources.for_listing().order_by("-archived_at", "-pk")
+        items, count, number = _listing_page(listing, number)
+        return ResultPage([_source_result(s, [], None) for s in items], count, number)
+
+    rows, number = _ranked_page(engine, sources, clauses, sort, number)
+    count = rows[0][1] if rows else 0
+    # Show each source at the stretch of text that matches the most clauses, then scores
+    # best; at its metadata only when no stretch of text matches.
+    order: dict[int, None] = {}  # sources in rank order
+    segments: dict[int, list] = {}  # segment -> [source, clauses, is text, score]
+    for source_id, _total, segment_id, kind, score, k in rows:
+        order.setdefault(source_id)
+        segment = segments.setdefault(segment_id, [source_id, set(), kind == "text", 0.0])
+        segment[1].add(k)
+        segment[3] += score
+    best: dict[int, tuple] = {}  # source -> (preference, segment)
+    for segment_id, (source_id, matched, is_text, score) in segments.items():
+        preference = (len(matched), is_text, -score, -segment_id)
+        if source_id not in best or preference > best[source_id][0]:
+            best[source_id] = (preference, segment_id)
+    found = Source.objects.for_listing().in_bulk(list(order))
+    excerpts = {
+        s.pk: s
+        for s in SourceSegment.objects.filter(pk__in=[b[1] for b in best.values()]).annotate(
+            excerpt=Substr("source__text", F("start") + 1, F("end") - F("start"))
+        )
+    }
+    items = [
+        _source_result(found[pk], clauses, excerpts.get(best[pk][1])) for pk in order if pk in found
+    ]
+    return ResultPage(items, count, number)
+
+
+def _run_page(run, number: int) -> tuple[list, int]:
+    """Rows of page ``number``; past the last page, the last page's (as Paginator.get_page)."""
+    rows = run(number)
+    if not rows and number > 1:
+        rows = run(1)
+        last = -(-rows[0][1] // PER_PAGE) if rows else 1
+        number = last
+        if last > 1:
+            rows = run(last)
+    return rows, number
+
+
+def _ranked_page(engine, sources: QuerySet, clauses: list[Clause], sort: str, number: int):
+    """(source, total, segment, score, clause) rows for one page of ranked sources."""
+    parts, params = [], []
+    for k, clause in enumerate(clauses):
+        sql, p = engine.segment_hits(clause)
+        parts.append(f"SELECT source_id, segment_id, kind, score, {k} AS k FROM ({sql}) AS c{k}")  # noqa: S608
+        params += p
+    allowed = sources.filter(pk__in=RawSQL("SELECT source_id FROM search_hits", [])).values("pk")
+    allowed_sql, allowed_params = _sql(allowed)
+    if sort == "newest":
+        join = "JOIN archive_source src ON src.id = g.source_id"
+        order = "src.archived_at DESC, src.id DESC"
+    else:
+        join, order = "", "g.score, g.source_id DESC"
+
+    def run(number: int) -> list:
+        limit, offset = _page_bounds(number)
+        sql = (
+            f"WITH search_hits AS MATERIALIZED ({' UNION ALL '.join(parts)}),"  # noqa: S608
+            " search_groups AS (SELECT source_id, SUM(score) AS score FROM search_hits"
+            f" WHERE source_id IN ({allowed_sql}) GROUP BY source_id"
+            f" HAVING COUNT(DISTINCT k) = {len(clauses)}),"
+            " search_page AS (SELECT g.source_id, COUNT(*) OVER () AS total,"
+            f" ROW_NUMBER() OVER (ORDER BY {order}) AS position"
+            f" FROM search_groups g {join} ORDER BY {order} LIMIT %s OFFSET %s)"
+            " SELECT p.source_id, p.total, h.segment_id, h.kind, h.score, h.k"
+            " FROM search_page p JOIN search_hits h ON h.source_id = p.source_id"
+            " ORDER BY p.position, h.score"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *allowed_params, limit, offset])
+            return cursor.fetchall()
+
+    rows, number = _run_page(run, number)
+    return rows, number
+
+
+def _search_passages(user, query, filters, sort, number) -> ResultPage:
+    annotations = filters.annotations(user)
+    clauses = query.include if query else []
+    engine = _engine()
+    if query and query.exclude:
+        sql, params = engine.entries_matching_any(query.exclude)
+        annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+    if not clauses:
+        listing = _with_related(annotations).order_by("-created", "-pk")
+        items, count, number = _listing_page(listing, number)
+        return ResultPage([_passage_result(a, []) for a in items], count, number)
+
+    hits_sql, hits_params = engine.entry_hits(clauses)
+    allowed = annotations.filter(pk__in=RawSQL("SELECT id FROM search_hits", [])).values("pk")
+    allowed_sql, allowed_params = _sql(allowed)
+    if sort == "newest":
+        join = "JOIN annotations_annotation a ON a.id = h.id"
+        order = "a.created DESC, a.id DESC"
+    else:
+        join, order = "", "h.score, h.id DESC"
+
+    def run(number: int) -> list:
+        limit, offset = _page_bounds(number)
+        sql = (
+            f"WITH search_hits AS MATERIALIZED ({hits_sql})"  # noqa: S608
+            f" SELECT h.id, COUNT(*) OVER () AS total FROM search_hits h {join}"
+            f" WHERE h.id IN ({allowed_sql}) ORDER BY {order} LIMIT %s OFFSET %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*hits_params, *allowed_params, limit, offset])
+            return cursor.fetchall()
+
+    rows, number = _run_page(run, number)
+    found = _with_related(Annotation.objects.all()).in_bulk([r[0] for r in rows])
+    items = [_passage_result(found[r[0]], clauses) for r in rows if r[0] in found]
+    return ResultPage(items, rows[0][1] if rows else 0, number)
+
+
+def _with_related(annotations: QuerySet[Annotation]) -> QuerySet[Annotation]:
+    # The source's text layer can be megabytes: a result needs only its title and address.
+    return (
+        annotations.select_related("author", "source", "collection")
+        .defer("source__text", "source__blocks")
+        .prefetch_related("tags")
+    )
+
+
+def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResult:
+    snippet, url = None, source.get_absolute_url()
+    if segment is not None and segment.kind == SourceSegment.Kind.TEXT:
+        snippet, first = make_snippet(segment.excerpt, clauses)
+        if first is not None:
+            url = passage_url(source, segment.start + first[0], segment.start + first[1])
+    return SourceResult(
+        source=source,
+        title_html=highlight(source.title, clauses),
+        creators_html=highlight("; ".join(source.creators), clauses),
+        snippet_html=snippet,
+        url=url,
+    )
+
+
+def _passage_result(annotation: Annotation, clauses: list[Clause]) -> PassageResult:
+    quote, _ = make_snippet(annotation.exact, clauses, fallback=True)
+    note = make_snippet(annotation.note, clauses, fallback=True)[0] if annotation.note else None
+    tags = [(t, highlight(t.name, clauses)) for t in annotation.tags.all()]
+    return PassageResult(annotation, quote, note, tags, annotation.get_absolute_url())
+
+
+# --- Where it matched ----------------------------------------------------------------------
+
+
+def find_matches(text: str, clauses: list[Clause]) -> list[tuple[int, int, int]]:
+    """(start, end, clause number) of every match of a clause in ``text``."""
+    if not clauses or not text:
+        return []
+    folded = fold_in_place(text)
+    if folded is None:
+        return _find_matches_word_by_word(text, clauses)
+    found = [
+        (m.start(), m.end(), k)
+        for k, clause in enumerate(clauses)
+        for m in _clause_pattern(clause).finditer(folded)
+    ]
+    found.sort()
+    return found
+
+
+@lru_cache(maxsize=256)
+def _clause_pattern(clause: Clause) -> re.Pattern:
+    """A regex for the clause over folded text: whole words, any separators between them."""
+    words = [re.escape(w) for w in clause.words]
+    if clause.prefix:
+        words[-1] += r"[^\W_]*"
+    return re.compile(r"(?<![^\W_])" + r"[\W_]+".join(words) + r"(?![^\W_])")
+
+
+def _find_matches_word_by_word(text: str, clauses: list[Clause]) -> list[tuple[int, int, int]]:
+    spans = list(word_spans(text))
+    words = [w for w, _, _ in spans]
+    found = []
+    for k, clause in enumerate(clauses):
+        size = len(clause.words)
+        for i in range(len(words) - size + 1):
+            if _clause_at(clause, words, i):
+                found.append((spans[i][1], spans[i + size - 1][2], k))
+    found.sort()
+    return found
+
+
+def _clause_at(clause: Clause, words: list[str], i: int) -> bool:
+    last = len(clause.words) - 1
+    for j, wanted in enumerate(clause.words):
+        word = words[i + j]
+        if clause.prefix and j == last:
+            if not word.startswith(wanted):
+                return False
+        elif word != wanted:
+            return False
+    return True
+
+
+def _marked(text: str, matches: list[tuple[int, int, int]], start: int, end: int) -> str:
+    """Escaped ``text[start:end]`` with each match inside it wrapped in <mark>."""
+    out, pos = [], start
+    for m_start, m_end, _ in matches:
+        if m_end <= pos or m_start >= end:
+            continue
+        m_start = max(m_start, pos)
+        out.append(escape(text[pos:m_start]))
+        out.append(f"<mark>{escape(text[m_start : min(m_end, end)])}</mark>")
+        pos = min(m_end, end)
+    out.append(escape(text[pos:end]))
+    return "".join(out)
+
+
+def highlight(text: str, clauses: list[Clause]) -> SafeString:
+    """All of ``text``, escaped, with the matched words marked."""
+    return mark_safe(_marked(text, find_matches(text, clauses), 0, len(text)))  # noqa: S308
+
+
+def make_snippet(
+    text: str, clauses: list[Clause], fallback: bool = False
+) -> tuple[SafeString | None, tuple[int, int] | None]:
+    """A short, escaped passage of ``text`` around its best matches, matches marked; and the
+    (start, end) of the first match shown. Without a match: the opening of ``text`` if
+    ``fallback``, else None."""
+    matches = find_matches(text, clauses)
+    if not matches:
+        if not fallback:
+            return None, None
+        end = _word_end(text, SNIPPET_CHARS) if len(text) > SNIPPET_CHARS else len(text)
+        return mark_safe(escape(text[:end]) + ("…" if end < len(text) else "")), None  # noqa: S308
+    # The window holding the most different clauses, then the most matches.
+    best, best_key = 0, (-1, -1)
+    for i, (m_start, _, _) in enumerate(matches[:200]):
+        reach = m_start + SNIPPET_CHARS - SNIPPET_LEAD
+        inside = list(itertools.takewhile(lambda m, reach=reach: m[0] < reach, matches[i : i + 50]))
+        key = (len({m[2] for m in inside if m[1] <= reach}), len(inside))
+        if key > best_key:
+            best, best_key = i, key
+    first = matches[best]
+    start = max(0, first[0] - SNIPPET_LEAD)
+    if start:
+        start = _word_start(text, start, first[0])
+    end = min(len(text), start + SNIPPET_CHARS)
+    if end < len(text):
+        end = max(_word_end(text, end), first[1])
+    html = _marked(text, matches, start, end).strip()
+    html = ("…" if start else "") + html + ("…" if end < len(text) else "")
+    return mark_safe(" ".join(html.split())), (first[0], first[1])  # noqa: S308
+
+
+def _word_start(text: str, pos: int, limit: int) -> int:
+    """The start of the first whole word at or after ``pos`` (not beyond ``limit``)."""
+    space = text.find(" ", pos, limit)
+    return space + 1 if space != -1 else pos
+
+
+def _word_end(text: str, pos: int) -> int:
+    space = text.rfind(" ", 0, pos)
+    return space if space > pos - 40 else pos
+
+
+# --- Tags that meet ------------------------------------------------------------------------
+
+
+@dataclass
+class TagPair:
+    first: Any
+    second: Any
+    same: int  # passages carrying both tags
+    meeting: int  # passages with one tag that carry or overlap a passage with the other
+
+
+def tag_cooccurrence(user, collection: str = "", limit: int = 200) -> list[TagPair]:
+    """Pairs of tags applied to the same or overlapping passages, among visible annotations."""
+    from taggit.models import Tag
+
+    visible = Annotation.objects.visible_to(user)
+    if collection:
+        visible = visible.filter(collection__slug=collection)
+    visible_sql, visible_params = _sql(visible.values("pk"))
+    tagged = TaggedAnnotation._meta.db_table
+    annotations = Annotation._meta.db_table
+    sql = (
+        "WITH search_tagged AS MATERIALIZED ("  # noqa: S608
+        f' SELECT a.id, a.source_id, a.start, a."end", t.tag_id FROM {annotations} a'
+        f" JOIN {tagged} t ON t.content_object_id = a.id WHERE a.id IN ({visible_sql}))"
+        " SELECT CASE WHEN x.tag_id < y.tag_id THEN x.tag_id ELSE y.tag_id END AS first,"
+        " CASE WHEN x.tag_id < y.tag_id THEN y.tag_id ELSE x.tag_id END AS second,"
+        " COUNT(DISTINCT CASE WHEN x.id = y.id THEN x.id END) AS same,"
+        " COUNT(DISTINCT x.id) AS meeting"
+        " FROM search_tagged x JOIN search_tagged y ON y.source_id = x.source_id"
+        ' AND y.start < x."end" AND x.start < y."end" AND y.tag_id <> x.tag_id'
+        " GROUP BY 1, 2 ORDER BY meeting DESC, same DESC, first, second LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*visible_params, limit])
+        rows = cursor.fetchall()
+    tags = Tag.objects.in_bulk({r[0] for r in rows} | {r[1] for r in rows})
+    pairs = [TagPair(tags[a], tags[b], same, meeting) for a, b, same, meeting in rows]
+    for pair in pairs:
+        if pair.first.name.lower() > pair.second.name.lower():
+            pair.first, pair.second = pair.second, pair.first
+    return pairs

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from archive.models import Collection, Source
+from search.forms import SearchForm
+from search.query import QueryError, search, tag_cooccurrence
+
+
+def _page_number(request: HttpRequest, name: str) -> int:
+    """The page asked for (past the last one, the search shows the last)."""
+    try:
+        return min(max(1, int(request.GET.get(name, "1"))), 1_000_000)
+    except ValueError:
+        return 1
+
+
+@require_safe
+def search_page(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None, user=request.user)
+    results, error, within = None, None, None
+    if form.is_bound and form.is_valid():
+        query, filters = form.cleaned_data["q"], form.filters
+        if query is not None or filters:
+            try:
+                results = search(
+                    request.user,
+                    query,
+                    filters,
+                    sort=form.chosen_sort,
+                    sources_page=_page_number(request, "sources_page"),
+                    passages_page=_page_number(request, "passages_page"),
+                )
+            except QueryError as exc:
+                error = str(exc)
+        if filters.source:
+            within = (
+                Source.objects.visible_to(request.user)
+                .for_listing()
+                .filter(uuid=filters.source)
+                .first()
+            )
+    collections = Collection.objects.visible_to(request.user).order_by("title")
+    # The kinds of file in the archive, not which sources are of each: a short list, where
+    # filtering by visibility would cost a pass over every source on every search.
+    media_types = (
+        Source.objects.filter(withdrawn_at__isnull=True)
+        .order_by("media_type")
+        .values_list("media_type", flat=True)
+        .distinct()
+    )
+    return render(
+        request,
+        "search/search.html",
+        {
+            "form": form,
+            "results": results,
+            "error": error,
+            "within": within,
+            "collections": collections,
+            "media_types": media_types,
+        },
+    )
+
+
+@require_safe
+def tag_cooccurrence_page(request: HttpRequest) -> HttpResponse:
+    collection = request.GET.get("collection", "").strip()[:80]
+    pairs = tag_cooccurrence(request.user, collection=collection)
+    collections = Collection.objects.visible_to(request.user).order_by("title")
+    return render(
+        request,
+        "search/tag_cooccurrence.html",
+        {"pairs": pairs, "collection": collection, "collections": collections},
+    )

@@ -1,0 +1,709 @@
+"""Full-text search over sources and annotations: /search/ and /search/tags/cooccurrence/.
+
+Run on SQLite and on PostgreSQL (DATABASE_URL): the behaviour must be the same on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from annotations.models import Annotation
+from archive.models import Collection, Membership
+from search.index import index_annotation, index_words, text_stretches, unindex_annotation
+from search.models import AnnotationEntry, SourceSegment
+from search.query import MAX_QUERY_LENGTH, QueryError, parse_query
+from tests.conftest import archive_text, login
+
+ARCHIVE_TEXT = (
+    "On Resistance in the Archive\n\n"
+    "The archive keeps the records of colonial administration. Résistance appears in the"
+    " margins, where clerks wrote what they were told to leave out.\n\n"
+    "Workers organised a strike in 1911; the strike spread along the railway line.\n\n"
+    "Nothing in this paragraph concerns the weather."
+)
+RIVER_TEXT = (
+    "Notes on the River\n\n"
+    "The river floods each spring. Ferrymen kept ledgers of crossings and tolls.\n\n"
+    "A resistant strain of wheat was planted along the banks."
+)
+
+
+def make_source(text, user, collection=None, **metadata):
+    return archive_text(text, user=user, collection=collection, metadata=metadata)
+
+
+def annotate(source, author, needle, *, note="", tags=(), visibility="collection", collection=None):
+    """An annotation made as the annotation API makes one, then indexed."""
+    start = source.text.index(needle)
+    end = start + len(needle)
+    anchor = Annotation.anchor(source.text, start, end, needle)
+    annotation = Annotation.objects.create(
+        source=source,
+        author=author,
+        collection=collection or source.collections.first(),
+        start=start,
+        end=end,
+        note=note,
+        visibility=visibility,
+        **anchor,
+    )
+    annotation.tags.set(list(tags))
+    index_annotation(annotation)
+    return annotation
+
+
+def search(client, **params):
+    response = client.get("/search/", params)
+    assert response.status_code == 200
+    return response
+
+
+def found(client, **params):
+    """(titles of the sources found, quotes of the passages found) for a search."""
+    results = search(client, **params).context["results"]
+    assert results is not None, "the search did not run"
+    titles = [r.source.title for r in results.sources] if results.sources is not None else None
+    return titles, [r.annotation.exact for r in results.passages]
+
+
+@pytest.fixture
+def archive_source(owner, collection):
+    return make_source(
+        ARCHIVE_TEXT,
+        owner,
+        collection,
+        title="On Resistance in the Archive",
+        creators=["Ngũgĩ, Wanjiru", "Okafor, Chidi"],
+        publisher="Lagos University Press",
+        date_published="2019-05",
+    )
+
+
+@pytest.fixture
+def river_source(owner, collection):
+    return make_source(RIVER_TEXT, owner, collection, title="Notes on the River")
+
+
+# --- Reading what people type ------------------------------------------------------------
+
+
+def test_query_is_read_as_words_phrases_prefixes_and_exclusions():
+    query = parse_query('Strike "colonial Administration" resist* -weather -"river floods"')
+    assert [str(c) for c in query.clauses] == [
+        "strike",
+        "“colonial administration”",
+        "resist*",
+        "-weather",
+        "-“river floods”",
+    ]
+    assert [c.words for c in query.include] == [
+        ("strike",),
+        ("colonial", "administration"),
+        ("resist",),
+    ]
+    assert query.include[2].prefix and not query.include[0].prefix
+
+
+def test_search_syntax_characters_are_only_separators():
+    query = parse_query('NEAR(strike railway) OR title:"x" ^y AND {z} col:* \\ ;--')
+    assert [c.words for c in query.clauses] == [
+        ("near", "strike"),
+        ("railway",),
+        ("title",),
+        ("x",),
+        ("y",),
+        ("z",),
+        ("col",),
+    ]
+
+
+def test_unclosed_quotation_mark_searches_the_phrase_to_its_end():
+    query = parse_query('strike "colonial administration')
+    assert query.clauses[-1].words == ("colonial", "administration")
+    assert "not closed" in query.notices[0]
+
+
+def test_common_words_are_left_out_unless_quoted_and_alone_are_refused():
+    query = parse_query("the strike of")
+    assert [c.words for c in query.clauses] == [("strike",)]
+    assert query.notices == ["Left out very common words: the, of."]
+    assert parse_query('"the"').clauses[0].words == ("the",)
+    with pytest.raises(QueryError, match="only very common words"):
+        parse_query("the of and")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x" * (MAX_QUERY_LENGTH + 1), "too long"),
+        ("a*", "too short for a prefix search"),
+        ("*** ()", "has no words"),
+        (" ".join(f"w{i}" for i in range(20)), "at most"),
+    ],
+)
+def test_unusable_queries_are_refused_with_a_reason(text, message):
+    with pytest.raises(QueryError, match=message):
+        parse_query(text)
+
+
+def test_text_and_queries_fold_to_the_same_words():
+    assert index_words("Résistance, NAÏVE ﬁnance; don't") == [
+        "resistance",
+        "naive",
+        "finance",
+        "don",
+        "t",
+    ]
+    assert parse_query("RESISTANCE").clauses[0].words == ("resistance",)
+
+
+def test_long_texts_are_indexed_in_stretches_of_whole_paragraphs():
+    paragraph = " ".join(["word"] * 250)
+    text = "\n\n".join([paragraph] * 12)
+    blocks, pos = [], 0
+    for _ in range(12):
+        blocks.append({"t": "p", "s": pos, "e": pos + len(paragraph)})
+        pos += len(paragraph) + 2
+    stretches = text_stretches(text, blocks)
+    assert len(stretches) == 4  # 600 words reached after every third paragraph
+    assert stretches[0][0] == 0 and stretches[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(stretches, stretches[1:], strict=False))
+    assert all(text[e - 1] == "d" for _, e in stretches)  # cut at a paragraph's end
+
+
+# --- Query forms ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_word_finds_source_and_snippet_marks_it(client, owner, archive_source, river_source):
+    client.force_login(owner)
+    response = search(client, q="railway")
+    results = response.context["results"]
+    assert [r.source for r in results.sources] == [archive_source]
+    snippet = results.sources.items[0].snippet_html
+    assert "<mark>railway</mark>" in snippet
+    assert "<mark>railway</mark>" in response.content.decode()
+    assert "1 source and 0 passages found" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_words_match_regardless_of_case_and_accents(client, owner, archive_source):
+    client.force_login(owner)
+    response = search(client, q="RESISTANCE")
+    assert [r.source for r in response.context["results"].sources] == [archive_source]
+    assert "<mark>Résistance</mark>" in response.content.decode()
+    assert found(client, q="ngugi")[0] == ["On Resistance in the Archive"]
+
+
+@pytest.mark.django_db
+def test_phrase_matches_only_those_words_in_that_order(client, owner, archive_source, river_source):
+    client.force_login(owner)
+    assert found(client, q='"colonial administration"')[0] == [archive_source.title]
+    assert found(client, q='"administration colonial"')[0] == []
+    response = search(client, q='"the strike spread"')
+    assert "<mark>the strike spread</mark>" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_prefix_finds_every_word_that_starts_with_it(client, owner, archive_source, river_source):
+    client.force_login(owner)
+    titles, _ = found(client, q="resist*")
+    assert sorted(titles) == sorted([archive_source.title, river_source.title])
+    assert found(client, q="resista")[0] == []  # without the star, a whole word
+    response = search(client, q="resist*", source=river_source.uuid)
+    assert "<mark>resistant</mark>" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_excluded_word_leaves_out_sources_and_passages_that_contain_it(
+    client, owner, archive_source, river_source
+):
+    annotate(archive_source, owner, "colonial administration", note="about resistance")
+    annotate(river_source, owner, "resistant strain", note="wheat")
+    client.force_login(owner)
+    titles, quotes = found(client, q="resist* -railway")
+    assert titles == [river_source.title]
+    titles, quotes = found(client, q="resist* -wheat")
+    assert titles == [archive_source.title] and quotes == ["colonial administration"]
+    assert found(client, q='resist* -"railway line"')[0] == [river_source.title]
+
+
+@pytest.mark.django_db
+def test_every_word_must_match_but_anywhere_in_the_source(client, owner, archive_source):
+    client.force_login(owner)
+    # "okafor" is a creator, "strike" in one paragraph, "weather" in another.
+    assert found(client, q="okafor strike weather")[0] == [archive_source.title]
+    assert found(client, q="okafor ferrymen")[0] == []
+
+
+@pytest.mark.django_db
+def test_metadata_title_creators_publisher_and_citation_key_are_searched(
+    client, owner, archive_source
+):
+    client.force_login(owner)
+    for q in ["chidi", "lagos", archive_source.citation_key]:
+        assert found(client, q=q)[0] == [archive_source.title], q
+    response = search(client, q="lagos")
+    assert response.context["results"].sources.items[0].url == archive_source.get_absolute_url()
+
+
+@pytest.mark.django_db
+def test_passages_match_quote_note_and_tags(client, owner, archive_source):
+    passage = annotate(
+        archive_source,
+        owner,
+        "Workers organised a strike",
+        note="Compare the **dock** strike.",
+        tags=["labour history"],
+    )
+    client.force_login(owner)
+    for q in ["organised", "dock", "labour", '"labour history"']:
+        assert found(client, q=q)[1] == [passage.exact], q
+    response = search(client, q="dock labour")
+    html = response.content.decode()
+    assert "<mark>dock</mark>" in html and "<mark>labour</mark> history" in html
+    assert response.context["results"].passages.items[0].url == passage.get_absolute_url()
+
+
+@pytest.mark.django_db
+def test_phrase_in_a_passage_stays_within_quote_note_or_tags(client, owner, archive_source):
+    annotate(archive_source, owner, "Workers organised a strike", note="railway dispute")
+    client.force_login(owner)
+    assert found(client, q='"strike railway"')[1] == []  # end of quote, start of note
+    assert found(client, q='"railway dispute"')[1] == ["Workers organised a strike"]
+
+
+@pytest.mark.django_db
+def test_text_match_links_to_the_matched_words_in_the_source(client, owner, archive_source):
+    client.force_login(owner)
+    result = search(client, q="railway").context["results"].sources.items[0]
+    start = archive_source.text.index("railway")
+    assert result.url == f"/sources/{archive_source.uuid}/#o-{start}-{start + len('railway')}"
+    assert f'href="{result.url}"' in search(client, q="railway").content.decode()
+
+
+@pytest.mark.django_db
+def test_snippets_escape_markup_in_source_text_titles_and_notes(client, owner, collection):
+    hostile = make_source(
+        'Plain text: <script>alert("text")</script> resistance <img src=x onerror=alert(1)>',
+        owner,
+        collection,
+        title="<b>resistance</b> title",
+    )
+    annotate(
+        hostile,
+        owner,
+        "resistance",
+        note="<script>alert('note')</script> resistance",
+        tags=["<i>resistance</i>"],
+    )
+    client.force_login(owner)
+    html = search(client, q="resistance").content.decode()
+    main = html[html.index('<main id="main"') :]
+    assert "<script>" not in main and "<img" not in main and "<b>" not in main
+    assert "&lt;script&gt;alert(&quot;text&quot;)&lt;/script&gt; <mark>resistance</mark>" in main
+    assert "&lt;script&gt;alert(&#x27;note&#x27;)&lt;/script&gt; <mark>resistance</mark>" in main
+    assert "&lt;b&gt;<mark>resistance</mark>&lt;/b&gt; title" in main
+
+
+# --- Visibility ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_private_annotation_words_never_match_for_another_user(
+    client, owner, member, archive_source
+):
+    annotate(archive_source, owner, "clerks wrote", note="marginalia", visibility="private")
+    client.force_login(member)
+    assert found(client, q="marginalia")[1] == []
+    assert found(client, tag="x", q="marginalia") == (None, [])
+    client.force_login(owner)
+    assert found(client, q="marginalia")[1] == ["clerks wrote"]
+
+
+@pytest.mark.django_db
+def test_collection_annotations_are_found_by_members_not_strangers(
+    client, owner, member, stranger, archive_source
+):
+    annotate(archive_source, owner, "clerks wrote", note="marginalia")
+    client.force_login(member)
+    assert found(client, q="marginalia")[1] == ["clerks wrote"]
+    client.force_login(stranger)
+    assert found(client, q="marginalia") == ([], [])
+    assert found(client, q="railway")[0] == []  # the collection is private
+
+
+@pytest.mark.django_db
+def test_public_collection_is_searchable_by_visitors(client, owner, collection, archive_source):
+    annotate(archive_source, owner, "clerks wrote", note="marginalia", visibility="public")
+    assert found(client, q="marginalia") == ([], [])
+    Collection.objects.filter(pk=collection.pk).update(is_public=True)
+    assert found(client, q="marginalia") == ([], ["clerks wrote"])
+    assert found(client, q="railway")[0] == [archive_source.title]
+
+
+@pytest.mark.django_db
+def test_withdrawn_source_and_its_passages_are_never_found(client, owner, curator, archive_source):
+    annotate(archive_source, owner, "clerks wrote", note="marginalia")
+    archive_source.withdraw("Rights claim.")
+    for user in (owner, curator):
+        client.force_login(user)
+        assert found(client, q="railway") == ([], [])
+        assert found(client, q="marginalia") == ([], [])
+    archive_source.reinstate()
+    assert found(client, q="railway")[0] == [archive_source.title]
+
+
+# --- Filters -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_collections(owner, member, collection, archive_source, river_source):
+    other = Collection.objects.create(slug="rivers", title="Rivers", owner=owner)
+    Membership.objects.create(collection=other, user=member, role=Membership.Role.ANNOTATOR)
+    other.sources.add(river_source)
+    collection.sources.remove(river_source)
+    return collection, other
+
+
+@pytest.mark.django_db
+def test_collection_filter(client, owner, two_collections, archive_source, river_source):
+    field_notes, rivers = two_collections
+    annotate(river_source, owner, "resistant strain", note="seed", collection=rivers)
+    annotate(archive_source, owner, "Résistance appears", note="seed", collection=field_notes)
+    client.force_login(owner)
+    assert found(client, q="resist* seed", collection="rivers") == ([], ["resistant strain"])
+    assert found(client, q="resist*", collection="rivers")[0] == [river_source.title]
+    assert found(client, q="resist*", collection="field-notes")[0] == [archive_source.title]
+    assert found(client, q="resist*", collection="nonexistent") == ([], [])
+
+
+@pytest.mark.django_db
+def test_tag_filter_lists_passages_with_every_given_tag(client, owner, archive_source):
+    both = annotate(archive_source, owner, "colonial administration", tags=["state", "labour"])
+    annotate(archive_source, owner, "Workers organised", tags=["labour"])
+    client.force_login(owner)
+    assert found(client, tag="labour")[1] == ["Workers organised", both.exact]
+    assert found(client, tag=["state", "labour"]) == (None, [both.exact])
+    assert found(client, tag="LABOUR", q="workers") == (None, ["Workers organised"])
+    html = search(client, tag="labour").content.decode()
+    assert "Only passages are listed" in html
+
+
+@pytest.mark.django_db
+def test_author_and_mine_filters(client, owner, member, archive_source):
+    annotate(archive_source, owner, "colonial administration", note="strike")
+    annotate(archive_source, member, "Workers organised", note="strike")
+    client.force_login(member)
+    assert found(client, q="strike", author="olive")[1] == ["colonial administration"]
+    assert found(client, q="strike", mine="1")[1] == ["Workers organised"]
+    client.logout()
+    response = search(client, q="strike", mine="1")
+    assert "Log in to search your own annotations." in response.content.decode()
+    assert response.context["results"] is None
+
+
+@pytest.mark.django_db
+def test_has_note_filter(client, owner, archive_source):
+    annotate(archive_source, owner, "colonial administration", note="a note")
+    annotate(archive_source, owner, "Workers organised")
+    client.force_login(owner)
+    assert found(client, has_note="yes")[1] == ["colonial administration"]
+    assert found(client, has_note="no")[1] == ["Workers organised"]
+
+
+@pytest.mark.django_db
+def test_source_filter_searches_within_one_source(client, owner, archive_source, river_source):
+    annotate(river_source, owner, "resistant strain")
+    client.force_login(owner)
+    response = search(client, q="resist*", source=str(river_source.uuid))
+    assert found(client, q="resist*", source=str(river_source.uuid)) == (
+        [river_source.title],
+        ["resistant strain"],
+    )
+    assert "Within <a" in response.content.decode()
+    html = search(client, q="resist*").content.decode()
+    assert f"source={river_source.uuid}" in html  # "Search within this source" link
+
+
+@pytest.mark.django_db
+def test_media_type_and_date_filters(client, owner, archive_source, river_source):
+    river_source.date_published = "2001"
+    river_source.save()
+    today = timezone.now().date()
+    client.force_login(owner)
+    both = sorted([archive_source.title, river_source.title])
+    assert sorted(found(client, q="resist*", media_type="text/plain")[0]) == both
+    assert found(client, q="resist*", media_type="text/html")[0] == []
+    assert sorted(found(client, q="resist*", archived_from=today, archived_to=today)[0]) == both
+    assert found(client, q="resist*", archived_to=today - dt.timedelta(days=1))[0] == []
+    assert found(client, q="resist*", archived_from=today + dt.timedelta(days=1))[0] == []
+    assert found(client, q="resist*", published_from="2010")[0] == [archive_source.title]
+    assert found(client, q="resist*", published_to="2001")[0] == [river_source.title]
+    assert found(client, q="resist*", published_from="2019-05", published_to="2019")[0] == [
+        archive_source.title
+    ]
+
+
+@pytest.mark.django_db
+def test_sort_by_relevance_or_newest(client, owner, collection):
+    make_source("strike strike strike strike", owner, collection, title="Many strikes")
+    make_source("one strike among many other words here", owner, collection, title="One")
+    client.force_login(owner)
+    assert found(client, q="strike")[0] == ["Many strikes", "One"]
+    assert found(client, q="strike", sort="newest")[0] == ["One", "Many strikes"]
+    assert search(client).context["results"] is None  # nothing asked, nothing searched
+
+
+@pytest.mark.django_db
+def test_results_are_paginated_and_counted(client, owner, collection):
+    for i in range(12):
+        make_source(f"Ledger number {i} mentions tolls.", owner, collection, title=f"Ledger {i}")
+    client.force_login(owner)
+    first = search(client, q="tolls")
+    assert first.context["results"].sources.count == 12
+    assert len(first.context["results"].sources.items) == 10
+    html = first.content.decode()
+    assert "12 sources and 0 passages found" in html
+    assert "sources_page=2" in html
+    second = search(client, q="tolls", sources_page="2").context["results"].sources
+    assert len(second.items) == 2 and second.number == 2
+    first_titles = {r.source.title for r in first.context["results"].sources}
+    assert first_titles.isdisjoint({r.source.title for r in second})
+    beyond = search(client, q="tolls", sources_page="99").context["results"].sources
+    assert beyond.number == 2 and len(beyond.items) == 2
+    newest = search(client, q="", collection="field-notes", sources_page="99")
+    assert newest.context["results"].sources.number == 2
+
+
+@pytest.mark.django_db
+def test_tags_that_meet_on_overlapping_passages(client, owner, member, stranger, archive_source):
+    annotate(archive_source, owner, "colonial administration", tags=["state", "labour"])
+    annotate(archive_source, owner, "records of colonial", tags=["archives"])  # overlaps
+    annotate(archive_source, owner, "Workers organised a strike", tags=["labour"])
+    annotate(archive_source, owner, "railway line", tags=["archives"], visibility="private")
+    annotate(archive_source, owner, "spread along the railway", tags=["labour"])
+    client.force_login(member)
+    response = client.get("/search/tags/cooccurrence/")
+    assert response.status_code == 200
+    pairs = {(p.first.name, p.second.name): (p.same, p.meeting) for p in response.context["pairs"]}
+    # owner's private "railway line" (archives) overlaps a labour passage, unseen by member.
+    assert pairs == {
+        ("archives", "labour"): (0, 2),
+        ("archives", "state"): (0, 2),
+        ("labour", "state"): (1, 1),
+    }
+    html = response.content.decode()
+    assert "/search/?tag=archives&amp;tag=labour&amp;overlap=1" in html
+    assert "/search/?tag=labour&amp;tag=state" in html
+    assert found(client, tag=["archives", "labour"], overlap="1")[1] == [
+        "records of colonial",
+        "colonial administration",
+    ]
+    client.force_login(owner)
+    pairs = {(p.first.name, p.second.name): p.meeting for p in tag_pairs(client)}
+    assert pairs[("archives", "labour")] == 4
+    client.force_login(stranger)
+    assert tag_pairs(client) == []
+
+
+def tag_pairs(client):
+    return list(client.get("/search/tags/cooccurrence/").context["pairs"])
+
+
+@pytest.mark.django_db
+def test_search_page_links_to_tags_that_meet_and_every_page_has_the_search_box(client, owner):
+    client.force_login(owner)
+    html = search(client).content.decode()
+    assert 'href="/search/tags/cooccurrence/"' in html
+    page = client.get("/sources/").content.decode()
+    assert re.search(r'<form role="search" action="/search/"[^>]*>', page)
+    assert '<label for="site-search-q"' in page
+
+
+# --- Keeping the index in step -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_index_follows_annotation_create_edit_and_delete(client, owner, archive_source):
+    client.force_login(owner)
+    annotation = annotate(archive_source, owner, "clerks wrote", note="palimpsest")
+    assert found(client, q="palimpsest")[1] == ["clerks wrote"]
+
+    annotation.note = "erasure"
+    annotation.save()
+    annotation.tags.set(["redaction"])
+    index_annotation(annotation)
+    assert found(client, q="palimpsest")[1] == []
+    assert found(client, q="erasure redaction")[1] == ["clerks wrote"]
+
+    annotation.delete()
+    assert not AnnotationEntry.objects.exists()
+    assert found(client, q="erasure") == ([], [])
+    unindex_annotation(annotation.pk)  # harmless when already gone
+
+
+@pytest.mark.django_db
+def test_annotations_made_and_edited_through_the_model_are_searchable(
+    client, owner, archive_source
+):
+    client.force_login(owner)
+    start = archive_source.text.index("clerks wrote")
+    annotation = Annotation.create_anchored(
+        author=owner, source=archive_source, start=start, end=start + 12, note="palimpsest"
+    )
+    assert found(client, q="palimpsest")[1] == ["clerks wrote"]
+    annotation.update_content(
+        editor=owner, note="erasure", tags=["redaction"], visibility="private"
+    )
+    assert found(client, q="palimpsest")[1] == []
+    assert found(client, q="erasure redaction")[1] == ["clerks wrote"]
+
+
+@pytest.mark.django_db
+def test_editing_metadata_reindexes_the_source(client, owner, archive_source):
+    client.force_login(owner)
+    response = client.post(
+        f"/sources/{archive_source.uuid}/edit/",
+        {
+            "title": "Clerks and Margins",
+            "creators": "Okafor, Chidi",
+            "citation_key": archive_source.citation_key,
+            "date_published": "2019",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    archive_source.refresh_from_db()
+    assert archive_source.title == "Clerks and Margins"
+    assert found(client, q="margins clerks")[0] == ["Clerks and Margins"]
+    assert found(client, q="ngugi")[0] == []
+    assert found(client, q="railway")[0] == ["Clerks and Margins"]  # text still indexed
+    kinds = list(archive_source.search_segments.values_list("kind", flat=True))
+    assert kinds.count("meta") == 1 and kinds.count("text") >= 1
+
+
+@pytest.mark.django_db
+def test_deleting_a_source_removes_it_from_the_index(client, owner, river_source):
+    client.force_login(owner)
+    river_source.delete()
+    assert not SourceSegment.objects.exists()
+    assert found(client, q="ferrymen") == ([], [])
+
+
+@pytest.mark.django_db
+def test_rebuild_command_rewrites_the_index(client, owner, archive_source):
+    annotate(archive_source, owner, "clerks wrote", note="palimpsest", tags=["margins"])
+    SourceSegment.objects.all().delete()
+    AnnotationEntry.objects.all().delete()
+    client.force_login(owner)
+    assert found(client, q="railway") == ([], [])
+    out = io.StringIO()
+    call_command("rebuild_search_index", stdout=out)
+    assert "Indexed 1 source" in out.getvalue() and "1 annotation" in out.getvalue()
+    assert found(client, q="railway")[0] == [archive_source.title]
+    assert found(client, q="palimpsest margins")[1] == ["clerks wrote"]
+    call_command("rebuild_search_index", stdout=io.StringIO())  # again, over a full index
+    assert found(client, q="railway")[0] == [archive_source.title]
+    assert SourceSegment.objects.filter(kind="meta").count() == 1
+
+
+def test_rebuild_command_explains_itself(capsys):
+    with pytest.raises(SystemExit):
+        call_command("rebuild_search_index", "--help")
+    assert "Rebuild the full-text search index" in capsys.readouterr().out
+
+
+# --- Bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"q": '"unbalanced quote'}, "was not closed"),
+        ({"q": "x" * 600}, "too long"),
+        ({"q": "the of and"}, "only very common words"),
+        ({"q": "*"}, "has no words"),
+        ({"q": "-"}, "has no words"),
+        ({"q": "NEAR( OR AND"}, " found"),
+        ({"q": "'; DROP TABLE archive_source; --"}, " found"),
+        ({"q": '") OR 1=1 --'}, " found"),
+        ({"q": "a*"}, "too short"),
+        ({"q": "-railway"}, "only -exclusions"),
+        ({"q": "\x00railway"}, "Null characters are not allowed"),
+        ({"q": "railway", "archived_from": "yesterday"}, "Enter a valid date"),
+        ({"q": "railway", "archived_from": "2024-02-01", "archived_to": "2024-01-01"}, "before"),
+        ({"q": "railway", "published_from": "20xx"}, "YYYY"),
+        ({"q": "railway", "source": "not-a-uuid"}, "valid UUID"),
+        ({"q": "railway", "collection": "not a slug!"}, "valid “slug”"),
+        ({"q": "railway", "sort": "bogus"}, "Select a valid choice"),
+        ({"q": "railway", "tag": "one", "overlap": "1"}, "exactly two tags"),
+        ({"q": "railway", "sources_page": "abc"}, " found"),
+        ({"q": "railway", "passages_page": "1" + "0" * 30}, " found"),
+    ],
+)
+def test_bad_queries_get_a_clear_message_not_an_error(
+    client, owner, archive_source, params, message
+):
+    client.force_login(owner)
+    response = search(client, **params)
+    assert message in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_only_exclusions_list_everything_else_when_a_filter_is_given(client, owner, archive_source):
+    annotate(archive_source, owner, "clerks wrote", tags=["margins"], note="quiet")
+    annotate(archive_source, owner, "Workers organised", tags=["margins"], note="loud")
+    client.force_login(owner)
+    assert found(client, q="-loud", tag="margins") == (None, ["clerks wrote"])
+
+
+@pytest.mark.django_db
+def test_search_is_read_only(client, owner):
+    client.force_login(owner)
+    assert client.post("/search/", {"q": "x"}).status_code == 405
+    assert client.post("/search/tags/cooccurrence/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_query_count_does_not_grow_with_results(
+    client, owner, collection, django_assert_max_num_queries
+):
+    def make(n):
+        for i in range(n):
+            source = make_source(f"Ledger {i} of tolls and crossings.", owner, collection)
+            annotate(source, owner, "tolls", note=f"tolls {i}", tags=["ledger", f"t{i}"])
+
+    make(2)
+    client.force_login(owner)
+    with django_assert_max_num_queries(10):
+        small = search(client, q="tolls", collection="field-notes")
+    make(10)
+    with django_assert_max_num_queries(10):
+        large = search(client, q="tolls", collection="field-notes")
+    assert small.context["results"].passages.count == 2
+    assert large.context["results"].passages.count == 12
+
+
+# --- In the browser --------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_header_search_box_finds_and_marks_words(page, owner, archive_source):
+    login(page, "olive", "pw-olive-123")
+    page.goto("/sources/")
+    page.get_by_label("Search the archive").fill('"strike spread"')
+    page.get_by_label("Search the archive").press("Enter")
+    page.wait_for_url("**/search/?q=*")
+    sources = page.get_by_role("region", name="Sources")
+    assert sources.locator("mark").first.inner_text() == "strike spread"
+    sources.locator(".snippet a").click()
+    start = archive_source.text.index("strike spread")
+    assert page.url.endswith(f"/sources/{archive_source.uuid}/#o-{start}-{start + 13}")
