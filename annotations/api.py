@@ -88,6 +88,8 @@ def annotation_collection(request: HttpRequest) -> HttpResponse:
         uuid = source_uuid_from_ref(params["source"])
         if uuid is None:
             return error(400, "source must be a source UUID or IRI.", "source")
+        if not Source.objects.visible_to(request.user).filter(uuid=uuid).exists():
+            return error(404, "No source you can see has that UUID.", "source")
         annotations = annotations.filter(source__uuid=uuid)
     if params.get("tag"):
         annotations = annotations.filter(tags__name__iexact=params["tag"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -41,7 +43,9 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
+@lru_cache(maxsize=8192)
 def render_markdown(text: str) -> SafeString:
+    # Memoised: a reading page renders every note on it, and notes repeat across requests.
     html = _md.render(text)
     clean = nh3.clean(
         html,

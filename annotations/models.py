@@ -56,7 +56,12 @@ class AnnotationQuerySet(models.QuerySet):
         return self.filter(rule, source__in=visible_sources)
 
     def with_related(self) -> AnnotationQuerySet:
-        return self.select_related("author", "source", "collection").prefetch_related("tags")
+        # The source comes along for its IRI and title, never its (large) text layer.
+        return (
+            self.select_related("author", "source", "collection")
+            .defer("source__text", "source__blocks")
+            .prefetch_related("tags")
+        )
 
     def in_text_order(self) -> AnnotationQuerySet:
         return self.order_by("start", "-end", "created")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from django.db.models import Prefetch
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from annotations.models import Annotation
 from archive.cite import bibtex, plain_reference
@@ -14,11 +20,16 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     annotations = list(
         Annotation.objects.visible_to(request.user)
         .filter(source=source)
-        .with_related()
+        .select_related("author", "collection")
+        # A list attribute, because each tags.all() on a taggit manager builds a new queryset.
+        .prefetch_related(Prefetch("tags", to_attr="tag_list"))
         .in_text_order()
     )
+    for a in annotations:
+        a.source = source
     authors = sorted({a.author.get_username() for a in annotations})
-    tags = sorted({t.name for a in annotations for t in a.tags.all()}, key=str.lower)
+    tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
+    entries_html = render_entries(annotations, request.user)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     permalink = request.build_absolute_uri(source.get_absolute_url())
     return {
@@ -27,6 +38,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         "bibtex": bibtex(source, permalink),
         "text_html": render_text_layer(source.text, source.blocks, annotations, mark=mark),
         "annotations": annotations,
+        "entries_html": entries_html,
         "authors": authors,
         "tags": tags,
         "last_check": last_check,
@@ -36,3 +48,53 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         if request.user.is_staff
         else source.collections.visible_to(request.user),
     }
+
+
+def render_entries(annotations, user) -> SafeString:
+    """The side panel's entries, built in Python rather than with a template include per entry.
+
+    bench/reader.py measured 2,000 template includes at over a second per page; this is
+    the same markup (every value escaped) at a small fraction of that.
+    """
+    history = reverse("annotations:history", args=["00000000-0000-0000-0000-000000000000"])
+    tag_url = reverse("annotations:tag_detail", args=["slug"])
+    out = []
+    for a in annotations:
+        tags = a.tag_list
+        uuid = str(a.uuid)
+        username = escape(a.author.get_username())
+        quote = escape(a.exact if len(a.exact) <= 280 else a.exact[:279] + "…")
+        parts = [
+            f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
+            f' data-end="{a.end}" data-author="{username}"'
+            f' data-tags="{escape(chr(31).join(t.name for t in tags))}" tabindex="-1">',
+            f'<a class="ann-quote" href="#hl-{uuid}" data-goto="{uuid}"><blockquote>{quote}'
+            "</blockquote></a>",
+        ]
+        if tags:
+            items = "".join(
+                f'<li><a class="tag" href="{escape(tag_url.replace("slug", t.slug))}">'
+                f"{escape(t.name)}</a></li>"
+                for t in tags
+            )
+            parts.append(f'<ul class="tags" aria-label="Tags">{items}</ul>')
+        if a.note:
+            parts.append(f'<div class="note">{a.note_html}</div>')
+        created = a.created.astimezone(UTC)
+        edited = ""
+        if a.version > 1:
+            edited = f' · <a href="{history.replace("00000000-0000-0000-0000-000000000000", uuid)}">edited</a>'
+        parts.append(
+            f'<p class="ann-meta"><span class="author">{username}</span> · '
+            f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>{edited}'
+            f' · <span class="visibility">{escape(a.get_visibility_display())}</span></p>'
+        )
+        if user.is_authenticated and a.author_id == user.pk:
+            parts.append(
+                f'<p class="ann-actions"><button type="button" class="link" data-edit="{uuid}">'
+                f'Edit</button> <button type="button" class="link danger" data-delete="{uuid}">'
+                "Delete</button></p>"
+            )
+        parts.append("</li>")
+        out.append("".join(parts))
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
