@@ -220,3 +220,15 @@ def test_reading_works_without_javascript(_playwright_browser, live_server, demo
     assert page.locator("mark[data-anns]").first.inner_text() == "March 31"
     assert "Date." in page.locator(".ann-panel").inner_text()
     context.close()
+
+
+def test_the_annotate_button_goes_away_once_the_editor_opens(page, live_server, demo_source):
+    open_source(page, live_server, demo_source)
+    drag_select(page, 0, 20)
+    button = page.get_by_role("button", name="Annotate")
+    assert button.is_visible()
+    page.keyboard.press("a")
+    page.locator("#editor-tags").wait_for()
+    assert button.is_hidden()
+    page.keyboard.press("Escape")
+    assert page.locator("form.editor").count() == 0
