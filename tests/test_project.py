@@ -29,3 +29,10 @@ def test_demo_copy_is_byte_exact_with_the_seed():
 
     digest = hashlib.sha256(DEMO_PATH.read_bytes()).hexdigest()
     assert digest == "e8ce57c5dea73e392ed7adba0c147f7b659dd269b89ac27f9eb6f098c5051b71"
+
+
+@pytest.mark.django_db
+def test_missing_pages_get_a_friendly_404_that_does_not_say_why(client):
+    response = client.get("/sources/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert b"There is nothing here that you can see" in response.content
