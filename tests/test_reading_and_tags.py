@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from annotations.markdown import render_markdown
+from annotations.models import Annotation
+
+pytestmark = pytest.mark.django_db
+
+
+def test_notes_are_markdown_without_raw_html_scripts_or_unsafe_links():
+    html = str(render_markdown(
+        "**bold** <script>alert(1)</script> <img src=x onerror=alert(1)>"
+        " [ok](https://example.org) [bad](javascript:alert(1))"
+    ))
+    assert "<strong>bold</strong>" in html
+    assert "<script" not in html and "<img" not in html  # shown as text, never as markup
+    assert "&lt;script&gt;" in html
+    assert 'href="https://example.org"' in html and 'rel="nofollow noopener"' in html
+    assert 'href="javascript' not in html
+
+
+def test_reading_page_renders_highlights_and_panel_without_javascript(client, member, demo_source):
+    note = Annotation.create_anchored(author=member, source=demo_source, start=3, end=11,
+                                      note="<b>x</b> *Date* of events", tags=["dates"])
+    client.force_login(member)
+    body = client.get(f"/sources/{demo_source.uuid}/").content.decode()
+    assert f'data-anns="{note.uuid}"' in body and ">March 31</mark>" in body
+    assert "<em>Date</em>" in body and "<b>x</b>" not in body
+    assert 'href="/tags/dates/"' in body
+    assert 'aria-label="Archived text"' in body
+
+
+def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(member, owner, demo_source):
+    Annotation.create_anchored(author=member, source=demo_source, start=3, end=11, tags=["dates"])
+    Annotation.create_anchored(author=owner, source=demo_source, start=20, end=40, tags=["dates"],
+                               visibility="private")
+    Annotation.create_anchored(author=owner, source=demo_source, start=50, end=60,
+                               tags=["secret-code"], visibility="private")
+    client = Client()
+    client.force_login(member)
+    tags_page = client.get("/tags/").content.decode()
+    assert "dates" in tags_page and "secret-code" not in tags_page
+    assert 'aria-label="1 passages"' in tags_page
+    detail = client.get("/tags/dates/").content.decode()
+    assert "<mark>March 31</mark>" in detail and demo_source.title in detail
+    assert "#a-" in detail
+    assert client.get("/tags/secret-code/").status_code == 404
+    owner_client = Client()
+    owner_client.force_login(owner)
+    assert owner_client.get("/tags/secret-code/").status_code == 200
