@@ -1,0 +1,241 @@
+"""Who sees what, walked over every URL pattern in the project.
+
+The patterns come from the URLconf itself, so a new page cannot escape the matrix: a pattern
+that is neither filled in below nor listed in EXCLUDED fails the test. Every page is requested
+as every kind of user against private, collection and public objects, and no response may
+contain a marker (title, quote, note, tag name) of an object that user must not see.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+
+from accounts.models import ApiToken
+from annotations.models import Annotation
+from archive.models import Collection, Membership, Source
+from tests.conftest import archive_text
+
+pytestmark = pytest.mark.django_db
+
+EXCLUDED = {
+    "password_reset_confirm": "needs a one-time token from an e-mail; Django's own view",
+    "logout": "POST-only session end; covered in test_accounts",
+}
+ROLES = ["anonymous", "stranger", "viewer", "annotator", "editor", "owner", "curator"]
+
+
+def walk(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue  # the admin has its own staff gate, tested below
+            yield from walk(pattern, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern.name
+
+
+@pytest.fixture
+def world(django_user_model):
+    users = {}
+    for role in ROLES[1:]:
+        users[role] = django_user_model.objects.create_user(
+            role, f"{role}@example.org", "pw", is_staff=role == "curator", is_superuser=role == "curator"
+        )
+    users["archivist"] = django_user_model.objects.create_user("archivist", password="pw")
+    private = Collection.objects.create(slug="privcoll", title="PRIVCOLLTITLE", owner=users["owner"])
+    public = Collection.objects.create(slug="pubcoll", title="PUBCOLLTITLE", owner=users["owner"],
+                                       is_public=True)
+    for role in ("viewer", "annotator", "editor", "owner"):
+        Membership.objects.create(collection=private, user=users[role], role=role)
+    Membership.objects.create(collection=public, user=users["owner"], role="owner")
+    Membership.objects.create(collection=public, user=users["annotator"], role="annotator")
+    sp = archive_text("PRIVTEXT private source body words here.", users["owner"], private,
+                      metadata={"title": "PRIVTITLE"})
+    sq = archive_text("PUBTEXT public source body words here.", users["owner"], public,
+                      metadata={"title": "PUBTITLE"})
+    sx = archive_text("PERSONALTEXT kept by its archivist alone.", users["archivist"],
+                      metadata={"title": "PERSONALTITLE"})
+    a = {}
+    for source, prefix in ((sp, "P"), (sq, "Q")):
+        for vis in ("private", "collection", "public"):
+            a[f"{prefix}-{vis}"] = Annotation.create_anchored(
+                author=users["annotator"], source=source, start=0, end=7,
+                note=f"{prefix}{vis.upper()}NOTE remark", tags=[f"{prefix.lower()}{vis}tag"], visibility=vis,
+            )
+    a["X"] = Annotation.create_anchored(author=users["archivist"], source=sx, start=0, end=12,
+                                        note="XNOTE remark", tags=["xtag"], visibility="private")
+    token, _ = ApiToken.issue(users["archivist"], "archivist token")
+    return {"users": users, "private": private, "public": public, "sp": sp, "sq": sq, "sx": sx,
+            "a": a, "token": token}
+
+
+def markers_hidden_from(role: str) -> set[str]:
+    """Markers of objects this role must never see, per the access rules."""
+    everything = {"PRIVTITLE", "PRIVTEXT", "PRIVCOLLTITLE", "PERSONALTITLE", "PERSONALTEXT",
+                  "XNOTE", "xtag"}
+    for prefix in ("P", "Q"):
+        for vis in ("private", "collection", "public"):
+            everything |= {f"{prefix}{vis.upper()}NOTE", f"{prefix.lower()}{vis}tag"}
+    visible: set[str] = set()
+    if role == "curator":
+        return set()
+    # Everyone: the public collection's source and its public annotation.
+    visible |= {"QPUBLICNOTE", "qpublictag"}
+    if role in ("viewer", "annotator", "editor", "owner"):
+        visible |= {"PRIVTITLE", "PRIVTEXT", "PRIVCOLLTITLE", "PCOLLECTIONNOTE", "pcollectiontag",
+                    "PPUBLICNOTE", "ppublictag"}
+    if role == "annotator":  # the author of every P and Q annotation
+        visible |= {"PPRIVATENOTE", "pprivatetag", "QPRIVATENOTE", "qprivatetag",
+                    "QCOLLECTIONNOTE", "qcollectiontag"}
+    if role == "owner":  # member of the public collection too
+        visible |= {"QCOLLECTIONNOTE", "qcollectiontag"}
+    return everything - visible
+
+
+def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
+    """Concrete paths for a pattern, each with the marker of the object it names (if any)."""
+    params = re.findall(r"<(?:(\w+):)?(\w+)>", route)
+    if not params:
+        return [(route, None)]
+    fills: list[tuple[dict, str | None]] = []
+    if name in ("source_detail", "source_original", "source_edit"):
+        fills = [({"uuid": w["sp"].uuid}, "PRIVTITLE"), ({"uuid": w["sq"].uuid}, None),
+                 ({"uuid": w["sx"].uuid}, "PERSONALTITLE")]
+    elif name in ("api_detail", "history"):
+        fills = [({"uuid": ann.uuid}, ann.note.split()[0]) for ann in w["a"].values()]
+    elif name == "token_revoke":
+        fills = [({"uuid": w["token"].uuid}, None)]
+    elif name == "collection_detail" or name.startswith("member"):
+        fills = [({"slug": "privcoll", "username": "viewer"}, "PRIVCOLLTITLE"),
+                 ({"slug": "pubcoll", "username": "annotator"}, None)]
+    elif name == "tag_detail":
+        fills = [({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()]
+    else:
+        return []
+    paths = []
+    for values, marker in fills:
+        path = route
+        for _conv, param in params:
+            path = re.sub(rf"<(?:\w+:)?{param}>", str(values[param]), path)
+        paths.append((path, marker))
+    return paths
+
+
+def client_for(role: str, w) -> Client:
+    client = Client()
+    if role != "anonymous":
+        client.force_login(w["users"][role])
+    return client
+
+
+def test_every_url_pattern_is_covered():
+    uncovered = []
+    for route, name in walk():
+        if name in EXCLUDED:
+            continue
+        params = re.findall(r"<(?:\w+:)?(\w+)>", route)
+        if params and name not in {
+            "source_detail", "source_original", "source_edit", "api_detail", "history",
+            "token_revoke", "collection_detail", "members", "member_add", "member_role",
+            "member_remove", "tag_detail",
+        }:
+            uncovered.append(f"{name}: {route}")
+    assert not uncovered, f"URL patterns missing from the permission matrix: {uncovered}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_page_leaks_what_a_user_may_not_see(role, world):
+    client = client_for(role, world)
+    hidden = markers_hidden_from(role)
+    problems = []
+    # Words that occur beside the markers, so a hit would show a marker the query did not echo.
+    searches = ["private source body", "archivist alone", "remark", "public source"]
+    for route, name in walk():
+        if name in EXCLUDED:
+            continue
+        paths = urls_for("/" + route, name, world)
+        if name == "search":
+            paths = [(f"/search/?q={q}", None) for q in searches]
+        elif name == "api_tags":
+            paths = [("/api/tags/?q=", None), ("/api/tags/?q=p", None), ("/api/tags/?q=x", None)]
+        elif name == "api_list":
+            paths = [("/api/annotations/", None), ("/api/annotations/?author=annotator", None)]
+        for path, marker in paths:
+            response = client.get(path)
+            status = response.status_code
+            if status >= 500:
+                problems.append(f"{path}: {status}")
+                continue
+            if marker is not None and marker in hidden:
+                # An object the user may not see: 404, or the login page for a visitor,
+                # or 405 for a POST-only URL; never 200 and never 403.
+                allowed = {404, 405} | ({302} if role == "anonymous" else set())
+                if status not in allowed:
+                    problems.append(f"{path}: {status} for an object {role} may not see")
+            raw = (b"".join(response.streaming_content) if response.streaming
+                   else response.content)
+            # What the user typed (the path, a query) may be echoed back; that is not a leak.
+            from urllib.parse import quote, unquote
+
+            body = raw.decode("utf-8", "replace")
+            for echo in {path, unquote(path), quote(path, safe="/")}:
+                body = body.replace(echo, "")
+            leaked = sorted(m for m in hidden if m in body)
+            if leaked:
+                problems.append(f"{path}: shows {leaked}")
+    assert not problems, f"{role}:\n" + "\n".join(problems)
+
+
+WRITE_EXPECTATIONS = [
+    # (role, what, expected status)
+    ("viewer", "create_on_private", 403),
+    ("stranger", "create_on_private", 404),
+    ("anonymous", "create_on_private", 401),
+    ("annotator", "create_on_private", 201),
+    ("owner", "edit_annotators_collection_note", 403),
+    ("stranger", "edit_annotators_collection_note", 404),
+    ("annotator", "edit_annotators_collection_note", 200),
+    ("owner", "delete_annotators_private_note", 404),
+    ("annotator", "edit_metadata_private", 403),
+    ("editor", "edit_metadata_private", 302),
+    ("stranger", "edit_metadata_private", 404),
+    ("viewer", "add_member_private", 403),
+    ("stranger", "add_member_public", 403),
+    ("stranger", "add_member_private", 404),
+]
+
+
+@pytest.mark.parametrize(("role", "what", "expected"), WRITE_EXPECTATIONS)
+def test_writes_answer_403_when_the_role_forbids_and_404_when_unseen(role, what, expected, world):
+    import json
+
+    client = client_for(role, world)
+    sp, a = world["sp"], world["a"]
+    if what == "create_on_private":
+        doc = {"type": "Annotation", "target": {"source": f"http://testserver/sources/{sp.uuid}/",
+               "selector": [{"type": "TextPositionSelector", "start": 0, "end": 4}]}}
+        response = client.post("/api/annotations/", json.dumps(doc), content_type="application/json")
+    elif what == "edit_annotators_collection_note":
+        doc = {"type": "Annotation", "body": [{"type": "TextualBody", "value": "changed"}]}
+        response = client.put(f"/api/annotations/{a['P-collection'].uuid}", json.dumps(doc),
+                              content_type="application/json")
+    elif what == "delete_annotators_private_note":
+        response = client.delete(f"/api/annotations/{a['P-private'].uuid}")
+    elif what == "edit_metadata_private":
+        response = client.post(f"/sources/{sp.uuid}/edit/", {"title": "New", "citation_key": "newkey"})
+    elif what.startswith("add_member"):
+        slug = "privcoll" if what.endswith("private") else "pubcoll"
+        response = client.post(f"/collections/{slug}/members/add", {"user": "archivist", "role": "viewer"})
+    assert response.status_code == expected, response.content[:300]
+
+
+def test_non_staff_are_sent_to_the_admin_login(world):
+    client = client_for("owner", world)
+    response = client.get("/admin/archive/source/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert client_for("curator", world).get("/admin/archive/source/").status_code == 200
