@@ -24,19 +24,45 @@ class RevisionInline(admin.TabularInline):
 
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ("quote_excerpt", "source", "author", "tag_list", "visibility", "created", "modified")
-    list_filter = ("visibility", ("source", admin.RelatedOnlyFieldListFilter),
-                   ("author", admin.RelatedOnlyFieldListFilter), "tags")
+    list_display = (
+        "quote_excerpt",
+        "source",
+        "author",
+        "tag_list",
+        "visibility",
+        "created",
+        "modified",
+    )
+    list_filter = (
+        "visibility",
+        ("source", admin.RelatedOnlyFieldListFilter),
+        ("author", admin.RelatedOnlyFieldListFilter),
+        "tags",
+    )
     search_fields = ("exact", "note")
     list_select_related = ("source", "author")
     readonly_fields = (*ANCHOR_FIELDS, "author", "collection", "created", "modified", "version")
-    fields = (*ANCHOR_FIELDS, "author", "collection", "note", "tags", "visibility",
-              "created", "modified", "version")
+    fields = (
+        *ANCHOR_FIELDS,
+        "author",
+        "collection",
+        "note",
+        "tags",
+        "visibility",
+        "created",
+        "modified",
+        "version",
+    )
     inlines = [RevisionInline]
     date_hierarchy = "created"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("tags").defer("source__text", "source__blocks")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("tags")
+            .defer("source__text", "source__blocks")
+        )
 
     def has_add_permission(self, request) -> bool:
         # Anchors are checked against the text layer; annotations are made on the reading page.
@@ -64,8 +90,10 @@ class TagAdmin(admin.ModelAdmin):
     actions = ["merge_tags"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            use_count=Count("annotations_taggedannotation_items", distinct=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(use_count=Count("annotations_taggedannotation_items", distinct=True))
         )
 
     @admin.display(description="Annotations", ordering="use_count")

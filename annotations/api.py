@@ -7,8 +7,8 @@ import json
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from taggit.models import Tag
@@ -258,5 +258,5 @@ def note_preview(request: HttpRequest) -> HttpResponse:
         return error(400, exc.message, exc.field)
     note = data.get("note") if isinstance(data, dict) else None
     if not isinstance(note, str) or len(note) > 100_000:
-        return error(400, "Send {\"note\": \"...\"} of at most 100,000 characters.", "note")
+        return error(400, 'Send {"note": "..."} of at most 100,000 characters.', "note")
     return JsonResponse({"html": str(render_markdown(note))})

@@ -47,6 +47,7 @@ def main() -> None:
 
 
 def run(args) -> None:
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection, reset_queries
     from django.test import Client
@@ -55,8 +56,6 @@ def run(args) -> None:
     from annotations.models import Annotation
     from archive.ingest import archive_chunks
     from archive.models import Collection, Membership
-
-    from django.conf import settings
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     rng = random.Random(4)
@@ -71,21 +70,27 @@ def run(args) -> None:
         para = paragraph(rng)
         paragraphs.append(para)
         words.extend(para.split())
-    source = archive_chunks(iter(["\n\n".join(paragraphs).encode()]), user=authors[0],
-                            collection=collection).source
+    source = archive_chunks(
+        iter(["\n\n".join(paragraphs).encode()]), user=authors[0], collection=collection
+    ).source
     text = source.text
     tags = [f"code-{i:02d}" for i in range(50)]
     t0 = time.perf_counter()
     for i in range(args.annotations):
         start = rng.randrange(0, len(text) - 400)
         Annotation.create_anchored(
-            author=authors[i % 5], source=source, start=start, end=start + rng.randint(5, 300),
+            author=authors[i % 5],
+            source=source,
+            start=start,
+            end=start + rng.randint(5, 300),
             note=f"Note {i} with **markdown**." if i % 3 else "",
             tags=rng.sample(tags, rng.randint(0, 3)),
         )
-    print(f"Built a {len(text.split()):,}-word source ({len(text):,} code points) with "
-          f"{args.annotations:,} annotations by 5 authors, 50 tags in {time.perf_counter() - t0:.1f} s"
-          f" on {connection.vendor}.")
+    print(
+        f"Built a {len(text.split()):,}-word source ({len(text):,} code points) with "
+        f"{args.annotations:,} annotations by 5 authors, 50 tags in {time.perf_counter() - t0:.1f} s"
+        f" on {connection.vendor}."
+    )
 
     client = Client()
     client.force_login(authors[1])
@@ -99,18 +104,29 @@ def run(args) -> None:
         assert response.status_code == 200
     with CaptureQueriesContext(connection) as queries:
         client.get(url)
-    print(f"Reading page (server time)      {percentiles(samples)}   "
-          f"{len(queries.captured_queries)} queries, {len(response.content) / 1024:.0f} KB")
+    print(
+        f"Reading page (server time)      {percentiles(samples)}   "
+        f"{len(queries.captured_queries)} queries, {len(response.content) / 1024:.0f} KB"
+    )
 
     creates = []
     for _ in range(args.creates):
         start = rng.randrange(0, len(text) - 100)
-        doc = {"type": "Annotation", "target": {"source": url, "selector": [
-            {"type": "TextPositionSelector", "start": start, "end": start + 40}]},
-            "body": [{"type": "TextualBody", "value": rng.choice(tags), "purpose": "tagging"},
-                     {"type": "TextualBody", "value": "A note.", "purpose": "commenting"}]}
+        doc = {
+            "type": "Annotation",
+            "target": {
+                "source": url,
+                "selector": [{"type": "TextPositionSelector", "start": start, "end": start + 40}],
+            },
+            "body": [
+                {"type": "TextualBody", "value": rng.choice(tags), "purpose": "tagging"},
+                {"type": "TextualBody", "value": "A note.", "purpose": "commenting"},
+            ],
+        }
         t = time.perf_counter()
-        response = client.post("/api/annotations/", json.dumps(doc), content_type="application/json")
+        response = client.post(
+            "/api/annotations/", json.dumps(doc), content_type="application/json"
+        )
         creates.append(time.perf_counter() - t)
         assert response.status_code == 201, response.content
     print(f"Annotation create (API)         {percentiles(creates)}")
@@ -121,8 +137,10 @@ def run(args) -> None:
         response = client.get("/api/annotations/", {"source": str(source.uuid)})
         lists.append(time.perf_counter() - t)
         assert response.status_code == 200
-    print(f"Annotation list, first page     {percentiles(lists)}   "
-          f"({json.loads(response.content)['total']:,} annotations, 100 a page)")
+    print(
+        f"Annotation list, first page     {percentiles(lists)}   "
+        f"({json.loads(response.content)['total']:,} annotations, 100 a page)"
+    )
     reset_queries()
 
 

@@ -55,7 +55,9 @@ def annotate(page, tags=(), note=""):
     if note:
         page.get_by_label("Note (Markdown)").fill(note)
     page.get_by_role("button", name="Save").click()
-    page.wait_for_function("n => document.querySelectorAll('#ann-list .ann').length > n", arg=before)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#ann-list .ann').length > n", arg=before
+    )
 
 
 def test_select_tag_note_reload_edit_and_delete(page, live_server, demo_source):
@@ -64,7 +66,9 @@ def test_select_tag_note_reload_edit_and_delete(page, live_server, demo_source):
     start = text.index("coordinated series")
     end = start + len("coordinated series of operations")
     drag_select(page, start, end)
-    annotate(page, tags=["event-description", "dates"], note="Describes the operations as *coordinated*.")
+    annotate(
+        page, tags=["event-description", "dates"], note="Describes the operations as *coordinated*."
+    )
 
     annotation = Annotation.objects.get()
     assert (annotation.start, annotation.end) == (start, end)
@@ -150,7 +154,9 @@ def test_emoji_and_combining_marks_anchor_exactly(page, live_server, member, col
     assert annotation.exact == text[start:end] == "\U0001f642 emoji and e\u0301 combining marks"
 
 
-def test_right_to_left_text_after_astral_characters_anchors_exactly(page, live_server, member, collection):
+def test_right_to_left_text_after_astral_characters_anchors_exactly(
+    page, live_server, member, collection
+):
     text = "\U0001f642\U0001f30d \u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd and \u0645\u0631\u062d\u0628\u0627 end"
     source = archive_text(text, member, collection)
     open_source(page, live_server, source)
@@ -181,7 +187,9 @@ def test_keyboard_selection_and_shortcut_open_the_editor(page, live_server, demo
     assert annotation.end >= 5
 
 
-def test_tag_suggestions_and_moving_between_highlights_and_entries(page, live_server, demo_source, member):
+def test_tag_suggestions_and_moving_between_highlights_and_entries(
+    page, live_server, demo_source, member
+):
     existing = Annotation.create_anchored(
         author=member, source=demo_source, start=100, end=140, tags=["casualty-figures"], note="n"
     )
@@ -202,9 +210,13 @@ def test_tag_suggestions_and_moving_between_highlights_and_entries(page, live_se
     entry = page.locator(f"#a-{existing.uuid}")
     assert "is-active" in entry.get_attribute("class")
     page.locator(f"#a-{new.uuid} [data-goto]").click()
-    assert "is-active" in page.locator(f'mark[data-anns~="{new.uuid}"]').first.get_attribute("class")
+    assert "is-active" in page.locator(f'mark[data-anns~="{new.uuid}"]').first.get_attribute(
+        "class"
+    )
 
-    Annotation.create_anchored(author=member, source=demo_source, start=200, end=220, tags=["other"])
+    Annotation.create_anchored(
+        author=member, source=demo_source, start=200, end=220, tags=["other"]
+    )
     page.reload()
     page.get_by_label("Tag", exact=True).select_option("other")
     assert page.locator(f"#a-{existing.uuid}").is_hidden()

@@ -57,7 +57,9 @@ def test_upload_fill_metadata_read_and_download_the_exact_bytes(page, live_serve
 def test_pasted_text_is_archived_and_the_same_upload_again_is_recognised(page, live_server, owner):
     login(page, "olive", "pw-olive-123")
     page.goto("/sources/new/")
-    page.get_by_label("…or paste text").fill("A pasted note about the harbour.\n\nSecond paragraph.")
+    page.get_by_label("…or paste text").fill(
+        "A pasted note about the harbour.\n\nSecond paragraph."
+    )
     page.get_by_label("Title").fill("Pasted harbour note")
     page.get_by_role("button", name="Archive").click()
     page.wait_for_url("**/edit/")
@@ -72,7 +74,9 @@ def test_pasted_text_is_archived_and_the_same_upload_again_is_recognised(page, l
     assert Source.objects.count() == 2
 
 
-def test_an_unsupported_file_gets_a_clear_error_and_the_form_keeps_its_values(page, live_server, owner, tmp_path):
+def test_an_unsupported_file_gets_a_clear_error_and_the_form_keeps_its_values(
+    page, live_server, owner, tmp_path
+):
     login(page, "olive", "pw-olive-123")
     page.goto("/sources/new/")
     fake = tmp_path / "photo.txt"

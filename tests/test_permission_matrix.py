@@ -16,7 +16,7 @@ from django.urls import URLResolver, get_resolver
 
 from accounts.models import ApiToken
 from annotations.models import Annotation
-from archive.models import Collection, Membership, Source
+from archive.models import Collection, Membership
 from tests.conftest import archive_text
 
 pytestmark = pytest.mark.django_db
@@ -44,40 +44,85 @@ def world(django_user_model):
     users = {}
     for role in ROLES[1:]:
         users[role] = django_user_model.objects.create_user(
-            role, f"{role}@example.org", "pw", is_staff=role == "curator", is_superuser=role == "curator"
+            role,
+            f"{role}@example.org",
+            "pw",
+            is_staff=role == "curator",
+            is_superuser=role == "curator",
         )
     users["archivist"] = django_user_model.objects.create_user("archivist", password="pw")
-    private = Collection.objects.create(slug="privcoll", title="PRIVCOLLTITLE", owner=users["owner"])
-    public = Collection.objects.create(slug="pubcoll", title="PUBCOLLTITLE", owner=users["owner"],
-                                       is_public=True)
+    private = Collection.objects.create(
+        slug="privcoll", title="PRIVCOLLTITLE", owner=users["owner"]
+    )
+    public = Collection.objects.create(
+        slug="pubcoll", title="PUBCOLLTITLE", owner=users["owner"], is_public=True
+    )
     for role in ("viewer", "annotator", "editor", "owner"):
         Membership.objects.create(collection=private, user=users[role], role=role)
     Membership.objects.create(collection=public, user=users["owner"], role="owner")
     Membership.objects.create(collection=public, user=users["annotator"], role="annotator")
-    sp = archive_text("PRIVTEXT private source body words here.", users["owner"], private,
-                      metadata={"title": "PRIVTITLE"})
-    sq = archive_text("PUBTEXT public source body words here.", users["owner"], public,
-                      metadata={"title": "PUBTITLE"})
-    sx = archive_text("PERSONALTEXT kept by its archivist alone.", users["archivist"],
-                      metadata={"title": "PERSONALTITLE"})
+    sp = archive_text(
+        "PRIVTEXT private source body words here.",
+        users["owner"],
+        private,
+        metadata={"title": "PRIVTITLE"},
+    )
+    sq = archive_text(
+        "PUBTEXT public source body words here.",
+        users["owner"],
+        public,
+        metadata={"title": "PUBTITLE"},
+    )
+    sx = archive_text(
+        "PERSONALTEXT kept by its archivist alone.",
+        users["archivist"],
+        metadata={"title": "PERSONALTITLE"},
+    )
     a = {}
     for source, prefix in ((sp, "P"), (sq, "Q")):
         for vis in ("private", "collection", "public"):
             a[f"{prefix}-{vis}"] = Annotation.create_anchored(
-                author=users["annotator"], source=source, start=0, end=7,
-                note=f"{prefix}{vis.upper()}NOTE remark", tags=[f"{prefix.lower()}{vis}tag"], visibility=vis,
+                author=users["annotator"],
+                source=source,
+                start=0,
+                end=7,
+                note=f"{prefix}{vis.upper()}NOTE remark",
+                tags=[f"{prefix.lower()}{vis}tag"],
+                visibility=vis,
             )
-    a["X"] = Annotation.create_anchored(author=users["archivist"], source=sx, start=0, end=12,
-                                        note="XNOTE remark", tags=["xtag"], visibility="private")
+    a["X"] = Annotation.create_anchored(
+        author=users["archivist"],
+        source=sx,
+        start=0,
+        end=12,
+        note="XNOTE remark",
+        tags=["xtag"],
+        visibility="private",
+    )
     token, _ = ApiToken.issue(users["archivist"], "archivist token")
-    return {"users": users, "private": private, "public": public, "sp": sp, "sq": sq, "sx": sx,
-            "a": a, "token": token}
+    return {
+        "users": users,
+        "private": private,
+        "public": public,
+        "sp": sp,
+        "sq": sq,
+        "sx": sx,
+        "a": a,
+        "token": token,
+    }
 
 
 def markers_hidden_from(role: str) -> set[str]:
     """Markers of objects this role must never see, per the access rules."""
-    everything = {"PRIVTITLE", "PRIVTEXT", "PRIVCOLLTITLE", "PERSONALTITLE", "PERSONALTEXT",
-                  "XNOTE", "xtag"}
+    everything = {
+        "PRIVTITLE",
+        "PRIVTEXT",
+        "PRIVCOLLTITLE",
+        "PERSONALTITLE",
+        "PERSONALTEXT",
+        "XNOTE",
+        "xtag",
+    }
     for prefix in ("P", "Q"):
         for vis in ("private", "collection", "public"):
             everything |= {f"{prefix}{vis.upper()}NOTE", f"{prefix.lower()}{vis}tag"}
@@ -87,11 +132,24 @@ def markers_hidden_from(role: str) -> set[str]:
     # Everyone: the public collection's source and its public annotation.
     visible |= {"QPUBLICNOTE", "qpublictag"}
     if role in ("viewer", "annotator", "editor", "owner"):
-        visible |= {"PRIVTITLE", "PRIVTEXT", "PRIVCOLLTITLE", "PCOLLECTIONNOTE", "pcollectiontag",
-                    "PPUBLICNOTE", "ppublictag"}
+        visible |= {
+            "PRIVTITLE",
+            "PRIVTEXT",
+            "PRIVCOLLTITLE",
+            "PCOLLECTIONNOTE",
+            "pcollectiontag",
+            "PPUBLICNOTE",
+            "ppublictag",
+        }
     if role == "annotator":  # the author of every P and Q annotation
-        visible |= {"PPRIVATENOTE", "pprivatetag", "QPRIVATENOTE", "qprivatetag",
-                    "QCOLLECTIONNOTE", "qcollectiontag"}
+        visible |= {
+            "PPRIVATENOTE",
+            "pprivatetag",
+            "QPRIVATENOTE",
+            "qprivatetag",
+            "QCOLLECTIONNOTE",
+            "qcollectiontag",
+        }
     if role == "owner":  # member of the public collection too
         visible |= {"QCOLLECTIONNOTE", "qcollectiontag"}
     return everything - visible
@@ -104,17 +162,24 @@ def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
         return [(route, None)]
     fills: list[tuple[dict, str | None]] = []
     if name in ("source_detail", "source_original", "source_edit"):
-        fills = [({"uuid": w["sp"].uuid}, "PRIVTITLE"), ({"uuid": w["sq"].uuid}, None),
-                 ({"uuid": w["sx"].uuid}, "PERSONALTITLE")]
+        fills = [
+            ({"uuid": w["sp"].uuid}, "PRIVTITLE"),
+            ({"uuid": w["sq"].uuid}, None),
+            ({"uuid": w["sx"].uuid}, "PERSONALTITLE"),
+        ]
     elif name in ("api_detail", "history"):
         fills = [({"uuid": ann.uuid}, ann.note.split()[0]) for ann in w["a"].values()]
     elif name == "token_revoke":
         fills = [({"uuid": w["token"].uuid}, None)]
     elif name == "collection_detail" or name.startswith("member"):
-        fills = [({"slug": "privcoll", "username": "viewer"}, "PRIVCOLLTITLE"),
-                 ({"slug": "pubcoll", "username": "annotator"}, None)]
+        fills = [
+            ({"slug": "privcoll", "username": "viewer"}, "PRIVCOLLTITLE"),
+            ({"slug": "pubcoll", "username": "annotator"}, None),
+        ]
     elif name == "tag_detail":
-        fills = [({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()]
+        fills = [
+            ({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()
+        ]
     else:
         return []
     paths = []
@@ -140,9 +205,18 @@ def test_every_url_pattern_is_covered():
             continue
         params = re.findall(r"<(?:\w+:)?(\w+)>", route)
         if params and name not in {
-            "source_detail", "source_original", "source_edit", "api_detail", "history",
-            "token_revoke", "collection_detail", "members", "member_add", "member_role",
-            "member_remove", "tag_detail",
+            "source_detail",
+            "source_original",
+            "source_edit",
+            "api_detail",
+            "history",
+            "token_revoke",
+            "collection_detail",
+            "members",
+            "member_add",
+            "member_role",
+            "member_remove",
+            "tag_detail",
         }:
             uncovered.append(f"{name}: {route}")
     assert not uncovered, f"URL patterns missing from the permission matrix: {uncovered}"
@@ -177,8 +251,7 @@ def test_no_page_leaks_what_a_user_may_not_see(role, world):
                 allowed = {404, 405} | ({302} if role == "anonymous" else set())
                 if status not in allowed:
                     problems.append(f"{path}: {status} for an object {role} may not see")
-            raw = (b"".join(response.streaming_content) if response.streaming
-                   else response.content)
+            raw = b"".join(response.streaming_content) if response.streaming else response.content
             # What the user typed (the path, a query) may be echoed back; that is not a leak.
             from urllib.parse import quote, unquote
 
@@ -217,20 +290,34 @@ def test_writes_answer_403_when_the_role_forbids_and_404_when_unseen(role, what,
     client = client_for(role, world)
     sp, a = world["sp"], world["a"]
     if what == "create_on_private":
-        doc = {"type": "Annotation", "target": {"source": f"http://testserver/sources/{sp.uuid}/",
-               "selector": [{"type": "TextPositionSelector", "start": 0, "end": 4}]}}
-        response = client.post("/api/annotations/", json.dumps(doc), content_type="application/json")
+        doc = {
+            "type": "Annotation",
+            "target": {
+                "source": f"http://testserver/sources/{sp.uuid}/",
+                "selector": [{"type": "TextPositionSelector", "start": 0, "end": 4}],
+            },
+        }
+        response = client.post(
+            "/api/annotations/", json.dumps(doc), content_type="application/json"
+        )
     elif what == "edit_annotators_collection_note":
         doc = {"type": "Annotation", "body": [{"type": "TextualBody", "value": "changed"}]}
-        response = client.put(f"/api/annotations/{a['P-collection'].uuid}", json.dumps(doc),
-                              content_type="application/json")
+        response = client.put(
+            f"/api/annotations/{a['P-collection'].uuid}",
+            json.dumps(doc),
+            content_type="application/json",
+        )
     elif what == "delete_annotators_private_note":
         response = client.delete(f"/api/annotations/{a['P-private'].uuid}")
     elif what == "edit_metadata_private":
-        response = client.post(f"/sources/{sp.uuid}/edit/", {"title": "New", "citation_key": "newkey"})
+        response = client.post(
+            f"/sources/{sp.uuid}/edit/", {"title": "New", "citation_key": "newkey"}
+        )
     elif what.startswith("add_member"):
         slug = "privcoll" if what.endswith("private") else "pubcoll"
-        response = client.post(f"/collections/{slug}/members/add", {"user": "archivist", "role": "viewer"})
+        response = client.post(
+            f"/collections/{slug}/members/add", {"user": "archivist", "role": "viewer"}
+        )
     assert response.status_code == expected, response.content[:300]
 
 

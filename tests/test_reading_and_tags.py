@@ -10,10 +10,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_notes_are_markdown_without_raw_html_scripts_or_unsafe_links():
-    html = str(render_markdown(
-        "**bold** <script>alert(1)</script> <img src=x onerror=alert(1)>"
-        " [ok](https://example.org) [bad](javascript:alert(1))"
-    ))
+    html = str(
+        render_markdown(
+            "**bold** <script>alert(1)</script> <img src=x onerror=alert(1)>"
+            " [ok](https://example.org) [bad](javascript:alert(1))"
+        )
+    )
     assert "<strong>bold</strong>" in html
     assert "<script" not in html and "<img" not in html  # shown as text, never as markup
     assert "&lt;script&gt;" in html
@@ -22,8 +24,14 @@ def test_notes_are_markdown_without_raw_html_scripts_or_unsafe_links():
 
 
 def test_reading_page_renders_highlights_and_panel_without_javascript(client, member, demo_source):
-    note = Annotation.create_anchored(author=member, source=demo_source, start=3, end=11,
-                                      note="<b>x</b> *Date* of events", tags=["dates"])
+    note = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=3,
+        end=11,
+        note="<b>x</b> *Date* of events",
+        tags=["dates"],
+    )
     client.force_login(member)
     body = client.get(f"/sources/{demo_source.uuid}/").content.decode()
     assert f'data-anns="{note.uuid}"' in body and ">March 31</mark>" in body
@@ -32,12 +40,21 @@ def test_reading_page_renders_highlights_and_panel_without_javascript(client, me
     assert 'aria-label="Archived text"' in body
 
 
-def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(member, owner, demo_source):
+def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
+    member, owner, demo_source
+):
     Annotation.create_anchored(author=member, source=demo_source, start=3, end=11, tags=["dates"])
-    Annotation.create_anchored(author=owner, source=demo_source, start=20, end=40, tags=["dates"],
-                               visibility="private")
-    Annotation.create_anchored(author=owner, source=demo_source, start=50, end=60,
-                               tags=["secret-code"], visibility="private")
+    Annotation.create_anchored(
+        author=owner, source=demo_source, start=20, end=40, tags=["dates"], visibility="private"
+    )
+    Annotation.create_anchored(
+        author=owner,
+        source=demo_source,
+        start=50,
+        end=60,
+        tags=["secret-code"],
+        visibility="private",
+    )
     client = Client()
     client.force_login(member)
     tags_page = client.get("/tags/").content.decode()
