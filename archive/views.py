@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -41,6 +41,19 @@ def source_detail(request: HttpRequest, uuid) -> HttpResponse:
 
     source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
     context = reading_context(request, source)
+    return render(request, "archive/source_detail.html", context)
+
+
+@require_safe
+def source_passage(request: HttpRequest, uuid, start: int, end: int) -> HttpResponse:
+    """A stable link to any passage: the reading page with that range marked."""
+    from annotations.reading import reading_context
+
+    source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
+    if not 0 <= start < end <= len(source.text):
+        raise Http404("That passage is outside this source's text.")
+    context = reading_context(request, source, mark=(start, end))
+    context["passage"] = (start, end, source.text[start:end])
     return render(request, "archive/source_detail.html", context)
 
 

@@ -475,7 +475,9 @@ def search(
 
 def passage_url(source: Source, start: int, end: int) -> str:
     """The reading page at a stretch of its text layer (code-point offsets)."""
-    return f"{source.get_absolute_url()}#o-{start}-{end}"
+    from django.urls import reverse
+
+    return reverse("archive:passage", args=[source.uuid, start, end]) + "#passage"
 
 
 def _page_bounds(number: int) -> tuple[int, int]:

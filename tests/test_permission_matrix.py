@@ -161,7 +161,10 @@ def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
     if not params:
         return [(route, None)]
     fills: list[tuple[dict, str | None]] = []
-    if name in ("source_detail", "source_original", "source_edit"):
+    if name == "passage":
+        fills = [({"uuid": w["sp"].uuid, "start": 0, "end": 5}, "PRIVTITLE"),
+                 ({"uuid": w["sx"].uuid, "start": 0, "end": 5}, "PERSONALTITLE")]
+    elif name in ("source_detail", "source_original", "source_edit"):
         fills = [
             ({"uuid": w["sp"].uuid}, "PRIVTITLE"),
             ({"uuid": w["sq"].uuid}, None),
@@ -211,6 +214,7 @@ def test_every_url_pattern_is_covered():
             "api_detail",
             "history",
             "token_revoke",
+            "passage",
             "collection_detail",
             "members",
             "member_add",

@@ -67,3 +67,15 @@ def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
     owner_client = Client()
     owner_client.force_login(owner)
     assert owner_client.get("/tags/secret-code/").status_code == 200
+
+
+def test_a_passage_link_marks_any_range_even_without_an_annotation(client, member, demo_source):
+    client.force_login(member)
+    response = client.get(f"/sources/{demo_source.uuid}/passages/3-11/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert '<mark class="passage" data-o="3" data-passage="">March 31</mark>' in body
+    assert "Showing the passage at 3–11" in body
+    outside = len(demo_source.text) + 5
+    assert client.get(f"/sources/{demo_source.uuid}/passages/3-{outside}/").status_code == 404
+    assert client.get(f"/sources/{demo_source.uuid}/passages/9-3/").status_code == 404

@@ -284,7 +284,8 @@ def test_text_match_links_to_the_matched_words_in_the_source(client, owner, arch
     client.force_login(owner)
     result = search(client, q="railway").context["results"].sources.items[0]
     start = archive_source.text.index("railway")
-    assert result.url == f"/sources/{archive_source.uuid}/#o-{start}-{start + len('railway')}"
+    end = start + len("railway")
+    assert result.url == f"/sources/{archive_source.uuid}/passages/{start}-{end}/#passage"
     assert f'href="{result.url}"' in search(client, q="railway").content.decode()
 
 
@@ -706,4 +707,6 @@ def test_header_search_box_finds_and_marks_words(page, owner, archive_source):
     assert sources.locator("mark").first.inner_text() == "strike spread"
     sources.locator(".snippet a").click()
     start = archive_source.text.index("strike spread")
-    assert page.url.endswith(f"/sources/{archive_source.uuid}/#o-{start}-{start + 13}")
+    assert page.url.endswith(f"/sources/{archive_source.uuid}/passages/{start}-{start + 13}/#passage")
+    marked = page.locator("#text-layer [data-passage]")
+    assert "".join(marked.all_inner_texts()) == "strike spread"

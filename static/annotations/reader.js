@@ -508,5 +508,7 @@ function makeMarksFocusable() {
 new MutationObserver(makeMarksFocusable).observe(document.body, { childList: true, subtree: true });
 makeMarksFocusable();
 
-// A passage or annotation named in the URL fragment is shown on arrival.
+// A passage or annotation named in the URL is shown on arrival.
 if (location.hash.startsWith("#a-")) activateEntry(location.hash.slice(3));
+const passage = document.querySelector("#text-layer [data-passage]");
+if (passage) passage.scrollIntoView({ block: "center" });
