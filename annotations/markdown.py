@@ -1,4 +1,4 @@
-"""Notes are Markdown, rendered without raw HTML and then sanitised, so no field can carry script."""
+"""Notes are Markdown, rendered without raw HTML and then sanitised: no field can carry script."""
 
 from __future__ import annotations
 

@@ -83,7 +83,8 @@ def render_entries(annotations, user) -> SafeString:
         created = a.created.astimezone(UTC)
         edited = ""
         if a.version > 1:
-            edited = f' · <a href="{history.replace("00000000-0000-0000-0000-000000000000", uuid)}">edited</a>'
+            link = history.replace("00000000-0000-0000-0000-000000000000", uuid)
+            edited = f' · <a href="{link}">edited</a>'
         parts.append(
             f'<p class="ann-meta"><span class="author">{username}</span> · '
             f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>{edited}'

@@ -94,7 +94,7 @@ def spool(chunks: Iterator[bytes], max_bytes: int | None = None) -> Spooled:
     size = 0
     head = bytearray()
     settings.SCHOLION_TMP_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.TemporaryFile(dir=settings.SCHOLION_TMP_DIR)
+    tmp = tempfile.TemporaryFile(dir=settings.SCHOLION_TMP_DIR)  # noqa: SIM115 - returned open
     try:
         for chunk in chunks:
             size += len(chunk)

@@ -88,7 +88,8 @@ def run(args) -> None:
         )
     print(
         f"Built a {len(text.split()):,}-word source ({len(text):,} code points) with "
-        f"{args.annotations:,} annotations by 5 authors, 50 tags in {time.perf_counter() - t0:.1f} s"
+        f"{args.annotations:,} annotations by 5 authors, 50 tags"
+        f" in {time.perf_counter() - t0:.1f} s"
         f" on {connection.vendor}."
     )
 

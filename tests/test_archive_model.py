@@ -82,7 +82,8 @@ def test_database_trigger_rejects_raw_sql_updates_of_immutable_columns(demo_sour
     value = 1 if column == "size" else "tampered"
     with pytest.raises(Exception) as excinfo, transaction.atomic(), connection.cursor() as cur:
         cur.execute(
-            f"UPDATE archive_source SET {column} = %s WHERE id = %s", [value, demo_source.pk]
+            f"UPDATE archive_source SET {column} = %s WHERE id = %s",  # noqa: S608 - fixed names
+            [value, demo_source.pk],
         )
     assert "immutable" in str(excinfo.value)
     demo_source.refresh_from_db()

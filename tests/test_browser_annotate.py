@@ -40,7 +40,7 @@ def drag_select(page, start: int, end: int) -> None:
     page.mouse.up()
 
 
-def open_source(page, live_server, source, username="maya", password="pw-maya-123"):
+def open_source(page, live_server, source, username="maya", password="pw-maya-123"):  # noqa: S107
     login(page, username, password)
     page.goto(f"/sources/{source.uuid}/")
 
@@ -157,7 +157,10 @@ def test_emoji_and_combining_marks_anchor_exactly(page, live_server, member, col
 def test_right_to_left_text_after_astral_characters_anchors_exactly(
     page, live_server, member, collection
 ):
-    text = "\U0001f642\U0001f30d \u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd and \u0645\u0631\u062d\u0628\u0627 end"
+    text = (
+        "\U0001f642\U0001f30d \u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd"
+        " and \u0645\u0631\u062d\u0628\u0627 end"
+    )
     source = archive_text(text, member, collection)
     open_source(page, live_server, source)
     start = text.index("\u05e2")

@@ -16,7 +16,8 @@ HTML = (
     b"<meta name='citation_author' content='Okafor, Ada'>"
     b"<meta name='citation_publication_date' content='2024/05/02'>"
     b"<script>document.title='hacked'</script></head><body><h1>Harbour report</h1>"
-    b"<p onclick='alert(1)'>Ships <a href='javascript:alert(1)'>arrived</a> at dawn.</p></body></html>"
+    b"<p onclick='alert(1)'>Ships <a href='javascript:alert(1)'>arrived</a> at dawn.</p>"
+    b"</body></html>"
 )
 
 
@@ -46,7 +47,7 @@ def test_upload_fill_metadata_read_and_download_the_exact_bytes(page, live_serve
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download original").click()
     path = download_info.value.path()
-    data = open(path, "rb").read()
+    data = path.read_bytes()
     assert data == HTML
     assert hashlib.sha256(data).hexdigest() == source.sha256
 

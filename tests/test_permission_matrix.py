@@ -162,8 +162,10 @@ def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
         return [(route, None)]
     fills: list[tuple[dict, str | None]] = []
     if name == "passage":
-        fills = [({"uuid": w["sp"].uuid, "start": 0, "end": 5}, "PRIVTITLE"),
-                 ({"uuid": w["sx"].uuid, "start": 0, "end": 5}, "PERSONALTITLE")]
+        fills = [
+            ({"uuid": w["sp"].uuid, "start": 0, "end": 5}, "PRIVTITLE"),
+            ({"uuid": w["sx"].uuid, "start": 0, "end": 5}, "PERSONALTITLE"),
+        ]
     elif name in ("source_detail", "source_original", "source_edit"):
         fills = [
             ({"uuid": w["sp"].uuid}, "PRIVTITLE"),

@@ -707,6 +707,8 @@ def test_header_search_box_finds_and_marks_words(page, owner, archive_source):
     assert sources.locator("mark").first.inner_text() == "strike spread"
     sources.locator(".snippet a").click()
     start = archive_source.text.index("strike spread")
-    assert page.url.endswith(f"/sources/{archive_source.uuid}/passages/{start}-{start + 13}/#passage")
+    assert page.url.endswith(
+        f"/sources/{archive_source.uuid}/passages/{start}-{start + 13}/#passage"
+    )
     marked = page.locator("#text-layer [data-passage]")
     assert "".join(marked.all_inner_texts()) == "strike spread"
