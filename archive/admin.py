@@ -124,21 +124,7 @@ class SourceAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             "Bibliographic metadata",
-            {
-                "fields": [
-                    "title",
-                    "creators",
-                    "publisher",
-                    "date_published",
-                    "language",
-                    "description",
-                    "doi",
-                    "isbn",
-                    "url",
-                    "rights",
-                    "citation_key",
-                ]
-            },
+            {"fields": list(Source.METADATA_FIELDS)},
         ),
         (
             "Withdrawal",

@@ -87,19 +87,7 @@ class SourceMetadataForm(forms.ModelForm):
 
     class Meta:
         model = Source
-        fields = [
-            "title",
-            "creators",
-            "publisher",
-            "date_published",
-            "language",
-            "description",
-            "doi",
-            "isbn",
-            "url",
-            "rights",
-            "citation_key",
-        ]
+        fields = list(Source.METADATA_FIELDS)
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def clean_doi(self):

@@ -16,18 +16,8 @@ from search.index import index_source
 
 log = logging.getLogger(__name__)
 
-METADATA_FIELDS = (
-    "title",
-    "creators",
-    "publisher",
-    "date_published",
-    "language",
-    "description",
-    "doi",
-    "isbn",
-    "url",
-    "rights",
-)
+# What extraction or the person archiving may set; the citation key is generated.
+METADATA_FIELDS = tuple(f for f in Source.METADATA_FIELDS if f != "citation_key")
 
 
 CITATION_KEY_ATTEMPTS = 10

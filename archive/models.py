@@ -216,6 +216,20 @@ class Source(models.Model):
 
     objects = SourceQuerySet.as_manager()
 
+    # The bibliographic description: the only fields a curator or editor may change.
+    METADATA_FIELDS = (
+        "title",
+        "creators",
+        "publisher",
+        "date_published",
+        "language",
+        "description",
+        "doi",
+        "isbn",
+        "url",
+        "rights",
+        "citation_key",
+    )
     IMMUTABLE_FIELDS = (
         "uuid",
         "sha256",

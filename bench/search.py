@@ -32,6 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import setup_django as ingest_setup_django  # noqa: E402
+from bench.ingest import teardown_django  # noqa: E402
+
 COMMON_WORDS = (  # noqa: SIM905
     "the of and to in a is that for it as was with be by on not he this are or his from at"
     " which but have an they you were her she there been one all we their has would when"
@@ -40,31 +43,8 @@ SYLLABLES = "ka ri to me sa lu no vi de pa ro ta ne zu mo li ga fe bo hu".split(
 
 
 def setup_django(data_dir: Path) -> str:
-    os.environ["SCHOLION_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
-    os.environ.setdefault("SCHOLION_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.db import connection
-
-    # DEBUG would keep every statement (and its megabytes of parameters) in memory.
-    settings.DEBUG = False
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("postgresql"):
-        db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_bench_{os.getpid()}"
-    original_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    return original_name
-
-
-def teardown_django(original_name: str) -> None:
-    from django.db import connection
-
-    connection.creation.destroy_test_db(original_name, verbosity=0)
+    return ingest_setup_django(data_dir, 50 * 1024 * 1024)
 
 
 class Language:
