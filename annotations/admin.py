@@ -1,14 +1,45 @@
+"""Curating annotations and tags: read-only anchors, revisions kept, tags renamed and merged."""
+
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 from django.utils.text import Truncator
 from taggit.models import Tag
 
 from annotations.models import Annotation, AnnotationRevision, TaggedAnnotation
+from archive.models import Source
 
 ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
+
+
+def reindex(annotations: QuerySet[Annotation]) -> None:
+    from search.index import index_annotation  # search imports annotations.models
+
+    for annotation in annotations.prefetch_related("tags"):
+        index_annotation(annotation)
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """Sources that have annotations, by title (RelatedOnlyFieldListFilter would load every
+    source whole, text layer included, to print its title)."""
+
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return list(
+            Source.objects.filter(annotations__isnull=False)
+            .distinct()
+            .order_by("title", "pk")
+            .values_list("pk", "title")
+        )
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(source_id=self.value()) if self.value() else queryset
 
 
 class RevisionInline(admin.TabularInline):
@@ -18,7 +49,10 @@ class RevisionInline(admin.TabularInline):
     fields = ("version", "edited_by", "edited_at", "note", "tags", "visibility")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("edited_by")
+
+    def has_add_permission(self, request: HttpRequest, obj: Annotation | None = None) -> bool:
         return False
 
 
@@ -34,10 +68,10 @@ class AnnotationAdmin(admin.ModelAdmin):
         "modified",
     )
     list_filter = (
-        "visibility",
-        ("source", admin.RelatedOnlyFieldListFilter),
+        SourceFilter,
         ("author", admin.RelatedOnlyFieldListFilter),
         "tags",
+        "visibility",
     )
     search_fields = ("exact", "note")
     list_select_related = ("source", "author")
@@ -56,7 +90,8 @@ class AnnotationAdmin(admin.ModelAdmin):
     inlines = [RevisionInline]
     date_hierarchy = "created"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Tags in one query for the whole page; the source's text layer never.
         return (
             super()
             .get_queryset(request)
@@ -64,9 +99,21 @@ class AnnotationAdmin(admin.ModelAdmin):
             .defer("source__text", "source__blocks")
         )
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         # Anchors are checked against the text layer; annotations are made on the reading page.
         return False
+
+    def save_model(
+        self, request: HttpRequest, obj: Annotation, form: forms.ModelForm, change: bool
+    ) -> None:
+        # A curator's edit is an edit like any other: a revision, a new version (so a reader
+        # with the old ETag gets 412 instead of overwriting it) and a fresh search entry.
+        obj.update_content(
+            editor=request.user,
+            note=obj.note,
+            tags=list(form.cleaned_data["tags"]),
+            visibility=obj.visibility,
+        )
 
     @admin.display(description="Quote")
     def quote_excerpt(self, obj: Annotation) -> str:
@@ -77,6 +124,24 @@ class AnnotationAdmin(admin.ModelAdmin):
         return ", ".join(t.name for t in obj.tags.all())
 
 
+class TagForm(forms.ModelForm):
+    class Meta:
+        model = Tag
+        fields = ("name", "slug")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        # Tags are case-insensitive (TAGGIT_CASE_INSENSITIVE): "Dates" beside "dates" would
+        # split one code in two.
+        clash = Tag.objects.filter(name__iexact=name).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(
+                f"A tag “{clash.name}” already exists. To combine the two, select both in the "
+                "tag list and use “Merge selected tags”."
+            )
+        return name
+
+
 admin.site.unregister(Tag)
 
 
@@ -84,12 +149,14 @@ admin.site.unregister(Tag)
 class TagAdmin(admin.ModelAdmin):
     """Rename a tag on its change page; merge duplicates with the action."""
 
+    form = TagForm
     list_display = ("name", "slug", "uses")
     search_fields = ("name",)
     ordering = ("name",)
+    prepopulated_fields = {"slug": ["name"]}
     actions = ["merge_tags"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
             super()
             .get_queryset(request)
@@ -97,32 +164,48 @@ class TagAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Annotations", ordering="use_count")
-    def uses(self, obj) -> int:
+    def uses(self, obj: Tag) -> int:
         return obj.use_count
 
-    @admin.action(description="Merge selected tags into the most used one")
-    def merge_tags(self, request, queryset):
-        tags = sorted(queryset, key=lambda t: (-t.use_count, t.name.lower()))
+    def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and "name" in form.changed_data:
+                # Search finds annotations by their tag names.
+                reindex(Annotation.objects.filter(tags=obj))
+
+    @admin.action(description="Merge selected tags")
+    def merge_tags(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Keep the most used of the selected tags (on a tie, the first by name); move every
+        annotation of the others onto it and delete them."""
+        tags = sorted(queryset, key=lambda t: (-t.use_count, t.name.casefold(), t.pk))
         if len(tags) < 2:
             self.message_user(request, "Select at least two tags to merge.", messages.WARNING)
             return
         survivor, others = tags[0], tags[1:]
         with transaction.atomic():
-            moved = 0
+            moved = dropped = 0
             for other in others:
                 items = TaggedAnnotation.objects.filter(tag=other)
-                already = TaggedAnnotation.objects.filter(tag=survivor).values("content_object_id")
                 # An annotation with both tags keeps one: drop the duplicate, move the rest.
-                items.filter(content_object_id__in=already).delete()
+                dropped += items.filter(
+                    content_object__in=TaggedAnnotation.objects.filter(tag=survivor).values(
+                        "content_object_id"
+                    )
+                ).delete()[0]
                 moved += items.update(tag=survivor)
                 other.delete()
-            from search.index import index_annotation
-
-            for annotation in Annotation.objects.filter(tags=survivor).prefetch_related("tags"):
-                index_annotation(annotation)
+            reindex(Annotation.objects.filter(tags=survivor))
         names = ", ".join(f"“{t.name}”" for t in others)
+        why = (
+            "the first by name of the equally most used selected tags"
+            if others[0].use_count == survivor.use_count
+            else "the most used of the selected tags"
+        )
         self.message_user(
             request,
-            f"Merged {names} into “{survivor.name}” (the most used); {moved} annotations moved.",
+            f"Merged {names} into “{survivor.name}”, kept because it was {why} "
+            f"({survivor.use_count} annotations). {moved} annotations moved to it; "
+            f"{dropped} already had it.",
             messages.SUCCESS,
         )

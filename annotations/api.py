@@ -1,27 +1,38 @@
-"""The W3C Web Annotation API. The reading page uses it; so can scripts (with a token)."""
+"""The W3C Web Annotation API. The reading page uses it; so can scripts (with a token).
+
+Every answer is JSON: W3C JSON-LD for annotations, collections and pages; ``{"error": ...,
+"field": ...}`` for a refusal, never an HTML page or a redirect to the login form.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import get_object_or_404
+from django.utils.cache import parse_etags
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
 from taggit.models import Tag
 
-from annotations.models import AnchorError, Annotation
+from annotations.models import (
+    AnchorError,
+    Annotation,
+    StaleAnnotation,
+    TaggedAnnotation,
+)
 from annotations.w3c import (
-    CONTEXT,
+    MAX_NOTE,
     MEDIA_TYPE,
     W3CError,
+    annotation_collection,
     annotation_to_jsonld,
-    collection_document,
-    find_quote,
-    page_document,
+    collection_page,
     parse_annotation,
     source_uuid_from_ref,
 )
@@ -29,16 +40,15 @@ from archive.models import Source
 
 PAGE_SIZE = 100
 MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_TAG_SUGGESTIONS = 20
+LDP_RESOURCE = '<http://www.w3.org/ns/ldp#Resource>; rel="type"'
+LDP_CONTAINER = (
+    '<http://www.w3.org/ns/ldp#BasicContainer>; rel="type", '
+    '<http://www.w3.org/TR/annotation-protocol/>; rel="http://www.w3.org/ns/ldp#constrainedBy"'
+)
 
 
-def ld_response(data: dict, status: int = 200, etag: str | None = None) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(data, ensure_ascii=False), status=status, content_type=MEDIA_TYPE
-    )
-    if etag:
-        response["ETag"] = etag
-    response["Vary"] = "Cookie, Authorization"
-    return response
+# --- Plumbing ------------------------------------------------------------------------------
 
 
 def error(status: int, message: str, field: str = "") -> JsonResponse:
@@ -46,6 +56,41 @@ def error(status: int, message: str, field: str = "") -> JsonResponse:
     if field:
         body["field"] = field
     return JsonResponse(body, status=status)
+
+
+def ld_response(
+    data: dict[str, Any], status: int = 200, *, etag: str | None = None, link: str = ""
+) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False), status=status, content_type=MEDIA_TYPE
+    )
+    if etag:
+        response["ETag"] = etag
+    if link:
+        response["Link"] = link
+    # The same URL answers differently for different users.
+    response["Vary"] = "Cookie, Authorization"
+    return response
+
+
+def allow(*methods: str) -> Callable:
+    """Like require_http_methods, with a JSON 405 (and the Allow header) for the rest."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = error(
+                    405, f"{request.method} is not allowed here; use {', '.join(methods)}."
+                )
+            else:
+                response = view(request, *args, **kwargs)
+            response["Allow"] = ", ".join(methods)
+            return response
+
+        return wrapper
+
+    return decorator
 
 
 def base_url(request: HttpRequest) -> str:
@@ -58,7 +103,7 @@ def csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     The views are csrf_exempt so an anonymous or token request gets a JSON 401/403 rather than
     Django's HTML CSRF page; token requests are marked exempt by the token middleware.
     """
-    check = CsrfViewMiddleware(lambda req: None)
+    check = CsrfViewMiddleware(lambda req: HttpResponse())
     check.process_request(request)
     refused = check.process_view(request, None, (), {})
     if refused is not None:
@@ -68,18 +113,74 @@ def csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-def read_json(request: HttpRequest):
-    if len(request.body) > MAX_BODY_BYTES:
-        raise W3CError("", "The request body is too large.")
+def read_json(request: HttpRequest) -> Any:
+    """The request body as JSON that the database can store, or W3CError."""
     try:
-        return json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise W3CError("", "The request body is not valid JSON.") from None
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    try:
+        if declared > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+            raise W3CError("", f"The request body is larger than {MAX_BODY_BYTES:,} bytes.")
+        data = json.loads(request.body.decode("utf-8"))
+        _check_strings(data)
+    except RequestDataTooBig:
+        raise W3CError("", f"The request body is larger than {MAX_BODY_BYTES:,} bytes.") from None
+    except RecursionError:
+        raise W3CError("", "The JSON is nested too deeply.") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, W3CError):
+            raise
+        raise W3CError("", "The request body is not valid JSON (UTF-8).") from None
+    return data
+
+
+def _check_strings(value: Any) -> None:
+    # JSON may spell NUL and lone surrogates (\u0000, \ud800); neither can be stored as text.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise W3CError("", "Text cannot contain the NUL character (\\u0000).")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise W3CError("", "Text contains a lone surrogate (invalid Unicode).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+
+
+def if_match_refusal(request: HttpRequest, annotation: Annotation) -> HttpResponse | None:
+    """412 unless If-Match (when sent) names the current version.
+
+    Compared weakly: a compressing proxy may turn the ETag into W/"…" on its way out.
+    """
+    header = request.headers.get("If-Match")
+    if not header:
+        return None
+    tags = [t.removeprefix("W/") for t in parse_etags(header)]
+    if "*" in tags or annotation.etag in tags:
+        return None
+    return stale()
+
+
+def stale() -> JsonResponse:
+    return error(
+        412,
+        "The annotation was changed since you loaded it (perhaps in another tab). "
+        "Reload it and apply your change again.",
+    )
+
+
+# --- /api/annotations/ ---------------------------------------------------------------------
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
-def annotation_collection(request: HttpRequest) -> HttpResponse:
+@allow("GET", "HEAD", "POST")
+def annotation_collection_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return create(request)
     annotations = Annotation.objects.visible_to(request.user).with_related()
@@ -92,50 +193,43 @@ def annotation_collection(request: HttpRequest) -> HttpResponse:
             return error(404, "No source you can see has that UUID.", "source")
         annotations = annotations.filter(source__uuid=uuid)
     if params.get("tag"):
-        annotations = annotations.filter(tags__name__iexact=params["tag"])
+        annotations = annotations.filter(
+            Exists(
+                TaggedAnnotation.objects.filter(
+                    content_object=OuterRef("pk"), tag__name__iexact=params["tag"]
+                )
+            )
+        )
     if params.get("author"):
         annotations = annotations.filter(author__username=params["author"])
-    annotations = annotations.order_by("source_id", "start", "-end", "pk")
-    paginator = Paginator(annotations, PAGE_SIZE)
-    try:
-        number = int(params.get("page", "1"))
-    except ValueError:
-        return error(400, "page must be a whole number.", "page")
-    if number < 1 or (number > paginator.num_pages and paginator.count):
-        return error(404, "No such page.", "page")
-    page = paginator.get_page(number)
-    base = base_url(request)
+    paginator = Paginator(annotations.order_by("source_id", "start", "-end", "pk"), PAGE_SIZE)
+    number = 1
+    if "page" in params:
+        try:
+            number = int(params["page"])
+        except ValueError:
+            return error(400, "page must be a whole number.", "page")
+        if not 1 <= number <= paginator.num_pages:
+            return error(404, f"No such page: there are {paginator.num_pages}.", "page")
+    page = paginator.page(number)
     query = params.copy()
     query.pop("page", None)
-    collection_id = request.build_absolute_uri(request.path) + (
-        "?" + query.urlencode() if query else ""
-    )
+    collection_id = request.build_absolute_uri(request.path)
+    if query:
+        collection_id += "?" + query.urlencode()
     joiner = "&" if query else "?"
 
-    def page_id(n: int) -> str:
+    def page_url(n: int) -> str:
         return f"{collection_id}{joiner}page={n}"
 
-    items = [annotation_to_jsonld(a, base, with_context=False) for a in page.object_list]
-    page_doc = page_document(
-        page_id=page_id(page.number),
-        collection_id=collection_id,
-        items=items,
-        start_index=page.start_index() - 1 if paginator.count else 0,
-        next_id=page_id(page.next_page_number()) if page.has_next() else None,
-        prev_id=page_id(page.previous_page_number()) if page.has_previous() else None,
-        with_context=False,
-        total=paginator.count,
-    )
+    arguments = {
+        "base_url": base_url(request),
+        "collection_id": collection_id,
+        "page_url": page_url,
+    }
     if "page" in params:
-        return ld_response({"@context": CONTEXT, **page_doc})
-    doc = collection_document(
-        collection_id=collection_id,
-        label="Annotations",
-        total=paginator.count,
-        page_ids=(page_id(1), page_id(paginator.num_pages)),
-        first_page=page_doc,
-    )
-    return ld_response(doc)
+        return ld_response(collection_page(page, **arguments), link=LDP_CONTAINER)
+    return ld_response(annotation_collection(page, **arguments), link=LDP_CONTAINER)
 
 
 def create(request: HttpRequest) -> HttpResponse:
@@ -147,103 +241,161 @@ def create(request: HttpRequest) -> HttpResponse:
         parsed = parse_annotation(read_json(request))
     except W3CError as exc:
         return error(400, exc.message, exc.field)
-    uuid = source_uuid_from_ref(parsed.source_ref or "")
-    source = Source.objects.visible_to(request.user).filter(uuid=uuid).first() if uuid else None
+    uuid = source_uuid_from_ref(parsed["source"] or "")
+    if uuid is None:
+        return error(
+            400,
+            "target.source must be a source's IRI (…/sources/<uuid>/) or UUID.",
+            "target.source",
+        )
+    # The text layer is needed to anchor; the blocks (paragraph structure) are not.
+    source = Source.objects.visible_to(request.user).defer("blocks").filter(uuid=uuid).first()
     if source is None:
         return error(404, "No source you can see has that IRI.", "target.source")
-    if not Annotation.can_annotate(request.user, source):
+    collection = Annotation.collection_for(request.user, source)
+    if collection is None and not Annotation.can_annotate(request.user, source):
         return error(403, "Your role does not allow annotating this source.")
-    start, end = parsed.start, parsed.end
-    if start is None:
-        if parsed.exact is None:
-            return error(
-                400, "Send a TextPositionSelector or a TextQuoteSelector.", "target.selector"
-            )
-        found = find_quote(source.text, parsed.exact, parsed.prefix, parsed.suffix)
-        if found is None:
-            return error(400, "The quote (exact) does not occur in the source's text.", "exact")
-        start, end = found, found + len(parsed.exact)
     try:
         annotation = Annotation.create_anchored(
             author=request.user,
             source=source,
-            start=start,
-            end=end,
-            exact=parsed.exact,
-            note=parsed.note,
-            tags=parsed.tags,
-            visibility=parsed.visibility,
+            collection=collection,
+            start=parsed["start"],
+            end=parsed["end"],
+            exact=parsed["exact"],
+            prefix=parsed["prefix"],
+            suffix=parsed["suffix"],
+            note=parsed["note"],
+            tags=parsed["tags"],
+            visibility=parsed["visibility"],
         )
     except AnchorError as exc:
         return error(400, exc.message, exc.field)
-    annotation = Annotation.objects.with_related().get(pk=annotation.pk)
+    # Author and source are already on the instance; only the tags are read back.
     doc = annotation_to_jsonld(annotation, base_url(request))
-    response = ld_response(doc, status=201, etag=annotation.etag)
+    response = ld_response(doc, status=201, etag=annotation.etag, link=LDP_RESOURCE)
     response["Location"] = doc["id"]
     return response
 
 
+# --- /api/annotations/<uuid> ---------------------------------------------------------------
+
+
 @csrf_exempt
-@require_http_methods(["GET", "HEAD", "PUT", "DELETE"])
+@allow("GET", "HEAD", "PUT", "DELETE")
 def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
-    annotation = get_object_or_404(
-        Annotation.objects.visible_to(request.user).with_related(), uuid=uuid
+    writing = request.method in ("PUT", "DELETE")
+    if writing:
+        # Before the lookup: the same 401 whether or not the annotation exists.
+        if not request.user.is_authenticated:
+            return error(401, "Log in or send an API token to change annotations.")
+        if refused := csrf_refusal(request):
+            return refused
+    annotation = (
+        Annotation.objects.visible_to(request.user).with_related().filter(uuid=uuid).first()
     )
-    if request.method in ("GET", "HEAD"):
+    if annotation is None:
+        return error(404, "No annotation you can see has that id.")
+    if not writing:
         return ld_response(
-            annotation_to_jsonld(annotation, base_url(request)), etag=annotation.etag
+            annotation_to_jsonld(annotation, base_url(request)),
+            etag=annotation.etag,
+            link=LDP_RESOURCE,
         )
-    if not request.user.is_authenticated:
-        return error(401, "Log in or send an API token to change annotations.")
-    if refused := csrf_refusal(request):
-        return refused
     if annotation.author_id != request.user.pk:
         return error(403, "Only the author can change or delete an annotation.")
-    if_match = request.headers.get("If-Match")
-    if if_match and if_match.strip() not in ("*", annotation.etag):
-        return error(412, "The annotation was changed since you loaded it. Reload and try again.")
+    if refused := if_match_refusal(request, annotation):
+        return refused
+    expected = annotation.version if request.headers.get("If-Match") else None
     if request.method == "DELETE":
-        annotation.delete()
-        return HttpResponse(status=204)
+        doomed = Annotation.objects.filter(pk=annotation.pk)
+        if expected is not None:
+            doomed = doomed.filter(version=expected)
+        deleted, _ = doomed.delete()
+        return HttpResponse(status=204) if deleted else stale()
+    return replace(request, annotation, expected)
+
+
+def replace(request: HttpRequest, annotation: Annotation, expected: int | None) -> HttpResponse:
+    """PUT: a new note, tags and visibility; the anchor never changes."""
     try:
         parsed = parse_annotation(read_json(request), require_target=False)
     except W3CError as exc:
         return error(400, exc.message, exc.field)
-    if parsed.has_target and (
-        (
-            parsed.start is not None
-            and (parsed.start, parsed.end) != (annotation.start, annotation.end)
+    if parsed["has_target"]:
+        moved = [
+            name
+            for name, changed in (
+                (
+                    "target.source",
+                    source_uuid_from_ref(parsed["source"] or "") != str(annotation.source.uuid),
+                ),
+                (
+                    "start/end",
+                    parsed["start"] is not None
+                    and (parsed["start"], parsed["end"]) != (annotation.start, annotation.end),
+                ),
+                ("exact", parsed["exact"] is not None and parsed["exact"] != annotation.exact),
+            )
+            if changed
+        ]
+        if moved:
+            return error(
+                400,
+                f"An annotation's target cannot change ({', '.join(moved)} differ): only its "
+                "note, tags and visibility can be edited. To annotate another passage, create "
+                "a new annotation.",
+                "target",
+            )
+    try:
+        annotation.update_content(
+            editor=request.user,
+            note=parsed["note"],
+            tags=parsed["tags"],
+            visibility=parsed["visibility"] or annotation.visibility,
+            expected_version=expected,
         )
-        or (parsed.exact is not None and parsed.exact != annotation.exact)
-        or source_uuid_from_ref(parsed.source_ref or "") != str(annotation.source.uuid)
-    ):
-        return error(
-            400, "An annotation's target cannot change; create a new annotation.", "target"
-        )
-    annotation.update_content(
-        editor=request.user,
-        note=parsed.note,
-        tags=parsed.tags,
-        visibility=parsed.visibility or annotation.visibility,
-    )
+    except StaleAnnotation:
+        return stale()
     annotation = Annotation.objects.with_related().get(pk=annotation.pk)
-    return ld_response(annotation_to_jsonld(annotation, base_url(request)), etag=annotation.etag)
+    return ld_response(
+        annotation_to_jsonld(annotation, base_url(request)),
+        etag=annotation.etag,
+        link=LDP_RESOURCE,
+    )
 
 
-@require_GET
+# --- Helpers for the reading page's editor ------------------------------------------------
+
+
+@allow("GET", "HEAD")
 def tag_suggestions(request: HttpRequest) -> JsonResponse:
-    """Tag names for the editor, drawn only from annotations the user can see."""
+    """Tag names for the editor, drawn only from annotations the user can see.
+
+    Tags used only where the user cannot see must not leak their names. Names that start with
+    the query come first, then names that contain it.
+    """
     query = request.GET.get("q", "").strip()[:100]
     visible = Annotation.objects.visible_to(request.user)
-    tags = Tag.objects.filter(annotations_taggedannotation_items__content_object__in=visible)
+    tags = Tag.objects.filter(
+        Exists(TaggedAnnotation.objects.filter(tag=OuterRef("pk"), content_object__in=visible))
+    )
     if query:
-        tags = tags.filter(Q(name__istartswith=query) | Q(name__icontains=query))
-    names = list(tags.values_list("name", flat=True).distinct().order_by("name")[:20])
+        tags = tags.filter(name__icontains=query).annotate(
+            rank=Case(
+                When(name__istartswith=query, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+    else:
+        tags = tags.annotate(rank=Value(0, output_field=IntegerField()))
+    names = list(tags.order_by("rank", "name").values_list("name", flat=True)[:MAX_TAG_SUGGESTIONS])
     return JsonResponse({"tags": names})
 
 
 @csrf_exempt
-@require_http_methods(["POST"])
+@allow("POST")
 def note_preview(request: HttpRequest) -> HttpResponse:
     """The note editor's preview: exactly the server's sanitised Markdown rendering."""
     from annotations.markdown import render_markdown
@@ -257,6 +409,6 @@ def note_preview(request: HttpRequest) -> HttpResponse:
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     note = data.get("note") if isinstance(data, dict) else None
-    if not isinstance(note, str) or len(note) > 100_000:
-        return error(400, 'Send {"note": "..."} of at most 100,000 characters.', "note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        return error(400, f'Send {{"note": "..."}} of at most {MAX_NOTE:,} characters.', "note")
     return JsonResponse({"html": str(render_markdown(note))})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC
+from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 
-from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from annotations.models import Annotation
@@ -17,17 +17,13 @@ from archive.reader import render_text_layer
 
 
 def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] | None = None):
-    annotations = list(
+    annotations = (
         Annotation.objects.visible_to(request.user)
         .filter(source=source)
-        .select_related("author", "collection")
-        # A list attribute, because each tags.all() on a taggit manager builds a new queryset.
-        .prefetch_related(Prefetch("tags", to_attr="tag_list"))
         .in_text_order()
+        .reading_rows()
     )
-    for a in annotations:
-        a.source = source
-    authors = sorted({a.author.get_username() for a in annotations})
+    authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
     entries_html = render_entries(annotations, request.user)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
@@ -58,23 +54,26 @@ def render_entries(annotations, user) -> SafeString:
     """
     history = reverse("annotations:history", args=["00000000-0000-0000-0000-000000000000"])
     tag_url = reverse("annotations:tag_detail", args=["slug"])
+    # Authors and tags repeat across entries: escape each once.
+    escaped = functools.cache(escape)
+    own_pk = user.pk if user.is_authenticated else None
     out = []
     for a in annotations:
         tags = a.tag_list
         uuid = str(a.uuid)
-        username = escape(a.author.get_username())
+        username = escaped(a.username)
         quote = escape(a.exact if len(a.exact) <= 280 else a.exact[:279] + "…")
         parts = [
             f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
             f' data-end="{a.end}" data-author="{username}"'
-            f' data-tags="{escape(chr(31).join(t.name for t in tags))}" tabindex="-1">',
+            f' data-tags="{escaped(chr(31).join(t.name for t in tags))}" tabindex="-1">',
             f'<a class="ann-quote" href="#hl-{uuid}" data-goto="{uuid}"><blockquote>{quote}'
             "</blockquote></a>",
         ]
         if tags:
             items = "".join(
-                f'<li><a class="tag" href="{escape(tag_url.replace("slug", t.slug))}">'
-                f"{escape(t.name)}</a></li>"
+                f'<li><a class="tag" href="{escaped(tag_url.replace("slug", t.slug))}">'
+                f"{escaped(t.name)}</a></li>"
                 for t in tags
             )
             parts.append(f'<ul class="tags" aria-label="Tags">{items}</ul>')
@@ -88,9 +87,9 @@ def render_entries(annotations, user) -> SafeString:
         parts.append(
             f'<p class="ann-meta"><span class="author">{username}</span> · '
             f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>{edited}'
-            f' · <span class="visibility">{escape(a.get_visibility_display())}</span></p>'
+            f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
         )
-        if user.is_authenticated and a.author_id == user.pk:
+        if a.author_id == own_pk:
             parts.append(
                 f'<p class="ann-actions"><button type="button" class="link" data-edit="{uuid}">'
                 f'Edit</button> <button type="button" class="link danger" data-delete="{uuid}">'

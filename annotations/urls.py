@@ -5,7 +5,7 @@ from annotations import api, views
 app_name = "annotations"
 
 urlpatterns = [
-    path("api/annotations/", api.annotation_collection, name="api_list"),
+    path("api/annotations/", api.annotation_collection_view, name="api_list"),
     path("api/annotations/<uuid:uuid>", api.annotation_detail, name="api_detail"),
     path("api/tags/", api.tag_suggestions, name="api_tags"),
     path("api/preview/", api.note_preview, name="api_preview"),

@@ -7,15 +7,26 @@ Offsets in selectors are Unicode code points of the source's text layer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 from django.urls import reverse
 
+if TYPE_CHECKING:
+    from django.core.paginator import Page
+
+    from annotations.models import Annotation
+    from archive.models import Source
+
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
-# Scholion's one extension term, so a representation still validates as a W3C Annotation.
-CONTEXT = [ANNO_CONTEXT, {"visibility": "urn:x-scholion:visibility"}]
+# Visibility is Scholion's one extension term. The W3C assertions accept an @context that is
+# a list containing the anno.jsonld IRI, so a local term definition keeps every document a
+# valid Annotation while ``visibility`` stays a plain key for clients (the reading page uses
+# it as is) and still expands to an IRI of its own for JSON-LD processors.
+VISIBILITY_IRI = "urn:x-scholion:visibility"
+CONTEXT: list[Any] = [ANNO_CONTEXT, {"visibility": VISIBILITY_IRI}]
 MEDIA_TYPE = 'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"'
 MAX_NOTE = 100_000
 MAX_TAGS = 100
@@ -25,21 +36,28 @@ UUID_RE = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 
 class W3CError(ValueError):
+    """A client document that is not an annotation Scholion accepts; ``field`` names where."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
 
 
+# --- Out: model -> JSON-LD ----------------------------------------------------------------
+
+
 def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC written with Z, as the model requires (section 3.3.1)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def source_iri(source, base_url: str) -> str:
+def source_iri(source: Source, base_url: str) -> str:
+    """The target of an annotation: the source's reading page."""
     return base_url + reverse("archive:source_detail", args=[source.uuid])
 
 
-def annotation_iri(annotation, base_url: str) -> str:
+def annotation_iri(annotation: Annotation, base_url: str) -> str:
     return base_url + reverse("annotations:api_detail", args=[annotation.uuid])
 
 
@@ -51,11 +69,18 @@ def motivation(note: str, tags: list[str]) -> str:
     return "highlighting"
 
 
-def annotation_to_jsonld(annotation, base_url: str, *, with_context: bool = True) -> dict:
-    """The W3C representation. Expects author, source and tags to be loaded (with_related)."""
+def annotation_to_jsonld(
+    annotation: Annotation, base_url: str, *, with_context: bool = True
+) -> dict[str, Any]:
+    """The W3C representation.
+
+    ``base_url`` is scheme and host without a trailing slash (``https://scholion.example``).
+    Expects author, source and tags loaded (``Annotation.objects.with_related()``), or one
+    query per call for each. Items inside a page leave out the @context (``with_context``).
+    """
     tags = [t.name for t in annotation.tags.all()]
     author = annotation.author
-    body: list[dict] = []
+    body: list[dict[str, str]] = []
     if annotation.note:
         body.append(
             {
@@ -66,9 +91,7 @@ def annotation_to_jsonld(annotation, base_url: str, *, with_context: bool = True
             }
         )
     body.extend({"type": "TextualBody", "value": tag, "purpose": "tagging"} for tag in tags)
-    doc: dict = {}
-    if with_context:
-        doc["@context"] = CONTEXT
+    doc: dict[str, Any] = {"@context": CONTEXT} if with_context else {}
     doc.update(
         {
             "id": annotation_iri(annotation, base_url),
@@ -105,107 +128,192 @@ def annotation_to_jsonld(annotation, base_url: str, *, with_context: bool = True
     return doc
 
 
-def collection_document(
+def collection_page(
+    page: Page,
     *,
+    base_url: str,
     collection_id: str,
-    label: str,
-    total: int,
-    page_ids: tuple[str, str],
-    first_page: dict | None = None,
-) -> dict:
-    doc = {
+    page_url: Callable[[int], str],
+    label: str = "Annotations",
+    embedded: bool = False,
+) -> dict[str, Any]:
+    """One AnnotationPage of a paginated queryset of annotations (model section 5.2).
+
+    ``page`` is a Django Paginator page over ``with_related()`` annotations; ``page_url(n)``
+    gives the IRI of page n. An ``embedded`` page is the ``first`` of its collection's
+    document: no @context of its own and a bare IRI for ``partOf``.
+    """
+    paginator = page.paginator
+    doc: dict[str, Any] = {} if embedded else {"@context": CONTEXT}
+    doc["id"] = page_url(page.number)
+    doc["type"] = "AnnotationPage"
+    if embedded:
+        doc["partOf"] = collection_id
+    else:
+        doc["partOf"] = {
+            "id": collection_id,
+            "type": "AnnotationCollection",
+            "label": label,
+            "total": paginator.count,
+            "first": page_url(1),
+            "last": page_url(paginator.num_pages),
+        }
+    doc["startIndex"] = page.start_index() - 1 if paginator.count else 0
+    if page.has_next():
+        doc["next"] = page_url(page.next_page_number())
+    if page.has_previous():
+        doc["prev"] = page_url(page.previous_page_number())
+    doc["items"] = [annotation_to_jsonld(a, base_url, with_context=False) for a in page.object_list]
+    return doc
+
+
+def annotation_collection(
+    first_page: Page,
+    *,
+    base_url: str,
+    collection_id: str,
+    page_url: Callable[[int], str],
+    label: str = "Annotations",
+) -> dict[str, Any]:
+    """An AnnotationCollection (model section 5.1) with its first page embedded."""
+    paginator = first_page.paginator
+    return {
         "@context": CONTEXT,
         "id": collection_id,
         "type": "AnnotationCollection",
         "label": label,
-        "total": total,
-        "first": first_page if first_page is not None else page_ids[0],
-        "last": page_ids[1],
+        "total": paginator.count,
+        "first": collection_page(
+            first_page,
+            base_url=base_url,
+            collection_id=collection_id,
+            page_url=page_url,
+            label=label,
+            embedded=True,
+        ),
+        "last": page_url(paginator.num_pages),
     }
-    return doc
 
 
-def page_document(
-    *,
-    page_id: str,
-    collection_id: str,
-    items: list[dict],
-    start_index: int,
-    next_id: str | None,
-    prev_id: str | None,
-    with_context: bool,
-    total: int,
-    label: str = "Annotations",
-) -> dict:
-    doc: dict = {"@context": CONTEXT} if with_context else {}
-    # partOf describes the collection (the assertions require an object, not a bare IRI).
-    part_of = {"id": collection_id, "label": label, "total": total}
-    doc.update(
-        {
-            "id": page_id,
-            "type": "AnnotationPage",
-            "partOf": part_of,
-            "startIndex": start_index,
-            "items": items,
-        }
-    )
-    if next_id:
-        doc["next"] = next_id
-    if prev_id:
-        doc["prev"] = prev_id
-    return doc
+# --- In: JSON-LD -> validated values -------------------------------------------------------
 
 
-@dataclass
-class ParsedAnnotation:
-    source_ref: str | None = None  # IRI or UUID of the target source
-    start: int | None = None
-    end: int | None = None
-    exact: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
-    note: str = ""
-    tags: list[str] = field(default_factory=list)
-    visibility: str | None = None
-    has_target: bool = False
+class ParsedAnnotation(TypedDict):
+    """What parse_annotation found; None where the client sent nothing."""
+
+    has_target: bool
+    source: str | None  # the target source's IRI or UUID
+    start: int | None
+    end: int | None
+    exact: str | None
+    prefix: str | None
+    suffix: str | None
+    note: str
+    tags: list[str]
+    visibility: str | None
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def parse_annotation(data, *, require_target: bool = True) -> ParsedAnnotation:
-    """Validate a client's W3C annotation; raise W3CError naming the offending field."""
+def parse_annotation(data: Any, *, require_target: bool = True) -> ParsedAnnotation:
+    """Validate a client's W3C annotation; raise W3CError naming the offending field.
+
+    Only what a client may set is read: target (source and selectors), the note and tag
+    bodies, and visibility. id, creator, created, modified and motivation are the server's.
+    Anchoring against the text layer happens later (``Annotation.anchor``).
+    """
     if not isinstance(data, dict):
         raise W3CError("", "The request body must be a JSON object (a W3C Annotation).")
-    parsed = ParsedAnnotation()
+    parsed = ParsedAnnotation(
+        has_target=False,
+        source=None,
+        start=None,
+        end=None,
+        exact=None,
+        prefix=None,
+        suffix=None,
+        note="",
+        tags=[],
+        visibility=None,
+    )
     if "type" in data and data["type"] != "Annotation":
         raise W3CError("type", 'type must be "Annotation".')
-    target = data.get("target")
+    if "bodyValue" in data:
+        raise W3CError("bodyValue", "Use body with a TextualBody instead of bodyValue.")
+    _parse_target(data.get("target"), parsed, require_target)
+    _parse_bodies(data.get("body"), parsed)
+    visibility = data.get("visibility")
+    if visibility is not None:
+        if not isinstance(visibility, str) or visibility not in VISIBILITIES:
+            raise W3CError("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}.")
+        parsed["visibility"] = visibility
+    return parsed
+
+
+def _parse_target(target: Any, parsed: ParsedAnnotation, required: bool) -> None:
     if target is None:
-        if require_target:
+        if required:
             raise W3CError("target", "The annotation has no target: say which source and passage.")
+        return
+    parsed["has_target"] = True
+    targets = _as_list(target)
+    if len(targets) != 1 or not isinstance(targets[0], dict):
+        raise W3CError("target", "target must be one object with source and selector.")
+    target = targets[0]
+    source = target.get("source")
+    if not isinstance(source, str) or not source:
+        raise W3CError("target.source", "target.source must be the source's IRI or UUID.")
+    parsed["source"] = source
+    selectors = _as_list(target.get("selector"))
+    if not selectors:
+        raise W3CError(
+            "target.selector",
+            "target.selector is required: a TextPositionSelector and/or a TextQuoteSelector.",
+        )
+    seen: list[str] = []
+    for selector in selectors:
+        seen.append(_parse_selector(selector, parsed))
+        if seen.count(seen[-1]) > 1:
+            raise W3CError("target.selector", f"Send at most one {seen[-1]}.")
+
+
+def _parse_selector(selector: Any, parsed: ParsedAnnotation) -> str:
+    if not isinstance(selector, dict):
+        raise W3CError("target.selector", "Each selector must be an object.")
+    kind = selector.get("type")
+    if kind == "TextPositionSelector":
+        for name in ("start", "end"):
+            value = selector.get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise W3CError(name, f"{name} must be a whole number of code points.")
+        parsed["start"], parsed["end"] = selector["start"], selector["end"]
+    elif kind == "TextQuoteSelector":
+        exact = selector.get("exact")
+        if not isinstance(exact, str) or not exact:
+            raise W3CError("exact", "A TextQuoteSelector needs a non-empty exact quote.")
+        for name in ("prefix", "suffix"):
+            if selector.get(name) is not None and not isinstance(selector[name], str):
+                raise W3CError(name, f"{name} must be a string.")
+        parsed["exact"] = exact
+        parsed["prefix"] = selector.get("prefix")
+        parsed["suffix"] = selector.get("suffix")
     else:
-        parsed.has_target = True
-        targets = _as_list(target)
-        if len(targets) != 1 or not isinstance(targets[0], dict):
-            raise W3CError("target", "target must be one object with source and selector.")
-        target = targets[0]
-        source = target.get("source")
-        if not isinstance(source, str) or not source:
-            raise W3CError("target.source", "target.source must be the source's IRI or UUID.")
-        parsed.source_ref = source
-        selectors = _as_list(target.get("selector"))
-        if not selectors:
-            raise W3CError(
-                "target.selector",
-                "target.selector is required: a TextPositionSelector and/or a TextQuoteSelector.",
-            )
-        for selector in selectors:
-            _parse_selector(selector, parsed)
-    for body in _as_list(data.get("body")):
+        raise W3CError(
+            "target.selector",
+            f"Unsupported selector type {kind!r}: use TextPositionSelector or TextQuoteSelector.",
+        )
+    return kind
+
+
+def _parse_bodies(bodies: Any, parsed: ParsedAnnotation) -> None:
+    if bodies is not None and not isinstance(bodies, dict | list):
+        raise W3CError("body", "body must be a TextualBody object or a list of them.")
+    seen_tags: set[str] = set()
+    for body in _as_list(bodies):
         if not isinstance(body, dict):
             raise W3CError("body", "Each body must be an object (a TextualBody).")
         if body.get("type", "TextualBody") != "TextualBody":
@@ -220,55 +328,24 @@ def parse_annotation(data, *, require_target: bool = True) -> ParsedAnnotation:
                 raise W3CError("body.value", "A tag cannot be empty.")
             if len(tag) > MAX_TAG_LENGTH:
                 raise W3CError("body.value", f"A tag can be at most {MAX_TAG_LENGTH} characters.")
+            # Commas and quotes are taggit's separators in the admin's tag field.
             if "," in tag or '"' in tag:
                 raise W3CError("body.value", "A tag cannot contain commas or double quotes.")
-            if tag.lower() not in (t.lower() for t in parsed.tags):
-                parsed.tags.append(tag)
+            if tag.casefold() in seen_tags:
+                continue
+            # Checked as tags arrive, so a huge list costs no more than 101 tags.
+            if len(seen_tags) == MAX_TAGS:
+                raise W3CError("body", f"An annotation can have at most {MAX_TAGS} tags.")
+            seen_tags.add(tag.casefold())
+            parsed["tags"].append(tag)
         elif purpose in ("commenting", "describing"):
-            if parsed.note:
+            if parsed["note"]:
                 raise W3CError("body", "Send at most one note (commenting body).")
             if len(value) > MAX_NOTE:
                 raise W3CError("body.value", f"The note is longer than {MAX_NOTE:,} characters.")
-            parsed.note = value
+            parsed["note"] = value
         else:
             raise W3CError("body.purpose", f"Unsupported body purpose {purpose!r}.")
-    if len(parsed.tags) > MAX_TAGS:
-        raise W3CError("body", f"An annotation can have at most {MAX_TAGS} tags.")
-    if "bodyValue" in data:
-        raise W3CError("bodyValue", "Use body with a TextualBody instead of bodyValue.")
-    visibility = data.get("visibility")
-    if visibility is not None:
-        if visibility not in VISIBILITIES:
-            raise W3CError("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}.")
-        parsed.visibility = visibility
-    return parsed
-
-
-def _parse_selector(selector, parsed: ParsedAnnotation) -> None:
-    if not isinstance(selector, dict):
-        raise W3CError("target.selector", "Each selector must be an object.")
-    kind = selector.get("type")
-    if kind == "TextPositionSelector":
-        start, end = selector.get("start"), selector.get("end")
-        for name, value in (("start", start), ("end", end)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise W3CError(name, f"{name} must be a whole number of code points.")
-        parsed.start, parsed.end = start, end
-    elif kind == "TextQuoteSelector":
-        exact = selector.get("exact")
-        if not isinstance(exact, str) or not exact:
-            raise W3CError("exact", "A TextQuoteSelector needs a non-empty exact quote.")
-        for name in ("prefix", "suffix"):
-            if name in selector and not isinstance(selector[name], str):
-                raise W3CError(name, f"{name} must be a string.")
-        parsed.exact = exact
-        parsed.prefix = selector.get("prefix")
-        parsed.suffix = selector.get("suffix")
-    else:
-        raise W3CError(
-            "target.selector",
-            f"Unsupported selector type {kind!r}: use TextPositionSelector or TextQuoteSelector.",
-        )
 
 
 def source_uuid_from_ref(ref: str) -> str | None:
@@ -276,21 +353,3 @@ def source_uuid_from_ref(ref: str) -> str | None:
     path = urlsplit(ref).path if "://" in ref else ref
     match = UUID_RE.search(path)
     return match.group(1).lower() if match else None
-
-
-def find_quote(text: str, exact: str, prefix: str | None, suffix: str | None) -> int | None:
-    """Where a quote sits in the text, preferring the occurrence whose context matches."""
-    best, best_score = None, -1
-    position = text.find(exact)
-    seen = 0
-    while position != -1 and seen < 10_000:
-        score = 0
-        if prefix and text[max(0, position - len(prefix)) : position] == prefix:
-            score += 2
-        if suffix and text[position + len(exact) : position + len(exact) + len(suffix)] == suffix:
-            score += 2
-        if score > best_score:
-            best, best_score = position, score
-        position = text.find(exact, position + 1)
-        seen += 1
-    return best
