@@ -66,3 +66,51 @@ def plain_reference(source: Source, permalink: str) -> str:
         f"Archived {source.archived_at:%Y-%m-%d} at {permalink} (SHA-256 {source.sha256})."
     )
     return " ".join(parts)
+
+
+def csl_name(creator: str) -> dict[str, str]:
+    """A CSL name: "Family, Given" and "Given Family" split; one word (an organisation) literal."""
+    creator = creator.strip()
+    if "," in creator:
+        family, given = (part.strip() for part in creator.split(",", 1))
+        return {"family": family, "given": given} if given else {"literal": family}
+    if " " in creator:
+        given, family = creator.rsplit(" ", 1)
+        return {"family": family, "given": given}
+    return {"literal": creator}
+
+
+def csl_date(value: str) -> dict[str, list[list[int]]]:
+    return {"date-parts": [[int(part) for part in value.split("-")]]}
+
+
+def csl_type(source: Source) -> str:
+    return "webpage" if source.media_type == "text/html" or source.url else "document"
+
+
+def csl_json(source: Source, permalink: str) -> dict:
+    """One CSL-JSON item (https://citationstyles.org) for a source, naming the archived copy."""
+    item: dict = {"id": source.citation_key, "type": csl_type(source), "title": source.title}
+    if source.creators:
+        item["author"] = [csl_name(c) for c in source.creators]
+    if source.date_published:
+        item["issued"] = csl_date(source.date_published)
+    if source.publisher:
+        item["publisher"] = source.publisher
+        if item["type"] == "webpage":
+            item["container-title"] = source.publisher
+    if source.doi:
+        item["DOI"] = source.doi
+    if source.isbn:
+        item["ISBN"] = source.isbn
+    item["URL"] = source.url or source.original_url or permalink
+    if source.language:
+        item["language"] = source.language
+    if source.description:
+        item["abstract"] = source.description
+    item["accessed"] = csl_date(source.archived_at.date().isoformat())
+    item["note"] = (
+        f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
+        f" SHA-256 {source.sha256}"
+    )
+    return item
