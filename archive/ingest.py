@@ -151,7 +151,6 @@ def _archive_spooled(
                     make_citation_key(source.creators, source.date_published, source.title)
                 )
                 source.save()
-                index_source(source)
                 _add_to_collection(source, collection)
         except IntegrityError:
             # The same bytes archived concurrently: the other request's row wins.
@@ -164,8 +163,21 @@ def _archive_spooled(
                 raise
             continue
         log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
+        _index(source)
         return Archived(source, created=True)
     raise AssertionError("unreachable")
+
+
+def _index(source: Source) -> None:
+    """Index the committed source for search. The source is archived whatever happens here:
+    a failure is logged and ``manage.py rebuild_search_index --missing`` indexes it later."""
+    try:
+        index_source(source)
+    except Exception:
+        log.exception(
+            "search indexing of %s failed; run manage.py rebuild_search_index --missing",
+            source.uuid,
+        )
 
 
 def _valid(field_name: str, value: str) -> bool:

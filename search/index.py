@@ -7,9 +7,10 @@ PostgreSQL takes them as lexemes verbatim), so a query matches exactly the same 
 either, and the highlighter in ``search.query`` finds the same words the engine matched.
 Changing how words are made means running ``manage.py rebuild_search_index``.
 
-Call these in the same transaction as the change they reflect:
-``index_source`` after archiving a source or editing its metadata, ``index_annotation``
-after creating or editing an annotation (once its tags are set). Deleting a source or an
+Call ``index_source`` after archiving a source (once its row is committed: a huge text
+layer is indexed in short transactions) or in the transaction that edits its metadata;
+call ``index_annotation`` in the transaction that creates or edits an annotation (once
+its tags are set). Deleting a source or an
 annotation removes its index rows by cascade; ``unindex_*`` do it explicitly. Withdrawal
 changes nothing here: searches only ever look at ``visible_to(user)``.
 """
@@ -20,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from itertools import islice
 
 from django.db import connection, transaction
 
@@ -31,6 +33,7 @@ from search.models import AnnotationEntry, SourceSegment
 MAX_WORD_LENGTH = 60
 # A text stretch is cut at the first paragraph end after this many words...
 SEGMENT_WORDS = 600
+INDEX_BATCH = 200  # index rows written per INSERT while indexing one source
 # ...and inside a paragraph that alone runs past this many.
 SEGMENT_MAX_WORDS = 1200
 
@@ -142,41 +145,69 @@ def metadata_words(source: Source) -> str:
 
 
 def _source_segments(source: Source, *, text: bool) -> Iterator[SourceSegment]:
-    base = source.pk * SourceSegment.SEGMENT_ID_BASE
+    if text:
+        yield from _text_segments(source)
     yield SourceSegment(
-        id=base,
+        id=source.pk * SourceSegment.SEGMENT_ID_BASE,
         source_id=source.pk,
         kind=SourceSegment.Kind.METADATA,
         words=metadata_words(source),
     )
-    if text:
-        number = 0
-        for start, end in text_stretches(source.text, source.blocks):
-            words = index_words(source.text[start:end])
-            if words:
-                number += 1
-                if number == SourceSegment.SEGMENT_ID_BASE:
-                    raise ValueError(f"Source {source.pk} has too many stretches of text to index.")
-                yield SourceSegment(
-                    id=base + number,
-                    source_id=source.pk,
-                    kind=SourceSegment.Kind.TEXT,
-                    start=start,
-                    end=end,
-                    words=" ".join(words),
-                )
+
+
+def _text_segments(source: Source) -> Iterator[SourceSegment]:
+    base = source.pk * SourceSegment.SEGMENT_ID_BASE
+    number = 0
+    for start, end in text_stretches(source.text, source.blocks):
+        words = index_words(source.text[start:end])
+        if words:
+            number += 1
+            if number == SourceSegment.SEGMENT_ID_BASE:
+                raise ValueError(f"Source {source.pk} has too many stretches of text to index.")
+            yield SourceSegment(
+                id=base + number,
+                source_id=source.pk,
+                kind=SourceSegment.Kind.TEXT,
+                start=start,
+                end=end,
+                words=" ".join(words),
+            )
 
 
 def index_source(source: Source) -> None:
     """Index a newly archived source, or re-index its metadata after an edit.
 
-    The text layer never changes, so once indexed only the metadata row is rewritten.
+    The text layer never changes, so once indexed only the metadata row is rewritten. The
+    metadata row is written last and marks a complete index: a source whose indexing was
+    cut short (no metadata row) has its partial text rows dropped and is indexed again.
+
+    Outside a transaction (as archiving calls it, after the source row is committed) the
+    text rows are written in batches of short transactions, so a huge text layer never
+    holds SQLite's single write lock for long and other writers interleave.
     """
+    segments = SourceSegment.objects.filter(source_id=source.pk)
+    metadata = _source_segments(source, text=False)
+    if segments.filter(kind=SourceSegment.Kind.METADATA).exists():
+        with transaction.atomic():
+            segments.filter(kind=SourceSegment.Kind.METADATA).delete()
+            SourceSegment.objects.bulk_create(metadata)
+        return
+    segments.delete()
+    rows = _text_segments(source)
+    while True:
+        with transaction.atomic():
+            batch = list(islice(rows, INDEX_BATCH))
+            SourceSegment.objects.bulk_create(batch)
+        if len(batch) < INDEX_BATCH:
+            break
     with transaction.atomic():
-        segments = SourceSegment.objects.filter(source_id=source.pk)
-        segments.filter(kind=SourceSegment.Kind.METADATA).delete()
-        has_text = segments.filter(kind=SourceSegment.Kind.TEXT).exists()
-        SourceSegment.objects.bulk_create(_source_segments(source, text=not has_text))
+        SourceSegment.objects.bulk_create(metadata)
+
+
+def unindexed_sources():
+    """Sources without a complete index (indexing failed or was cut short)."""
+    indexed = SourceSegment.objects.filter(kind=SourceSegment.Kind.METADATA)
+    return Source.objects.exclude(pk__in=indexed.values("source_id"))
 
 
 def unindex_source(source_id: int) -> None:

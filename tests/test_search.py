@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from annotations.models import Annotation
 from archive.models import Collection, Membership
-from search.index import index_annotation, index_words, text_stretches, unindex_annotation
+from search.index import (
+    index_annotation,
+    index_words,
+    text_stretches,
+    unindex_annotation,
+    unindexed_sources,
+)
 from search.models import AnnotationEntry, SourceSegment
 from search.query import MAX_QUERY_LENGTH, QueryError, parse_query
 from tests.conftest import archive_text, login
@@ -612,6 +618,44 @@ def test_rebuild_command_rewrites_the_index(client, owner, archive_source):
     call_command("rebuild_search_index", stdout=io.StringIO())  # again, over a full index
     assert found(client, q="railway")[0] == [archive_source.title]
     assert SourceSegment.objects.filter(kind="meta").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_index_cut_short_is_completed_by_rebuild_missing(client, owner, archive_source):
+    # A crash after some text rows were written leaves no metadata row (it is written last).
+    SourceSegment.objects.filter(source=archive_source, kind="meta").delete()
+    assert list(unindexed_sources()) == [archive_source]
+    out = io.StringIO()
+    call_command("rebuild_search_index", "--missing", stdout=out)
+    assert "Indexed 1 source that had no complete index" in out.getvalue()
+    client.force_login(owner)
+    assert found(client, q="railway")[0] == [archive_source.title]
+    assert SourceSegment.objects.filter(kind="meta").count() == 1
+    text_rows = SourceSegment.objects.filter(kind="text").count()
+    call_command("rebuild_search_index", "--missing", stdout=io.StringIO())  # nothing to do
+    assert SourceSegment.objects.filter(kind="text").count() == text_rows
+
+
+@pytest.mark.django_db
+def test_archiving_succeeds_when_indexing_fails(owner, monkeypatch, caplog):
+    def broken(source):
+        raise RuntimeError("index unavailable")
+
+    monkeypatch.setattr("archive.ingest.index_source", broken)
+    source = make_source(RIVER_TEXT, owner)
+    assert source.pk and not SourceSegment.objects.filter(source=source).exists()
+    assert "rebuild_search_index --missing" in caplog.text
+    assert list(unindexed_sources()) == [source]
+
+
+@pytest.mark.django_db
+def test_a_long_text_is_indexed_in_batches(owner, monkeypatch):
+    monkeypatch.setattr("search.index.INDEX_BATCH", 3)
+    paragraph = " ".join(["word"] * 300)
+    source = make_source("\n\n".join([paragraph] * 40), owner)
+    text_rows = SourceSegment.objects.filter(source=source, kind="text")
+    assert text_rows.count() == 20  # 600 words per stretch
+    assert SourceSegment.objects.filter(source=source, kind="meta").count() == 1
 
 
 def test_rebuild_command_explains_itself(capsys):

@@ -172,7 +172,7 @@ def extract_plain(data: bytes) -> Extraction:
     text = normalise_newlines(text)
     if "\x00" in text:
         raise Unsupported("The file contains NUL characters: it looks like binary data, not text.")
-    if not text.strip():
+    if not text or text.isspace():  # isspace(), not strip(): no copy of a huge text
         raise ExtractionError("The file holds no text (it is empty or only whitespace).")
     return Extraction(
         media_type="text/plain",
@@ -211,10 +211,17 @@ def plain_blocks(text: str) -> list[dict]:
 
 def plain_metadata(text: str) -> dict:
     """A plain text gives only a guess at its title: its first non-empty line, if short."""
-    for line in text.split("\n", 20)[:20]:
-        line = line.strip()
+    # Only the first lines are split off: split("\n", 20) would copy the rest of the text.
+    pos = 0
+    for _ in range(20):
+        end = text.find("\n", pos)
+        stop = len(text) if end == -1 else end
+        line = text[pos : min(stop, pos + 1000)].strip()
         if line:
-            return {"title": line[:200]} if len(line) <= 200 else {}
+            return {"title": line} if len(line) <= 200 and stop - pos <= 1000 else {}
+        if end == -1:
+            break
+        pos = end + 1
     return {}
 
 
