@@ -22,6 +22,12 @@ METADATA_FIELDS = tuple(f for f in Source.METADATA_FIELDS if f != "citation_key"
 
 CITATION_KEY_ATTEMPTS = 10
 
+# A text layer up to this many characters is indexed for search in the transaction that
+# writes its source (about a second of work). A longer one is indexed right after that
+# transaction commits, in short batched transactions: on SQLite one long transaction would
+# hold the single write lock past other writers' busy timeout.
+INLINE_INDEX_CHARS = 2_000_000
+
 
 class ArchiveError(Exception):
     """Input that cannot be archived; the message is meant for the person archiving."""
@@ -151,6 +157,8 @@ def _archive_spooled(
                     make_citation_key(source.creators, source.date_published, source.title)
                 )
                 source.save()
+                if len(source.text) <= INLINE_INDEX_CHARS:
+                    index_source(source)
                 _add_to_collection(source, collection)
         except IntegrityError:
             # The same bytes archived concurrently: the other request's row wins.
@@ -163,14 +171,16 @@ def _archive_spooled(
                 raise
             continue
         log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
-        _index(source)
+        if len(source.text) > INLINE_INDEX_CHARS:
+            _index(source)
         return Archived(source, created=True)
     raise AssertionError("unreachable")
 
 
 def _index(source: Source) -> None:
-    """Index the committed source for search. The source is archived whatever happens here:
-    a failure is logged and ``manage.py rebuild_search_index --missing`` indexes it later."""
+    """Index a committed source with a long text layer. The source stays archived whatever
+    happens here: a failure is logged, and ``manage.py rebuild_search_index --missing``
+    indexes it later."""
     try:
         index_source(source)
     except Exception:

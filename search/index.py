@@ -7,12 +7,12 @@ PostgreSQL takes them as lexemes verbatim), so a query matches exactly the same 
 either, and the highlighter in ``search.query`` finds the same words the engine matched.
 Changing how words are made means running ``manage.py rebuild_search_index``.
 
-Call ``index_source`` after archiving a source (once its row is committed: a huge text
-layer is indexed in short transactions) or in the transaction that edits its metadata;
-call ``index_annotation`` in the transaction that creates or edits an annotation (once
-its tags are set). Deleting a source or an
-annotation removes its index rows by cascade; ``unindex_*`` do it explicitly. Withdrawal
-changes nothing here: searches only ever look at ``visible_to(user)``.
+Call ``index_source`` in the transaction that archives a source or edits its metadata
+(archiving indexes a very long text layer right after its row commits instead, in short
+transactions: see ``archive.ingest.INLINE_INDEX_CHARS``); call ``index_annotation`` in
+the transaction that creates or edits an annotation (once its tags are set). Deleting a
+source or an annotation removes its index rows by cascade; ``unindex_*`` do it explicitly.
+Withdrawal changes nothing here: searches only ever look at ``visible_to(user)``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from annotations.models import Annotation
-from archive.models import Collection, Membership
+from archive.models import Collection, Membership, Source
 from search.index import (
     index_annotation,
     index_words,
@@ -637,10 +637,22 @@ def test_an_index_cut_short_is_completed_by_rebuild_missing(client, owner, archi
 
 
 @pytest.mark.django_db
-def test_archiving_succeeds_when_indexing_fails(owner, monkeypatch, caplog):
+def test_a_source_is_indexed_in_the_transaction_that_archives_it(owner, monkeypatch):
     def broken(source):
         raise RuntimeError("index unavailable")
 
+    monkeypatch.setattr("archive.ingest.index_source", broken)
+    with pytest.raises(RuntimeError):
+        make_source(RIVER_TEXT, owner)
+    assert not Source.objects.exists()  # no source without its index
+
+
+@pytest.mark.django_db
+def test_a_very_long_text_is_archived_even_when_indexing_fails(owner, monkeypatch, caplog):
+    def broken(source):
+        raise RuntimeError("index unavailable")
+
+    monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 10)  # RIVER_TEXT counts as long
     monkeypatch.setattr("archive.ingest.index_source", broken)
     source = make_source(RIVER_TEXT, owner)
     assert source.pk and not SourceSegment.objects.filter(source=source).exists()
@@ -649,7 +661,8 @@ def test_archiving_succeeds_when_indexing_fails(owner, monkeypatch, caplog):
 
 
 @pytest.mark.django_db
-def test_a_long_text_is_indexed_in_batches(owner, monkeypatch):
+def test_a_very_long_text_is_indexed_in_batches_after_its_source_commits(owner, monkeypatch):
+    monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 1000)
     monkeypatch.setattr("search.index.INDEX_BATCH", 3)
     paragraph = " ".join(["word"] * 300)
     source = make_source("\n\n".join([paragraph] * 40), owner)
