@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from taggit.models import Tag
 
 from annotations.models import Annotation
+from archive.models import Collection
+from search.forms import BrowseForm
 
 
 def tag_list(request: HttpRequest) -> HttpResponse:
@@ -26,21 +28,26 @@ def tag_list(request: HttpRequest) -> HttpResponse:
 
 
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Every visible passage with this tag, across sources (retrieving a code)."""
+    """Every visible passage with this tag, across sources (retrieving a code), narrowed by
+    the search page's filters (collection, author, more tags, dates, note, mine)."""
     tag = get_object_or_404(Tag, slug=slug)
+    form = BrowseForm(request.GET or None, user=request.user)
+    filters = form.browse_filters(tags=[tag.slug])
+    if not Annotation.objects.visible_to(request.user).filter(tags=tag).exists():
+        # A tag used only where the user cannot see must not reveal its name.
+        raise Http404("No such tag.")
     annotations = (
-        Annotation.objects.visible_to(request.user)
-        .filter(tags=tag)
+        filters.annotations(request.user)
         .with_related()
         .order_by("source__title", "source_id", "start")
     )
     page = Paginator(annotations, 50).get_page(request.GET.get("page"))
-    if not page.paginator.count:
-        # A tag used only where the user cannot see must not reveal its name.
-        from django.http import Http404
-
-        raise Http404("No such tag.")
-    return render(request, "annotations/tag_detail.html", {"tag": tag, "page": page})
+    collections = Collection.objects.visible_to(request.user).order_by("title")
+    return render(
+        request,
+        "annotations/tag_detail.html",
+        {"tag": tag, "page": page, "form": form, "collections": collections},
+    )
 
 
 def history(request: HttpRequest, uuid) -> HttpResponse:

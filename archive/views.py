@@ -12,7 +12,9 @@ from django.views.decorators.http import require_http_methods, require_safe
 from archive.forms import ArchiveForm, SourceMetadataForm
 from archive.ingest import ArchiveError, archive_chunks
 from archive.models import Collection, Source
+from search.forms import BrowseForm
 from search.index import index_source
+from search.query import Filters
 
 SOURCE_SORTS = {
     "newest": "-archived_at",
@@ -145,14 +147,48 @@ def collection_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The collection's sources; with annotation filters (tag, author, note, mine), the
+    passages annotated in it that match. The filters are the search page's."""
     collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
-    sources = (
-        Source.objects.visible_to(request.user)
-        .filter(collections=collection)
-        .for_listing()
-        .order_by("title")
-    )
-    page = Paginator(sources, 25).get_page(request.GET.get("page"))
+    form = BrowseForm(request.GET or None, user=request.user)
+    filters = form.browse_filters(collection=collection.slug)
+    passages = None
+    if filters.only_passages:
+        passages = Paginator(
+            filters.annotations(request.user)
+            .with_related()
+            .order_by("source__title", "source_id", "start"),
+            50,
+        ).get_page(request.GET.get("page"))
+        page = None
+    elif form.is_bound and form.is_valid() and filters != Filters(collection=collection.slug):
+        page = Paginator(filters.sources(request.user).for_listing().order_by("title"), 25)
+        page = page.get_page(request.GET.get("page"))
+    else:
+        sources = (
+            Source.objects.visible_to(request.user)
+            .filter(collections=collection)
+            .for_listing()
+            .order_by("title")
+        )
+        page = Paginator(sources, 25).get_page(request.GET.get("page"))
     return render(
-        request, "archive/collection_detail.html", {"collection": collection, "page": page}
+        request,
+        "archive/collection_detail.html",
+        {
+            "collection": collection,
+            "page": page,
+            "passages": passages,
+            "form": form,
+            "media_types": _media_types(),
+        },
+    )
+
+
+def _media_types():
+    return (
+        Source.objects.filter(withdrawn_at__isnull=True)
+        .order_by("media_type")
+        .values_list("media_type", flat=True)
+        .distinct()
     )

@@ -92,9 +92,29 @@ class SearchForm(forms.Form):
             published_to=data["published_to"],
             has_note={"yes": True, "no": False}.get(data["has_note"]),
             mine=data["mine"],
-            overlap=data["overlap"],
+            overlap=data.get("overlap", False),  # not a browse page's filter
         )
 
     @property
     def chosen_sort(self) -> str:
         return self.cleaned_data.get("sort") or "relevance"
+
+
+class BrowseForm(SearchForm):
+    """The search page's filters without the words: the collection and tag pages take the
+    same query parameters, so a filtered browse page has a shareable URL too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("q", "sort", "overlap"):
+            del self.fields[name]
+
+    def browse_filters(self, **fixed) -> Filters:
+        """The filters chosen, with ``fixed`` ones (the page's collection or tag) set.
+        An invalid form filters nothing beyond the fixed ones; its errors are shown."""
+        filters = self.filters if self.is_valid() else Filters()
+        for name, value in fixed.items():
+            if name == "tags":
+                value = list(dict.fromkeys([*value, *filters.tags]))
+            setattr(filters, name, value)
+        return filters
