@@ -23,6 +23,8 @@ from taggit.models import Tag
 from annotations.models import (
     AnchorError,
     Annotation,
+    Citation,
+    CitationError,
     StaleAnnotation,
     TaggedAnnotation,
 )
@@ -167,6 +169,12 @@ def if_match_refusal(request: HttpRequest, annotation: Annotation) -> HttpRespon
     return stale()
 
 
+def citation_error(exc: CitationError) -> JsonResponse:
+    return error(
+        400, f"Citation {exc.index + 1}: {exc.message}", f"citations[{exc.index}].{exc.field}"
+    )
+
+
 def stale() -> JsonResponse:
     return error(
         412,
@@ -183,7 +191,7 @@ def stale() -> JsonResponse:
 def annotation_collection_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return create(request)
-    annotations = Annotation.objects.visible_to(request.user).with_related()
+    annotations = Annotation.objects.visible_to(request.user).with_related(request.user)
     params = request.GET
     if params.get("source"):
         uuid = source_uuid_from_ref(params["source"])
@@ -238,7 +246,7 @@ def create(request: HttpRequest) -> HttpResponse:
     if refused := csrf_refusal(request):
         return refused
     try:
-        parsed = parse_annotation(read_json(request))
+        parsed = parse_annotation(read_json(request), base_url=base_url(request))
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     uuid = source_uuid_from_ref(parsed["source"] or "")
@@ -256,6 +264,10 @@ def create(request: HttpRequest) -> HttpResponse:
     if collection is None and not Annotation.can_annotate(request.user, source):
         return error(403, "Your role does not allow annotating this source.")
     try:
+        citations = Citation.build_all(parsed["citations"], user=request.user)
+    except CitationError as exc:
+        return citation_error(exc)
+    try:
         annotation = Annotation.create_anchored(
             author=request.user,
             source=source,
@@ -268,10 +280,12 @@ def create(request: HttpRequest) -> HttpResponse:
             note=parsed["note"],
             tags=parsed["tags"],
             visibility=parsed["visibility"],
+            citations=citations,
         )
     except AnchorError as exc:
         return error(400, exc.message, exc.field)
-    # Author and source are already on the instance; only the tags are read back.
+    # Read back whole: tags, and citations with what this user may see of them.
+    annotation = Annotation.objects.with_related(request.user).get(pk=annotation.pk)
     doc = annotation_to_jsonld(annotation, base_url(request))
     response = ld_response(doc, status=201, etag=annotation.etag, link=LDP_RESOURCE)
     response["Location"] = doc["id"]
@@ -292,7 +306,10 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         if refused := csrf_refusal(request):
             return refused
     annotation = (
-        Annotation.objects.visible_to(request.user).with_related().filter(uuid=uuid).first()
+        Annotation.objects.visible_to(request.user)
+        .with_related(request.user)
+        .filter(uuid=uuid)
+        .first()
     )
     if annotation is None:
         return error(404, "No annotation you can see has that id.")
@@ -319,7 +336,9 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
 def replace(request: HttpRequest, annotation: Annotation, expected: int | None) -> HttpResponse:
     """PUT: a new note, tags and visibility; the anchor never changes."""
     try:
-        parsed = parse_annotation(read_json(request), require_target=False)
+        parsed = parse_annotation(
+            read_json(request), require_target=False, base_url=base_url(request)
+        )
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     if parsed["has_target"]:
@@ -348,16 +367,20 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
                 "target",
             )
     try:
+        citations = Citation.build_all(parsed["citations"], user=request.user, citing=annotation)
         annotation.update_content(
             editor=request.user,
             note=parsed["note"],
             tags=parsed["tags"],
             visibility=parsed["visibility"] or annotation.visibility,
             expected_version=expected,
+            citations=citations,
         )
+    except CitationError as exc:
+        return citation_error(exc)
     except StaleAnnotation:
         return stale()
-    annotation = Annotation.objects.with_related().get(pk=annotation.pk)
+    annotation = Annotation.objects.with_related(request.user).get(pk=annotation.pk)
     return ld_response(
         annotation_to_jsonld(annotation, base_url(request)),
         etag=annotation.etag,
