@@ -13,9 +13,10 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
 from django.utils.cache import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
@@ -417,10 +418,46 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"tags": names})
 
 
+MAX_SOURCE_RESULTS = 20
+
+
+@allow("GET", "HEAD")
+def source_search(request: HttpRequest) -> JsonResponse:
+    """Sources to cite, for the editor's "Cite" box: visible ones whose title, creators or
+    citation key contain the query."""
+    query = request.GET.get("q", "").strip()[:200]
+    sources = Source.objects.visible_to(request.user).for_listing()
+    if query:
+        sources = sources.filter(
+            Q(title__icontains=query)
+            | Q(citation_key__icontains=query)
+            | Q(creators__icontains=query)
+        )
+    rows = sources.order_by("title", "pk").values_list(
+        "uuid", "title", "creators", "date_published", "citation_key"
+    )[:MAX_SOURCE_RESULTS]
+    return JsonResponse(
+        {
+            "sources": [
+                {
+                    "uuid": str(uuid),
+                    "title": title,
+                    "creators": creators,
+                    "year": date_published[:4],
+                    "citation_key": key,
+                    "url": reverse("archive:source_detail", args=[uuid]),
+                }
+                for uuid, title, creators, date_published, key in rows
+            ]
+        }
+    )
+
+
 @csrf_exempt
 @allow("POST")
 def note_preview(request: HttpRequest) -> HttpResponse:
     """The note editor's preview: exactly the server's sanitised Markdown rendering."""
+    from annotations.citekeys import keys_in, resolve_keys
     from annotations.markdown import render_markdown
 
     if not request.user.is_authenticated:
@@ -434,4 +471,6 @@ def note_preview(request: HttpRequest) -> HttpResponse:
     note = data.get("note") if isinstance(data, dict) else None
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         return error(400, f'Send {{"note": "..."}} of at most {MAX_NOTE:,} characters.', "note")
-    return JsonResponse({"html": str(render_markdown(note))})
+    keys = resolve_keys(keys_in(note), request.user)
+    unresolved = [key for key in keys_in(note) if key not in keys]
+    return JsonResponse({"html": str(render_markdown(note, keys)), "unresolved": unresolved})
