@@ -27,6 +27,7 @@ from annotations.models import (
     Citation,
     CitationError,
     StaleAnnotation,
+    UUID_ONLY_RE,
     TaggedAnnotation,
 )
 from annotations.w3c import (
@@ -427,7 +428,9 @@ def source_search(request: HttpRequest) -> JsonResponse:
     citation key contain the query."""
     query = request.GET.get("q", "").strip()[:200]
     sources = Source.objects.visible_to(request.user).for_listing()
-    if query:
+    if UUID_ONLY_RE.match(query):
+        sources = sources.filter(uuid=query)
+    elif query:
         sources = sources.filter(
             Q(title__icontains=query)
             | Q(citation_key__icontains=query)
