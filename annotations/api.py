@@ -22,12 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
 
 from annotations.models import (
+    UUID_ONLY_RE,
     AnchorError,
     Annotation,
     Citation,
     CitationError,
     StaleAnnotation,
-    UUID_ONLY_RE,
     TaggedAnnotation,
 )
 from annotations.w3c import (
