@@ -311,7 +311,7 @@ class Annotation(models.Model):
                 note=current.note,
                 tags=previous_tags,
                 visibility=current.visibility,
-                citations=[c.as_text() for c in previous_citations],
+                citations=[c.as_ref() for c in previous_citations],
             )
             self.note, self.visibility = note, visibility
             self.version, self.modified = current.version + 1, now
@@ -448,7 +448,9 @@ class AnnotationRevision(models.Model):
     note = models.TextField(blank=True)
     tags = models.JSONField(default=list)
     visibility = models.CharField(max_length=12)
-    citations = models.JSONField(default=list, blank=True, help_text="What it cited, as text.")
+    # What it cited, by identifier (see Citation.as_ref): no title or quote of a source, which
+    # a later reader of the history may not be allowed to see.
+    citations = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-version"]
@@ -752,6 +754,33 @@ class Citation(models.Model):
         if self.comment:
             parts.append(f"({self.comment})")
         return ", ".join(parts[:2]) + (f" {parts[2]}" if len(parts) > 2 else "")
+
+    def as_ref(self) -> dict:
+        """What is cited, by identifier only, in the shape ``Citation.build_all`` takes."""
+        ref: dict = {"kind": self.kind}
+        if self.kind == self.Kind.SOURCE:
+            ref["source"] = str(self.source.uuid)
+            if self.is_passage:
+                ref["start"], ref["end"] = self.start, self.end
+        elif self.kind == self.Kind.ANNOTATION:
+            ref["annotation"] = str(self.cited_annotation.uuid) if self.cited_annotation else ""
+        else:
+            ref.update(
+                {
+                    "url": self.url,
+                    "doi": self.doi,
+                    "title": self.title,
+                    "creators": self.creators,
+                    "publisher": self.publisher,
+                    "date_published": self.date_published,
+                    "date_accessed": self.date_accessed.isoformat() if self.date_accessed else "",
+                    "reference_type": self.reference_type,
+                }
+            )
+        ref.update(
+            {"locator": self.locator, "locator_label": self.locator_label, "comment": self.comment}
+        )
+        return ref
 
     def csl_json(self) -> dict:
         """A CSL-JSON item for an external reference (archived sources: archive.cite)."""

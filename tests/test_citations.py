@@ -303,7 +303,15 @@ def test_put_replaces_citations_and_keeps_the_old_ones_in_the_history(
     assert annotation.version == 2
     assert [c.url for c in annotation.citations.all()] == ["https://e.org/"]
     revision = AnnotationRevision.objects.get(annotation=annotation)
-    assert revision.citations == [f"The Harbour Strike [@{cited.citation_key}]"]
+    assert revision.citations == [
+        {
+            "kind": "source",
+            "source": str(cited.uuid),
+            "locator": "",
+            "locator_label": "page",
+            "comment": "",
+        }
+    ]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='annotationrevision',
             name='citations',
-            field=models.JSONField(blank=True, default=list, help_text='What it cited, as text.'),
+            field=models.JSONField(blank=True, default=list),
         ),
         migrations.CreateModel(
             name='Citation',
