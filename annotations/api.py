@@ -13,16 +13,20 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
 from django.utils.cache import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
 
 from annotations.models import (
+    UUID_ONLY_RE,
     AnchorError,
     Annotation,
+    Citation,
+    CitationError,
     StaleAnnotation,
     TaggedAnnotation,
 )
@@ -167,6 +171,12 @@ def if_match_refusal(request: HttpRequest, annotation: Annotation) -> HttpRespon
     return stale()
 
 
+def citation_error(exc: CitationError) -> JsonResponse:
+    return error(
+        400, f"Citation {exc.index + 1}: {exc.message}", f"citations[{exc.index}].{exc.field}"
+    )
+
+
 def stale() -> JsonResponse:
     return error(
         412,
@@ -183,7 +193,7 @@ def stale() -> JsonResponse:
 def annotation_collection_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return create(request)
-    annotations = Annotation.objects.visible_to(request.user).with_related()
+    annotations = Annotation.objects.visible_to(request.user).with_related(request.user)
     params = request.GET
     if params.get("source"):
         uuid = source_uuid_from_ref(params["source"])
@@ -238,7 +248,7 @@ def create(request: HttpRequest) -> HttpResponse:
     if refused := csrf_refusal(request):
         return refused
     try:
-        parsed = parse_annotation(read_json(request))
+        parsed = parse_annotation(read_json(request), base_url=base_url(request))
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     uuid = source_uuid_from_ref(parsed["source"] or "")
@@ -256,6 +266,10 @@ def create(request: HttpRequest) -> HttpResponse:
     if collection is None and not Annotation.can_annotate(request.user, source):
         return error(403, "Your role does not allow annotating this source.")
     try:
+        citations = Citation.build_all(parsed["citations"], user=request.user)
+    except CitationError as exc:
+        return citation_error(exc)
+    try:
         annotation = Annotation.create_anchored(
             author=request.user,
             source=source,
@@ -268,10 +282,12 @@ def create(request: HttpRequest) -> HttpResponse:
             note=parsed["note"],
             tags=parsed["tags"],
             visibility=parsed["visibility"],
+            citations=citations,
         )
     except AnchorError as exc:
         return error(400, exc.message, exc.field)
-    # Author and source are already on the instance; only the tags are read back.
+    # Read back whole: tags, and citations with what this user may see of them.
+    annotation = Annotation.objects.with_related(request.user).get(pk=annotation.pk)
     doc = annotation_to_jsonld(annotation, base_url(request))
     response = ld_response(doc, status=201, etag=annotation.etag, link=LDP_RESOURCE)
     response["Location"] = doc["id"]
@@ -292,7 +308,10 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         if refused := csrf_refusal(request):
             return refused
     annotation = (
-        Annotation.objects.visible_to(request.user).with_related().filter(uuid=uuid).first()
+        Annotation.objects.visible_to(request.user)
+        .with_related(request.user)
+        .filter(uuid=uuid)
+        .first()
     )
     if annotation is None:
         return error(404, "No annotation you can see has that id.")
@@ -319,7 +338,9 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
 def replace(request: HttpRequest, annotation: Annotation, expected: int | None) -> HttpResponse:
     """PUT: a new note, tags and visibility; the anchor never changes."""
     try:
-        parsed = parse_annotation(read_json(request), require_target=False)
+        parsed = parse_annotation(
+            read_json(request), require_target=False, base_url=base_url(request)
+        )
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     if parsed["has_target"]:
@@ -348,16 +369,20 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
                 "target",
             )
     try:
+        citations = Citation.build_all(parsed["citations"], user=request.user, citing=annotation)
         annotation.update_content(
             editor=request.user,
             note=parsed["note"],
             tags=parsed["tags"],
             visibility=parsed["visibility"] or annotation.visibility,
             expected_version=expected,
+            citations=citations,
         )
+    except CitationError as exc:
+        return citation_error(exc)
     except StaleAnnotation:
         return stale()
-    annotation = Annotation.objects.with_related().get(pk=annotation.pk)
+    annotation = Annotation.objects.with_related(request.user).get(pk=annotation.pk)
     return ld_response(
         annotation_to_jsonld(annotation, base_url(request)),
         etag=annotation.etag,
@@ -394,10 +419,48 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"tags": names})
 
 
+MAX_SOURCE_RESULTS = 20
+
+
+@allow("GET", "HEAD")
+def source_search(request: HttpRequest) -> JsonResponse:
+    """Sources to cite, for the editor's "Cite" box: visible ones whose title, creators or
+    citation key contain the query."""
+    query = request.GET.get("q", "").strip()[:200]
+    sources = Source.objects.visible_to(request.user).for_listing()
+    if UUID_ONLY_RE.match(query):
+        sources = sources.filter(uuid=query)
+    elif query:
+        sources = sources.filter(
+            Q(title__icontains=query)
+            | Q(citation_key__icontains=query)
+            | Q(creators__icontains=query)
+        )
+    rows = sources.order_by("title", "pk").values_list(
+        "uuid", "title", "creators", "date_published", "citation_key"
+    )[:MAX_SOURCE_RESULTS]
+    return JsonResponse(
+        {
+            "sources": [
+                {
+                    "uuid": str(uuid),
+                    "title": title,
+                    "creators": creators,
+                    "year": date_published[:4],
+                    "citation_key": key,
+                    "url": reverse("archive:source_detail", args=[uuid]),
+                }
+                for uuid, title, creators, date_published, key in rows
+            ]
+        }
+    )
+
+
 @csrf_exempt
 @allow("POST")
 def note_preview(request: HttpRequest) -> HttpResponse:
     """The note editor's preview: exactly the server's sanitised Markdown rendering."""
+    from annotations.citekeys import keys_in, resolve_keys
     from annotations.markdown import render_markdown
 
     if not request.user.is_authenticated:
@@ -411,4 +474,6 @@ def note_preview(request: HttpRequest) -> HttpResponse:
     note = data.get("note") if isinstance(data, dict) else None
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         return error(400, f'Send {{"note": "..."}} of at most {MAX_NOTE:,} characters.', "note")
-    return JsonResponse({"html": str(render_markdown(note))})
+    keys = resolve_keys(keys_in(note), request.user)
+    unresolved = [key for key in keys_in(note) if key not in keys]
+    return JsonResponse({"html": str(render_markdown(note, keys)), "unresolved": unresolved})

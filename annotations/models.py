@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import date
 from types import EllipsisType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 
-from archive.models import Collection, Source
+from archive.models import DOI_RE, Collection, Source, validate_date_published
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -117,12 +122,20 @@ class AnnotationQuerySet(models.QuerySet):
             )
         return self.filter(rule, source__in=visible_sources)
 
-    def with_related(self) -> AnnotationQuerySet:
-        # The source comes along for its IRI and title, never its (large) text layer.
+    def with_related(self, viewer=None) -> AnnotationQuerySet:
+        """Author, source, tags and citations in a fixed number of queries.
+
+        The source comes along for its IRI and title, never its (large) text layer. Citations
+        are flagged with what ``viewer`` may see of their targets; without a viewer (an export
+        by the server itself) every target counts as visible.
+        """
         return (
             self.select_related("author", "source", "collection")
             .defer("source__text", "source__blocks")
-            .prefetch_related("tags")
+            .prefetch_related(
+                "tags",
+                models.Prefetch("citations", queryset=Citation.objects.for_display(viewer)),
+            )
         )
 
     def in_text_order(self) -> AnnotationQuerySet:
@@ -206,6 +219,7 @@ class Annotation(models.Model):
         tags: list[str] | None = None,
         visibility: str | None = None,
         collection: Collection | None | EllipsisType = ...,
+        citations: list[Citation] | None = None,
     ) -> Annotation:
         """Anchor a new annotation on the source's text layer (the server is the authority).
 
@@ -234,6 +248,8 @@ class Annotation(models.Model):
             )
             if tags:
                 annotation.tags.set(tags)
+            if citations:
+                annotation.replace_citations(citations)
             from search.index import index_annotation  # search imports this module
 
             index_annotation(annotation)
@@ -247,6 +263,7 @@ class Annotation(models.Model):
         tags: list[str],
         visibility: str,
         expected_version: int | None = None,
+        citations: list[Citation] | None = None,
     ) -> bool:
         """Change note, tags and visibility, keeping the previous state as a revision.
 
@@ -256,6 +273,7 @@ class Annotation(models.Model):
         one: the version is claimed by a conditional UPDATE, so of two concurrent edits from
         the same version exactly one wins, on SQLite as on PostgreSQL. Return False (and
         change nothing, not even the version) when the content is already as asked.
+        ``citations`` (from ``Citation.build_all``) replace the current ones; None keeps them.
         """
         with transaction.atomic():
             current = (
@@ -266,11 +284,16 @@ class Annotation(models.Model):
             if expected_version is not None and current.version != expected_version:
                 raise StaleAnnotation(f"stored version is {current.version}")
             previous_tags = [t.name for t in current.tags.all()]
+            previous_citations = list(current.citations.for_display(None))
+            citations_same = citations is None or [c.content_key() for c in previous_citations] == [
+                c.content_key() for c in citations
+            ]
             if (
                 current.note == note
                 and current.visibility == visibility
                 and sorted(t.casefold() for t in previous_tags)
                 == sorted(t.casefold() for t in tags)
+                and citations_same
             ):
                 self.note, self.visibility, self.version = note, visibility, current.version
                 return False
@@ -288,14 +311,25 @@ class Annotation(models.Model):
                 note=current.note,
                 tags=previous_tags,
                 visibility=current.visibility,
+                citations=[c.as_ref() for c in previous_citations],
             )
             self.note, self.visibility = note, visibility
             self.version, self.modified = current.version + 1, now
             self.tags.set(tags)
+            if citations is not None and not citations_same:
+                self.replace_citations(citations)
             from search.index import index_annotation
 
             index_annotation(self)
         return True
+
+    def replace_citations(self, citations: list[Citation]) -> None:
+        """Keep these citations (built by ``Citation.build_all``) in place of the current ones."""
+        with transaction.atomic():
+            self.citations.all().delete()
+            for position, citation in enumerate(citations):
+                citation.annotation, citation.position = self, position
+            Citation.objects.bulk_create(citations)
 
     @staticmethod
     def can_annotate(user, source: Source) -> bool:
@@ -414,6 +448,9 @@ class AnnotationRevision(models.Model):
     note = models.TextField(blank=True)
     tags = models.JSONField(default=list)
     visibility = models.CharField(max_length=12)
+    # What it cited, by identifier (see Citation.as_ref): no title or quote of a source, which
+    # a later reader of the history may not be allowed to see.
+    citations = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-version"]
@@ -425,3 +462,572 @@ class AnnotationRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Version {self.version} of annotation {self.annotation_id}"
+
+
+# --- Citations: what a note cites -----------------------------------------------------------
+
+URL_MAX = 2000
+DOI_IN_TEXT = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", re.I)
+MAX_CITATIONS = 100
+
+
+class CitationError(ValueError):
+    """A citation that cannot be kept; ``index`` is its position, ``field`` the culprit."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+        self.message = message
+
+
+class CitationSpec(TypedDict, total=False):
+    """What a client asks to cite (from the API or the reading page's editor).
+
+    Exactly one of ``source`` (a source's IRI, UUID or passage link), ``annotation`` (an
+    annotation's IRI or UUID) or ``url``/``doi`` (an external reference).
+    """
+
+    source: str
+    start: int | None
+    end: int | None
+    exact: str | None
+    annotation: str
+    url: str
+    doi: str
+    title: str
+    creators: list[str]
+    publisher: str
+    date_published: str
+    date_accessed: str
+    reference_type: str
+    locator: str
+    locator_label: str
+    comment: str
+
+
+PASSAGE_PATH_RE = re.compile(
+    r"/sources/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
+    r"(?:passages/(\d+)-(\d+)/?)?",
+    re.I,
+)
+UUID_ONLY_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def parse_source_ref(ref: str) -> tuple[str, int | None, int | None] | None:
+    """A source's UUID (and passage offsets) from a UUID, its IRI or a passage link."""
+    ref = ref.strip()
+    if UUID_ONLY_RE.match(ref):
+        return ref.lower(), None, None
+    path = urlsplit(ref).path if "://" in ref else ref
+    match = PASSAGE_PATH_RE.search(path)
+    if not match:
+        return None
+    start = int(match.group(2)) if match.group(2) else None
+    end = int(match.group(3)) if match.group(3) else None
+    return match.group(1).lower(), start, end
+
+
+def annotation_uuid_from_ref(ref: str) -> str | None:
+    ref = ref.strip()
+    if UUID_ONLY_RE.match(ref):
+        return ref.lower()
+    path = urlsplit(ref).path if "://" in ref else ref
+    match = re.search(r"/(?:api/annotations/|annotations/)([0-9a-f-]{36})", path, re.I)
+    if match is None:
+        match = re.search(r"#a-([0-9a-f-]{36})$", ref, re.I)
+    return match.group(1).lower() if match and UUID_ONLY_RE.match(match.group(1)) else None
+
+
+def normalise_doi(value: str) -> str:
+    """``10.1234/x`` from a bare DOI, ``doi:…`` or a doi.org link; raise ValidationError."""
+    doi = DOI_IN_TEXT.sub("", value.strip())
+    if not DOI_RE.match(doi) or len(doi) > 200:
+        raise ValidationError(
+            "A DOI looks like 10.1234/abc.def (a doi.org link or doi: prefix is fine too)."
+        )
+    return doi
+
+
+def validate_web_url(value: str) -> str:
+    """An absolute http(s) URL and nothing else: no javascript:, data:, file: or ftp:."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValidationError("The URL must start with http:// or https://.")
+    if len(value) > URL_MAX:
+        raise ValidationError(f"The URL is longer than {URL_MAX:,} characters.")
+    URLValidator(schemes=["http", "https"])(value)
+    return value
+
+
+class CitationQuerySet(models.QuerySet):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CitationQuerySet:
+        """Citations in annotations the user may read. What they cite may still be hidden
+        from the user: ``for_display`` says so per row."""
+        return self.filter(annotation__in=Annotation.objects.visible_to(user))
+
+    def for_display(self, user: AbstractBaseUser | AnonymousUser | None) -> CitationQuerySet:
+        """Targets joined in one query (never a text layer), each flagged ``target_visible``.
+
+        With ``user=None`` (exports by the server itself) every target counts as visible.
+        """
+        rows = self.select_related("source", "cited_annotation", "cited_annotation__source").defer(
+            "source__text",
+            "source__blocks",
+            "cited_annotation__source__text",
+            "cited_annotation__source__blocks",
+        )
+        if user is None:
+            return rows.annotate(
+                source_visible=models.Value(True), cited_visible=models.Value(True)
+            )
+        return rows.annotate(
+            source_visible=Exists(Source.objects.visible_to(user).filter(pk=OuterRef("source_id"))),
+            cited_visible=Exists(
+                Annotation.objects.visible_to(user).filter(pk=OuterRef("cited_annotation_id"))
+            ),
+        )
+
+    def citing_source(
+        self, source: Source, passage: tuple[int, int] | None = None
+    ) -> CitationQuerySet:
+        """Citations of ``source``; with ``passage``, those whose passage overlaps it."""
+        rows = self.filter(kind=Citation.Kind.SOURCE, source=source)
+        if passage is not None:
+            rows = rows.filter(start__lt=passage[1], end__gt=passage[0])
+        return rows
+
+    def backlinks(self, user, source: Source, passage: tuple[int, int] | None = None) -> list:
+        """ "Cited by" for a reading page: visible citing annotations, one query."""
+        return list(
+            self.citing_source(source, passage)
+            .visible_to(user)
+            .select_related("annotation__source", "annotation__author")
+            .defer("annotation__source__text", "annotation__source__blocks")
+            .order_by("annotation__source__title", "annotation__start", "position", "pk")
+        )
+
+
+class Citation(models.Model):
+    """One thing an annotation cites: an archived source (or a passage of it), another
+    annotation, or a reference outside the archive. ``position`` keeps the author's order."""
+
+    class Kind(models.TextChoices):
+        SOURCE = "source", "Archived source"
+        ANNOTATION = "annotation", "Annotation"
+        EXTERNAL = "external", "External reference"
+
+    class LocatorLabel(models.TextChoices):
+        PAGE = "page", "p."
+        PARAGRAPH = "paragraph", "para."
+        SECTION = "section", "sec."
+        CHAPTER = "chapter", "chap."
+        LINE = "line", "l."
+        FOLIO = "folio", "fol."
+
+    class ReferenceType(models.TextChoices):
+        WEBPAGE = "webpage", "Web page"
+        ARTICLE_JOURNAL = "article-journal", "Journal article"
+        ARTICLE_NEWSPAPER = "article-newspaper", "Newspaper article"
+        REPORT = "report", "Report"
+        BOOK = "book", "Book"
+        DOCUMENT = "document", "Other document"
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="citations")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+
+    # An archived source, optionally narrowed to a passage (code points of its text layer).
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, null=True, blank=True, related_name="citations"
+    )
+    start = models.PositiveIntegerField(null=True, blank=True)
+    end = models.PositiveIntegerField(null=True, blank=True)
+    exact = models.TextField(blank=True)
+
+    # Another annotation; if it is deleted, the citation says so rather than vanishing.
+    cited_annotation = models.ForeignKey(
+        Annotation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cited_by",
+    )
+
+    # A reference outside the archive.
+    url = models.URLField("URL", max_length=URL_MAX, blank=True)
+    doi = models.CharField("DOI", max_length=200, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    creators = models.JSONField(default=list, blank=True)
+    publisher = models.CharField(max_length=300, blank=True)
+    date_published = models.CharField(max_length=10, blank=True)
+    date_accessed = models.DateField(null=True, blank=True)
+    reference_type = models.CharField(
+        max_length=20, choices=ReferenceType.choices, default=ReferenceType.WEBPAGE
+    )
+
+    # Any kind.
+    locator = models.CharField(max_length=100, blank=True)
+    locator_label = models.CharField(
+        max_length=10, choices=LocatorLabel.choices, default=LocatorLabel.PAGE
+    )
+    comment = models.CharField(max_length=1000, blank=True)
+
+    objects = CitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["annotation", "position"]
+        indexes = [models.Index(fields=["source", "start"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "position"], name="one_citation_per_position"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="source") | Q(source__isnull=False),
+                name="source_citation_has_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(start__isnull=True, end__isnull=True)
+                | Q(start__isnull=False, end__gt=models.F("start")),
+                name="citation_passage_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="external") | ~Q(url="") | ~Q(doi=""),
+                name="external_citation_has_url_or_doi",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    @property
+    def is_passage(self) -> bool:
+        return self.start is not None
+
+    @property
+    def locator_text(self) -> str:
+        if not self.locator:
+            return ""
+        return f"{self.get_locator_label_display()} {self.locator}"
+
+    @property
+    def external_href(self) -> str:
+        return f"https://doi.org/{self.doi}" if self.doi else self.url
+
+    def target_path(self) -> str:
+        """Where the citation leads on this server (or the external IRI); "" if nowhere."""
+        if self.kind == self.Kind.SOURCE:
+            if self.is_passage:
+                return reverse("archive:passage", args=[self.source.uuid, self.start, self.end])
+            return reverse("archive:source_detail", args=[self.source.uuid])
+        if self.kind == self.Kind.ANNOTATION:
+            return self.cited_annotation.get_absolute_url() if self.cited_annotation else ""
+        return self.external_href
+
+    def as_text(self) -> str:
+        """One line for a CSV cell or a revision: what is cited, with locator and comment.
+
+        Server-side (exports): every target is named; hide what a reader may not see
+        before calling it for them.
+        """
+        if self.kind == self.Kind.SOURCE:
+            what = f"{self.source.title} [@{self.source.citation_key}]"
+            if self.is_passage:
+                quote = self.exact if len(self.exact) <= 80 else self.exact[:79] + "…"
+                what += f", “{quote}” ({self.start}–{self.end})"
+        elif self.kind == self.Kind.ANNOTATION:
+            if self.cited_annotation is None:
+                what = "a deleted annotation"
+            else:
+                what = f"annotation {self.cited_annotation.uuid}"
+        else:
+            names = "; ".join(self.creators)
+            year = self.date_published[:4]
+            what = ", ".join(p for p in (names, year, self.title) if p) or self.external_href
+            what += f" <{self.external_href}>"
+        parts = [what]
+        if self.locator:
+            parts.append(self.locator_text)
+        if self.comment:
+            parts.append(f"({self.comment})")
+        return ", ".join(parts[:2]) + (f" {parts[2]}" if len(parts) > 2 else "")
+
+    def as_ref(self) -> dict:
+        """What is cited, by identifier only, in the shape ``Citation.build_all`` takes."""
+        ref: dict = {"kind": self.kind}
+        if self.kind == self.Kind.SOURCE:
+            ref["source"] = str(self.source.uuid)
+            if self.is_passage:
+                ref["start"], ref["end"] = self.start, self.end
+        elif self.kind == self.Kind.ANNOTATION:
+            ref["annotation"] = str(self.cited_annotation.uuid) if self.cited_annotation else ""
+        else:
+            ref.update(
+                {
+                    "url": self.url,
+                    "doi": self.doi,
+                    "title": self.title,
+                    "creators": self.creators,
+                    "publisher": self.publisher,
+                    "date_published": self.date_published,
+                    "date_accessed": self.date_accessed.isoformat() if self.date_accessed else "",
+                    "reference_type": self.reference_type,
+                }
+            )
+        ref.update(
+            {"locator": self.locator, "locator_label": self.locator_label, "comment": self.comment}
+        )
+        return ref
+
+    def csl_json(self) -> dict:
+        """A CSL-JSON item for an external reference (archived sources: archive.cite)."""
+        if self.kind != self.Kind.EXTERNAL:
+            raise ValueError("csl_json() is for external references; use archive.cite.csl_json.")
+        from archive.cite import csl_date, csl_name
+
+        item: dict = {"id": f"ref-{self.annotation_id}-{self.position}"}
+        item["type"] = self.reference_type
+        if self.title:
+            item["title"] = self.title
+        if self.creators:
+            item["author"] = [csl_name(c) for c in self.creators]
+        if self.date_published:
+            item["issued"] = csl_date(self.date_published)
+        if self.publisher:
+            key = "container-title" if self.reference_type != "book" else "publisher"
+            if self.reference_type == "report":
+                key = "publisher"
+            item[key] = self.publisher
+        if self.doi:
+            item["DOI"] = self.doi
+        if self.url:
+            item["URL"] = self.url
+        if self.date_accessed:
+            item["accessed"] = csl_date(self.date_accessed.isoformat())
+        if self.comment:
+            item["note"] = self.comment
+        return item
+
+    def same_as(self, other: Citation) -> bool:
+        return self.content_key() == other.content_key()
+
+    def content_key(self) -> tuple:
+        return tuple(
+            getattr(self, f)
+            for f in (
+                "kind",
+                "source_id",
+                "start",
+                "end",
+                "cited_annotation_id",
+                "url",
+                "doi",
+                "title",
+                "publisher",
+                "date_published",
+                "date_accessed",
+                "reference_type",
+                "locator",
+                "locator_label",
+                "comment",
+            )
+        ) + (tuple(self.creators),)
+
+    # --- Writing ---------------------------------------------------------------------------
+
+    @classmethod
+    def build_all(
+        cls,
+        specs: list[CitationSpec],
+        *,
+        user,
+        citing: Annotation | None = None,
+    ) -> list[Citation]:
+        """Validate what ``user`` asks to cite; unsaved citations, in order, or CitationError.
+
+        Targets are looked up through ``visible_to(user)``: what the user cannot see cannot
+        be cited (and the refusal does not say whether it exists). Two queries in all,
+        however many citations.
+        """
+        if not isinstance(specs, list):
+            raise CitationError(0, "citations", "Citations must be a list.")
+        if len(specs) > MAX_CITATIONS:
+            raise CitationError(
+                MAX_CITATIONS, "citations", f"An annotation can cite at most {MAX_CITATIONS}."
+            )
+        source_refs: dict[int, tuple[str, int | None, int | None]] = {}
+        annotation_refs: dict[int, str] = {}
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, dict):
+                raise CitationError(i, "citation", "Each citation must be an object.")
+            kinds = [k for k in ("source", "annotation") if spec.get(k)]
+            if spec.get("url") or spec.get("doi"):
+                kinds.append("external")
+            if len(kinds) != 1:
+                raise CitationError(
+                    i,
+                    "citation",
+                    "Cite exactly one thing: a source, an annotation, or a URL/DOI.",
+                )
+            if kinds == ["source"]:
+                ref = spec["source"]
+                parsed = parse_source_ref(ref) if isinstance(ref, str) else None
+                if parsed is None:
+                    raise CitationError(
+                        i, "source", "source must be a source's UUID, IRI or passage link."
+                    )
+                source_refs[i] = parsed
+            elif kinds == ["annotation"]:
+                ref = spec["annotation"]
+                uuid_ = annotation_uuid_from_ref(ref) if isinstance(ref, str) else None
+                if uuid_ is None:
+                    raise CitationError(i, "annotation", "annotation must be an IRI or UUID.")
+                annotation_refs[i] = uuid_
+        sources = {}
+        if source_refs:
+            # The text layer is needed to check passages; only for the sources cited.
+            sources = {
+                str(s.uuid): s
+                for s in Source.objects.visible_to(user)
+                .filter(uuid__in={ref[0] for ref in source_refs.values()})
+                .defer("blocks")
+            }
+        annotations = {}
+        if annotation_refs:
+            annotations = {
+                str(a.uuid): a
+                for a in Annotation.objects.visible_to(user)
+                .filter(uuid__in=set(annotation_refs.values()))
+                .select_related("source")
+                .defer("source__text", "source__blocks")
+            }
+        built = []
+        for i, spec in enumerate(specs):
+            citation = cls(position=i, annotation=citing)
+            if i in source_refs:
+                cls._fill_source(citation, i, spec, source_refs[i], sources)
+            elif i in annotation_refs:
+                target = annotations.get(annotation_refs[i])
+                if target is None:
+                    raise CitationError(i, "annotation", "No annotation you can see has that id.")
+                if citing is not None and target.pk == citing.pk:
+                    raise CitationError(i, "annotation", "An annotation cannot cite itself.")
+                citation.kind = cls.Kind.ANNOTATION
+                citation.cited_annotation = target
+            else:
+                cls._fill_external(citation, i, spec)
+            cls._fill_common(citation, i, spec)
+            built.append(citation)
+        return built
+
+    @classmethod
+    def _fill_source(cls, citation: Citation, i: int, spec, ref, sources) -> None:
+        uuid_, link_start, link_end = ref
+        source = sources.get(uuid_)
+        if source is None:
+            raise CitationError(i, "source", "No source you can see has that IRI.")
+        citation.kind = cls.Kind.SOURCE
+        citation.source = source
+        start, end = spec.get("start"), spec.get("end")
+        if start is None and end is None:
+            start, end = link_start, link_end
+        exact = spec.get("exact")
+        if start is None and end is None and exact:
+            try:
+                start, end = Annotation.locate_quote(
+                    source.text, exact, spec.get("prefix"), spec.get("suffix")
+                )
+            except AnchorError as exc:
+                raise CitationError(i, "exact", exc.message) from None
+        if start is None and end is None:
+            return
+        if start is None or end is None:
+            raise CitationError(i, "start", "Give both start and end of the cited passage.")
+        try:
+            quote = Annotation.anchor(source.text, start, end, exact or None)
+        except AnchorError as exc:
+            raise CitationError(i, exc.field, f"Cited passage: {exc.message}") from None
+        citation.start, citation.end, citation.exact = start, end, quote["exact"]
+
+    @classmethod
+    def _fill_external(cls, citation: Citation, i: int, spec) -> None:
+        citation.kind = cls.Kind.EXTERNAL
+        for name, limit in (
+            ("title", 500),
+            ("publisher", 300),
+            ("url", URL_MAX),
+            ("doi", 300),
+            ("date_published", 10),
+            ("date_accessed", 10),
+            ("reference_type", 20),
+        ):
+            value = spec.get(name, "")
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise CitationError(i, name, f"{name} must be a string.")
+            if len(value) > limit:
+                raise CitationError(i, name, f"{name} is longer than {limit} characters.")
+        try:
+            if spec.get("url"):
+                citation.url = validate_web_url(spec["url"])
+            if spec.get("doi"):
+                citation.doi = normalise_doi(spec["doi"])
+        except ValidationError as exc:
+            field = "url" if spec.get("url") and not citation.url else "doi"
+            raise CitationError(i, field, exc.messages[0]) from None
+        citation.title = (spec.get("title") or "").strip()
+        citation.publisher = (spec.get("publisher") or "").strip()
+        creators = spec.get("creators") or []
+        if isinstance(creators, str):
+            creators = [c.strip() for c in creators.split(";")]
+        if not isinstance(creators, list) or not all(isinstance(c, str) for c in creators):
+            raise CitationError(i, "creators", "creators must be a list of names.")
+        creators = [c.strip()[:300] for c in creators if c.strip()]
+        if len(creators) > 100:
+            raise CitationError(i, "creators", "At most 100 creators.")
+        citation.creators = creators
+        published = (spec.get("date_published") or "").strip()
+        try:
+            validate_date_published(published)
+        except ValidationError as exc:
+            raise CitationError(i, "date_published", exc.messages[0]) from None
+        citation.date_published = published
+        accessed = (spec.get("date_accessed") or "").strip()
+        if accessed:
+            try:
+                citation.date_accessed = date.fromisoformat(accessed)
+            except ValueError:
+                raise CitationError(
+                    i, "date_accessed", "Write the access date as YYYY-MM-DD."
+                ) from None
+        kind = spec.get("reference_type") or cls.ReferenceType.WEBPAGE
+        if kind not in cls.ReferenceType.values:
+            raise CitationError(
+                i,
+                "reference_type",
+                f"reference_type must be one of {', '.join(cls.ReferenceType.values)}.",
+            )
+        citation.reference_type = kind
+
+    @classmethod
+    def _fill_common(cls, citation: Citation, i: int, spec) -> None:
+        for name, limit in (("locator", 100), ("comment", 1000), ("locator_label", 10)):
+            value = spec.get(name) or ""
+            if not isinstance(value, str):
+                raise CitationError(i, name, f"{name} must be a string.")
+            if len(value) > limit:
+                raise CitationError(i, name, f"The {name} is longer than {limit} characters.")
+        citation.locator = (spec.get("locator") or "").strip()
+        citation.comment = (spec.get("comment") or "").strip()
+        label = spec.get("locator_label") or cls.LocatorLabel.PAGE
+        if label not in cls.LocatorLabel.values:
+            raise CitationError(
+                i,
+                "locator_label",
+                f"locator_label must be one of {', '.join(cls.LocatorLabel.values)}.",
+            )
+        citation.locator_label = label

@@ -10,28 +10,45 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from annotations.models import Annotation
-from archive.cite import bibtex, plain_reference
+from annotations.citekeys import keys_in, resolve_keys
+from annotations.markdown import render_markdown
+from annotations.models import Annotation, Citation
+from archive.cite import Passage, references
 from archive.models import Source
 from archive.reader import render_text_layer
 
 
 def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] | None = None):
-    annotations = (
-        Annotation.objects.visible_to(request.user)
-        .filter(source=source)
-        .in_text_order()
-        .reading_rows()
-    )
+    """The reading page (or passage page, with ``mark``): a fixed number of queries however
+    many annotations, citations, citation keys and backlinks it shows."""
+    on_page = Annotation.objects.visible_to(request.user).filter(source=source)
+    annotations = on_page.in_text_order().reading_rows()
     authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
-    entries_html = render_entries(annotations, request.user)
+    citations: dict[int, list[Citation]] = {}
+    if annotations:
+        for citation in Citation.objects.filter(annotation__in=on_page.values("pk")).for_display(
+            request.user
+        ):
+            citations.setdefault(citation.annotation_id, []).append(citation)
+    keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
+    entries_html = render_entries(
+        annotations, request.user, citations, keys, source_uuid=str(source.uuid)
+    )
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     permalink = request.build_absolute_uri(source.get_absolute_url())
+    passage = None
+    if mark is not None:
+        passage = Passage(
+            mark[0],
+            mark[1],
+            source.text[mark[0] : mark[1]],
+            request.build_absolute_uri(reverse("archive:passage", args=[source.uuid, *mark])),
+        )
     return {
         "source": source,
-        "reference": plain_reference(source, permalink),
-        "bibtex": bibtex(source, permalink),
+        "references": references(source, permalink, passage),
+        "backlinks": Citation.objects.backlinks(request.user, source, mark),
         "text_html": render_text_layer(source.text, source.blocks, annotations, mark=mark),
         "annotations": annotations,
         "entries_html": entries_html,
@@ -46,7 +63,13 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     }
 
 
-def render_entries(annotations, user) -> SafeString:
+def render_entries(
+    annotations,
+    user,
+    citations: dict[int, list[Citation]] | None = None,
+    keys=None,
+    source_uuid: str = "",
+) -> SafeString:
     """The side panel's entries, built in Python rather than with a template include per entry.
 
     bench/reader.py measured 2,000 template includes at over a second per page; this is
@@ -57,6 +80,8 @@ def render_entries(annotations, user) -> SafeString:
     # Authors and tags repeat across entries: escape each once.
     escaped = functools.cache(escape)
     own_pk = user.pk if user.is_authenticated else None
+    passage_url = reverse("archive:passage", args=[SOURCE_SLOT, 1, 2])
+    citations = citations or {}
     out = []
     for a in annotations:
         tags = a.tag_list
@@ -78,7 +103,10 @@ def render_entries(annotations, user) -> SafeString:
             )
             parts.append(f'<ul class="tags" aria-label="Tags">{items}</ul>')
         if a.note:
-            parts.append(f'<div class="note">{a.note_html}</div>')
+            parts.append(f'<div class="note">{render_markdown(a.note, keys or {})}</div>')
+        if a.pk in citations:
+            items = "".join(render_citation(c) for c in citations[a.pk])
+            parts.append(f'<ul class="citations" aria-label="Cites">{items}</ul>')
         created = a.created.astimezone(UTC)
         edited = ""
         if a.version > 1:
@@ -89,12 +117,60 @@ def render_entries(annotations, user) -> SafeString:
             f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
         )
+        link = passage_url.replace(SOURCE_SLOT, source_uuid).replace(
+            "/1-2/", f"/{a.start}-{a.end}/"
+        )
+        actions = [
+            f'<button type="button" class="link" data-copy="{link}"'
+            f' aria-label="Copy link to this passage">Copy link</button>'
+        ]
         if a.author_id == own_pk:
-            parts.append(
-                f'<p class="ann-actions"><button type="button" class="link" data-edit="{uuid}">'
-                f'Edit</button> <button type="button" class="link danger" data-delete="{uuid}">'
-                "Delete</button></p>"
+            actions.append(
+                f'<button type="button" class="link" data-edit="{uuid}">Edit</button>'
+                f' <button type="button" class="link danger" data-delete="{uuid}">Delete</button>'
             )
+        parts.append(f'<p class="ann-actions">{" ".join(actions)}</p>')
         parts.append("</li>")
         out.append("".join(parts))
     return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+
+
+SOURCE_SLOT = "00000000-0000-0000-0000-000000000001"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_citation(c: Citation) -> str:
+    """One cited thing under an annotation; hidden targets are named only as hidden."""
+    extra = ""
+    if c.locator:
+        extra += f' <span class="locator">{escape(c.locator_text)}</span>'
+    if c.comment:
+        extra += f' <span class="cite-comment">— {escape(c.comment)}</span>'
+    if c.kind == Citation.Kind.SOURCE:
+        if not c.source_visible:
+            return f'<li class="cite-hidden">a source you do not have access to{extra}</li>'
+        title = f'<a href="{escape(c.target_path())}">{escape(c.source.title)}</a>'
+        quote = f' <q class="cite-quote">{escape(_short(c.exact))}</q>' if c.is_passage else ""
+        return f'<li class="cite-source">{title}{quote}{extra}</li>'
+    if c.kind == Citation.Kind.ANNOTATION:
+        if c.cited_annotation is None:
+            return f'<li class="cite-hidden">a deleted annotation{extra}</li>'
+        if not c.cited_visible:
+            return f'<li class="cite-hidden">an annotation you do not have access to{extra}</li>'
+        target = c.cited_annotation
+        return (
+            f'<li class="cite-annotation"><a href="{escape(c.target_path())}">Annotation on'
+            f" {escape(target.source.title)}</a>"
+            f' <q class="cite-quote">{escape(_short(target.exact))}</q>{extra}</li>'
+        )
+    who = "; ".join(c.creators)
+    year = c.date_published[:4]
+    label = ". ".join(p for p in (who, year, c.title, c.publisher) if p) or c.external_href
+    doi = f' <span class="doi">doi:{escape(c.doi)}</span>' if c.doi else ""
+    return (
+        f'<li class="cite-external"><a href="{escape(c.external_href)}"'
+        f' rel="nofollow noopener noreferrer">{escape(label)}</a>{doi}{extra}</li>'
+    )

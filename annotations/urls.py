@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/annotations/<uuid:uuid>", api.annotation_detail, name="api_detail"),
     path("api/tags/", api.tag_suggestions, name="api_tags"),
     path("api/preview/", api.note_preview, name="api_preview"),
+    path("api/sources/", api.source_search, name="api_sources"),
     path("annotations/<uuid:uuid>/history/", views.history, name="history"),
     path("tags/", views.tag_list, name="tag_list"),
     path("tags/<slug:slug>/", views.tag_detail, name="tag_detail"),

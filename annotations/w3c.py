@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.urls import reverse
 
@@ -26,7 +26,18 @@ ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
 # valid Annotation while ``visibility`` stays a plain key for clients (the reading page uses
 # it as is) and still expands to an IRI of its own for JSON-LD processors.
 VISIBILITY_IRI = "urn:x-scholion:visibility"
-CONTEXT: list[Any] = [ANNO_CONTEXT, {"visibility": VISIBILITY_IRI}]
+# A citation is a SpecificResource body with purpose "linking"; its locator, comment and (for
+# a reference outside the archive) bibliographic description are Scholion terms likewise.
+CONTEXT: list[Any] = [
+    ANNO_CONTEXT,
+    {
+        "visibility": VISIBILITY_IRI,
+        "locator": "urn:x-scholion:locator",
+        "locatorLabel": "urn:x-scholion:locatorLabel",
+        "comment": "urn:x-scholion:comment",
+        "reference": {"@id": "urn:x-scholion:reference", "@type": "@json"},
+    },
+]
 MEDIA_TYPE = 'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"'
 MAX_NOTE = 100_000
 MAX_TAGS = 100
@@ -61,6 +72,59 @@ def annotation_iri(annotation: Annotation, base_url: str) -> str:
     return base_url + reverse("annotations:api_detail", args=[annotation.uuid])
 
 
+def safe_iri(value: str) -> str:
+    """Percent-encode what an IRI may not carry raw (spaces, quotes, braces, stray %)."""
+    value = quote(value, safe=":/?#[]@!$&'()*+,;=%~")
+    return re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", value)
+
+
+def citation_body(citation: Any, base_url: str) -> dict[str, Any] | None:
+    """A citation as a SpecificResource body with purpose "linking" (None: nothing to link).
+
+    A cited source the viewer may not see keeps its (opaque) IRI but loses its selectors,
+    so no quote of it leaks (see ``CitationQuerySet.for_display``).
+    """
+    body: dict[str, Any] = {"type": "SpecificResource", "purpose": "linking"}
+    kind = citation.kind
+    if kind == "source":
+        body["source"] = source_iri(citation.source, base_url)
+        if citation.start is not None and getattr(citation, "source_visible", True):
+            body["selector"] = [
+                {"type": "TextPositionSelector", "start": citation.start, "end": citation.end},
+                {"type": "TextQuoteSelector", "exact": citation.exact},
+            ]
+    elif kind == "annotation":
+        if citation.cited_annotation is None:
+            return None
+        body["source"] = annotation_iri(citation.cited_annotation, base_url)
+    else:
+        body["source"] = safe_iri(citation.external_href)
+        reference = {
+            key: value
+            for key, value in (
+                ("type", citation.reference_type),
+                ("title", citation.title),
+                ("creators", citation.creators),
+                ("publisher", citation.publisher),
+                ("datePublished", citation.date_published),
+                (
+                    "dateAccessed",
+                    citation.date_accessed.isoformat() if citation.date_accessed else "",
+                ),
+                ("url", citation.url),
+                ("doi", citation.doi),
+            )
+            if value
+        }
+        body["reference"] = reference
+    if citation.locator:
+        body["locator"] = citation.locator
+        body["locatorLabel"] = citation.locator_label
+    if citation.comment:
+        body["comment"] = citation.comment
+    return body
+
+
 def motivation(note: str, tags: list[str]) -> str:
     if note:
         return "commenting"
@@ -91,6 +155,10 @@ def annotation_to_jsonld(
             }
         )
     body.extend({"type": "TextualBody", "value": tag, "purpose": "tagging"} for tag in tags)
+    for citation in annotation.citations.all():
+        linking = citation_body(citation, base_url)
+        if linking is not None:
+            body.append(linking)
     doc: dict[str, Any] = {"@context": CONTEXT} if with_context else {}
     doc.update(
         {
@@ -211,6 +279,7 @@ class ParsedAnnotation(TypedDict):
     note: str
     tags: list[str]
     visibility: str | None
+    citations: list[dict[str, Any]]  # CitationSpec, for Citation.build_all
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -219,12 +288,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def parse_annotation(data: Any, *, require_target: bool = True) -> ParsedAnnotation:
+def parse_annotation(
+    data: Any, *, require_target: bool = True, base_url: str | None = None
+) -> ParsedAnnotation:
     """Validate a client's W3C annotation; raise W3CError naming the offending field.
 
     Only what a client may set is read: target (source and selectors), the note and tag
     bodies, and visibility. id, creator, created, modified and motivation are the server's.
-    Anchoring against the text layer happens later (``Annotation.anchor``).
+    Anchoring against the text layer happens later (``Annotation.anchor``), and so does
+    checking what citations (linking bodies) point at (``Citation.build_all``). With
+    ``base_url``, only IRIs on this server count as archived sources and annotations.
     """
     if not isinstance(data, dict):
         raise W3CError("", "The request body must be a JSON object (a W3C Annotation).")
@@ -239,13 +312,14 @@ def parse_annotation(data: Any, *, require_target: bool = True) -> ParsedAnnotat
         note="",
         tags=[],
         visibility=None,
+        citations=[],
     )
     if "type" in data and data["type"] != "Annotation":
         raise W3CError("type", 'type must be "Annotation".')
     if "bodyValue" in data:
         raise W3CError("bodyValue", "Use body with a TextualBody instead of bodyValue.")
     _parse_target(data.get("target"), parsed, require_target)
-    _parse_bodies(data.get("body"), parsed)
+    _parse_bodies(data.get("body"), parsed, base_url)
     visibility = data.get("visibility")
     if visibility is not None:
         if not isinstance(visibility, str) or visibility not in VISIBILITIES:
@@ -309,15 +383,22 @@ def _parse_selector(selector: Any, parsed: ParsedAnnotation) -> str:
     return kind
 
 
-def _parse_bodies(bodies: Any, parsed: ParsedAnnotation) -> None:
+def _parse_bodies(bodies: Any, parsed: ParsedAnnotation, base_url: str | None = None) -> None:
     if bodies is not None and not isinstance(bodies, dict | list):
         raise W3CError("body", "body must be a TextualBody object or a list of them.")
     seen_tags: set[str] = set()
     for body in _as_list(bodies):
         if not isinstance(body, dict):
             raise W3CError("body", "Each body must be an object (a TextualBody).")
+        if body.get("type") == "SpecificResource":
+            parsed["citations"].append(_parse_citation(body, len(parsed["citations"]), base_url))
+            continue
         if body.get("type", "TextualBody") != "TextualBody":
-            raise W3CError("body", f"Unsupported body type {body.get('type')!r}: use TextualBody.")
+            raise W3CError(
+                "body",
+                f"Unsupported body type {body.get('type')!r}: use TextualBody, or a "
+                'SpecificResource with purpose "linking" for a citation.',
+            )
         value = body.get("value")
         if not isinstance(value, str):
             raise W3CError("body.value", "A TextualBody needs a string value.")
@@ -346,6 +427,88 @@ def _parse_bodies(bodies: Any, parsed: ParsedAnnotation) -> None:
             parsed["note"] = value
         else:
             raise W3CError("body.purpose", f"Unsupported body purpose {purpose!r}.")
+
+
+MAX_CITATION_BODIES = 100
+
+
+def _parse_citation(body: dict[str, Any], index: int, base_url: str | None) -> dict[str, Any]:
+    """A linking body as a CitationSpec: this server's source or annotation, or elsewhere."""
+    where = f"body[citation {index + 1}]"
+    if index >= MAX_CITATION_BODIES:
+        raise W3CError("body", f"An annotation can cite at most {MAX_CITATION_BODIES} things.")
+    if body.get("type") != "SpecificResource" or body.get("purpose") != "linking":
+        raise W3CError(where, 'A citation is a SpecificResource with purpose "linking".')
+    source = body.get("source")
+    if isinstance(source, dict):
+        source = source.get("id")
+    if not isinstance(source, str) or not source.strip():
+        raise W3CError(f"{where}.source", "A citation needs a source: an IRI.")
+    source = source.strip()
+    spec: dict[str, Any] = {}
+    for key, name in (
+        ("locator", "locator"),
+        ("locatorLabel", "locator_label"),
+        ("comment", "comment"),
+    ):
+        if key in body:
+            if not isinstance(body[key], str):
+                raise W3CError(f"{where}.{key}", f"{key} must be a string.")
+            spec[name] = body[key]
+    path = urlsplit(source).path if "://" in source else ""
+    local = "://" in source and (base_url is None or source.startswith(base_url + "/"))
+    if local and (match := re.match(r"^/sources/" + UUID_RE.pattern + r"/", path, re.I)):
+        spec["source"] = match.group(1).lower()
+        for selector in _as_list(body.get("selector")):
+            if not isinstance(selector, dict):
+                raise W3CError(f"{where}.selector", "Each selector must be an object.")
+            if selector.get("type") == "TextPositionSelector":
+                for name in ("start", "end"):
+                    value = selector.get(name)
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        raise W3CError(
+                            f"{where}.selector", f"{name} must be a whole number of code points."
+                        )
+                    spec[name] = value
+            elif selector.get("type") == "TextQuoteSelector":
+                exact = selector.get("exact")
+                if not isinstance(exact, str) or not exact:
+                    raise W3CError(f"{where}.selector", "A TextQuoteSelector needs an exact quote.")
+                spec["exact"] = exact
+                for name in ("prefix", "suffix"):
+                    if isinstance(selector.get(name), str):
+                        spec[name] = selector[name]
+            else:
+                raise W3CError(
+                    f"{where}.selector",
+                    "A cited passage uses a TextPositionSelector and/or a TextQuoteSelector.",
+                )
+        if "/passages/" in path and "start" not in spec:
+            spec["source"] = source  # a passage link: its offsets come from the path
+        return spec
+    if local and (match := re.match(r"^/api/annotations/" + UUID_RE.pattern + "$", path, re.I)):
+        spec["annotation"] = match.group(1).lower()
+        return spec
+    reference = body.get("reference") or {}
+    if not isinstance(reference, dict):
+        raise W3CError(f"{where}.reference", "reference must be an object.")
+    for key, name in (
+        ("type", "reference_type"),
+        ("title", "title"),
+        ("creators", "creators"),
+        ("publisher", "publisher"),
+        ("datePublished", "date_published"),
+        ("dateAccessed", "date_accessed"),
+        ("url", "url"),
+        ("doi", "doi"),
+    ):
+        if key in reference:
+            spec[name] = reference[key]
+    if re.match(r"^https?://(dx\.)?doi\.org/", source, re.I):
+        spec.setdefault("doi", source)
+    else:
+        spec.setdefault("url", source)
+    return spec
 
 
 def source_uuid_from_ref(ref: str) -> str | None:

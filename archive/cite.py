@@ -1,8 +1,31 @@
-"""A source's reference in plain text and BibTeX, naming the archived copy."""
+"""A source's reference, naming the archived copy: formatted (Chicago author-date and APA, by
+citeproc-py with the official CSL styles in archive/csl/), plain text, BibTeX and CSL-JSON.
+
+Scholion keeps no "item type" on a source, so the type is inferred: an ISBN makes a book, a
+DOI a journal article, a URL or HTML original a web page, anything else a document.
+"""
 
 from __future__ import annotations
 
+import functools
+import io
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import nh3
+
 from archive.models import Source
+
+CSL_DIR = Path(__file__).resolve().parent / "csl"
+STYLES = {"chicago": "chicago-author-date.csl", "apa": "apa.csl"}
+
+
+class Passage(NamedTuple):
+    start: int
+    end: int
+    exact: str
+    permalink: str
 
 
 def _bibtex_escape(value: str) -> str:
@@ -18,15 +41,31 @@ def _bibtex_escape(value: str) -> str:
 
 
 def bibtex_entry_type(source: Source) -> str:
-    return "online" if source.media_type == "text/html" or source.url else "misc"
+    """BibLaTeX types that Zotero imports: book, article, online, misc."""
+    return {
+        "book": "book",
+        "article-journal": "article",
+        "webpage": "online",
+    }.get(csl_type(source), "misc")
 
 
-def bibtex(source: Source, permalink: str) -> str:
+def archived_copy_note(source: Source, permalink: str, passage: Passage | None = None) -> str:
+    note = (
+        f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
+        f" SHA-256 {source.sha256}"
+    )
+    if passage is not None:
+        note += f". Passage (characters {passage.start}–{passage.end}): {passage.permalink}"
+    return note
+
+
+def bibtex(source: Source, permalink: str, passage: Passage | None = None) -> str:
     fields: list[tuple[str, str]] = [("title", source.title)]
     if source.creators:
         fields.append(("author", " and ".join(source.creators)))
     if source.publisher:
-        fields.append(("publisher", source.publisher))
+        container = {"article": "journaltitle", "online": "organization"}
+        fields.append((container.get(bibtex_entry_type(source), "publisher"), source.publisher))
     if source.date_published:
         fields.append(("date", source.date_published))
         fields.append(("year", source.date_published[:4]))
@@ -38,13 +77,7 @@ def bibtex(source: Source, permalink: str) -> str:
     if source.language:
         fields.append(("langid", source.language))
     fields.append(("urldate", source.archived_at.date().isoformat()))
-    fields.append(
-        (
-            "note",
-            f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
-            f" SHA-256 {source.sha256}",
-        )
-    )
+    fields.append(("note", archived_copy_note(source, permalink, passage)))
     body = ",\n".join(f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields)
     return f"@{bibtex_entry_type(source)}{{{source.citation_key},\n{body}\n}}\n"
 
@@ -85,10 +118,14 @@ def csl_date(value: str) -> dict[str, list[list[int]]]:
 
 
 def csl_type(source: Source) -> str:
+    if source.isbn:
+        return "book"
+    if source.doi:
+        return "article-journal"
     return "webpage" if source.media_type == "text/html" or source.url else "document"
 
 
-def csl_json(source: Source, permalink: str) -> dict:
+def csl_json(source: Source, permalink: str, passage: Passage | None = None) -> dict:
     """One CSL-JSON item (https://citationstyles.org) for a source, naming the archived copy."""
     item: dict = {"id": source.citation_key, "type": csl_type(source), "title": source.title}
     if source.creators:
@@ -96,9 +133,11 @@ def csl_json(source: Source, permalink: str) -> dict:
     if source.date_published:
         item["issued"] = csl_date(source.date_published)
     if source.publisher:
-        item["publisher"] = source.publisher
-        if item["type"] == "webpage":
+        # A site or a journal is the container; a book's or document's is its publisher.
+        if item["type"] in ("webpage", "article-journal"):
             item["container-title"] = source.publisher
+        else:
+            item["publisher"] = source.publisher
     if source.doi:
         item["DOI"] = source.doi
     if source.isbn:
@@ -109,8 +148,58 @@ def csl_json(source: Source, permalink: str) -> dict:
     if source.description:
         item["abstract"] = source.description
     item["accessed"] = csl_date(source.archived_at.date().isoformat())
-    item["note"] = (
-        f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
-        f" SHA-256 {source.sha256}"
-    )
+    item["note"] = archived_copy_note(source, permalink, passage)
     return item
+
+
+@functools.cache
+def csl_style(name: str):
+    """A shipped CSL style, parsed once per process."""
+    from citeproc import CitationStylesStyle
+    from lxml import etree
+
+    tree = etree.parse(str(CSL_DIR / STYLES[name]))
+    if name == "chicago":
+        # citeproc-py 0.11 ignores CSL 1.0.1's initialize="false", so the style-wide
+        # initialize-with would shorten given names to initials; Chicago spells them out.
+        tree.getroot().attrib.pop("initialize-with", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CitationStylesStyle(io.BytesIO(etree.tostring(tree)), validate=False)
+
+
+def formatted_reference(item: dict, style: str) -> str:
+    """One bibliography entry as (sanitised) HTML: only <i> and <b> survive."""
+    from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
+    from citeproc.source.json import CiteProcJSON
+
+    item = {**item, "id": "item"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bibliography = CitationStylesBibliography(
+            csl_style(style), CiteProcJSON([item]), formatter.html
+        )
+        bibliography.register(Citation([CitationItem("item")]))
+        entries = [str(entry) for entry in bibliography.bibliography()]
+    return nh3.clean(" ".join(entries), tags={"i", "b"}, attributes={})
+
+
+def references(source: Source, permalink: str, passage: Passage | None = None) -> dict:
+    """Everything the "Cite this source" (or passage) box shows."""
+    import json
+
+    item = csl_json(source, permalink, passage)
+    archived = (
+        f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
+        f" SHA-256 {source.sha256}."
+    )
+    if passage is not None:
+        quote = passage.exact if len(passage.exact) <= 200 else passage.exact[:199] + "…"
+        archived += f" Passage “{quote}”: {passage.permalink}."
+    return {
+        "chicago": formatted_reference(item, "chicago"),
+        "apa": formatted_reference(item, "apa"),
+        "archived": archived,
+        "bibtex": bibtex(source, permalink, passage),
+        "csl_json": json.dumps([item], ensure_ascii=False, indent=2),
+    }

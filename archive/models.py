@@ -299,6 +299,10 @@ class Source(models.Model):
             raise ValidationError(
                 "This source has annotations and cannot be deleted. Withdraw it instead."
             )
+        if self.citations.exists():
+            raise ValidationError(
+                "Annotations cite this source, so it cannot be deleted. Withdraw it instead."
+            )
         return super().delete(*args, **kwargs)
 
     def can_edit_metadata(self, user: AbstractBaseUser | AnonymousUser) -> bool:

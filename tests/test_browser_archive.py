@@ -51,7 +51,7 @@ def test_upload_fill_metadata_read_and_download_the_exact_bytes(page, live_serve
     assert data == HTML
     assert hashlib.sha256(data).hexdigest() == source.sha256
 
-    page.get_by_text("Cite", exact=True).click()
+    page.get_by_text("Cite this source", exact=True).click()
     assert source.citation_key in page.locator(".bibtex").inner_text()
 
 

@@ -99,6 +99,16 @@ def world(django_user_model):
         tags=["xtag"],
         visibility="private",
     )
+    # A public note citing a passage of the private source: its quote and title must show
+    # only to those who may read that source ("a source you do not have access to" to others).
+    from annotations.models import Citation
+
+    cited = Citation.build_all(
+        [{"source": str(sp.uuid), "start": 0, "end": 12, "locator": "1"}],
+        user=users["annotator"],
+        citing=a["Q-public"],
+    )
+    a["Q-public"].replace_citations(cited)
     token, _ = ApiToken.issue(users["archivist"], "archivist token")
     return {
         "users": users,
@@ -243,6 +253,8 @@ def test_no_page_leaks_what_a_user_may_not_see(role, world):
             paths = [(f"/search/?q={q}", None) for q in searches]
         elif name == "api_tags":
             paths = [("/api/tags/?q=", None), ("/api/tags/?q=p", None), ("/api/tags/?q=x", None)]
+        elif name == "api_sources":
+            paths = [("/api/sources/", None), ("/api/sources/?q=PRIV", None)]
         elif name == "api_list":
             paths = [("/api/annotations/", None), ("/api/annotations/?author=annotator", None)]
         for path, marker in paths:

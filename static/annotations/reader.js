@@ -39,8 +39,8 @@ function runOf(node) {
   return el ? el.closest("[data-o]") : null;
 }
 
-function textNodes() {
-  const walker = document.createTreeWalker(layer(), NodeFilter.SHOW_TEXT, {
+function textNodes(root = layer()) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
     acceptNode: (n) => (runOf(n) ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT),
   });
   const nodes = [];
@@ -51,14 +51,14 @@ function textNodes() {
 function runStart(textNode) { return Number(runOf(textNode).dataset.o); }
 
 // Offset of a DOM boundary point (container, offset) in the text layer, in code points.
-function offsetOf(container, offset) {
+function offsetOf(container, offset, root = layer()) {
   if (container.nodeType === Node.TEXT_NODE && runOf(container)) {
     return runStart(container) + codePoints(container.data.slice(0, offset));
   }
   // An element boundary (or stray whitespace): the first text run at or after it.
   const point = document.createRange();
   point.setStart(container, offset);
-  const nodes = textNodes();
+  const nodes = textNodes(root);
   for (const node of nodes) {
     if (point.comparePoint(node, 0) >= 0) return runStart(node);
   }
@@ -66,14 +66,13 @@ function offsetOf(container, offset) {
   return last ? runStart(last) + codePoints(last.data) : 0;
 }
 
-function selectedRange() {
+function selectedRange(root = layer()) {
   const selection = window.getSelection();
   if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return null;
   const range = selection.getRangeAt(0);
-  const root = layer();
   if (!root || !root.contains(range.startContainer) || !root.contains(range.endContainer)) return null;
-  const start = offsetOf(range.startContainer, range.startOffset);
-  const end = offsetOf(range.endContainer, range.endOffset);
+  const start = offsetOf(range.startContainer, range.startOffset, root);
+  const end = offsetOf(range.endContainer, range.endOffset, root);
   if (end <= start) return null;
   return { start, end, quote: selection.toString(), rect: range.getBoundingClientRect() };
 }
@@ -117,7 +116,7 @@ annotateButton.addEventListener("click", () => {
 
 document.addEventListener("keydown", (event) => {
   const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
-  if (event.key === "Escape" && editorOpen()) {
+  if (event.key === "Escape" && editorOpen() && !picker.open) {
     event.preventDefault();
     closeEditor();
     return;
@@ -141,11 +140,11 @@ const EXTEND = {
   End: ["forward", "lineboundary"], Home: ["backward", "lineboundary"],
 };
 document.addEventListener("keydown", (event) => {
-  const root = layer();
+  const root = event.target.closest ? event.target.closest(".picker-layer") || layer() : layer();
   if (!root || !event.shiftKey || !EXTEND[event.key] || !root.contains(event.target)) return;
   const selection = window.getSelection();
   if (selection.rangeCount === 0 || !root.contains(selection.anchorNode)) {
-    const first = textNodes().find((node) => node.parentElement.getBoundingClientRect().bottom > 0);
+    const first = textNodes(root).find((node) => node.parentElement.getBoundingClientRect().bottom > 0);
     if (!first) return;
     selection.collapse(first, 0);
   }
@@ -171,7 +170,7 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [], visibility = "collection" }) {
+function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [], visibility = "collection", citations = [], citationLabels = [] }) {
   closeEditor();
   annotateButton.hidden = true;
   const panel = document.querySelector(".ann-panel");
@@ -285,6 +284,9 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     const { response, data } = await api("POST", "/api/preview/", { note: noteInput.value });
     if (!response.ok) { errorBox.textContent = data?.error || "The preview failed."; return; }
     preview.innerHTML = data.html || "<p><em>Nothing to preview.</em></p>"; // sanitised by the server
+    if (data.unresolved?.length) {
+      preview.append(el("p", { class: "cite-warning", text: `Unknown citation keys (no source you can see has them): ${data.unresolved.join(", ")}` }));
+    }
     preview.hidden = false;
     noteInput.hidden = true;
     previewButton.setAttribute("aria-pressed", "true");
@@ -297,6 +299,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     el("option", { value: "public", text: "Public" }));
   visibilitySelect.value = visibility;
 
+  const citeBox = citationEditor(citations, citationLabels, errorBox);
   const save = el("button", { type: "submit", class: "primary", text: "Save" });
   const cancel = el("button", { type: "button", text: "Cancel" });
   cancel.addEventListener("click", closeEditor);
@@ -310,6 +313,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     el("label", { for: "editor-note", text: "Note (Markdown)" }),
     noteInput, preview,
     el("div", { class: "editor-actions" }, previewButton),
+    citeBox.element,
     el("label", { for: "editor-visibility", text: "Visible to" }),
     visibilitySelect,
     el("div", { class: "editor-actions" }, save, cancel, el("span", { class: "help", text: "Esc cancels" })),
@@ -326,6 +330,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
       body.push({ type: "TextualBody", value: noteInput.value, format: "text/markdown", purpose: "commenting" });
     }
     for (const tag of chosen) body.push({ type: "TextualBody", value: tag, purpose: "tagging" });
+    body.push(...citeBox.bodies());
     const doc = {
       "@context": "http://www.w3.org/ns/anno.jsonld",
       type: "Annotation",
@@ -437,8 +442,15 @@ document.addEventListener("click", async (event) => {
       quote: data.target.selector[1].exact,
       note: bodies.find((b) => b.purpose === "commenting")?.value || "",
       tags: bodies.filter((b) => b.purpose === "tagging").map((b) => b.value),
+      citations: bodies.filter((b) => b.purpose === "linking"),
+      citationLabels: [...(entryFor(uuid)?.querySelectorAll(".citations > li") || [])].map((li) => li.textContent.trim()),
       visibility: data.visibility || "collection",
     });
+    return;
+  }
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    copyLink(new URL(copy.dataset.copy, location.origin).href);
     return;
   }
   const remove = event.target.closest("[data-delete]");
@@ -512,3 +524,312 @@ makeMarksFocusable();
 if (location.hash.startsWith("#a-")) activateEntry(location.hash.slice(3));
 const passage = document.querySelector("#text-layer [data-passage]");
 if (passage) passage.scrollIntoView({ block: "center" });
+
+// --- Copy a passage link ----------------------------------------------------------------
+
+async function copyLink(url) {
+  try {
+    await navigator.clipboard.writeText(url);
+  } catch {
+    // No clipboard permission (an insecure origin, say): copy through a hidden field.
+    const field = el("textarea", { class: "visually-hidden", "aria-hidden": "true" });
+    field.value = url;
+    document.body.append(field);
+    field.select();
+    document.execCommand("copy");
+    field.remove();
+  }
+  announce(`Link copied: ${url}`);
+}
+
+// --- Citations in the editor ------------------------------------------------------------
+// Each citation is kept as the W3C body the API takes (a SpecificResource, purpose "linking").
+
+const PASSAGE_LINK = /\/sources\/([0-9a-f-]{36})\/(?:passages\/(\d+)-(\d+)\/?)?/i;
+const LOCATOR_LABELS = [["page", "Page"], ["paragraph", "Paragraph"], ["section", "Section"], ["chapter", "Chapter"], ["line", "Line"], ["folio", "Folio"]];
+const REFERENCE_TYPES = [["webpage", "Web page"], ["article-journal", "Journal article"], ["article-newspaper", "Newspaper article"], ["report", "Report"], ["book", "Book"], ["document", "Other document"]];
+let fieldCount = 0;
+
+function field(label, input, help) {
+  fieldCount += 1;
+  input.id = input.id || `cite-field-${fieldCount}`;
+  const wrap = el("div", { class: "cite-field" }, el("label", { for: input.id, text: label }), input);
+  if (help) {
+    const helpId = `${input.id}-help`;
+    input.setAttribute("aria-describedby", helpId);
+    wrap.append(el("p", { class: "help", id: helpId, text: help }));
+  }
+  return wrap;
+}
+
+function selectOf(options) {
+  return el("select", {}, ...options.map(([value, text]) => el("option", { value, text })));
+}
+
+function citationEditor(initial, initialLabels, errorBox) {
+  const items = initial.map((body, i) => ({ body, label: initialLabels[i] || body.source }));
+  const list = el("ul", { class: "citations editing", "aria-label": "Citations in this annotation" });
+  const sourceButton = el("button", { type: "button", "aria-expanded": "false", text: "Cite a source…" });
+  const externalButton = el("button", { type: "button", "aria-expanded": "false", text: "External reference…" });
+  const area = el("div", { class: "cite-area" });
+  const element = el("fieldset", { class: "cite-editor" },
+    el("legend", { text: "Citations" }), list,
+    el("div", { class: "editor-actions" }, sourceButton, externalButton), area);
+
+  function render() {
+    list.replaceChildren(...items.map((item, i) => {
+      const remove = el("button", { type: "button", class: "link danger", "aria-label": `Remove citation ${item.label}`, text: "Remove" });
+      remove.addEventListener("click", () => { items.splice(i, 1); render(); sourceButton.focus(); });
+      return el("li", {}, el("span", { text: item.label }), " ", remove);
+    }));
+  }
+  function closeArea() {
+    area.replaceChildren();
+    sourceButton.setAttribute("aria-expanded", "false");
+    externalButton.setAttribute("aria-expanded", "false");
+  }
+  function add(body, label) {
+    items.push({ body, label });
+    render();
+    closeArea();
+    announce(`Citation added: ${label}`);
+    sourceButton.focus();
+  }
+  function commonFields() {
+    const label = selectOf(LOCATOR_LABELS);
+    const locator = el("input", { type: "text", maxlength: "100" });
+    const comment = el("input", { type: "text", maxlength: "1000" });
+    const part = el("div", { class: "cite-row" }, field("Locator type", label), field("Locator", locator, "e.g. 4 or 12–14"));
+    return {
+      nodes: [part, field("Comment", comment)],
+      apply(body) {
+        if (locator.value.trim()) { body.locator = locator.value.trim(); body.locatorLabel = label.value; }
+        if (comment.value.trim()) body.comment = comment.value.trim();
+        return body;
+      },
+    };
+  }
+
+  sourceButton.addEventListener("click", () => {
+    if (sourceButton.getAttribute("aria-expanded") === "true") { closeArea(); return; }
+    closeArea();
+    sourceButton.setAttribute("aria-expanded", "true");
+    area.replaceChildren(sourcePicker());
+    area.querySelector("input").focus();
+  });
+  externalButton.addEventListener("click", () => {
+    if (externalButton.getAttribute("aria-expanded") === "true") { closeArea(); return; }
+    closeArea();
+    externalButton.setAttribute("aria-expanded", "true");
+    area.replaceChildren(externalForm());
+    area.querySelector("input").focus();
+  });
+
+  function sourcePicker() {
+    const search = el("input", {
+      type: "search", id: "cite-search", autocomplete: "off", role: "combobox", "aria-autocomplete": "list",
+      "aria-expanded": "false", "aria-controls": "cite-results",
+    });
+    const results = el("ul", { class: "suggestions", id: "cite-results", role: "listbox", "aria-label": "Sources" });
+    results.hidden = true;
+    const chosenBox = el("div", { class: "cite-chosen" });
+    const box = el("div", { class: "cite-panel" },
+      field("Find a source", search, "Title, author or citation key; or paste a passage link."),
+      results, chosenBox);
+    let chosen = null;
+    let passage = null;
+    let active = -1;
+    let lastQuery = null;
+    const common = commonFields();
+    const passageText = el("p", { class: "cite-passage", "aria-live": "polite" });
+    const pickButton = el("button", { type: "button", text: "Pick a passage…" });
+    const addButton = el("button", { type: "button", class: "primary", text: "Add citation" });
+
+    function choose(source, picked = null) {
+      chosen = source;
+      passage = picked;
+      results.hidden = true;
+      search.setAttribute("aria-expanded", "false");
+      passageText.textContent = picked ? `Passage: “${picked.exact}”` : "Whole source (no passage chosen).";
+      chosenBox.replaceChildren(
+        el("p", { class: "cite-title" }, el("strong", { text: source.title || "Source" }), source.citation_key ? ` [@${source.citation_key}]` : ""),
+        passageText, el("div", { class: "editor-actions" }, pickButton), ...common.nodes,
+        el("div", { class: "editor-actions" }, addButton));
+      pickButton.focus();
+    }
+    pickButton.addEventListener("click", async () => {
+      const picked = await pickPassage(chosen);
+      if (picked) {
+        passage = picked;
+        passageText.textContent = `Passage: “${picked.exact}”`;
+      }
+      addButton.focus();
+    });
+    addButton.addEventListener("click", () => {
+      const body = { type: "SpecificResource", purpose: "linking", source: new URL(chosen.url, location.origin).href };
+      if (passage) {
+        // Offsets only: the server takes the quote from the text layer itself.
+        body.selector = [{ type: "TextPositionSelector", start: passage.start, end: passage.end }];
+      }
+      common.apply(body);
+      const label = passage ? `${chosen.title}: “${passage.exact}”` : chosen.title;
+      add(body, label);
+    });
+    function highlight(index) {
+      const options = [...results.children];
+      options.forEach((item, i) => item.setAttribute("aria-selected", String(i === index)));
+      active = index;
+      if (options[index]) search.setAttribute("aria-activedescendant", options[index].id);
+    }
+    async function lookup() {
+      const query = search.value.trim();
+      const link = query.match(PASSAGE_LINK);
+      if (link) {
+        const start = link[2] ? Number(link[2]) : null;
+        const end = link[3] ? Number(link[3]) : null;
+        const url = `/sources/${link[1]}/`;
+        // A pasted link: the title comes from the search (only sources the user can see).
+        const { data } = await api("GET", `${reader.dataset.sourceSearch}?q=${link[1]}`);
+        const known = data?.sources.find((s) => s.uuid === link[1].toLowerCase());
+        const source = known || { uuid: link[1], title: "Linked source", url };
+        let picked = null;
+        if (start !== null) picked = { start, end, exact: await passageQuote(url, start, end) };
+        choose(source, picked);
+        return;
+      }
+      if (query === lastQuery) return;
+      lastQuery = query;
+      const { data } = await api("GET", `${reader.dataset.sourceSearch}?q=${encodeURIComponent(query)}`);
+      if (search.value.trim() !== query || !data) return;
+      results.replaceChildren(...data.sources.map((source, i) => {
+        const who = source.creators.length ? ` — ${source.creators.join("; ")}` : "";
+        const option = el("li", { role: "option", id: `cite-result-${i}`, "aria-selected": "false" },
+          el("span", { text: source.title }), el("span", { class: "help", text: `${who} ${source.year} @${source.citation_key}` }));
+        option.addEventListener("mousedown", (event) => { event.preventDefault(); choose(source); });
+        option.source = source;
+        return option;
+      }));
+      results.hidden = data.sources.length === 0;
+      search.setAttribute("aria-expanded", String(data.sources.length > 0));
+      active = -1;
+    }
+    search.addEventListener("input", lookup);
+    search.addEventListener("keydown", (event) => {
+      const options = [...results.children];
+      if (event.key === "ArrowDown" && options.length) {
+        event.preventDefault();
+        results.hidden = false;
+        highlight((active + 1) % options.length);
+      } else if (event.key === "ArrowUp" && options.length) {
+        event.preventDefault();
+        highlight((active - 1 + options.length) % options.length);
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (active >= 0 && options[active]) choose(options[active].source);
+        else lookup();
+      } else if (event.key === "Escape" && !results.hidden) {
+        event.preventDefault();
+        event.stopPropagation();
+        results.hidden = true;
+      }
+    });
+    return box;
+  }
+
+  function externalForm() {
+    const url = el("input", { type: "url", placeholder: "https://…" });
+    const doi = el("input", { type: "text", placeholder: "10.1234/abc" });
+    const title = el("input", { type: "text", maxlength: "500" });
+    const creators = el("input", { type: "text" });
+    const publisher = el("input", { type: "text", maxlength: "300" });
+    const published = el("input", { type: "text", maxlength: "10", placeholder: "YYYY-MM-DD" });
+    const accessed = el("input", { type: "date" });
+    const kind = selectOf(REFERENCE_TYPES);
+    const common = commonFields();
+    const addButton = el("button", { type: "button", class: "primary", text: "Add reference" });
+    addButton.addEventListener("click", () => {
+      if (!url.value.trim() && !doi.value.trim()) {
+        errorBox.textContent = "An external reference needs a URL or a DOI.";
+        url.focus();
+        return;
+      }
+      errorBox.textContent = "";
+      const reference = { type: kind.value };
+      if (title.value.trim()) reference.title = title.value.trim();
+      const names = creators.value.split(";").map((n) => n.trim()).filter(Boolean);
+      if (names.length) reference.creators = names;
+      if (publisher.value.trim()) reference.publisher = publisher.value.trim();
+      if (published.value.trim()) reference.datePublished = published.value.trim();
+      if (accessed.value) reference.dateAccessed = accessed.value;
+      if (url.value.trim()) reference.url = url.value.trim();
+      if (doi.value.trim()) reference.doi = doi.value.trim();
+      const body = { type: "SpecificResource", purpose: "linking",
+        source: doi.value.trim() ? `https://doi.org/${doi.value.trim().replace(/^(https?:\/\/(dx\.)?doi\.org\/|doi:)/i, "")}` : url.value.trim(),
+        reference };
+      common.apply(body);
+      add(body, reference.title || body.source);
+    });
+    return el("div", { class: "cite-panel" },
+      field("URL", url), field("DOI", doi), field("Title", title),
+      field("Creators", creators, "Separate names with semicolons: Family, Given; …"),
+      el("div", { class: "cite-row" }, field("Published", published), field("Accessed", accessed)),
+      field("Publisher or site", publisher), field("Type", kind), ...common.nodes,
+      el("div", { class: "editor-actions" }, addButton));
+  }
+
+  render();
+  return { element, bodies: () => items.map((item) => item.body) };
+}
+
+// The cited source's text layer, fetched from its reading page, shown in a dialog to select in.
+async function loadLayer(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) return null;
+  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+  return doc.getElementById("text-layer");
+}
+
+async function passageQuote(url, start, end) {
+  const fetched = await loadLayer(url);
+  if (!fetched) return "";
+  const chars = [];
+  for (const run of fetched.querySelectorAll("[data-o]")) {
+    const base = Number(run.dataset.o);
+    [...run.textContent].forEach((ch, i) => { if (base + i >= start && base + i < end) chars.push(ch); });
+  }
+  return chars.join("");
+}
+
+const picker = el("dialog", { class: "picker", "aria-labelledby": "picker-title" });
+document.body.append(picker);
+
+function pickPassage(source) {
+  return new Promise(async (resolve) => {
+    const fetched = await loadLayer(source.url);
+    const pickerLayer = el("div", { class: "picker-layer text-layer", tabindex: "0", "aria-label": `Text of ${source.title}` });
+    if (fetched) pickerLayer.append(...fetched.childNodes);
+    else pickerLayer.append(el("p", { text: "This source's text could not be loaded." }));
+    const chosenText = el("p", { class: "cite-passage", "aria-live": "polite", text: "Select a passage in the text (mouse, or Shift+arrows)." });
+    const use = el("button", { type: "button", class: "primary", text: "Use this passage", disabled: "" });
+    const cancel = el("button", { type: "button", text: "Cancel" });
+    let selected = null;
+    const track = () => {
+      const range = selectedRange(pickerLayer);
+      if (!range) return;
+      selected = { start: range.start, end: range.end, exact: range.quote };
+      chosenText.textContent = `Selected: “${range.quote}”`;
+      use.removeAttribute("disabled");
+    };
+    pickerLayer.addEventListener("mouseup", () => setTimeout(track, 0));
+    pickerLayer.addEventListener("keyup", () => setTimeout(track, 0));
+    picker.replaceChildren(
+      el("h2", { id: "picker-title", text: `Pick a passage of “${source.title}”` }),
+      pickerLayer, chosenText, el("div", { class: "editor-actions" }, use, cancel));
+    const finish = (value) => { picker.close(); resolve(value); };
+    use.addEventListener("click", () => finish(selected));
+    cancel.addEventListener("click", () => finish(null));
+    picker.addEventListener("cancel", () => resolve(null), { once: true });
+    picker.showModal();
+    pickerLayer.focus();
+  });
+}

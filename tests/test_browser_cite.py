@@ -1,0 +1,181 @@
+"""Citing in real Chromium: pick a passage of another source, follow it, see the backlink."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from annotations.models import Annotation
+from tests.conftest import archive_text, login
+from tests.test_browser_annotate import drag_select
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CITED_TEXT = (
+    "The harbour strike began on a Tuesday. Dockers refused to unload the grain ships, "
+    "and within a week the city had run short of bread."
+)
+SCREENSHOTS = os.environ.get("SCHOLION_SCREENSHOTS", "")
+
+PICKER_SELECT_JS = """
+([start, end]) => {
+  const runs = [...document.querySelectorAll('dialog.picker .picker-layer [data-o]')];
+  function point(offset) {
+    for (const run of runs) {
+      const node = run.firstChild; if (!node) continue;
+      const base = Number(run.dataset.o); const chars = [...node.data];
+      if (offset >= base && offset <= base + chars.length) {
+        const units = chars.slice(0, offset - base).join('').length;
+        const r = document.createRange(); r.setStart(node, units); r.setEnd(node, units);
+        const rect = r.getBoundingClientRect(); return [rect.left, rect.top + rect.height / 2];
+      }
+    }
+    throw new Error('offset not rendered: ' + offset);
+  }
+  return [point(start), point(end)];
+}
+"""
+
+
+@pytest.fixture
+def cited(owner, collection):
+    return archive_text(
+        CITED_TEXT,
+        owner,
+        collection,
+        metadata={
+            "title": "The Harbour Strike",
+            "creators": ["Okafor, Ada"],
+            "date_published": "1998",
+        },
+    )
+
+
+def test_cite_a_passage_with_the_picker_follow_it_and_see_the_backlink(
+    page, live_server, demo_source, cited
+):
+    login(page, "maya", "pw-maya-123")
+    page.goto(f"/sources/{demo_source.uuid}/")
+    text = demo_source.text
+    start = text.index("coordinated series")
+    drag_select(page, start, start + len("coordinated series"))
+    page.get_by_role("button", name="Annotate").click()
+    page.get_by_label("Note (Markdown)").fill(f"Compare the strike [@{cited.citation_key}, p. 2].")
+
+    # Find the source by typing, choose it with the keyboard.
+    page.get_by_role("button", name="Cite a source…").click()
+    search = page.get_by_role("combobox", name="Find a source")
+    search.fill("harb")
+    page.get_by_role("option", name="The Harbour Strike").wait_for()
+    search.press("ArrowDown")
+    search.press("Enter")
+
+    # Pick the passage in the cited source's own text.
+    page.get_by_role("button", name="Pick a passage…").click()
+    dialog = page.get_by_role("dialog", name="Pick a passage of “The Harbour Strike”")
+    dialog.wait_for()
+    s, e = CITED_TEXT.index("grain ships"), CITED_TEXT.index("grain ships") + len("grain ships")
+    (x1, y1), (x2, y2) = page.evaluate(PICKER_SELECT_JS, [s, e])
+    page.mouse.move(x1 + 0.5, y1)
+    page.mouse.down()
+    page.mouse.move(x2 - 0.5, y2, steps=5)
+    page.mouse.up()
+    dialog.get_by_text("Selected: “grain ships”").wait_for()
+    dialog.get_by_role("button", name="Use this passage").click()
+    page.get_by_label("Locator", exact=True).fill("2")
+    page.get_by_label("Comment").fill("the same week")
+    page.get_by_role("button", name="Add citation").click()
+    page.get_by_role("list", name="Citations in this annotation").get_by_text(
+        "The Harbour Strike: “grain ships”"
+    ).wait_for()
+    if SCREENSHOTS:
+        page.locator("form.editor").screenshot(path=f"{SCREENSHOTS}/editor.png")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_function("() => document.querySelectorAll('#ann-list .ann').length === 1")
+
+    annotation = Annotation.objects.get()
+    citation = annotation.citations.get()
+    assert (citation.source_id, citation.start, citation.end) == (cited.pk, s, e)
+    assert (citation.locator, citation.comment) == ("2", "the same week")
+
+    entry = page.locator(f"#a-{annotation.uuid}")
+    # The inline key is a link to the source; the citation lists the passage.
+    key_link = entry.locator("a.cite")
+    assert key_link.inner_text() == "Okafor 1998"
+    assert key_link.get_attribute("href") == f"/sources/{cited.uuid}/"
+    cite_link = entry.get_by_role("list", name="Cites").get_by_role("link")
+    assert cite_link.inner_text() == "The Harbour Strike"
+    if SCREENSHOTS:
+        page.locator(".ann-panel").screenshot(path=f"{SCREENSHOTS}/panel-citations.png")
+
+    # Copy link copies the highlight's passage URL.
+    entry.get_by_role("button", name="Copy link to this passage").click()
+    page.get_by_role("status").filter(has_text="Link copied").wait_for(state="attached")
+
+    # Follow the citation: the cited passage is marked, and the backlink is there.
+    cite_link.click()
+    page.wait_for_url(f"**/sources/{cited.uuid}/passages/{s}-{e}/")
+    marked = page.locator("#text-layer [data-passage]")
+    assert "".join(marked.all_inner_texts()) == "grain ships"
+    cited_by = page.get_by_role("region", name="Citing this passage")
+    assert "coordinated series" in cited_by.inner_text()
+    cited_by.get_by_role("link", name=demo_source.title).wait_for()
+    page.goto(f"/sources/{cited.uuid}/")
+    cited_by = page.get_by_role("region", name="Cited by")
+    assert "coordinated series" in cited_by.inner_text()
+    if SCREENSHOTS:
+        page.locator(".cited-by").screenshot(path=f"{SCREENSHOTS}/cited-by.png")
+        page.get_by_text("Cite this source").click()
+        page.screenshot(path=f"{SCREENSHOTS}/cited-source.png", full_page=True)
+
+    # Back to the citing annotation through the backlink.
+    cited_by.get_by_role("link", name=demo_source.title).click()
+    page.wait_for_url(f"**/sources/{demo_source.uuid}/#a-{annotation.uuid}")
+
+
+def test_an_external_reference_and_a_pasted_passage_link(page, live_server, demo_source, cited):
+    login(page, "maya", "pw-maya-123")
+    page.goto(f"/sources/{demo_source.uuid}/")
+    drag_select(page, 0, 12)
+    page.get_by_role("button", name="Annotate").click()
+    page.get_by_role("button", name="Cite a source…").click()
+    s = CITED_TEXT.index("Dockers")
+    link = f"{live_server.url}/sources/{cited.uuid}/passages/{s}-{s + 7}/"
+    page.get_by_role("combobox", name="Find a source").fill(link)
+    page.get_by_text("Passage: “Dockers”").wait_for()
+    page.get_by_role("button", name="Add citation").click()
+
+    page.get_by_role("button", name="External reference…").click()
+    page.get_by_label("URL").fill("javascript:alert(1)")
+    page.get_by_label("Title").fill("Bad link")
+    page.get_by_role("button", name="Add reference").click()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("alert").filter(has_text="http").wait_for()
+    assert not Annotation.objects.exists()
+
+    # Fix it: remove the bad reference, add a good one.
+    page.get_by_role("button", name="Remove citation Bad link").click()
+    page.get_by_role("button", name="External reference…").click()
+    page.get_by_label("DOI").fill("10.1000/xyz")
+    page.get_by_label("Title").fill("Bread and Ports")
+    page.get_by_role("button", name="Add reference").click()
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_function("() => document.querySelectorAll('#ann-list .ann').length === 1")
+    annotation = Annotation.objects.get()
+    assert [c.as_text() for c in annotation.citations.all()] == [
+        f"The Harbour Strike [@{cited.citation_key}], “Dockers” ({s}–{s + 7})",
+        "Bread and Ports <https://doi.org/10.1000/xyz>",
+    ]
+    external = page.get_by_role("link", name="Bread and Ports")
+    assert external.get_attribute("href") == "https://doi.org/10.1000/xyz"
+
+    # Editing keeps the citations (they round-trip through the editor).
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_role("list", name="Citations in this annotation").get_by_text(
+        "Bread and Ports"
+    ).wait_for()
+    page.get_by_label("Note (Markdown)").fill("Edited.")
+    page.get_by_role("button", name="Save").click()
+    page.locator(f"#a-{annotation.uuid} .note").get_by_text("Edited.").wait_for()
+    assert annotation.citations.count() == 2
