@@ -1,10 +1,16 @@
 """Search benchmark: index build time, and p50/p95 for five kinds of query.
 
     DEBUG=1 .venv/bin/python bench/search.py [--sources 10000] [--words 5000]
-                                            [--annotations 200000] [--runs 30]
+                                            [--annotations 200000] [--runs 30] [--keep DIR]
 
 The defaults are the full specification (10,000 sources of 5,000 words, 200,000
 annotations); on a small shared machine, run it smaller (--sources 1000 --annotations 20000).
+
+Building the full-size data and its index takes minutes. With ``--keep DIR`` the built
+database is kept and reused by the next run of the same size and seed: SQLite in a file in
+DIR, or, when DATABASE_URL is set, a database named beside the one it names
+(``<name>_bench_<size>``); a run that finds it populated skips straight to the queries
+(applying any new migration first), which are drawn again from the same seed.
 
 Sets Django up itself with a throwaway data directory and a throwaway database: SQLite in
 that directory, or, when DATABASE_URL is set, a fresh database created beside the one it
@@ -45,6 +51,67 @@ SYLLABLES = "ka ri to me sa lu no vi de pa ro ta ne zu mo li ga fe bo hu".split(
 def setup_django(data_dir: Path) -> str:
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
     return ingest_setup_django(data_dir, 50 * 1024 * 1024)
+
+
+def setup_kept_django(keep_dir: Path, label: str) -> None:
+    """Django on a database that outlives the run: created and migrated if need be."""
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+    os.environ["SCHOLION_DATA_DIR"] = str(keep_dir)
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SCHOLION_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.DEBUG = False  # DEBUG keeps every statement in memory
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        db["NAME"] = f"{db['NAME']}_bench_{label}"
+        with connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    else:
+        db["NAME"] = str(keep_dir / f"search_{label}.sqlite3")
+    print(f"Kept database: {db['NAME']}")
+    call_command("migrate", verbosity=0)
+
+
+def is_populated(n_sources: int, n_annotations: int) -> bool:
+    """Whether the kept database holds a complete build of this size (index included)."""
+    from annotations.models import Annotation
+    from archive.models import Source
+    from search.models import AnnotationEntry, SourceSegment
+
+    if not Source.objects.exists():
+        return False
+    complete = (
+        Source.objects.count() == n_sources
+        and Annotation.objects.count() == n_annotations
+        and SourceSegment.objects.filter(kind=SourceSegment.Kind.METADATA).count() == n_sources
+        and AnnotationEntry.objects.count() == n_annotations
+    )
+    if not complete:
+        raise SystemExit(
+            "The kept database holds an incomplete or different build: delete it and run again."
+        )
+    return True
+
+
+def reused(seed: int) -> dict:
+    """What ``populate`` returns, for a database it populated from the same seed."""
+    from django.contrib.auth import get_user_model
+    from taggit.models import Tag
+
+    return {
+        "lang": Language(random.Random(seed)),  # populate draws the vocabulary first
+        "reader": get_user_model().objects.get(username="user0"),
+        "tags": list(Tag.objects.order_by("pk")[:5]),
+    }
 
 
 class Language:
@@ -249,53 +316,73 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=30, help="timed runs per kind of query")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="keep the built database (SQLite: a file in DIR) and reuse it on later runs",
+    )
     args = parser.parse_args()
 
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        label = f"{args.sources}x{args.words}_{args.annotations}_s{args.seed}"
+        setup_kept_django(args.keep.resolve(), label)
+        run(args, reuse=True)
+        return
     with tempfile.TemporaryDirectory(prefix="scholion-bench-search-") as tmp:
         original = setup_django(Path(tmp))
         try:
-            from django.db import connection
-
-            from search.index import rebuild_index
-
-            if connection.vendor == "sqlite":
-                engine = f"SQLite {connection.Database.sqlite_version}"
-            else:
-                engine = f"PostgreSQL {connection.pg_version}"
-            print(
-                f"Engine: {engine}; {args.sources:,} sources of {args.words:,} words,"
-                f" {args.annotations:,} annotations"
-            )
-            rng = random.Random(args.seed)
-            started = time.perf_counter()
-            data = populate(args.sources, args.words, args.annotations, rng)
-            print(f"Data inserted (bulk_create, no index) in {time.perf_counter() - started:.1f} s")
-
-            started = time.perf_counter()
-            sources, stretches, annotations = rebuild_index()
-            built = time.perf_counter() - started
-            print(
-                f"Index build: {built:.1f} s ({sources:,} sources in {stretches:,} stretches,"
-                f" {annotations:,} annotations)"
-            )
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("ANALYZE")  # the other tables (the index's are analysed)
-
-            kinds = queries(data["lang"], rng, data["tags"])
-            figures = measure(kinds, data["reader"], args.runs)
-            print(f"\nQueries as a member of 4 of 5 collections; {args.runs} runs each (ms):")
-            print(f"{'kind':<13} {'search p50':>10} {'p95':>7} {'page p50':>9} {'p95':>7}  matches")
-            for kind, ((c50, c95), (p50, p95), counts) in figures.items():
-                example = kinds[kind][0]
-                shown = ", ".join(f"{k}={v}" for k, v in example.items())
-                sources, passages = counts[0]
-                print(
-                    f"{kind:<13} {c50:>10.1f} {c95:>7.1f} {p50:>9.1f} {p95:>7.1f}"
-                    f"  {sources} sources, {passages} passages for {shown}"
-                )
+            run(args, reuse=False)
         finally:
             teardown_django(original)
+
+
+def run(args: argparse.Namespace, *, reuse: bool) -> None:
+    from django.db import connection
+
+    from search.index import rebuild_index
+
+    if connection.vendor == "sqlite":
+        engine = f"SQLite {connection.Database.sqlite_version}"
+    else:
+        engine = f"PostgreSQL {connection.pg_version}"
+    print(
+        f"Engine: {engine}; {args.sources:,} sources of {args.words:,} words,"
+        f" {args.annotations:,} annotations"
+    )
+    if reuse and is_populated(args.sources, args.annotations):
+        data = reused(args.seed)
+        print("Data and index reused from the kept database")
+    else:
+        started = time.perf_counter()
+        data = populate(args.sources, args.words, args.annotations, random.Random(args.seed))
+        print(f"Data inserted (bulk_create, no index) in {time.perf_counter() - started:.1f} s")
+
+        started = time.perf_counter()
+        sources, stretches, annotations = rebuild_index()
+        built = time.perf_counter() - started
+        print(
+            f"Index build: {built:.1f} s ({sources:,} sources in {stretches:,} stretches,"
+            f" {annotations:,} annotations)"
+        )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # the other tables (the index's are analysed)
+
+    # A generator of its own, so that a reused database is asked the same queries.
+    kinds = queries(data["lang"], random.Random(f"{args.seed} queries"), data["tags"])
+    figures = measure(kinds, data["reader"], args.runs)
+    print(f"\nQueries as a member of 4 of 5 collections; {args.runs} runs each (ms):")
+    print(f"{'kind':<13} {'search p50':>10} {'p95':>7} {'page p50':>9} {'p95':>7}  matches")
+    for kind, ((c50, c95), (p50, p95), counts) in figures.items():
+        example = kinds[kind][0]
+        shown = ", ".join(f"{k}={v}" for k, v in example.items())
+        sources, passages = counts[0]
+        print(
+            f"{kind:<13} {c50:>10.1f} {c95:>7.1f} {p50:>9.1f} {p95:>7.1f}"
+            f"  {sources} sources, {passages} passages for {shown}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,12 @@ MAX_QUERY_LENGTH = 500
 MAX_CLAUSES = 12
 MIN_PREFIX_LENGTH = 2
 PER_PAGE = 10
+# Finding every match of a word that is in most texts is cheap; scoring each match is not
+# (the engine reads every occurrence). A search with more matches than this ranks the most
+# recently added ones by relevance and lists the rest after them, newest first; every match
+# is still found, filtered and counted exactly.
+MAX_RANKED_SOURCES = 500
+MAX_RANKED_PASSAGES = 1000
 SNIPPET_CHARS = 240
 SNIPPET_LEAD = 70
 QUOTE_MARKS = '"“”„«»'
@@ -180,11 +186,15 @@ class _SQLite:
         f"CASE WHEN rowid = {_SOURCE} * {SourceSegment.SEGMENT_ID_BASE} THEN 'meta' ELSE 'text' END"
     )
 
-    def segment_hits(self, clause: Clause) -> tuple[str, list]:
+    def segment_hits(self, clause: Clause, sources: str, first: str) -> tuple[str, list]:
+        """Scored hits in the sources that the SQL ``sources`` selects, none below source
+        ``first`` (SQL): FTS5 seeks there by rowid, and scores only the rows kept."""
         return (
             f"SELECT {self._SOURCE} AS source_id, rowid AS segment_id, {self._KIND} AS kind,"  # noqa: S608
             " bm25(search_segment_fts) AS score"
-            " FROM search_segment_fts WHERE search_segment_fts MATCH %s",
+            " FROM search_segment_fts WHERE search_segment_fts MATCH %s"
+            f" AND rowid >= ({first}) * {SourceSegment.SEGMENT_ID_BASE}"
+            f" AND {self._SOURCE} IN ({sources})",
             [self._match(clause)],
         )
 
@@ -194,10 +204,19 @@ class _SQLite:
             [" OR ".join(self._match(c) for c in clauses)],
         )
 
-    def entry_hits(self, clauses: list[Clause]) -> tuple[str, list]:
+    def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> tuple[str, list]:
+        """Scored hits among the annotations the SQL ``entries`` selects, from ``first`` on."""
         return (
-            "SELECT rowid AS id, bm25(search_annotation_fts, 1.0, 1.0, 2.0) AS score"
-            " FROM search_annotation_fts WHERE search_annotation_fts MATCH %s",
+            "SELECT rowid AS id, bm25(search_annotation_fts, 1.0, 1.0, 2.0) AS score"  # noqa: S608
+            " FROM search_annotation_fts WHERE search_annotation_fts MATCH %s"
+            # (rowid + 0): a filter on the rows of the range scan, not one MATCH per id.
+            f" AND rowid >= ({first}) AND (rowid + 0) IN ({entries})",
+            [" AND ".join(self._match(c) for c in clauses)],
+        )
+
+    def entries_matching_all(self, clauses: list[Clause]) -> tuple[str, list]:
+        return (
+            "SELECT rowid FROM search_annotation_fts WHERE search_annotation_fts MATCH %s",
             [" AND ".join(self._match(c) for c in clauses)],
         )
 
@@ -227,12 +246,13 @@ class _PostgreSQL:
         # An entry's tags, quote and note carry weights A, B, C: a phrase must keep to one.
         return "(" + " | ".join(self._tsquery(clause, w) for w in "ABC") + ")"
 
-    def segment_hits(self, clause: Clause) -> tuple[str, list]:
+    def segment_hits(self, clause: Clause, sources: str, first: str) -> tuple[str, list]:
         q = self._tsquery(clause)
         return (
-            "SELECT s.source_id, s.id AS segment_id, s.kind,"
+            "SELECT s.source_id, s.id AS segment_id, s.kind,"  # noqa: S608
             " -ts_rank(s.document, %s::tsquery, 1) AS score"
-            " FROM search_sourcesegment s WHERE s.document @@ %s::tsquery",
+            " FROM search_sourcesegment s WHERE s.document @@ %s::tsquery"
+            f" AND s.source_id >= ({first}) AND s.source_id IN ({sources})",
             [q, q],
         )
 
@@ -240,12 +260,20 @@ class _PostgreSQL:
         q = " | ".join(self._tsquery(c) for c in clauses)
         return "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery", [q]
 
-    def entry_hits(self, clauses: list[Clause]) -> tuple[str, list]:
+    def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> tuple[str, list]:
         q = " & ".join(self._entry_tsquery(c) for c in clauses)
         return (
-            "SELECT e.annotation_id AS id, -ts_rank(e.document, %s::tsquery) AS score"
-            " FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
+            "SELECT e.annotation_id AS id, -ts_rank(e.document, %s::tsquery) AS score"  # noqa: S608
+            " FROM search_annotationentry e WHERE e.document @@ %s::tsquery"
+            f" AND e.annotation_id >= ({first}) AND e.annotation_id IN ({entries})",
             [q, q],
+        )
+
+    def entries_matching_all(self, clauses: list[Clause]) -> tuple[str, list]:
+        q = " & ".join(self._entry_tsquery(c) for c in clauses)
+        return (
+            "SELECT e.annotation_id FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
+            [q],
         )
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
@@ -334,7 +362,10 @@ class Filters:
         return sources
 
     def annotations(self, user) -> QuerySet[Annotation]:
-        visible = Annotation.objects.visible_to(user).filter(source__withdrawn_at__isnull=True)
+        # As a set of ids (read from an index), not a join: on SQLite a join reads each
+        # source row, whose text layer lies before withdrawn_at.
+        not_withdrawn = Source.objects.filter(withdrawn_at__isnull=True).values("pk")
+        visible = Annotation.objects.visible_to(user).filter(source__in=not_withdrawn)
         annotations = visible.filter(self._source_q("source__"))
         if self.collection:
             # The collection the annotation was made in, not every one holding its source.
@@ -506,23 +537,47 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         items, count, number = _listing_page(listing, number)
         return ResultPage([_source_result(s, [], None) for s in items], count, number)
 
-    rows, number = _ranked_page(engine, sources, clauses, sort, number)
-    count = rows[0][1] if rows else 0
+    # Found without scoring: the sources where every clause matches somewhere.
+    for clause in clauses:
+        sql, params = engine.sources_matching_any([clause])
+        sources = sources.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+    limit, offset = _page_bounds(number)
+    if sort == "newest":
+        page = sources.order_by("-archived_at", "-pk").values_list("pk", flat=True)
+        page_ids, count, number = _listing_page(page, number)
+        hits = _source_hits(engine, clauses, page_ids) if page_ids else []
+    else:
+        found_ids, hits = _found_and_ranked_hits(engine, clauses, sources)
+        count = len(found_ids)
+        number = _clamp_page(number, count)
+        limit, offset = _page_bounds(number)
+        score: dict[int, float] = {}
+        for source_id, _segment_id, _kind, hit_score, _k in hits:
+            score[source_id] = score.get(source_id, 0.0) + hit_score
+        ranked = sorted(score, key=lambda pk: (score[pk], -pk))
+        unranked = found_ids[MAX_RANKED_SOURCES:]
+        page_ids = [*ranked, *unranked][offset : offset + limit]
+        if any(pk not in score for pk in page_ids):  # a page past the ranked sources
+            hits = [h for h in hits if h[0] in page_ids]
+            hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
+    if not page_ids:
+        return ResultPage([], count, number)
+
     # Show each source at the stretch of text that matches the most clauses, then scores
     # best; at its metadata only when no stretch of text matches.
-    order: dict[int, None] = {}  # sources in rank order
+    on_page = set(page_ids)
     segments: dict[int, list] = {}  # segment -> [source, clauses, is text, score]
-    for source_id, _total, segment_id, kind, score, k in rows:
-        order.setdefault(source_id)
-        segment = segments.setdefault(segment_id, [source_id, set(), kind == "text", 0.0])
-        segment[1].add(k)
-        segment[3] += score
+    for source_id, segment_id, kind, hit_score, k in hits:
+        if source_id in on_page:
+            segment = segments.setdefault(segment_id, [source_id, set(), kind == "text", 0.0])
+            segment[1].add(k)
+            segment[3] += hit_score
     best: dict[int, tuple] = {}  # source -> (preference, segment)
-    for segment_id, (source_id, matched, is_text, score) in segments.items():
-        preference = (len(matched), is_text, -score, -segment_id)
+    for segment_id, (source_id, matched, is_text, segment_score) in segments.items():
+        preference = (len(matched), is_text, -segment_score, -segment_id)
         if source_id not in best or preference > best[source_id][0]:
             best[source_id] = (preference, segment_id)
-    found = Source.objects.for_listing().in_bulk(list(order))
+    found = Source.objects.for_listing().in_bulk(page_ids)
     excerpts = {
         s.pk: s
         for s in SourceSegment.objects.filter(pk__in=[b[1] for b in best.values()]).annotate(
@@ -530,58 +585,58 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         )
     }
     items = [
-        _source_result(found[pk], clauses, excerpts.get(best[pk][1])) for pk in order if pk in found
+        _source_result(found[pk], clauses, excerpts.get(best[pk][1]) if pk in best else None)
+        for pk in page_ids
+        if pk in found
     ]
     return ResultPage(items, count, number)
 
 
-def _run_page(run, number: int) -> tuple[list, int]:
-    """Rows of page ``number``; past the last page, the last page's (as Paginator.get_page)."""
-    rows = run(number)
-    if not rows and number > 1:
-        rows = run(1)
-        last = -(-rows[0][1] // PER_PAGE) if rows else 1
-        number = last
-        if last > 1:
-            rows = run(last)
-    return rows, number
+def _clamp_page(number: int, count: int) -> int:
+    """Past the last page, the last page (as Paginator.get_page)."""
+    return min(max(1, number), max(1, -(-count // PER_PAGE)))
 
 
-def _ranked_page(engine, sources: QuerySet, clauses: list[Clause], sort: str, number: int):
-    """(source, total, segment, score, clause) rows for one page of ranked sources."""
+def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tuple[str, list]:
+    """(source, segment, kind, score, clause number) of each hit in ``sources`` (SQL)."""
     parts, params = [], []
     for k, clause in enumerate(clauses):
-        sql, p = engine.segment_hits(clause)
+        sql, p = engine.segment_hits(clause, sources, first)
         parts.append(f"SELECT source_id, segment_id, kind, score, {k} AS k FROM ({sql}) AS c{k}")  # noqa: S608
         params += p
-    allowed = sources.filter(pk__in=RawSQL("SELECT source_id FROM search_hits", [])).values("pk")
-    allowed_sql, allowed_params = _sql(allowed)
-    if sort == "newest":
-        join = "JOIN archive_source src ON src.id = g.source_id"
-        order = "src.archived_at DESC, src.id DESC"
-    else:
-        join, order = "", "g.score, g.source_id DESC"
+    return " UNION ALL ".join(parts), params
 
-    def run(number: int) -> list:
-        limit, offset = _page_bounds(number)
-        sql = (
-            f"WITH search_hits AS MATERIALIZED ({' UNION ALL '.join(parts)}),"  # noqa: S608
-            " search_groups AS (SELECT source_id, SUM(score) AS score FROM search_hits"
-            f" WHERE source_id IN ({allowed_sql}) GROUP BY source_id"
-            f" HAVING COUNT(DISTINCT k) = {len(clauses)}),"
-            " search_page AS (SELECT g.source_id, COUNT(*) OVER () AS total,"
-            f" ROW_NUMBER() OVER (ORDER BY {order}) AS position"
-            f" FROM search_groups g {join} ORDER BY {order} LIMIT %s OFFSET %s)"
-            " SELECT p.source_id, p.total, h.segment_id, h.kind, h.score, h.k"
-            " FROM search_page p JOIN search_hits h ON h.source_id = p.source_id"
-            " ORDER BY p.position, h.score"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *allowed_params, limit, offset])
-            return cursor.fetchall()
 
-    rows, number = _run_page(run, number)
-    return rows, number
+def _found_and_ranked_hits(engine, clauses: list[Clause], sources: QuerySet) -> tuple[list, list]:
+    """The ids of the matching ``sources``, newest first, and the scored hits of the first
+    MAX_RANKED_SOURCES of them, in one statement."""
+    found_sql, found_params = _sql(sources.values("pk"))
+    union, params = _hits_union(
+        engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
+    )
+    # Materialized: FTS5 scores only in a plain scan of its own table.
+    sql = (
+        f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
+        " search_top AS MATERIALIZED"
+        f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {MAX_RANKED_SOURCES}),"
+        f" search_hits AS MATERIALIZED ({union})"
+        " SELECT pk, NULL, NULL, NULL, NULL FROM search_found"
+        " UNION ALL SELECT source_id, segment_id, kind, score, k FROM search_hits"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*found_params, *params])
+        rows = cursor.fetchall()
+    found_ids = sorted((row[0] for row in rows if row[1] is None), reverse=True)
+    return found_ids, [row for row in rows if row[1] is not None]
+
+
+def _source_hits(engine, clauses: list[Clause], source_ids: list[int]) -> list[tuple]:
+    ids = ", ".join(str(int(pk)) for pk in source_ids)  # ids just read from the database
+    union, params = _hits_union(engine, clauses, ids, str(min(source_ids)))
+    sql = f"WITH search_hits AS MATERIALIZED ({union}) SELECT * FROM search_hits"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _search_passages(user, query, filters, sort, number) -> ResultPage:
@@ -596,30 +651,37 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         items, count, number = _listing_page(listing, number)
         return ResultPage([_passage_result(a, []) for a in items], count, number)
 
-    hits_sql, hits_params = engine.entry_hits(clauses)
-    allowed = annotations.filter(pk__in=RawSQL("SELECT id FROM search_hits", [])).values("pk")
-    allowed_sql, allowed_params = _sql(allowed)
+    sql, params = engine.entries_matching_all(clauses)
+    annotations = annotations.filter(pk__in=RawSQL(sql, params))  # noqa: S611
     if sort == "newest":
-        join = "JOIN annotations_annotation a ON a.id = h.id"
-        order = "a.created DESC, a.id DESC"
+        page = annotations.order_by("-created", "-pk").values_list("pk", flat=True)
+        page_ids, count, number = _listing_page(page, number)
     else:
-        join, order = "", "h.score, h.id DESC"
-
-    def run(number: int) -> list:
-        limit, offset = _page_bounds(number)
+        found_sql, found_params = _sql(annotations.values("pk"))
+        hits_sql, hits_params = engine.entry_hits(
+            clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
+        )
         sql = (
-            f"WITH search_hits AS MATERIALIZED ({hits_sql})"  # noqa: S608
-            f" SELECT h.id, COUNT(*) OVER () AS total FROM search_hits h {join}"
-            f" WHERE h.id IN ({allowed_sql}) ORDER BY {order} LIMIT %s OFFSET %s"
+            f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
+            " search_top AS MATERIALIZED"
+            f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {MAX_RANKED_PASSAGES}),"
+            f" search_hits AS MATERIALIZED ({hits_sql})"
+            " SELECT pk, NULL FROM search_found UNION ALL SELECT id, score FROM search_hits"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*hits_params, *allowed_params, limit, offset])
-            return cursor.fetchall()
-
-    rows, number = _run_page(run, number)
-    found = _with_related(Annotation.objects.all()).in_bulk([r[0] for r in rows])
-    items = [_passage_result(found[r[0]], clauses) for r in rows if r[0] in found]
-    return ResultPage(items, rows[0][1] if rows else 0, number)
+            cursor.execute(sql, [*found_params, *hits_params])
+            rows = cursor.fetchall()
+        score = {pk: value for pk, value in rows if value is not None}
+        found_ids = sorted((pk for pk, value in rows if value is None), reverse=True)
+        count = len(found_ids)
+        number = _clamp_page(number, count)
+        limit, offset = _page_bounds(number)
+        ranked = sorted(score, key=lambda pk: (score[pk], -pk))
+        unranked = found_ids[MAX_RANKED_PASSAGES:]
+        page_ids = [*ranked, *unranked][offset : offset + limit]
+    found = _with_related(Annotation.objects.all()).in_bulk(page_ids)
+    items = [_passage_result(found[pk], clauses) for pk in page_ids if pk in found]
+    return ResultPage(items, count, number)
 
 
 def _with_related(annotations: QuerySet[Annotation]) -> QuerySet[Annotation]:
