@@ -769,3 +769,25 @@ def test_header_search_box_finds_and_marks_words(page, owner, archive_source):
     )
     marked = page.locator("#text-layer [data-passage]")
     assert "".join(marked.all_inner_texts()) == "strike spread"
+
+
+@pytest.mark.django_db
+def test_past_the_ranked_matches_the_rest_follow_newest_first(
+    client, owner, collection, monkeypatch
+):
+    monkeypatch.setattr("search.query.MAX_RANKED_SOURCES", 2)
+    monkeypatch.setattr("search.query.MAX_RANKED_PASSAGES", 2)
+    texts = ["tolls " * 5, "tolls once", "tolls tolls tolls", "tolls and more", "tolls here"]
+    sources = [
+        make_source(f"{text} {i}", owner, collection, title=f"S{i}") for i, text in enumerate(texts)
+    ]
+    for source in sources:
+        annotate(source, owner, "tolls", note="tolls " * (1 + source.pk % 3))
+    client.force_login(owner)
+    results = search(client, q="tolls").context["results"]
+    assert results.sources.count == 5 and results.passages.count == 5  # every match counted
+    titles = [r.source.title for r in results.sources]
+    # The two newest (S4, S3) are ranked by relevance, then the others newest first.
+    assert sorted(titles[:2]) == ["S3", "S4"]
+    assert titles[2:] == ["S2", "S1", "S0"]
+    assert len({r.annotation.pk for r in results.passages}) == 5
