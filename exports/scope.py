@@ -1,0 +1,153 @@
+"""What an export covers: one collection, narrowed by the search filters, as one user sees it.
+
+Every format reads its rows from an ExportScope, so they all agree on which annotations and
+sources are in, and in which order. The rows are streamed in chunks with their tags (and, once
+they exist, citations) prefetched per chunk; sources and authors are read once and shared, so
+the number of queries does not grow with the number of annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+
+from annotations.models import Annotation
+from archive.models import Collection, Source
+from search.query import Filters
+
+CHUNK_SIZE = 2000
+# Source columns the formats use; the text layer (possibly megabytes) is never read.
+SOURCE_FIELDS = (
+    "pk",
+    "uuid",
+    "sha256",
+    "size",
+    "media_type",
+    "original_filename",
+    "original_url",
+    "archived_at",
+    *Source.METADATA_FIELDS,
+)
+# Text order within a source; UUIDs rather than primary keys break ties, so an export of
+# an imported copy lists everything in the same order as the export it came from.
+ANNOTATION_ORDER = ("source__title", "source__uuid", "start", "-end", "created", "uuid")
+SOURCE_ORDER = ("title", "uuid")
+
+
+def citations_text(annotation: Annotation) -> str:
+    """The citations attached to an annotation, for the CSV and Markdown formats.
+
+    Empty until annotations have a ``citations`` relation (the Citation model); then it lists
+    the cited keys. Reads only prefetched rows (see ``citation_prefetch``).
+    """
+    if not hasattr(annotation, "citations"):
+        return ""
+    return "; ".join(str(citation) for citation in annotation.citations.all())
+
+
+def citation_prefetch() -> list[str]:
+    """The prefetch for citations_text, once the relation exists (no query per row)."""
+    return ["citations"] if hasattr(Annotation, "citations") else []
+
+
+@dataclass
+class ExportScope:
+    collection: Collection
+    user: Any  # the user the export is made for: it holds only what they may see
+    base_url: str  # scheme and host, no trailing slash: links in the export are absolute
+    filters: Filters = field(default_factory=Filters)
+    query: dict[str, Any] = field(default_factory=dict)  # the filters as given, for the IRI
+    progress: Callable[[int], None] | None = None  # called with annotations written so far
+
+    def __post_init__(self) -> None:
+        self.filters.collection = self.collection.slug
+
+    # --- Rows -------------------------------------------------------------------------
+
+    def annotations(self) -> QuerySet[Annotation]:
+        """The annotations in the export, in text order.
+
+        ``visible_to`` lets a curator read everyone's private annotations; an export leaves
+        the archive, so it never carries another person's private annotation, not even a
+        curator's export.
+        """
+        user_pk = self.user.pk if self.user.is_authenticated else None
+        return (
+            self.filters.annotations(self.user)
+            .exclude(Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user_pk))
+            .order_by(*ANNOTATION_ORDER)
+        )
+
+    def sources(self) -> QuerySet[Source]:
+        """The sources in the export: those of the collection the filters keep, and those of
+        its exported annotations. With passage filters (tags, author), only the latter."""
+        exported = self.annotations().order_by().values("source_id")
+        if self.filters.only_passages:
+            rule = Q(pk__in=exported)
+        else:
+            rule = Q(pk__in=self.filters.sources(self.user).order_by().values("pk")) | Q(
+                pk__in=exported
+            )
+        return Source.objects.filter(rule).only(*SOURCE_FIELDS).order_by(*SOURCE_ORDER)
+
+    def source_list(self) -> list[Source]:
+        if not hasattr(self, "_sources"):
+            self._sources = list(self.sources())
+        return self._sources
+
+    def authors(self) -> dict[int, Any]:
+        if not hasattr(self, "_authors"):
+            ids = self.annotations().order_by().values("author_id")
+            self._authors = get_user_model().objects.filter(pk__in=ids).in_bulk()
+        return self._authors
+
+    def count(self) -> int:
+        if not hasattr(self, "_count"):
+            self._count = self.annotations().count()
+        return self._count
+
+    def iter_annotations(self) -> Iterator[Annotation]:
+        """Each annotation with its source, author and tags attached, streamed in chunks."""
+        sources = {s.pk: s for s in self.source_list()}
+        authors = self.authors()
+        rows = (
+            self.annotations()
+            .prefetch_related("tags", *citation_prefetch())
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        written = 0
+        for annotation in rows:
+            # Shared instances instead of a join: one Source and one User object per row
+            # would cost more than all the rest of the export.
+            annotation.source = sources[annotation.source_id]
+            annotation.author = authors[annotation.author_id]
+            yield annotation
+            written += 1
+            if self.progress and written % 1000 == 0:
+                self.progress(written)
+        if self.progress:
+            self.progress(written)
+
+    # --- Links --------------------------------------------------------------------------
+
+    def export_iri(self, fmt: str) -> str:
+        url = self.base_url + reverse("exports:download", args=[self.collection.slug, fmt])
+        query = {k: v for k, v in self.query.items() if v not in (None, "", [], False)}
+        return url + ("?" + urlencode(query, doseq=True) if query else "")
+
+    def collection_iri(self) -> str:
+        return self.base_url + self.collection.get_absolute_url()
+
+    def source_iri(self, source: Source) -> str:
+        return self.base_url + source.get_absolute_url()
+
+    def passage_iri(self, annotation: Annotation) -> str:
+        return self.base_url + reverse(
+            "archive:passage", args=[annotation.source.uuid, annotation.start, annotation.end]
+        )
