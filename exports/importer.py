@@ -339,6 +339,8 @@ class _Importer:
         except ArchiveError as exc:
             raise PackageError(f"{spec['original']} could not be archived: {exc}") from None
         source = archived.source
+        if archived.created:
+            self.written_blobs.append(source.blob_name)
         if source.sha256 != spec["sha256"]:
             raise PackageError(
                 f"{spec['original']} has SHA-256 {source.sha256}, not the {spec['sha256']}"
@@ -348,7 +350,6 @@ class _Importer:
             # The same bytes were already archived here under another UUID: use that source.
             self.result.sources_existing += 1
             return source
-        self.written_blobs.append(source.blob_name)
         self._apply_metadata(source, spec)
         checks = [
             FixityCheck(

@@ -121,10 +121,6 @@ def test_csv_reads_back_with_the_csv_module_and_neutralises_formulas(client, own
     assert not body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
     assert len(rows) == 4
-    by_uuid = {}
-    for row in rows:
-        assert row["collection"] == "Field notes"
-        by_uuid[row["passage_link"]] = row
     first = annotated["a"]["olive-collection"]
     row = next(r for r in rows if r["quote"] == "The first passage")
     assert row == {
@@ -170,6 +166,7 @@ def test_markdown_report_gives_each_source_its_reference_and_passages_in_text_or
     text = body.decode()
     alpha, beta = annotated["alpha"], annotated["beta"]
     alpha_ref = plain_reference(alpha, f"{BASE}/sources/{alpha.uuid}/")
+    beta_ref = plain_reference(beta, f"{BASE}/sources/{beta.uuid}/")
     assert text.startswith("# Field notes\n")
     assert text.index("## Alpha report") < text.index(alpha_ref) < text.index("## Beta notes")
     assert (
@@ -178,7 +175,7 @@ def test_markdown_report_gives_each_source_its_reference_and_passages_in_text_or
     assert "> the harbour froze in 1709" in text and "tags: `claims`, `dates`" in text
     assert "Line one\nLine two" in text and "MAYAPRIVATE" not in text
     bibliography = text[text.index("## Bibliography") :]
-    assert f"- {alpha_ref}" in bibliography and "Beta notes" in bibliography
+    assert bibliography.index(f"- {alpha_ref}") < bibliography.index(f"- {beta_ref}")
 
 
 def test_bibtex_parses_back_with_one_entry_per_source(client, owner, annotated):
