@@ -108,25 +108,26 @@ def neutralise(cell: str) -> str:
 
 def csv_row(scope: ExportScope, annotation: Annotation) -> list[str | int]:
     source = annotation.source
-    cells: list[str | int] = [
-        scope.collection.title,
-        source.title,
-        source.citation_key,
+    # Cells people typed are neutralised; UUIDs, hashes, numbers, times and links cannot start
+    # with a formula character. (A citation key is a slug, which may start with "-".)
+    return [
+        neutralise(scope.collection.title),
+        neutralise(source.title),
+        neutralise(source.citation_key),
         str(source.uuid),
         source.sha256,
         annotation.start,
         annotation.end,
-        annotation.exact,
-        annotation.note,
-        ", ".join(sorted(t.name for t in annotation.tags.all())),
-        citations_text(annotation),
-        annotation.author.get_username(),
+        neutralise(annotation.exact),
+        neutralise(annotation.note),
+        neutralise(", ".join(t.name for t in annotation.tags.all())),
+        neutralise(citations_text(annotation)),
+        neutralise(annotation.author.get_username()),
         annotation.visibility,
         iso_z(annotation.created),
         iso_z(annotation.modified),
         scope.passage_iri(annotation),
     ]
-    return [neutralise(c) if isinstance(c, str) else c for c in cells]
 
 
 def csv_export(scope: ExportScope, *, bom: bool = False) -> Iterator[str]:
@@ -154,7 +155,7 @@ def _block_quote(text: str) -> str:
 
 
 def _passage(scope: ExportScope, annotation: Annotation) -> str:
-    tags = ", ".join(f"`{t.name}`" for t in sorted(annotation.tags.all(), key=lambda t: t.name))
+    tags = ", ".join(f"`{t.name}`" for t in annotation.tags.all())
     about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
     about.append(f"by {annotation.author.get_username()}")
     if tags:

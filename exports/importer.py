@@ -22,7 +22,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils.dateparse import parse_datetime
 
 from annotations.models import AnchorError, Annotation
@@ -217,6 +217,11 @@ class _Importer:
         try:
             with transaction.atomic():
                 return self._write(manifest, annotations)
+        except DatabaseError as exc:
+            self._delete_written_blobs()
+            raise PackageError(
+                f"The package could not be written to the database ({exc})."
+            ) from None
         except BaseException:
             self._delete_written_blobs()
             raise
@@ -226,6 +231,11 @@ class _Importer:
             return self.people[username]
         User = get_user_model()
         user = User.objects.filter(username=username).first()
+        if user is not None and not self._may_attribute_to(user):
+            raise PackageError(
+                f"The package attributes work to {username}, who has an account here: only a"
+                " curator may import other people's annotations and sources under their names."
+            )
         if user is None:
             try:
                 UnicodeUsernameValidator()(username)
@@ -243,6 +253,11 @@ class _Importer:
         self.people[username] = user
         return user
 
+    def _may_attribute_to(self, user) -> bool:
+        """A curator (or the command line) may import anyone's work under their name; a
+        collection owner only their own, lest a package put words in someone else's mouth."""
+        return self.importer is None or self.importer.is_staff or user.pk == self.importer.pk
+
     def _write(self, manifest: dict, annotations: list[_AnnotationRow]) -> ImportResult:
         details = {
             p["username"]: p
@@ -258,7 +273,11 @@ class _Importer:
                 title=spec["title"][:300],
                 description=str(spec.get("description", "")),
                 is_public=bool(spec.get("is_public", False)),
-                owner=self._person(spec["owner"], details),
+                owner=(
+                    self._person(spec["owner"], details)
+                    if self.importer is None or self.importer.is_staff
+                    else self.importer
+                ),
                 created_at=_moment(spec.get("created_at"), "collection.created_at"),
             )
             self.result.collection_created = True
@@ -328,7 +347,11 @@ class _Importer:
             archived = archive_chunks(
                 self.package.chunks(spec["original"]),
                 user=self._person(archived_by, details) if archived_by else None,
-                via=str(provenance.get("archived_via") or Source.Via.IMPORT),
+                via=(
+                    provenance["archived_via"]
+                    if provenance.get("archived_via") in Source.Via.values
+                    else Source.Via.IMPORT
+                ),
                 filename=str(provenance.get("original_filename", ""))[:300],
                 declared_type=str(provenance.get("declared_media_type", "")),
                 original_url=str(provenance.get("original_url", "")),
@@ -365,7 +388,11 @@ class _Importer:
         FixityCheck.objects.bulk_create(checks)
         if provenance.get("fixity_checked_at"):
             Source.objects.filter(pk=source.pk).update(
-                fixity_status=provenance.get("fixity_status", Source.Fixity.UNCHECKED),
+                fixity_status=(
+                    provenance["fixity_status"]
+                    if provenance.get("fixity_status") in Source.Fixity.values
+                    else Source.Fixity.UNCHECKED
+                ),
                 fixity_checked_at=_moment(provenance["fixity_checked_at"], "fixity_checked_at"),
             )
         self.result.sources_created += 1

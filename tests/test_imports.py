@@ -344,3 +344,21 @@ def test_who_may_open_the_upload_page(client, member, annotated):
 def test_the_collections_list_links_the_upload_page_for_curators(client, curator, annotated):
     client.force_login(curator)
     assert 'href="/import/"' in client.get("/collections/").content.decode()
+
+
+def test_a_collection_owner_cannot_import_work_under_other_peoples_accounts(
+    owner, member, stranger, annotated, tmp_path
+):
+    data = export_bag(tmp_path / "bag.zip")
+    Annotation.objects.all().delete()
+    Collection.objects.filter(slug="field-notes").delete()
+    Collection.objects.create(slug="sams", title="Sam's", owner=stranger)
+    with pytest.raises(PackageError, match="attributes work to (olive|maya), who has an account"):
+        import_bytes(data, importer=stranger)
+    assert not Collection.objects.filter(slug="field-notes").exists()
+
+    get_user_model().objects.filter(username__in=["olive", "maya"]).delete()
+    result = import_bytes(data, importer=stranger)
+    assert result.collection.owner == stranger  # the importer owns what they imported
+    assert sorted(result.people_created) == ["maya", "olive"]
+    assert Annotation.objects.filter(author__username="olive", author__is_active=False).count() == 2
