@@ -404,8 +404,11 @@ def test_commands_explain_themselves_in_help():
         "bagit",
     ):
         assert word in text
-    text = import_collection.Command().create_parser("manage.py", "import_collection").format_help()
-    assert "BagIt" in text and "changes nothing" in text
+    parser = import_collection.Command().create_parser("manage.py", "import_collection")
+    assert "BagIt" in parser.format_help() and "changes nothing" in parser.format_help()
+    for command in (export_collection, import_collection):
+        parser = command.Command().create_parser("manage.py", "x")
+        assert all(action.help for action in parser._actions), "an argument has no help text"
 
 
 def test_admin_action_downloads_a_collection_export(client, curator, annotated):
