@@ -8,7 +8,6 @@ the number of queries does not grow with the number of annotations.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +52,7 @@ def citations_text(annotation: Annotation) -> str:
 
 
 def _batched(rows: Iterator[Annotation]) -> Iterator[list[Annotation]]:
+    # itertools.batched arrives with Python 3.12.
     chunk: list[Annotation] = []
     for row in rows:
         chunk.append(row)
@@ -61,9 +61,6 @@ def _batched(rows: Iterator[Annotation]) -> Iterator[list[Annotation]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-_HAS_BATCHED = hasattr(itertools, "batched")  # Python 3.12
 
 
 def _attach_tags(chunk) -> None:
@@ -152,7 +149,7 @@ class ExportScope:
         authors = self.authors()
         rows = self.annotations().iterator(chunk_size=CHUNK_SIZE)
         written = 0
-        for chunk in itertools.batched(rows, CHUNK_SIZE) if _HAS_BATCHED else _batched(rows):
+        for chunk in _batched(rows):
             _attach_tags(chunk)
             if citation_prefetch():
                 prefetch_related_objects(chunk, *citation_prefetch())
