@@ -27,6 +27,7 @@ from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
 from archive.models import Collection, FixityCheck, Membership, Source
+from exports.admin import COLLECTION_ACTIONS
 from search.index import index_source
 
 TEXT_PREVIEW_CHARS = 600
@@ -357,6 +358,7 @@ class CollectionAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     autocomplete_fields = ["owner", "sources"]
     inlines = [MembershipInline]
+    actions = COLLECTION_ACTIONS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
         return super().get_queryset(request).annotate(source_total=Count("sources", distinct=True))

@@ -203,3 +203,56 @@ def references(source: Source, permalink: str, passage: Passage | None = None) -
         "bibtex": bibtex(source, permalink, passage),
         "csl_json": json.dumps([item], ensure_ascii=False, indent=2),
     }
+
+
+# CSL item types as BibLaTeX entry types that Zotero imports.
+BIBTEX_TYPES = {
+    "article-journal": "article",
+    "article-newspaper": "article",
+    "article-magazine": "article",
+    "book": "book",
+    "chapter": "incollection",
+    "report": "report",
+    "thesis": "thesis",
+    "webpage": "online",
+    "post-weblog": "online",
+}
+
+
+def bibtex_from_csl(item: dict) -> str:
+    """A BibLaTeX entry for a CSL-JSON item (external references cited in notes)."""
+    entry_type = BIBTEX_TYPES.get(item.get("type", ""), "misc")
+    fields: list[tuple[str, str]] = []
+    if item.get("title"):
+        fields.append(("title", item["title"]))
+    names = []
+    for name in item.get("author", []):
+        if "literal" in name:
+            names.append("{" + _bibtex_escape(name["literal"]) + "}")
+        else:
+            names.append(_bibtex_escape(f"{name['family']}, {name.get('given', '')}".strip(", ")))
+    if item.get("container-title"):
+        container = {"article": "journaltitle", "incollection": "booktitle"}
+        fields.append((container.get(entry_type, "organization"), item["container-title"]))
+    if item.get("publisher"):
+        key = "institution" if entry_type == "report" else "publisher"
+        fields.append((key, item["publisher"]))
+    if item.get("issued"):
+        parts = item["issued"]["date-parts"][0]
+        fields.append(("date", "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts))))
+        fields.append(("year", str(parts[0])))
+    if item.get("DOI"):
+        fields.append(("doi", item["DOI"]))
+    if item.get("URL"):
+        fields.append(("url", item["URL"]))
+    if item.get("accessed"):
+        parts = item["accessed"]["date-parts"][0]
+        fields.append(
+            ("urldate", "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts)))
+        )
+    if item.get("note"):
+        fields.append(("note", item["note"]))
+    lines = [f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields]
+    if names:
+        lines.insert(1 if item.get("title") else 0, f"  author = {{{' and '.join(names)}}}")
+    return f"@{entry_type}{{{item['id']},\n" + ",\n".join(lines) + "\n}\n"

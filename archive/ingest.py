@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid as uuid_module
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -58,11 +60,15 @@ def archive_chunks(
     original_url: str = "",
     metadata: dict | None = None,
     collection: Collection | None = None,
+    source_uuid: uuid_module.UUID | None = None,
+    archived_at: datetime | None = None,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
 
     The blob is stored before the row is written, so no source row exists without its
-    bytes; a failure after storing leaves only a complete, reusable blob.
+    bytes; a failure after storing leaves only a complete, reusable blob. An import passes
+    ``source_uuid`` and ``archived_at`` to keep the identity and date the source had in the
+    archive it was exported from; they apply only when the bytes are new here.
     """
     try:
         spooled = spool(chunks)
@@ -88,13 +94,27 @@ def archive_chunks(
             original_url=original_url,
             metadata=metadata or {},
             collection=collection,
+            preserved={
+                k: v
+                for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
+                if v is not None
+            },
         )
     finally:
         spooled.close()
 
 
 def _archive_spooled(
-    spooled: Spooled, *, user, via, filename, declared_type, original_url, metadata, collection
+    spooled: Spooled,
+    *,
+    user,
+    via,
+    filename,
+    declared_type,
+    original_url,
+    metadata,
+    collection,
+    preserved,
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
@@ -151,6 +171,7 @@ def _archive_spooled(
                     blocks=extraction.blocks,
                     extractor=extraction.extractor,
                     extractor_version=extraction.extractor_version,
+                    **preserved,
                     **merged,
                 )
                 source.citation_key = unique_citation_key(

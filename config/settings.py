@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "search",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +246,15 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "scholion@localhost")
+
+# Exports and imports of whole collections (exports/). The base URL makes the links in an
+# export made on the command line absolute (a web download uses the request's own host).
+SCHOLION_BASE_URL = env_str("SCHOLION_BASE_URL", "http://localhost:8000").rstrip("/")
+SCHOLION_ORGANIZATION = env_str("SCHOLION_ORGANIZATION", "Scholion")
+# A package is refused when its files together would unpack to more than this, or when a large
+# file inside it is compressed more than this many times (the mark of a zip bomb).
+SCHOLION_IMPORT_MAX_BYTES = env_int("SCHOLION_IMPORT_MAX_BYTES", 20 * 1024 * 1024 * 1024)
+SCHOLION_IMPORT_MAX_RATIO = env_int("SCHOLION_IMPORT_MAX_RATIO", 100)
 
 # Accounts are by invitation (manage.py create_account) unless this is on.
 SCHOLION_SELF_REGISTRATION = env_bool("SCHOLION_SELF_REGISTRATION", False)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("archive.urls")),
     path("", include("annotations.urls")),
     path("", include("search.urls")),
+    path("", include("exports.urls")),
 ]

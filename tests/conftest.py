@@ -135,3 +135,59 @@ def pytest_sessionfinish(session, exitstatus):
     if REQUIRE_BROWSER and exitstatus == 0 and _browser_results["passed"] == 0:
         print("\nSCHOLION_REQUIRE_BROWSER=1 but no browser test ran and passed.")
         session.exitstatus = 1
+
+
+# --- An annotated collection, for exports and imports -------------------------------------
+
+ALPHA_TEXT = (
+    "Alpha report.\n\nThe first passage is here, and then a second one follows it.\n"
+    "A line that mentions =SUM(A1) and other things; then the end of the alpha text."
+)
+BETA_TEXT = "Beta notes: the harbour froze in 1709, said the ledger. Bread was dear."
+
+
+@pytest.fixture
+def annotated(owner, member, collection):
+    """field-notes with two sources and annotations of every visibility by olive and maya.
+
+    ``maya-private`` is maya's private annotation: it must never reach anyone else's export.
+    """
+    from annotations.models import Annotation
+
+    alpha = archive_text(
+        ALPHA_TEXT,
+        owner,
+        collection,
+        filename="alpha report.txt",
+        metadata={"title": "Alpha report", "creators": ["Ada Lovelace"], "date_published": "1843"},
+    )
+    beta = archive_text(
+        BETA_TEXT, member, collection, metadata={"title": "Beta notes", "publisher": "Ledger & Co"}
+    )
+
+    def make(author, source, quote, **kwargs):
+        start = source.text.index(quote)
+        return Annotation.create_anchored(
+            author=author, source=source, start=start, end=start + len(quote), **kwargs
+        )
+
+    annotations = {
+        "olive-collection": make(
+            owner,
+            alpha,
+            "The first passage",
+            note='Line one\nLine two, with "quotes" and a comma',
+            tags=["dates", "claims"],
+        ),
+        "olive-private": make(
+            owner, alpha, "=SUM(A1)", note='=HYPERLINK("http://evil")', visibility="private"
+        ),
+        "maya-private": make(
+            member, alpha, "a second one", note="MAYAPRIVATE", visibility="private"
+        ),
+        "maya-collection": make(
+            member, beta, "the harbour froze in 1709", note="-minus first", tags=["claims"]
+        ),
+        "maya-public": make(member, beta, "Bread was dear", visibility="public", tags=["prices"]),
+    }
+    return {"collection": collection, "alpha": alpha, "beta": beta, "a": annotations}

@@ -191,6 +191,14 @@ def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
             ({"slug": "privcoll", "username": "viewer"}, "PRIVCOLLTITLE"),
             ({"slug": "pubcoll", "username": "annotator"}, None),
         ]
+    elif name == "download":
+        fills = [
+            ({"slug": slug, "fmt": fmt}, marker)
+            for slug, marker in (("privcoll", "PRIVCOLLTITLE"), ("pubcoll", None))
+            for fmt in ("jsonld", "csv", "markdown", "bibtex", "csljson", "bagit")
+        ]
+    elif name == "menu":
+        fills = [({"slug": "privcoll"}, "PRIVCOLLTITLE"), ({"slug": "pubcoll"}, None)]
     elif name == "tag_detail":
         fills = [
             ({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()
@@ -233,6 +241,8 @@ def test_every_url_pattern_is_covered():
             "member_role",
             "member_remove",
             "tag_detail",
+            "download",
+            "menu",
         }:
             uncovered.append(f"{name}: {route}")
     assert not uncovered, f"URL patterns missing from the permission matrix: {uncovered}"

@@ -1,0 +1,277 @@
+"""The text formats of an export, each a generator of strings (streamed, never whole in memory).
+
+W3C JSON-LD goes through ``annotations.w3c.annotation_to_jsonld``, the one place that decides
+the representation; CSV, Markdown, BibTeX and CSL-JSON are written here from the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from annotations.models import Annotation
+from annotations.w3c import CONTEXT, annotation_to_jsonld, iso_z
+from archive import cite
+from exports.scope import ExportScope, citations_text
+
+BUFFER_CHARS = 64 * 1024
+BOM = "\ufeff"
+CSV_COLUMNS = (
+    "collection",
+    "source_title",
+    "citation_key",
+    "source_uuid",
+    "sha256",
+    "start",
+    "end",
+    "quote",
+    "note",
+    "tags",
+    "citations",
+    "author",
+    "visibility",
+    "created",
+    "modified",
+    "passage_link",
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def buffered(chunks: Iterable[str], size: int = BUFFER_CHARS) -> Iterator[str]:
+    """Join small pieces into pieces of about ``size`` characters: fewer, larger writes."""
+    pending: list[str] = []
+    length = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield "".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield "".join(pending)
+
+
+def _dumps(value: object, **kwargs) -> str:
+    return json.dumps(value, ensure_ascii=False, **kwargs)
+
+
+# --- W3C JSON-LD -------------------------------------------------------------------------
+
+ITEMS_MARK = "\x00items\x00"
+
+
+def jsonld(scope: ExportScope) -> Iterator[str]:
+    """An AnnotationCollection whose one embedded AnnotationPage holds every annotation.
+
+    One page, because pages embedded in one document can only be chained through ``next``,
+    nesting each in the one before: a large export would be too deep for JSON parsers.
+    """
+    collection_id = scope.export_iri("jsonld")
+    page_id = collection_id + ("&" if "?" in collection_id else "?") + "page=1"
+    head = {
+        "@context": CONTEXT,
+        "id": collection_id,
+        "type": "AnnotationCollection",
+        "label": scope.collection.title,
+        "total": scope.count(),
+        "first": {
+            "id": page_id,
+            "type": "AnnotationPage",
+            "partOf": collection_id,
+            "startIndex": 0,
+            "items": ITEMS_MARK,
+        },
+        "last": page_id,
+    }
+    before, after = _dumps(head, indent=1).split(_dumps(ITEMS_MARK))
+    yield before + "["
+    separator = "\n"
+    for annotation in scope.iter_annotations():
+        yield separator + _dumps(
+            annotation_to_jsonld(annotation, scope.base_url, with_context=False)
+        )
+        separator = ",\n"
+    yield "\n]" + after + "\n"
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def neutralise(cell: str) -> str:
+    """Prefix ' to a cell a spreadsheet would otherwise evaluate as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+def csv_row(scope: ExportScope, annotation: Annotation) -> list[str | int]:
+    source = annotation.source
+    # Cells people typed are neutralised; UUIDs, hashes, numbers, times and links cannot start
+    # with a formula character. (A citation key is a slug, which may start with "-".)
+    return [
+        neutralise(scope.collection.title),
+        neutralise(source.title),
+        neutralise(source.citation_key),
+        str(source.uuid),
+        source.sha256,
+        annotation.start,
+        annotation.end,
+        neutralise(annotation.exact),
+        neutralise(annotation.note),
+        neutralise(", ".join(t.name for t in annotation.tags.all())),
+        neutralise(citations_text(annotation)),
+        neutralise(annotation.author.get_username()),
+        annotation.visibility,
+        iso_z(annotation.created),
+        iso_z(annotation.modified),
+        scope.passage_iri(annotation),
+    ]
+
+
+def csv_export(scope: ExportScope, *, bom: bool = False) -> Iterator[str]:
+    """One row per annotation. ``bom`` starts the file with a byte-order mark: Excel needs it to
+    read the file as UTF-8, while most other tools (and Python's csv module without
+    ``utf-8-sig``) would take it as part of the first column's name, so it is off by default."""
+    out = io.StringIO()
+    # The csv module's quoting: a cell with a comma, quote or newline is quoted, so a note's
+    # line breaks survive; rows end with CRLF as RFC 4180 says.
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    yield (BOM if bom else "") + out.getvalue()
+    for annotation in scope.iter_annotations():
+        out.seek(0)
+        out.truncate()
+        writer.writerow(csv_row(scope, annotation))
+        yield out.getvalue()
+
+
+# --- Markdown report -----------------------------------------------------------------------
+
+
+def _block_quote(text: str) -> str:
+    return "\n".join(f"> {line}".rstrip() for line in text.splitlines() or [""])
+
+
+def _passage(scope: ExportScope, annotation: Annotation) -> str:
+    tags = ", ".join(f"`{t.name}`" for t in annotation.tags.all())
+    about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
+    about.append(f"by {annotation.author.get_username()}")
+    if tags:
+        about.append(f"tags: {tags}")
+    parts = [_block_quote(annotation.exact), " · ".join(about)]
+    if annotation.note:
+        parts.append(annotation.note.strip())
+    citations = citations_text(annotation)
+    if citations:
+        parts.append(f"Citations: {citations}")
+    return "\n\n".join(parts) + "\n\n"
+
+
+def markdown(scope: ExportScope) -> Iterator[str]:
+    """Per source its reference, then its passages in text order; a bibliography at the end."""
+    sources = scope.source_list()
+    yield f"# {scope.collection.title}\n\n"
+    if scope.collection.description:
+        yield scope.collection.description.strip() + "\n\n"
+    yield (
+        f"{scope.count()} passages from {len(sources)} sources."
+        f" Collection: <{scope.collection_iri()}>\n\n"
+    )
+    annotations = scope.iter_annotations()
+    pending = next(annotations, None)
+    for source in sources:
+        yield f"## {source.title}\n\n"
+        yield cite.plain_reference(source, scope.source_iri(source)) + "\n\n"
+        # Both are in (title, uuid) order: the passages of this source come next.
+        while pending is not None and pending.source_id == source.pk:
+            yield _passage(scope, pending)
+            pending = next(annotations, None)
+    yield "## Bibliography\n\n"
+    references = sorted(cite.plain_reference(s, scope.source_iri(s)) for s in sources)
+    for reference in references:
+        yield f"- {reference}\n"
+
+
+# --- References ----------------------------------------------------------------------------
+
+
+def bibtex(scope: ExportScope) -> Iterator[str]:
+    """Every source in the export, then every external reference its annotations cite."""
+    n = 0
+    for n, source in enumerate(scope.source_list(), 1):
+        yield ("\n" if n > 1 else "") + cite.bibtex(source, scope.source_iri(source))
+    for item in scope.external_references():
+        yield ("\n" if n else "") + cite.bibtex_from_csl(item)
+        n += 1
+
+
+def csl_json(scope: ExportScope) -> Iterator[str]:
+    """Every source in the export, then every external reference its annotations cite."""
+    yield "["
+    n = 0
+    for n, source in enumerate(scope.source_list(), 1):
+        item = cite.csl_json(source, scope.source_iri(source))
+        yield ("," if n > 1 else "") + "\n" + _dumps(item, indent=2)
+    for item in scope.external_references():
+        yield ("," if n else "") + "\n" + _dumps(item, indent=2)
+        n += 1
+    yield "\n]\n"
+
+
+# --- The list the views, the admin and the command offer ------------------------------------
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    label: str
+    filename: str  # after the collection's slug
+    content_type: str
+    text: Callable[[ExportScope], Iterator[str]] | None  # None: binary (the bag)
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format(
+            "jsonld",
+            "W3C Web Annotation (JSON-LD)",
+            "-annotations.jsonld",
+            'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"',
+            jsonld,
+        ),
+        Format(
+            "csv", "Spreadsheet (CSV)", "-annotations.csv", "text/csv; charset=utf-8", csv_export
+        ),
+        Format(
+            "markdown", "Report (Markdown)", "-report.md", "text/markdown; charset=utf-8", markdown
+        ),
+        Format(
+            "bibtex",
+            "References (BibTeX)",
+            "-sources.bib",
+            "application/x-bibtex; charset=utf-8",
+            bibtex,
+        ),
+        Format(
+            "csljson",
+            "References (CSL-JSON)",
+            "-sources.json",
+            "application/vnd.citationstyles.csl+json",
+            csl_json,
+        ),
+        Format("bagit", "Archive package (BagIt zip)", "-bag.zip", "application/zip", None),
+    )
+}
+
+
+def text_writer(fmt: str, *, bom: bool = False) -> Callable[[ExportScope], Iterator[str]]:
+    """The writer of a text format (everything but the bag)."""
+    if fmt == "csv" and bom:
+        return lambda scope: csv_export(scope, bom=True)
+    writer = FORMATS[fmt].text
+    if writer is None:
+        raise ValueError(f"{fmt} is not a text format")
+    return writer

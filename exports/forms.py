@@ -1,0 +1,56 @@
+"""Export filters are the search page's filters (search.forms.SearchForm), read the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from archive.models import Collection
+from exports.scope import ExportScope
+from search.forms import SearchForm
+
+# The search parameters an export understands (a text query is not one of them).
+FILTER_PARAMETERS = (
+    "tag",
+    "author",
+    "source",
+    "media_type",
+    "archived_from",
+    "archived_to",
+    "published_from",
+    "published_to",
+    "has_note",
+    "mine",
+)
+
+
+def export_scope(
+    collection: Collection, user, base_url: str, data: dict[str, Any] | None = None
+) -> ExportScope:
+    """The scope of an export of ``collection`` for ``user``, narrowed by ``data`` (a QueryDict
+    or a dict of the search filters). Raises ValidationError naming each bad filter."""
+    data = data or {}
+    given = {
+        k: data.getlist(k) if hasattr(data, "getlist") else data[k]
+        for k in FILTER_PARAMETERS
+        if k in data
+    }
+    given = {k: (v[0] if isinstance(v, list) and k != "tag" and v else v) for k, v in given.items()}
+    form = SearchForm(given, user=user)
+    if not form.is_valid():
+        messages = [
+            f"{name}: {' '.join(errors)}" for name, errors in form.errors.items() if name != "q"
+        ]
+        raise ValidationError(messages or ["The filters are not valid."])
+    return ExportScope(
+        collection=collection, user=user, base_url=base_url, filters=form.filters, query=given
+    )
+
+
+class ImportForm(forms.Form):
+    package = forms.FileField(
+        label="BagIt package (.zip)",
+        help_text="A collection exported from Scholion as a BagIt package.",
+    )

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import template
+
+from exports.formats import FORMATS, Format
+from exports.forms import FILTER_PARAMETERS
+from exports.importer import may_import
+
+register = template.Library()
+
+
+@register.simple_tag
+def export_formats() -> list[Format]:
+    return list(FORMATS.values())
+
+
+@register.filter
+def can_import(user) -> bool:
+    return may_import(user)
+
+
+@register.simple_tag(takes_context=True)
+def export_query(context) -> str:
+    """The page's filters (the search parameters an export understands) as a query string,
+    so the Export menu downloads what the filtered page shows."""
+    request = context.get("request")
+    if request is None:
+        return ""
+    query = [(k, v) for k in FILTER_PARAMETERS for v in request.GET.getlist(k) if v]
+    return "?" + urlencode(query) if query else ""

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from exports import views
+
+app_name = "exports"
+
+# Under /collections/<slug>/export…: API tokens are accepted there (accounts.middleware).
+urlpatterns = [
+    path("collections/<slug:slug>/export/", views.export_menu, name="menu"),
+    path("collections/<slug:slug>/export/<str:fmt>", views.download, name="download"),
+    path("import/", views.import_view, name="import"),
+]

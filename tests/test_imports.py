@@ -1,0 +1,451 @@
+"""Importing a collection from a Scholion BagIt package: the round trip, re-imports, the upload
+page, and every kind of bad package refused with nothing half-imported."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+from taggit.models import Tag
+
+from annotations.models import Annotation
+from archive.blobstore import archive_storage, hash_stored
+from archive.models import Collection, FixityCheck, Source
+from exports.importer import import_package
+from exports.package import PackageError, open_package
+
+pytestmark = pytest.mark.django_db
+
+# What differs between a package and the package exported again after importing it.
+DIFFERS_IN_MANIFEST = ("exported_at", "exported_by")
+DIFFERS_IN_BAG_INFO = ("Bagging-Date",)
+
+
+def export_bag(path: Path, user: str = "olive") -> bytes:
+    call_command(
+        "export_collection", "field-notes", "--format=bagit", "-o", str(path), f"--user={user}"
+    )
+    return path.read_bytes()
+
+
+def blob_files() -> set[str]:
+    root = Path(archive_storage().path(""))
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def empty_everything() -> None:
+    """An empty archive and an empty blob store, as on a fresh installation.
+
+    (Not ``flush``: PostgreSQL refuses to TRUNCATE, inside the test's transaction, tables
+    whose search-index triggers have pending events.)
+    """
+    Annotation.objects.all().delete()  # with their tags, revisions and search entries
+    Collection.objects.all().delete()
+    Source.objects.all().delete()  # with fixity checks and search segments
+    Tag.objects.all().delete()
+    get_user_model().objects.all().delete()
+    shutil.rmtree(archive_storage().path(""), ignore_errors=True)
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def rebuild(data: bytes, changes: dict[str, bytes | None], *, fix_manifests: bool = True) -> bytes:
+    """The package with some files replaced (None removes one), its manifests recomputed
+    unless ``fix_manifests`` is off (then the checksums no longer match)."""
+    files = members(data)
+    for name, content in changes.items():
+        if content is None:
+            files.pop(name, None)
+        else:
+            files[name] = content
+    if fix_manifests:
+        payload = {n: c for n, c in files.items() if n.startswith("data/")}
+        files["manifest-sha256.txt"] = "".join(
+            f"{hashlib.sha256(c).hexdigest()}  {n}\n" for n, c in sorted(payload.items())
+        ).encode()
+        oxum = f"{sum(map(len, payload.values()))}.{len(payload)}"
+        files["bag-info.txt"] = re.sub(
+            rb"Payload-Oxum: \S+", f"Payload-Oxum: {oxum}".encode(), files["bag-info.txt"]
+        )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return out.getvalue()
+
+
+def import_bytes(data: bytes, importer=None):
+    with open_package(io.BytesIO(data)) as package:
+        return import_package(package, importer=importer)
+
+
+def counts() -> tuple[int, int, int, int, int]:
+    return (
+        Collection.objects.count(),
+        Source.objects.count(),
+        Annotation.objects.count(),
+        get_user_model().objects.count(),
+        FixityCheck.objects.count(),
+    )
+
+
+# --- Round trip ----------------------------------------------------------------------------
+
+
+def test_export_import_export_gives_the_same_content(owner, annotated, tmp_path):
+    annotated["alpha"].verify_fixity()
+    first = members(export_bag(tmp_path / "first.zip"))
+    empty_everything()
+    assert counts() == (0, 0, 0, 0, 0)
+
+    call_command("import_collection", str(tmp_path / "first.zip"))
+    olive = get_user_model().objects.get(username="olive")
+    assert not olive.is_active and not olive.has_usable_password()
+    assert Annotation.objects.count() == 4  # maya's private annotation was never exported
+    imported = Annotation.objects.get(uuid=annotated["a"]["olive-collection"].uuid)
+    assert sorted(imported.tags.names()) == ["claims", "dates"]
+    assert imported.note == 'Line one\nLine two, with "quotes" and a comma'
+    source = Source.objects.get(uuid=annotated["alpha"].uuid)
+    assert hash_stored(source.blob_name)[0] == source.sha256 == annotated["alpha"].sha256
+    assert source.citation_key == annotated["alpha"].citation_key
+    assert source.creators == ["Ada Lovelace"] and source.archived_by.username == "olive"
+    assert source.archived_at == annotated["alpha"].archived_at
+
+    second = members(export_bag(tmp_path / "second.zip"))
+    assert set(first) == set(second)
+    for name in first:
+        if name in (
+            "data/scholion.json",
+            "bag-info.txt",
+            "manifest-sha256.txt",
+            "tagmanifest-sha256.txt",
+        ):
+            continue
+        assert first[name] == second[name], f"{name} differs after the round trip"
+    a, b = json.loads(first["data/scholion.json"]), json.loads(second["data/scholion.json"])
+    for key in DIFFERS_IN_MANIFEST:
+        a.pop(key), b.pop(key)
+    assert a == b
+    info = [re.sub(rb"Bagging-Date: .*\n", b"", m["bag-info.txt"]) for m in (first, second)]
+    assert info[0] == info[1]
+    assert first["manifest-sha256.txt"] == second["manifest-sha256.txt"].replace(
+        hashlib.sha256(second["data/scholion.json"]).hexdigest().encode(),
+        hashlib.sha256(first["data/scholion.json"]).hexdigest().encode(),
+    )
+
+
+def test_importing_the_same_package_again_changes_nothing(owner, annotated, tmp_path):
+    data = export_bag(tmp_path / "bag.zip")
+    empty_everything()
+    first = import_bytes(data)
+    assert first.changed and first.annotations_created == 4 and first.sources_created == 2
+    before = counts()
+    rows = list(Annotation.objects.values().order_by("pk"))
+    blobs = blob_files()
+    again = import_bytes(data)
+    assert not again.changed
+    assert again.annotations_existing == 4 and again.sources_existing == 2
+    assert counts() == before
+    assert list(Annotation.objects.values().order_by("pk")) == rows
+    assert blob_files() == blobs
+
+
+def test_import_matches_existing_people_and_sources(owner, member, annotated, tmp_path):
+    data = export_bag(tmp_path / "bag.zip")
+    Annotation.objects.all().delete()
+    result = import_bytes(data)
+    assert result.sources_existing == 2 and result.annotations_created == 4
+    assert result.people_created == []
+    assert Annotation.objects.get(uuid=annotated["a"]["maya-public"].uuid).author == member
+
+
+def test_a_directory_imports_like_the_zip(owner, annotated, tmp_path):
+    data = export_bag(tmp_path / "bag.zip")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        zf.extractall(tmp_path / "dir")
+    empty_everything()
+    call_command("import_collection", str(tmp_path / "dir"))
+    assert Annotation.objects.count() == 4
+
+
+# --- Bad packages: each refused, by name, with nothing left behind -----------------------
+
+
+@pytest.fixture
+def package(owner, annotated, tmp_path):
+    """A good package, and an empty archive to import it into."""
+    data = export_bag(tmp_path / "bag.zip")
+    empty_everything()
+    return data
+
+
+def assert_refused(data: bytes, message: str) -> None:
+    with pytest.raises(PackageError, match=message):
+        import_bytes(data)
+    assert counts() == (0, 0, 0, 0, 0), "something was half-imported"
+    assert blob_files() == set(), "a blob was left behind"
+
+
+def test_a_corrupt_zip_is_refused(package):
+    assert_refused(b"PK\x03\x04 this is not really a zip", "not a readable zip file")
+    assert_refused(package[: len(package) // 2], "not a readable zip file")
+
+
+def test_a_damaged_member_is_refused(package):
+    files = members(package)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    damaged = out.getvalue().replace(b"The first passage", b"The first passagE")
+    assert_refused(damaged, "damaged in the zip")
+
+
+def test_a_checksum_mismatch_is_refused(package):
+    name = next(n for n in members(package) if n.startswith("data/originals/"))
+    changed = rebuild(package, {name: b"other bytes"}, fix_manifests=False)
+    assert_refused(changed, f"Checksum mismatch for {re.escape(name)}")
+
+
+def test_an_original_that_differs_from_its_declared_sha256_is_refused(package):
+    files = members(package)
+    name = next(n for n in files if n.startswith("data/originals/"))
+    # The manifest agrees (it was recomputed), scholion.json's SHA-256 does not.
+    changed = rebuild(package, {name: files[name] + b" tampered"})
+    assert_refused(changed, "not the [0-9a-f]{64} the package declares")
+
+
+def test_a_path_climbing_out_of_the_bag_is_refused(package):
+    assert_refused(
+        rebuild(package, {"../../evil.txt": b"x"}), r"leaves the bag \('../../evil.txt'\)"
+    )
+    assert_refused(rebuild(package, {"data/../../evil.txt": b"x"}), "leaves the bag")
+
+
+def test_an_absolute_path_is_refused(package):
+    assert_refused(rebuild(package, {"/etc/evil": b"x"}), r"absolute path \('/etc/evil'\)")
+    assert_refused(rebuild(package, {"C:/evil": b"x"}), "absolute path")
+
+
+def test_a_zip_bomb_is_refused_by_its_compression_ratio(package):
+    bomb = rebuild(package, {"data/originals/bomb.txt": b"\0" * (20 * 1024 * 1024)})
+    assert len(bomb) < 200_000
+    assert_refused(bomb, "bomb.txt would inflate .* times .* possible zip bomb")
+
+
+def test_a_package_too_large_unpacked_is_refused(package):
+    with override_settings(SCHOLION_IMPORT_MAX_BYTES=len(package)):
+        assert_refused(package, "would unpack to .* more than the limit")
+
+
+def test_a_zip_that_understates_a_size_is_refused_while_reading(package):
+    data = bytearray(rebuild(package, {}))
+    target = b"data/report.md"
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        name_length = struct.unpack("<H", data[at + 28 : at + 30])[0]
+        if bytes(data[at + 46 : at + 46 + name_length]) == target:
+            data[at + 24 : at + 28] = struct.pack("<I", 10)  # uncompressed size: 10 bytes
+            break
+        at = data.find(b"PK\x01\x02", at + 4)
+    assert at != -1
+    assert_refused(bytes(data), "data/report.md is damaged in the zip")
+
+
+def test_malformed_json_is_refused(package):
+    assert_refused(
+        rebuild(package, {"data/annotations.jsonld": b'{"type": "AnnotationCollection",'}),
+        r"data/annotations.jsonld is not valid JSON \(line 1",
+    )
+    assert_refused(
+        rebuild(package, {"data/scholion.json": b"[1, 2"}), "data/scholion.json is not valid JSON"
+    )
+
+
+def test_an_annotation_whose_quote_does_not_match_the_text_is_refused(package):
+    doc = json.loads(members(package)["data/annotations.jsonld"])
+    item = doc["first"]["items"][-1]
+    item["target"]["selector"][1]["exact"] = "not what the text says"
+    changed = rebuild(package, {"data/annotations.jsonld": json.dumps(doc).encode()})
+    # The sources were archived before the annotation failed: their rows and blobs go too.
+    assert_refused(changed, f"Annotation {item['id'].rsplit('/', 1)[-1]}: its quote does not match")
+
+
+def test_a_package_without_a_bag_declaration_is_refused(package):
+    assert_refused(rebuild(package, {"bagit.txt": None}), "not a BagIt package")
+
+
+def test_the_command_names_the_problem(package, tmp_path):
+    path = tmp_path / "bad.zip"
+    path.write_bytes(b"garbage")
+    with pytest.raises(
+        CommandError, match="Nothing was imported: The package is not a readable zip"
+    ):
+        call_command("import_collection", str(path))
+
+
+# --- The upload page -----------------------------------------------------------------------
+
+
+def test_curator_imports_through_the_upload_page(client, curator, annotated, tmp_path):
+    data = export_bag(tmp_path / "bag.zip")
+    Annotation.objects.all().delete()
+    client.force_login(curator)
+    assert client.get("/import/").status_code == 200
+    upload = io.BytesIO(data)
+    upload.name = "field-notes-bag.zip"
+    response = client.post("/import/", {"package": upload})
+    assert response.status_code == 302 and response["Location"] == "/collections/field-notes/"
+    assert Annotation.objects.count() == 4
+    page = client.get(response["Location"]).content.decode()
+    assert "4 annotations added" in page
+
+
+def test_a_bad_upload_shows_the_problem_and_imports_nothing(client, curator, annotated):
+    client.force_login(curator)
+    upload = io.BytesIO(b"not a zip")
+    upload.name = "bag.zip"
+    before = counts()
+    response = client.post("/import/", {"package": upload})
+    assert response.status_code == 400
+    assert (
+        "Nothing was imported: The package is not a readable zip file" in response.content.decode()
+    )
+    assert counts() == before
+
+
+def test_collection_owner_may_import_but_not_into_someone_elses_collection(
+    client, owner, stranger, annotated, tmp_path
+):
+    data = export_bag(tmp_path / "bag.zip")
+    Collection.objects.create(slug="sams", title="Sam's", owner=stranger)
+    client.force_login(stranger)
+    assert client.get("/import/").status_code == 200
+    upload = io.BytesIO(data)
+    upload.name = "bag.zip"
+    response = client.post("/import/", {"package": upload})
+    assert response.status_code == 400
+    assert "already exists and is not yours" in response.content.decode()
+
+
+def test_who_may_open_the_upload_page(client, member, annotated):
+    assert client.get("/import/").status_code == 302  # to the login page
+    client.force_login(member)  # a member, owning no collection
+    assert client.get("/import/").status_code == 403
+    assert "Import a collection" not in client.get("/collections/").content.decode()
+    assert client.delete("/import/").status_code in (403, 405)
+
+
+def test_the_collections_list_links_the_upload_page_for_curators(client, curator, annotated):
+    client.force_login(curator)
+    assert 'href="/import/"' in client.get("/collections/").content.decode()
+
+
+def test_a_collection_owner_cannot_import_work_under_other_peoples_accounts(
+    owner, member, stranger, annotated, tmp_path
+):
+    data = export_bag(tmp_path / "bag.zip")
+    Annotation.objects.all().delete()
+    Collection.objects.filter(slug="field-notes").delete()
+    Collection.objects.create(slug="sams", title="Sam's", owner=stranger)
+    with pytest.raises(PackageError, match="attributes work to (olive|maya), who has an account"):
+        import_bytes(data, importer=stranger)
+    assert not Collection.objects.filter(slug="field-notes").exists()
+
+    get_user_model().objects.filter(username__in=["olive", "maya"]).delete()
+    result = import_bytes(data, importer=stranger)
+    assert result.collection.owner == stranger  # the importer owns what they imported
+    assert sorted(result.people_created) == ["maya", "olive"]
+    assert Annotation.objects.filter(author__username="olive", author__is_active=False).count() == 2
+
+
+# --- Citations -----------------------------------------------------------------------------
+
+
+def cite_everything(owner, annotated):
+    """olive's collection annotation cites a passage of beta, maya's annotation, a DOI, and
+    a source outside the collection (so outside the package)."""
+    from annotations.models import Citation
+    from tests.conftest import archive_text
+
+    elsewhere = Collection.objects.create(slug="elsewhere", title="Elsewhere", owner=owner)
+    outside = archive_text("A source kept in another collection.", owner, elsewhere)
+    beta = annotated["beta"]
+    start = beta.text.index("the harbour froze")
+    citing = annotated["a"]["olive-collection"]
+    specs = [
+        {"source": str(beta.uuid), "start": start, "end": start + 17, "locator": "4"},
+        {"annotation": str(annotated["a"]["maya-collection"].uuid), "comment": "same winter"},
+        {
+            "doi": "10.1234/abc.def",
+            "title": "Winters of the North",
+            "creators": ["Jansen, Pieter"],
+            "date_published": "1999",
+            "reference_type": "article-journal",
+            "publisher": "Journal of Cold",
+        },
+        {"source": str(outside.uuid)},
+    ]
+    citing.replace_citations(Citation.build_all(specs, user=owner, citing=citing))
+    return citing, outside
+
+
+def test_citations_survive_the_round_trip(owner, annotated, tmp_path):
+    from annotations.models import Citation
+
+    citing, outside = cite_everything(owner, annotated)
+    before = [c.as_text() for c in Citation.objects.filter(annotation=citing).order_by("position")]
+    first = members(export_bag(tmp_path / "first.zip"))
+    empty_everything()
+
+    result = import_bytes(tmp_path.joinpath("first.zip").read_bytes())
+    assert result.citations_created == 4
+    imported = list(Citation.objects.filter(annotation__uuid=citing.uuid).order_by("position"))
+    assert [c.kind for c in imported] == ["source", "annotation", "external", "external"]
+    assert [c.as_text() for c in imported[:3]] == before[:3]
+    assert imported[0].exact == "the harbour froze" and imported[0].locator == "4"
+    assert imported[1].comment == "same winter"
+    # The source outside the package keeps its link, as an external reference to its IRI.
+    assert imported[3].url.endswith(f"/sources/{outside.uuid}/")
+    assert "not in this package" in imported[3].title
+
+    second = members(export_bag(tmp_path / "second.zip"))
+    a, b = (json.loads(m["data/annotations.jsonld"])["first"]["items"] for m in (first, second))
+    outside_iri = imported[3].url
+    for item in (*a, *b):  # the one citation that changed form: a source became a reference
+        item["body"] = [x for x in _as_list(item["body"]) if x.get("source") != outside_iri]
+    assert a == b
+    bib = second["data/sources.bib"].decode()
+    assert "Winters of the North" in bib
+    # ...and, as an external reference now, the source outside the package joins the list.
+    assert bib.startswith(first["data/sources.bib"].decode()) and outside_iri in bib
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_a_cited_passage_that_does_not_match_is_refused(owner, annotated, tmp_path):
+    cite_everything(owner, annotated)
+    data = export_bag(tmp_path / "first.zip")
+    doc = members(data)["data/annotations.jsonld"].decode()
+    assert '"exact": "the harbour froze"' in doc
+    broken = doc.replace('"exact": "the harbour froze"', '"exact": "the harbour thawed"')
+    empty_everything()
+    with pytest.raises(PackageError, match="cited passage .* does not match"):
+        import_bytes(rebuild(data, {"data/annotations.jsonld": broken.encode()}))
+    assert counts() == (0, 0, 0, 0, 0) and not blob_files()
