@@ -12,6 +12,7 @@ from taggit.models import Tag
 
 from annotations.models import Annotation, AnnotationRevision, TaggedAnnotation
 from archive.models import Source
+from exports.admin import ANNOTATION_ACTIONS
 
 ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
 
@@ -89,6 +90,7 @@ class AnnotationAdmin(admin.ModelAdmin):
     )
     inlines = [RevisionInline]
     date_hierarchy = "created"
+    actions = ANNOTATION_ACTIONS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Tags in one query for the whole page; the source's text layer never.

@@ -27,7 +27,7 @@ from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
 from archive.models import Collection, FixityCheck, Membership, Source
-from exports.admin import COLLECTION_ACTIONS
+from exports.admin import COLLECTION_ACTIONS, SOURCE_ACTIONS
 from search.index import index_source
 
 TEXT_PREVIEW_CHARS = 600
@@ -119,7 +119,12 @@ class SourceAdmin(admin.ModelAdmin):
     search_help_text = "Title, creator, citation key, or the first characters of the SHA-256."
     date_hierarchy = "archived_at"
     list_per_page = 50
-    actions = ["withdraw_selected", "reinstate_selected", "verify_fixity_selected"]
+    actions = [
+        "withdraw_selected",
+        "reinstate_selected",
+        "verify_fixity_selected",
+        *SOURCE_ACTIONS,
+    ]
     inlines = [FixityCheckInline]
     provenance_fields = ("archived_by", "archived_at", "archived_via")
     fieldsets = [

@@ -1,12 +1,17 @@
-"""Admin actions that download an export of a collection (used by archive.admin)."""
+"""Admin actions that download exports: of a collection, of selected sources' references,
+of selected annotations (used by archive.admin and annotations.admin)."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from archive.models import Collection
+from annotations.w3c import CONTEXT, annotation_to_jsonld
+from archive import cite
+from archive.models import Collection, Source
 from exports.forms import export_scope
 from exports.views import base_url, export_response
 
@@ -43,3 +48,71 @@ def export_markdown(modeladmin, request, queryset) -> HttpResponse | None:
 
 
 COLLECTION_ACTIONS = [export_bagit, export_csv, export_jsonld, export_markdown]
+
+
+# --- Sources: their references -------------------------------------------------------------
+
+
+def _download(body, filename: str, content_type: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _sources(queryset: QuerySet[Source]) -> QuerySet[Source]:
+    return queryset.defer("text", "blocks").order_by("title", "uuid")
+
+
+@admin.action(description="Export references as BibTeX")
+def export_sources_bibtex(modeladmin, request, queryset) -> StreamingHttpResponse:
+    root = base_url(request)
+    entries = (
+        cite.bibtex(s, root + s.get_absolute_url()) + "\n"
+        for s in _sources(queryset).iterator(chunk_size=500)
+    )
+    return _download(entries, "sources.bib", "application/x-bibtex; charset=utf-8")
+
+
+@admin.action(description="Export references as CSL-JSON")
+def export_sources_csljson(modeladmin, request, queryset) -> StreamingHttpResponse:
+    root = base_url(request)
+    items = [
+        cite.csl_json(s, root + s.get_absolute_url())
+        for s in _sources(queryset).iterator(chunk_size=500)
+    ]
+    return _download(
+        [json.dumps(items, ensure_ascii=False, indent=2) + "\n"],
+        "sources.json",
+        "application/vnd.citationstyles.csl+json",
+    )
+
+
+SOURCE_ACTIONS = [export_sources_bibtex, export_sources_csljson]
+
+
+# --- Annotations: a W3C AnnotationPage of those selected -----------------------------------
+
+
+@admin.action(description="Export selected annotations as W3C JSON-LD")
+def export_annotations_jsonld(modeladmin, request, queryset) -> StreamingHttpResponse:
+    """Curators see every annotation in the admin; the export holds what they selected."""
+    root = base_url(request)
+    annotations = (
+        queryset.with_related()  # citations included
+        .order_by("source__title", "source_id", "start", "uuid")
+    )
+    page = {
+        "@context": CONTEXT,
+        "id": f"{root}/admin/annotations/annotation/",
+        "type": "AnnotationPage",
+        "startIndex": 0,
+        "items": [annotation_to_jsonld(a, root, with_context=False) for a in annotations],
+    }
+    return _download(
+        [json.dumps(page, ensure_ascii=False, indent=2) + "\n"],
+        "annotations.jsonld",
+        'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"',
+    )
+
+
+ANNOTATION_ACTIONS = [export_annotations_jsonld]

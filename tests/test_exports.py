@@ -425,6 +425,36 @@ def test_admin_action_downloads_a_collection_export(client, curator, annotated):
     assert "MAYAPRIVATE" not in body and "=SUM" not in body  # private ones of others stay out
 
 
+def test_admin_actions_export_selected_sources_and_annotations(client, curator, annotated):
+    from tests.test_cite_formats import assert_csl_json
+
+    client.force_login(curator)
+    alpha, beta = annotated["alpha"], annotated["beta"]
+    selected = {"_selected_action": [alpha.pk, beta.pk]}
+    response = client.post(
+        "/admin/archive/source/", {"action": "export_sources_bibtex", **selected}
+    )
+    entries = bibtexparser.loads(b"".join(response.streaming_content).decode()).entries
+    assert {e["ID"] for e in entries} == {alpha.citation_key, beta.citation_key}
+    response = client.post(
+        "/admin/archive/source/", {"action": "export_sources_csljson", **selected}
+    )
+    items = json.loads(b"".join(response.streaming_content))
+    assert_csl_json(items)
+    assert {i["title"] for i in items} == {"Alpha report", "Beta notes"}
+
+    chosen = [annotated["a"]["olive-collection"], annotated["a"]["maya-public"]]
+    response = client.post(
+        "/admin/annotations/annotation/",
+        {"action": "export_annotations_jsonld", "_selected_action": [a.pk for a in chosen]},
+    )
+    assert response["Content-Disposition"] == 'attachment; filename="annotations.jsonld"'
+    page = json.loads(b"".join(response.streaming_content))
+    assert {i["id"].rsplit("/", 1)[-1] for i in page["items"]} == {str(a.uuid) for a in chosen}
+    for item in page["items"]:
+        assert_w3c_annotation({"@context": CONTEXT, **item})
+
+
 def test_bag_export_of_a_missing_original_fails_in_the_command(owner, annotated, tmp_path):
     from archive.blobstore import archive_storage
 
