@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
@@ -58,7 +58,7 @@ SOURCE_ORDER = ("title", "uuid")
 def citations_text(annotation: Annotation) -> str:
     """The citations attached to an annotation, for the CSV and Markdown formats: one line
     each, joined by "; ". A target the export's reader may not see is named only as such.
-    Reads only prefetched rows (see ``citation_prefetch``)."""
+    Reads only prefetched rows (see ``_attach_citations``)."""
     return "; ".join(citation_line(c) for c in annotation.citations.all())
 
 
@@ -100,10 +100,16 @@ def _attach_tags(chunk) -> None:
         annotation._prefetched_objects_cache = {"tags": tags}
 
 
-def citation_prefetch(user) -> Prefetch:
-    """Each annotation's citations with their targets and whether ``user`` may see them, in
-    three queries per chunk however many annotations (no query per row)."""
-    return Prefetch("citations", queryset=Citation.objects.for_display(user))
+def _attach_citations(chunk, user) -> None:
+    """Citations of a chunk of annotations in one query, flagged with what ``user`` may see
+    of their targets, where ``annotation.citations.all()`` finds them (as for the tags:
+    Django's prefetch builds a queryset per annotation, which tripled an export's time)."""
+    by_pk: dict[int, list[Citation]] = {a.pk: [] for a in chunk}
+    rows = Citation.objects.for_display(user).filter(annotation_id__in=list(by_pk))
+    for citation in rows.order_by("annotation_id", "position"):
+        by_pk[citation.annotation_id].append(citation)
+    for annotation in chunk:
+        annotation._prefetched_objects_cache["citations"] = by_pk[annotation.pk]
 
 
 @dataclass
@@ -171,7 +177,7 @@ class ExportScope:
         written = 0
         for chunk in _batched(rows):
             _attach_tags(chunk)
-            prefetch_related_objects(chunk, citation_prefetch(self.user))
+            _attach_citations(chunk, self.user)
             for annotation in chunk:
                 # Shared instances instead of a join: one Source and one User object per
                 # row would cost more than all the rest of the export. They go straight into
