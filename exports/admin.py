@@ -97,9 +97,8 @@ SOURCE_ACTIONS = [export_sources_bibtex, export_sources_csljson]
 def export_annotations_jsonld(modeladmin, request, queryset) -> StreamingHttpResponse:
     """Curators see every annotation in the admin; the export holds what they selected."""
     root = base_url(request)
-    annotations = (
-        queryset.with_related()  # citations included
-        .order_by("source__title", "source_id", "start", "uuid")
+    annotations = queryset.with_related().order_by(  # citations included
+        "source__title", "source_id", "start", "uuid"
     )
     page = {
         "@context": CONTEXT,
