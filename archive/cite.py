@@ -86,8 +86,8 @@ def plain_reference(source: Source, permalink: str) -> str:
     """Author-date style: Creators. Year. “Title.” Publisher. URL. Archived copy ..."""
     parts = []
     creators = "; ".join(source.creators) if source.creators else ""
-    year = source.date_published[:4] if source.date_published else "n.d."
-    parts.append(f"{creators}. {year}." if creators else f"{year}.")
+    year = f"{source.date_published[:4]}." if source.date_published else "n.d."
+    parts.append(f"{creators}. {year}" if creators else year)
     parts.append(f"“{source.title}.”")
     if source.publisher:
         parts.append(f"{source.publisher}.")

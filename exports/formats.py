@@ -169,6 +169,10 @@ def _passage(scope: ExportScope, annotation: Annotation) -> str:
     return "\n\n".join(parts) + "\n\n"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def markdown(scope: ExportScope) -> Iterator[str]:
     """Per source its reference, then its passages in text order; a bibliography at the end."""
     sources = scope.source_list()
@@ -176,7 +180,7 @@ def markdown(scope: ExportScope) -> Iterator[str]:
     if scope.collection.description:
         yield scope.collection.description.strip() + "\n\n"
     yield (
-        f"{scope.count()} passages from {len(sources)} sources."
+        f"{_count(scope.count(), 'passage')} from {_count(len(sources), 'source')}."
         f" Collection: <{scope.collection_iri()}>\n\n"
     )
     annotations = scope.iter_annotations()

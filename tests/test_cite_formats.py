@@ -175,3 +175,11 @@ def test_a_passage_is_named_in_bibtex_and_csl_json(sources):
     where = Passage(2, 10, "web page", PERMALINK + "passages/2-10/")
     assert "passages/2-10/" in parse_bibtex(bibtex(source, PERMALINK, where))["note"]
     assert_csl_json([csl_json(source, PERMALINK, where)])
+
+
+def test_plain_reference_without_a_date_reads_n_d_once(owner, collection):
+    from archive.cite import plain_reference
+
+    source = archive_text("Undated leaflet\n\nText.", owner, collection)
+    reference = plain_reference(source, "https://scholion.example/s/")
+    assert reference.startswith("n.d. “Undated leaflet.”") and "n.d.." not in reference
