@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -169,7 +170,17 @@ def csl_style(name: str):
 
 
 def formatted_reference(item: dict, style: str) -> str:
-    """One bibliography entry as (sanitised) HTML: only <i> and <b> survive."""
+    """One bibliography entry as (sanitised) HTML: only <i> and <b> survive.
+
+    citeproc-py takes tens of milliseconds per entry and every reading page shows two, so
+    entries are remembered per item (a source's metadata changes rarely; a change is a new
+    item, hence a new entry)."""
+    return _formatted_reference(json.dumps(item, sort_keys=True), style)
+
+
+@functools.lru_cache(maxsize=2048)
+def _formatted_reference(item_json: str, style: str) -> str:
+    item = json.loads(item_json)
     from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
     from citeproc.source.json import CiteProcJSON
 
@@ -186,8 +197,6 @@ def formatted_reference(item: dict, style: str) -> str:
 
 def references(source: Source, permalink: str, passage: Passage | None = None) -> dict:
     """Everything the "Cite this source" (or passage) box shows."""
-    import json
-
     item = csl_json(source, permalink, passage)
     archived = (
         f"Archived copy: {permalink}, archived {source.archived_at:%Y-%m-%d},"
