@@ -263,6 +263,8 @@ def create(request: HttpRequest) -> HttpResponse:
     if source is None:
         return error(404, "No source you can see has that IRI.", "target.source")
     collection = Annotation.collection_for(request.user, source)
+    if not source.has_text_layer:
+        return error(400, source.no_text_layer_reason, "target.source")
     if collection is None and not Annotation.can_annotate(request.user, source):
         return error(403, "Your role does not allow annotating this source.")
     try:

@@ -334,7 +334,7 @@ class Annotation(models.Model):
     @staticmethod
     def can_annotate(user, source: Source) -> bool:
         """Annotators, editors and owners of a collection holding the source, and its archiver."""
-        if not user.is_authenticated:
+        if not user.is_authenticated or not source.has_text_layer:
             return False
         if user.is_staff or source.archived_by_id == user.pk:
             return True

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from archive.blobstore import Spooled, TooLarge, spool, store
-from archive.extract import ExtractionError, extract
+from archive.extract import ExtractionError, extract, extract_without_text
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
 from search.index import index_source
 
@@ -43,6 +43,8 @@ class Archived:
     @property
     def message(self) -> str:
         if self.created:
+            if not self.source.has_text_layer:
+                return f"Archived “{self.source.title}”. {self.source.no_text_layer_reason}"
             return f"Archived “{self.source.title}”."
         return (
             f"These exact bytes were already archived as “{self.source.title}”"
@@ -123,13 +125,20 @@ def _archive_spooled(
         _add_to_collection(existing, collection)
         return Archived(existing, created=False)
 
-    spooled.file.seek(0)
-    data = spooled.file.read()
     try:
-        extraction = extract(data, declared_type=declared_type, base_url=original_url)
+        if spooled.size > settings.SCHOLION_MAX_TEXT_BYTES:
+            # Too long to read or annotate in a browser: keep the bytes, make no text layer,
+            # and never hold the file in memory.
+            extraction = extract_without_text(
+                spooled.head, spooled.chunks, declared_type, original_url
+            )
+        else:
+            spooled.file.seek(0)
+            extraction = extract(
+                spooled.file.read(), declared_type=declared_type, base_url=original_url
+            )
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None
-    del data
 
     merged = {k: v for k, v in extraction.metadata.items() if k in METADATA_FIELDS and v}
     merged.update({k: v for k, v in metadata.items() if k in METADATA_FIELDS and v})

@@ -324,6 +324,22 @@ class Source(models.Model):
         return self.annotations.exists()
 
     @property
+    def has_text_layer(self) -> bool:
+        from archive.extract import NO_TEXT_EXTRACTOR
+
+        return self.extractor != NO_TEXT_EXTRACTOR[0]
+
+    @property
+    def no_text_layer_reason(self) -> str:
+        from django.template.defaultfilters import filesizeformat
+
+        return (
+            f"At {filesizeformat(self.size)} the file is too long to read or annotate in the"
+            " browser, so it has no text layer. Its original bytes are archived unchanged and"
+            " their fixity is checked: download the original to read it."
+        )
+
+    @property
     def is_withdrawn(self) -> bool:
         return self.withdrawn_at is not None
 

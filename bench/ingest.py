@@ -1,4 +1,5 @@
-"""Ingest benchmark: sources archived per second, and memory while archiving a 200 MB file.
+"""Ingest benchmark: sources archived per second, and memory while archiving a 200 MB file
+(too long for a text layer: its bytes only) and a file at the text-layer limit.
 
     DEBUG=1 .venv/bin/python bench/ingest.py [--articles 300] [--big-mb 200]
 
@@ -179,6 +180,7 @@ def main() -> None:
     original_db = setup_django(data_dir, max_upload=big_size + MB)
     try:
         import django
+        from django.conf import settings
         from django.db import connection
 
         from archive.blobstore import archive_storage, spool, store
@@ -232,12 +234,27 @@ def main() -> None:
             assert archived.created
             names.append(archived.source.uuid)
 
-        measured("full archive (+ text layer, row)", big_size, full_archive)
+        measured("full archive (type, encoding, row)", big_size, full_archive)
         source = Source.objects.defer("text", "blocks").get(uuid=names[1])
         print(
             f"  stored {source.size / MB:.0f} MB, sha256 {source.sha256[:16]}…;"
-            f" fixity {'intact' if source.verify_fixity().ok else 'FAILED'}"
+            f" fixity {'intact' if source.verify_fixity().ok else 'FAILED'};"
+            f" text layer: {'yes' if source.has_text_layer else 'none (over the limit)'}"
         )
+
+        # The longest file that still gets a text layer: the most memory archiving takes.
+        limit = settings.SCHOLION_MAX_TEXT_BYTES
+        at_limit = data_dir / "at-limit.txt"
+        write_big_file(at_limit, limit)
+        print(f"\nOne plain-text file at the text-layer limit ({limit / MB:.0f} MB):")
+
+        def with_text_layer() -> None:
+            archived = archive_chunks(
+                chunks_of(at_limit), filename="at-limit.txt", declared_type="text/plain"
+            )
+            assert archived.created and archived.source.has_text_layer
+
+        measured("full archive (+ text layer, index)", limit, with_text_layer)
         connection.close()
     finally:
         teardown_django(original_db)

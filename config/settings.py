@@ -203,6 +203,9 @@ STORAGES = {
 }
 SCHOLION_TMP_DIR = DATA_DIR / "tmp"
 SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# A longer file is archived (its bytes, checked and verifiable) without a text layer: it
+# cannot be read or annotated in the browser, and archiving it never holds it in memory.
+SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
 # Uploads larger than this spill to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(SCHOLION_TMP_DIR)

@@ -18,6 +18,7 @@ Blocks are separated in the text layer by a blank line ("\\n\\n").
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 SUPPORTED_TYPES = ("text/plain", "text/html")
@@ -229,15 +230,128 @@ def extract(data: bytes, declared_type: str = "", base_url: str = "") -> Extract
     """Dispatch on the sniffed type. The declared type is recorded by the caller, not trusted."""
     if not data:
         raise ExtractionError("The file is empty: there is nothing to archive.")
-    media_type = sniff(data[:65536])
+    media_type = supported_type(data[:65536], declared_type)
     if media_type == "text/html":
         from archive.extract.html import extract_html
 
         return extract_html(data, base_url=base_url)
     if media_type == "text/plain":
         return extract_plain(data)
-    declared = f" (declared as {declared_type})" if declared_type else ""
-    raise Unsupported(
-        f"This file is {media_type}{declared}, which Scholion cannot archive yet."
-        f" Supported types: plain text (text/plain) and HTML (text/html)."
+    raise AssertionError(media_type)
+
+
+def supported_type(head: bytes, declared_type: str = "") -> str:
+    """The sniffed media type of bytes starting with ``head``, if Scholion archives it."""
+    media_type = sniff(head)
+    if media_type not in SUPPORTED_TYPES:
+        declared = f" (declared as {declared_type})" if declared_type else ""
+        raise Unsupported(
+            f"This file is {media_type}{declared}, which Scholion cannot archive yet."
+            f" Supported types: plain text (text/plain) and HTML (text/html)."
+        )
+    return media_type
+
+
+# A source whose file is too long for a text layer: its bytes are archived, it has no text.
+NO_TEXT_EXTRACTOR = ("none", "1")
+
+
+def extract_without_text(
+    head: bytes,
+    read: Callable[[], Iterable[bytes]],
+    declared_type: str = "",
+    base_url: str = "",
+) -> Extraction:
+    """What a file too long for a text layer is, read chunk by chunk in constant memory.
+
+    The type is sniffed and the encoding decided as for a text layer (the whole file is
+    checked to decode), the metadata comes from the first bytes; the text layer is empty.
+    """
+    media_type = supported_type(head, declared_type)
+    declared = None
+    if media_type == "text/html":
+        from archive.extract.html import declared_charset
+
+        declared = declared_charset(head)
+    encoding, note = decode_stream(head, read, declared, text=media_type == "text/plain")
+    sample = head.decode(encoding, errors="ignore")
+    if media_type == "text/html":
+        from archive.extract.html import head_metadata
+
+        metadata = head_metadata(sample, base_url)
+    else:
+        metadata = plain_metadata(normalise_newlines(sample))
+    return Extraction(
+        media_type=media_type,
+        encoding=encoding,
+        encoding_note=note,
+        text="",
+        blocks=[],
+        extractor=NO_TEXT_EXTRACTOR[0],
+        extractor_version=NO_TEXT_EXTRACTOR[1],
+        metadata=metadata,
     )
+
+
+def decode_stream(
+    head: bytes,
+    read: Callable[[], Iterable[bytes]],
+    declared: tuple[str, str] | None,
+    *,
+    text: bool,
+) -> tuple[str, str]:
+    """``decode_plain``'s (or, given a declared charset, ``decode_html``'s) decision for a
+    file read chunk by chunk: (encoding, the decision in words). Each call of ``read``
+    reads the file again from its start; a plain text must hold no NUL."""
+    bom = bom_encoding(head)
+    if bom:
+        error = _decode_error(bom, read(), text)
+        if error is not None:
+            raise Undecodable(
+                f"The file starts with a {bom} byte-order mark but is not valid {bom}"
+                f" (byte {error})."
+            )
+        return bom, f"{bom}: byte-order mark present"
+    if declared is not None:
+        codec, name = declared
+        try:
+            if _decode_error(codec, read(), text) is None:
+                return name, f"{name}: declared in <meta charset>"
+        except LookupError:
+            pass
+    utf8_error = _decode_error("utf-8", read(), text)
+    if utf8_error is None:
+        return "utf-8", "utf-8: the bytes are valid UTF-8"
+    if _decode_error("cp1252", read(), text) is None:
+        return (
+            "windows-1252",
+            f"windows-1252: not valid UTF-8 (first invalid byte at {utf8_error}),"
+            " every byte defined in Windows-1252",
+        )
+    raise Undecodable(
+        f"The text could not be decoded: it is not valid UTF-8 (first invalid byte at"
+        f" offset {utf8_error}) and not Windows-1252/Latin-1. Save it as UTF-8 and try again."
+    )
+
+
+def _decode_error(encoding: str, chunks: Iterable[bytes], text: bool) -> int | None:
+    """The offset of the first byte that does not decode, or None when all of it does."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    for chunk in chunks:
+        pending = len(decoder.getstate()[0])  # bytes of a character the last chunk cut
+        try:
+            decoded = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            return max(offset - pending + exc.start, 0)
+        if text and "\x00" in decoded:
+            raise Unsupported(
+                "The file contains NUL characters: it looks like binary data, not text."
+            )
+        offset += len(chunk)
+    pending = len(decoder.getstate()[0])
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return offset - pending
+    return None

@@ -164,19 +164,28 @@ def decode_html(data: bytes) -> tuple[str, str, str]:
     encoding = bom_encoding(data)
     if encoding:
         return decode_plain(data)
-    match = CHARSET_RE.search(data[:4096])
-    if match:
-        label = match.group(1).decode("ascii", "ignore").strip().lower()
-        codec = "cp1252" if label in LATIN1_LABELS else label
-        name = "windows-1252" if codec == "cp1252" else label
-        # A page cannot declare UTF-16 in its own ASCII-compatible <meta>: the standard says UTF-8.
-        if not codec.startswith(("utf-16", "utf16", "utf-32", "utf32")):
-            try:
-                return data.decode(codec), name, f"{name}: declared in <meta charset>"
-            except (LookupError, UnicodeDecodeError):
-                pass
+    declared = declared_charset(data)
+    if declared:
+        codec, name = declared
+        try:
+            return data.decode(codec), name, f"{name}: declared in <meta charset>"
+        except (LookupError, UnicodeDecodeError):
+            pass
     text, enc, note = decode_plain(data)
     return text, enc, note
+
+
+def declared_charset(head: bytes) -> tuple[str, str] | None:
+    """(Python codec, name to record) of a <meta> charset near the start of the page."""
+    match = CHARSET_RE.search(head[:4096])
+    if not match:
+        return None
+    label = match.group(1).decode("ascii", "ignore").strip().lower()
+    codec = "cp1252" if label in LATIN1_LABELS else label
+    # A page cannot declare UTF-16 in its own ASCII-compatible <meta>: the standard says UTF-8.
+    if codec.startswith(("utf-16", "utf16", "utf-32", "utf32")):
+        return None
+    return codec, "windows-1252" if codec == "cp1252" else label
 
 
 class _Block:
@@ -542,6 +551,14 @@ def _metadata(p: _Parser) -> dict:
             meta["url"] = url
             break
     return meta
+
+
+def head_metadata(head: str, base_url: str = "") -> dict:
+    """Metadata from the start of a page too long for a text layer (its <head>, usually)."""
+    parser = _Parser(base_url)
+    parser.feed(normalise_newlines(head))
+    parser.close_all()
+    return _metadata(parser)
 
 
 def extract_html(data: bytes, base_url: str = "") -> Extraction:

@@ -79,5 +79,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{source.uuid}\t{source.sha256}\t{title}")
             if not archived.created:
                 self.stderr.write(f"{path}: already archived; returning the existing source")
+            elif not source.has_text_layer:
+                self.stderr.write(f"{path}: {source.no_text_layer_reason}")
         if failures:
             raise CommandError(f"{failures} of {len(options['paths'])} inputs failed.")
