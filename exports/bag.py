@@ -38,20 +38,10 @@ MANIFEST_PATH = "data/scholion.json"
 ANNOTATIONS_PATH = "data/annotations.jsonld"
 SOFTWARE = "Scholion 0.1.0 (exports.bag)"
 SEND_BYTES = 256 * 1024
+# What the archive recorded about the bytes and how they came in: every immutable column but
+# the text layer (derived, and rebuilt on import) and the storage name; then fixity.
 PROVENANCE_FIELDS = (
-    "uuid",
-    "sha256",
-    "size",
-    "media_type",
-    "declared_media_type",
-    "encoding",
-    "encoding_note",
-    "original_filename",
-    "original_url",
-    "archived_at",
-    "archived_via",
-    "extractor",
-    "extractor_version",
+    *(f for f in Source.IMMUTABLE_FIELDS if f not in ("blob_name", "text", "blocks")),
     "fixity_status",
     "fixity_checked_at",
 )

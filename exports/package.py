@@ -196,8 +196,9 @@ def _manifest_entries(package: Package, name: str) -> dict[str, str]:
 
 def verify_bag(package: Package) -> None:
     """The checks of RFC 8493 that matter here: a bag declaration, every payload file in the
-    SHA-256 manifest and every manifest entry present, each file's checksum and the
-    Payload-Oxum right. Raises PackageError naming the first problem."""
+    SHA-256 manifest and every manifest entry present, each file's checksum, the tag
+    manifest's checksums (when there is one) and the Payload-Oxum right. Raises
+    PackageError naming the first problem."""
     names = set(package.names())
     if "bagit.txt" not in names:
         raise PackageError("This is not a BagIt package: bagit.txt is missing.")
@@ -218,6 +219,17 @@ def verify_bag(package: Package) -> None:
                 f"Checksum mismatch for {path}: the manifest says {manifest[path]}, the file"
                 f" has {digest}. The package is damaged or was changed; nothing was imported."
             )
+    if "tagmanifest-sha256.txt" in names:
+        # Tag files (bag-info.txt, the manifests) are checked too when the bag lists them.
+        for path, expected in sorted(_manifest_entries(package, "tagmanifest-sha256.txt").items()):
+            if path not in names:
+                raise PackageError(f"The tag manifest lists a file that is not in the bag: {path}")
+            if (digest := package.sha256(path)[0]) != expected:
+                raise PackageError(
+                    f"Checksum mismatch for the tag file {path}: the tag manifest says"
+                    f" {expected}, the file has {digest}. The package is damaged or was"
+                    " changed; nothing was imported."
+                )
     if "bag-info.txt" in names:
         info = package.read_bytes("bag-info.txt").decode("utf-8", "replace")
         match = re.search(r"^Payload-Oxum:\s*(\d+)\.(\d+)\s*$", info, re.M)

@@ -23,11 +23,15 @@ def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-def export_response(scope: ExportScope, fmt: str, *, bom: bool = False) -> StreamingHttpResponse:
-    """A download of the export, streamed as it is written."""
+def export_response(
+    scope: ExportScope, fmt: str, *, bom: bool = False, head: bool = False
+) -> StreamingHttpResponse:
+    """A download of the export, streamed as it is written (only its headers for HEAD)."""
     spec = FORMATS[fmt]
-    if spec.text is None:
-        body: Iterator[bytes] = bag_chunks(scope)
+    if head:
+        body: Iterator[bytes] = iter(())
+    elif spec.text is None:
+        body = bag_chunks(scope)
     else:
         text = buffered(text_writer(fmt, bom=bom)(scope))
         body = (chunk.encode("utf-8") for chunk in text)
@@ -67,7 +71,9 @@ def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    return export_response(scope, fmt, bom=request.GET.get("bom") == "1")
+    return export_response(
+        scope, fmt, bom=request.GET.get("bom") == "1", head=request.method == "HEAD"
+    )
 
 
 @login_required

@@ -126,6 +126,38 @@ def login(page, username: str, password: str) -> None:
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+SELECT_JS = """
+([selector, start, end]) => {
+  // Screen rectangles of the code-point offsets start and end in a rendered text layer.
+  const runs = [...document.querySelectorAll(selector + ' [data-o]')];
+  function point(offset) {
+    for (const run of runs) {
+      const node = run.firstChild; if (!node) continue;
+      const base = Number(run.dataset.o); const chars = [...node.data];
+      if (offset >= base && offset <= base + chars.length) {
+        const units = chars.slice(0, offset - base).join('').length;
+        const r = document.createRange(); r.setStart(node, units); r.setEnd(node, units);
+        const rect = r.getBoundingClientRect(); return [rect.left, rect.top + rect.height / 2];
+      }
+    }
+    throw new Error('offset not rendered: ' + offset);
+  }
+  return [point(start), point(end)];
+}
+"""
+
+
+def drag_select(page, start: int, end: int, within: str = "#text-layer") -> None:
+    """Select text-layer offsets start..end (of the layer ``within`` selects) with a real
+    mouse drag."""
+    (x1, y1), (x2, y2) = page.evaluate(SELECT_JS, [within, start, end])
+    page.mouse.move(x1 + 0.5, y1)
+    page.mouse.down()
+    page.mouse.move((x1 + x2) / 2, (y1 + y2) / 2, steps=4)
+    page.mouse.move(x2 - 0.5, y2, steps=4)
+    page.mouse.up()
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" and report.passed and "browser" in report.keywords:
         _browser_results["passed"] += 1

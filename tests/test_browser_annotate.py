@@ -5,39 +5,9 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import Annotation
-from tests.conftest import archive_text, login
+from tests.conftest import archive_text, drag_select, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SELECT_JS = """
-([start, end]) => {
-  // Screen rectangles of the code-point offsets start and end in the text layer.
-  const runs = [...document.querySelectorAll('#text-layer [data-o]')];
-  function point(offset) {
-    for (const run of runs) {
-      const node = run.firstChild; if (!node) continue;
-      const base = Number(run.dataset.o); const chars = [...node.data];
-      if (offset >= base && offset <= base + chars.length) {
-        const units = chars.slice(0, offset - base).join('').length;
-        const r = document.createRange(); r.setStart(node, units); r.setEnd(node, units);
-        const rect = r.getBoundingClientRect(); return [rect.left, rect.top + rect.height / 2];
-      }
-    }
-    throw new Error('offset not rendered: ' + offset);
-  }
-  return [point(start), point(end)];
-}
-"""
-
-
-def drag_select(page, start: int, end: int) -> None:
-    """Select text layer offsets start..end with a real mouse drag."""
-    (x1, y1), (x2, y2) = page.evaluate(SELECT_JS, [start, end])
-    page.mouse.move(x1 + 0.5, y1)
-    page.mouse.down()
-    page.mouse.move((x1 + x2) / 2, (y1 + y2) / 2, steps=4)
-    page.mouse.move(x2 - 0.5, y2, steps=4)
-    page.mouse.up()
 
 
 def open_source(page, live_server, source, username="maya", password="pw-maya-123"):  # noqa: S107

@@ -7,8 +7,7 @@ import os
 import pytest
 
 from annotations.models import Annotation
-from tests.conftest import archive_text, login
-from tests.test_browser_annotate import drag_select
+from tests.conftest import archive_text, drag_select, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,25 +16,6 @@ CITED_TEXT = (
     "and within a week the city had run short of bread."
 )
 SCREENSHOTS = os.environ.get("SCHOLION_SCREENSHOTS", "")
-
-PICKER_SELECT_JS = """
-([start, end]) => {
-  const runs = [...document.querySelectorAll('dialog.picker .picker-layer [data-o]')];
-  function point(offset) {
-    for (const run of runs) {
-      const node = run.firstChild; if (!node) continue;
-      const base = Number(run.dataset.o); const chars = [...node.data];
-      if (offset >= base && offset <= base + chars.length) {
-        const units = chars.slice(0, offset - base).join('').length;
-        const r = document.createRange(); r.setStart(node, units); r.setEnd(node, units);
-        const rect = r.getBoundingClientRect(); return [rect.left, rect.top + rect.height / 2];
-      }
-    }
-    throw new Error('offset not rendered: ' + offset);
-  }
-  return [point(start), point(end)];
-}
-"""
 
 
 @pytest.fixture
@@ -76,11 +56,7 @@ def test_cite_a_passage_with_the_picker_follow_it_and_see_the_backlink(
     dialog = page.get_by_role("dialog", name="Pick a passage of “The Harbour Strike”")
     dialog.wait_for()
     s, e = CITED_TEXT.index("grain ships"), CITED_TEXT.index("grain ships") + len("grain ships")
-    (x1, y1), (x2, y2) = page.evaluate(PICKER_SELECT_JS, [s, e])
-    page.mouse.move(x1 + 0.5, y1)
-    page.mouse.down()
-    page.mouse.move(x2 - 0.5, y2, steps=5)
-    page.mouse.up()
+    drag_select(page, s, e, within="dialog.picker .picker-layer")
     dialog.get_by_text("Selected: “grain ships”").wait_for()
     dialog.get_by_role("button", name="Use this passage").click()
     page.get_by_label("Locator", exact=True).fill("2")

@@ -154,6 +154,18 @@ def test_csv_for_excel_starts_with_a_byte_order_mark(client, owner, annotated):
     assert len(rows) == 4
 
 
+def test_head_answers_the_headers_without_writing_the_export(rf, owner, annotated):
+    from exports.views import download as download_view
+
+    request = rf.head("/collections/field-notes/export/csv")
+    request.user = owner
+    response = download_view(request, "field-notes", "csv")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    assert b"".join(response.streaming_content) == b""
+
+
 # --- Markdown, BibTeX, CSL-JSON ------------------------------------------------------------
 
 

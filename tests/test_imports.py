@@ -81,6 +81,11 @@ def rebuild(data: bytes, changes: dict[str, bytes | None], *, fix_manifests: boo
         files["bag-info.txt"] = re.sub(
             rb"Payload-Oxum: \S+", f"Payload-Oxum: {oxum}".encode(), files["bag-info.txt"]
         )
+        tags = {n: c for n, c in files.items() if n not in payload and n.count("/") == 0}
+        tags.pop("tagmanifest-sha256.txt", None)
+        files["tagmanifest-sha256.txt"] = "".join(
+            f"{hashlib.sha256(c).hexdigest()}  {n}\n" for n, c in sorted(tags.items())
+        ).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
@@ -219,6 +224,17 @@ def test_a_checksum_mismatch_is_refused(package):
     name = next(n for n in members(package) if n.startswith("data/originals/"))
     changed = rebuild(package, {name: b"other bytes"}, fix_manifests=False)
     assert_refused(changed, f"Checksum mismatch for {re.escape(name)}")
+
+
+def test_a_changed_tag_file_is_refused_by_the_tag_manifest(package):
+    files = members(package)
+    assert "tagmanifest-sha256.txt" in files
+    info = files["bag-info.txt"] + b"Source-Organization: someone else\n"
+    changed = rebuild(package, {"bag-info.txt": info}, fix_manifests=False)
+    assert_refused(changed, "Checksum mismatch for the tag file bag-info.txt")
+    listed = files["tagmanifest-sha256.txt"] + f"{'0' * 64}  extra-tag.txt\n".encode()
+    changed = rebuild(package, {"tagmanifest-sha256.txt": listed}, fix_manifests=False)
+    assert_refused(changed, "not in the bag: extra-tag.txt")
 
 
 def test_an_original_that_differs_from_its_declared_sha256_is_refused(package):
