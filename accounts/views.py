@@ -16,6 +16,7 @@ from accounts import members as roster_rules
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
 from accounts.members import MembershipError
 from accounts.models import ApiToken
+from annotations.citekeys import link_note_keys
 from annotations.models import Annotation
 from archive.models import Collection
 
@@ -173,6 +174,7 @@ def my_annotations(request: HttpRequest) -> HttpResponse:
         .order_by("-created", "pk")
     )
     page = Paginator(selected, 25).get_page(request.GET.get("page"))
+    page.object_list = link_note_keys(page.object_list, request.user)
     context = {
         "page": page,
         "collections": collections,

@@ -131,3 +131,13 @@ def resolve_keys(
         )
         for key, uuid, title, creators, date_published in rows
     }
+
+
+def link_note_keys(annotations: Iterable, user: AbstractBaseUser | AnonymousUser) -> list:
+    """The annotations (a page of them) as a list, each with ``note_keys``: the citation keys
+    of all their notes resolved for ``user`` in one query, so ``note_html`` links them."""
+    annotations = list(annotations)
+    keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, user)
+    for annotation in annotations:
+        annotation.note_keys = keys
+    return annotations

@@ -94,9 +94,10 @@ class ReadingRow:
 
     @property
     def note_html(self):
+        """The note as HTML; its [@key] citations are links once ``link_note_keys`` ran."""
         from annotations.markdown import render_markdown
 
-        return render_markdown(self.note)
+        return render_markdown(self.note, getattr(self, "note_keys", None))
 
 
 class AnnotationQuerySet(models.QuerySet):
@@ -356,9 +357,10 @@ class Annotation(models.Model):
 
     @property
     def note_html(self):
+        """The note as HTML; its [@key] citations are links once ``link_note_keys`` ran."""
         from annotations.markdown import render_markdown
 
-        return render_markdown(self.note)
+        return render_markdown(self.note, getattr(self, "note_keys", None))
 
     @property
     def etag(self) -> str:

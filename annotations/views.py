@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from taggit.models import Tag
 
+from annotations.citekeys import link_note_keys
 from annotations.models import Annotation
 from archive.models import Collection
 from search.forms import BrowseForm
@@ -42,6 +43,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .order_by("source__title", "source_id", "start")
     )
     page = Paginator(annotations, 50).get_page(request.GET.get("page"))
+    page.object_list = link_note_keys(page.object_list, request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(
         request,
@@ -55,6 +57,7 @@ def history(request: HttpRequest, uuid) -> HttpResponse:
         Annotation.objects.visible_to(request.user).with_related(), uuid=uuid
     )
     revisions = annotation.revisions.select_related("edited_by")
+    link_note_keys([annotation], request.user)
     return render(
         request,
         "annotations/history.html",

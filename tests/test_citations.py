@@ -519,3 +519,29 @@ def test_query_count_does_not_grow_with_citations_or_backlinks(
         assert page.count('class="cite-external"') == 20
     else:
         assert page.count('<q class="cite-quote">') == 20  # twenty backlinks
+
+
+def test_note_keys_are_links_on_every_page_that_lists_notes(
+    client, demo_source, member, cited, hidden, collection
+):
+    keyed = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=0,
+        end=12,
+        note=f"Compare [@{cited.citation_key}, p. 2] and [@{hidden.citation_key}].",
+        tags=["strikes"],
+    )
+    client.force_login(member)
+    pages = {
+        "tag": "/tags/strikes/",
+        "collection": f"{collection.get_absolute_url()}?tag=strikes",
+        "mine": "/me/annotations/",
+        "history": f"/annotations/{keyed.uuid}/history/",
+    }
+    for name, url in pages.items():
+        html = client.get(url).content.decode()
+        assert f'href="{cited.get_absolute_url()}"' in html, name
+        assert "Okafor and Lund 1998" in html, name
+        # A source the reader may not see stays an unresolved key, its title unrevealed.
+        assert 'class="cite-unresolved"' in html and "SECRETTITLE" not in html, name
