@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from archive.models import Collection, Source, validate_date_published, validate_doi
 
@@ -49,6 +50,11 @@ class ArchiveForm(forms.Form):
         super().__init__(*args, **kwargs)
         if user is not None:
             self.fields["collection"].queryset = Collection.objects.writable_by(user)
+        self.fields["file"].help_text += (
+            f" Up to {filesizeformat(settings.SCHOLION_MAX_UPLOAD_BYTES)}; a file over"
+            f" {filesizeformat(settings.SCHOLION_MAX_TEXT_BYTES)} is kept without a text layer"
+            " (it cannot be read or annotated here)."
+        )
 
     def clean_file(self):
         upload = self.cleaned_data.get("file")

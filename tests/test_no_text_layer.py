@@ -172,3 +172,10 @@ def test_the_archive_command_says_why_there_is_no_text_layer(owner, tmp_path):
     call_command("archive", str(path), "--user", owner.username, stdout=out, stderr=err)
     assert "Harbour records of 1911" in out.getvalue()
     assert "no text layer" in err.getvalue()
+
+
+def test_the_archive_page_states_both_limits(client, owner, settings):
+    settings.SCHOLION_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+    client.force_login(owner)
+    page = client.get("/sources/new/").content.decode().replace("\xa0", " ")
+    assert "Up to 50.0 MB; a file over 4.0 KB is kept without a text layer" in page
