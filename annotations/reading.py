@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import UTC
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
@@ -27,10 +29,14 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
     citations: dict[int, list[Citation]] = {}
     if annotations:
-        for citation in Citation.objects.filter(annotation__in=on_page.values("pk")).for_display(
+        # The source's citations, kept for the annotations shown: cheaper than asking the
+        # database to work out again which annotations those are.
+        shown = {a.pk for a in annotations}
+        for citation in Citation.objects.filter(annotation__source=source).for_display(
             request.user
         ):
-            citations.setdefault(citation.annotation_id, []).append(citation)
+            if citation.annotation_id in shown:
+                citations.setdefault(citation.annotation_id, []).append(citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     entries_html = render_entries(
         annotations, request.user, citations, keys, source_uuid=str(source.uuid)
@@ -61,6 +67,31 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         if request.user.is_staff
         else source.collections.visible_to(request.user),
     }
+
+
+# The page's two big parts stand in the template as these until the page is put together.
+_SLOT = secrets.token_hex(16)
+BIG_PARTS = ("text_html", "entries_html")
+
+
+def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
+    """The reading page, with the text layer and the annotation entries put in once.
+
+    With 2,000 annotations they are megabytes of HTML; given to the template as they are,
+    every level it passes through (include, block, base template) joins and copies the
+    whole page again, which cost more than rendering the entries (bench/reader.py). Here
+    the template renders around a slot for each, and the response joins the parts once.
+    """
+    slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
+    page = render_to_string("archive/source_detail.html", {**context, **slots}, request)
+    parts: list[str] = []
+    for name in BIG_PARTS:
+        before, found, page = page.partition(slots[name])
+        if not found:
+            raise ValueError(f"archive/source_detail.html must show {{{{ {name} }}}} once.")
+        parts += [before, context[name]]
+    parts.append(page)
+    return HttpResponse(parts)
 
 
 def render_entries(
