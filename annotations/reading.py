@@ -55,7 +55,14 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         "source": source,
         "references": references(source, permalink, passage),
         "backlinks": Citation.objects.backlinks(request.user, source, mark),
-        "text_html": render_text_layer(source.text, source.blocks, annotations, mark=mark),
+        "text_html": render_text_layer(
+            source.text,
+            source.blocks,
+            annotations,
+            mark=mark,
+            # A stored text layer never changes (a database trigger refuses it).
+            layout_key=(source.uuid, source.sha256),
+        ),
         "annotations": annotations,
         "entries_html": entries_html,
         "authors": authors,
