@@ -168,10 +168,15 @@ class AnnotationQuerySet(models.QuerySet):
     def in_text_order(self) -> AnnotationQuerySet:
         return self.order_by("start", "-end", "created")
 
-    def reading_rows(self) -> list[ReadingRow]:
+    def reading_rows(self, tagged: models.QuerySet | None = None) -> list[ReadingRow]:
         """What a reading page shows of each annotation, in two queries and without model
         instances: building 2,000 annotations, their authors and tags as objects cost the
-        page more than everything else together (bench/reader.py)."""
+        page more than everything else together (bench/reader.py).
+
+        ``tagged``: TaggedAnnotation rows to take the tags from, when the caller has a
+        simpler query for a superset of them (a source's); tags of other annotations are
+        dropped. By default the rows are found again through this queryset's filter.
+        """
         labels = {v.value: str(v.label) for v in Annotation.Visibility}
         tz = connections[self.db].timezone
         rows = [
@@ -179,13 +184,14 @@ class AnnotationQuerySet(models.QuerySet):
         ]
         if rows:
             by_pk = {row.pk: row for row in rows}
-            tagged = (
-                TaggedAnnotation.objects.filter(content_object__in=self.values("pk"))
-                .order_by("pk")
-                .values_list("content_object_id", "tag__name", "tag__slug")
-            )
-            for pk, name, slug in tagged:
-                by_pk[pk].tag_list.append(TagRef(name, slug))
+            if tagged is None:
+                tagged = TaggedAnnotation.objects.filter(content_object__in=self.values("pk"))
+            for pk, name, slug in tagged.order_by("pk").values_list(
+                "content_object_id", "tag__name", "tag__slug"
+            ):
+                row = by_pk.get(pk)
+                if row is not None:
+                    row.tag_list.append(TagRef(name, slug))
         return rows
 
 

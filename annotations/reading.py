@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,21 +15,44 @@ from django.utils.safestring import mark_safe
 
 from annotations.citekeys import keys_in, resolve_keys
 from annotations.markdown import render_markdown
-from annotations.models import Annotation, Citation, TagRef
+from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
 from archive.cite import Passage, references
 from archive.models import Source
 from archive.reader import render_text_layer
 
 
+def readable_sources(user) -> QuerySet[Source]:
+    """Sources ``user`` may read, each with two flags for its reading page: whether an
+    annotation on it cites anything (``cites_something``) and whether a citation names it
+    (``is_cited``). The queries for citations and backlinks are the page's costliest to
+    build (visibility rules inside visibility rules); a page without any skips them."""
+    return (
+        Source.objects.visible_to(user)
+        .select_related("archived_by")
+        .annotate(
+            cites_something=Exists(Citation.objects.filter(annotation__source=OuterRef("pk"))),
+            is_cited=Exists(
+                Citation.objects.filter(kind=Citation.Kind.SOURCE, source=OuterRef("pk"))
+            ),
+        )
+    )
+
+
 def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] | None = None):
     """The reading page (or passage page, with ``mark``): a fixed number of queries however
-    many annotations, citations, citation keys and backlinks it shows."""
+    many annotations, citations, citation keys and backlinks it shows.
+
+    ``source`` from ``readable_sources`` spares the citation queries when there is nothing
+    to show; any other source is treated as citing and cited.
+    """
     on_page = Annotation.objects.visible_to(request.user).filter(source=source)
-    annotations = on_page.in_text_order().reading_rows()
+    annotations = on_page.in_text_order().reading_rows(
+        tagged=TaggedAnnotation.objects.filter(content_object__source=source)
+    )
     authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
     citations: dict[int, list[Citation]] = {}
-    if annotations:
+    if annotations and getattr(source, "cites_something", True):
         # The source's citations, kept for the annotations shown: cheaper than asking the
         # database to work out again which annotations those are.
         shown = {a.pk for a in annotations}
@@ -54,7 +78,11 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     return {
         "source": source,
         "references": references(source, permalink, passage),
-        "backlinks": Citation.objects.backlinks(request.user, source, mark),
+        "backlinks": (
+            Citation.objects.backlinks(request.user, source, mark)
+            if getattr(source, "is_cited", True)
+            else []
+        ),
         "text_html": render_text_layer(
             source.text,
             source.blocks,
