@@ -334,6 +334,7 @@ class Annotation(models.Model):
         for name, rows in (("tags", tags), ("citations", citations)):
             cache.pop(name, None)
             loaded = getattr(self, name).all()  # lazy: no query
+            # Filled in as Django's prefetch_related_objects fills its querysets.
             loaded._result_cache, loaded._prefetch_done = list(rows), True
             cache[name] = loaded
 
