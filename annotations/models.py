@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, tzinfo
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 from urllib.parse import urlsplit
@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from taggit.managers import TaggableManager
-from taggit.models import TaggedItemBase
+from taggit.models import Tag, TaggedItemBase
 
 from archive.models import DOI_RE, Collection, Source, validate_date_published
 
@@ -69,9 +69,28 @@ class ReadingRow:
         "tag_list",
         "visibility_label",
     )
-    COLUMNS = (*__slots__[:10], "author__username")
 
-    def __init__(self, values: tuple, labels: dict[str, str]) -> None:
+    @staticmethod
+    def columns() -> tuple:
+        """What reading_rows selects. The id and the time come as the driver gives them:
+        Django's conversions (a UUID object per row, then its text; a parsed, zoned
+        datetime) cost more than the query itself with 2,000 rows (bench/reader.py)."""
+        as_text = models.CharField()
+        return (
+            "pk",
+            models.ExpressionWrapper(models.F("uuid"), output_field=as_text),
+            "start",
+            "end",
+            "exact",
+            "note",
+            "visibility",
+            models.ExpressionWrapper(models.F("created"), output_field=as_text),
+            "version",
+            "author_id",
+            "author__username",
+        )
+
+    def __init__(self, values: tuple, labels: dict[str, str], tz: tzinfo) -> None:
         (
             self.pk,
             uuid,
@@ -80,12 +99,20 @@ class ReadingRow:
             self.exact,
             self.note,
             self.visibility,
-            self.created,
+            created,
             self.version,
             self.author_id,
             self.username,
         ) = values
+        if isinstance(uuid, str) and len(uuid) == 32:
+            # SQLite keeps a UUID as 32 hex digits (PostgreSQL's driver gives a UUID).
+            uuid = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}"
         self.uuid = str(uuid)
+        if isinstance(created, str):
+            # SQLite keeps ISO text in the connection's time zone (PostgreSQL's driver gives
+            # an aware datetime).
+            created = datetime.fromisoformat(created).replace(tzinfo=tz)
+        self.created = created
         self.tag_list: list[TagRef] = []
         self.visibility_label = labels[self.visibility]
 
@@ -142,21 +169,30 @@ class AnnotationQuerySet(models.QuerySet):
     def in_text_order(self) -> AnnotationQuerySet:
         return self.order_by("start", "-end", "created")
 
-    def reading_rows(self) -> list[ReadingRow]:
+    def reading_rows(self, tagged: models.QuerySet | None = None) -> list[ReadingRow]:
         """What a reading page shows of each annotation, in two queries and without model
         instances: building 2,000 annotations, their authors and tags as objects cost the
-        page more than everything else together (bench/reader.py)."""
+        page more than everything else together (bench/reader.py).
+
+        ``tagged``: TaggedAnnotation rows to take the tags from, when the caller has a
+        simpler query for a superset of them (a source's); tags of other annotations are
+        dropped. By default the rows are found again through this queryset's filter.
+        """
         labels = {v.value: str(v.label) for v in Annotation.Visibility}
-        rows = [ReadingRow(values, labels) for values in self.values_list(*ReadingRow.COLUMNS)]
+        tz = connections[self.db].timezone
+        rows = [
+            ReadingRow(values, labels, tz) for values in self.values_list(*ReadingRow.columns())
+        ]
         if rows:
             by_pk = {row.pk: row for row in rows}
-            tagged = (
-                TaggedAnnotation.objects.filter(content_object__in=self.values("pk"))
-                .order_by("pk")
-                .values_list("content_object_id", "tag__name", "tag__slug")
-            )
-            for pk, name, slug in tagged:
-                by_pk[pk].tag_list.append(TagRef(name, slug))
+            if tagged is None:
+                tagged = TaggedAnnotation.objects.filter(content_object__in=self.values("pk"))
+            for pk, name, slug in tagged.order_by("pk").values_list(
+                "content_object_id", "tag__name", "tag__slug"
+            ):
+                row = by_pk.get(pk)
+                if row is not None:
+                    row.tag_list.append(TagRef(name, slug))
         return rows
 
 
@@ -221,13 +257,16 @@ class Annotation(models.Model):
         visibility: str | None = None,
         collection: Collection | None | EllipsisType = ...,
         citations: list[Citation] | None = None,
+        keep_related: bool = False,
     ) -> Annotation:
         """Anchor a new annotation on the source's text layer (the server is the authority).
 
         With offsets, ``exact`` (if given) must match the text there. Without offsets, the
         quote is looked up in the text, ``prefix``/``suffix`` choosing between occurrences.
         ``collection`` defaults to ``collection_for(author, source)``; pass it when the
-        caller has just looked it up.
+        caller has just looked it up. With ``keep_related``, the tags and citations written
+        stay loaded as ``with_related`` would load them, so a caller that answers with the
+        whole annotation need not read it back (they are not refreshed after that).
         """
         if start is None and end is None:
             if exact is None:
@@ -247,14 +286,58 @@ class Annotation(models.Model):
                 visibility=visibility or cls.Visibility.COLLECTION,
                 **quote,
             )
-            if tags:
-                annotation.tags.set(tags)
+            tag_objects = annotation._add_first_tags(tags or [])
             if citations:
-                annotation.replace_citations(citations)
+                for position, citation in enumerate(citations):
+                    citation.annotation, citation.position = annotation, position
+                Citation.objects.bulk_create(citations)
             from search.index import index_annotation  # search imports this module
 
-            index_annotation(annotation)
+            index_annotation(annotation, [t.name for t in tag_objects], new=True)
+        if keep_related:
+            annotation.keep_loaded(tag_objects, citations or [])
         return annotation
+
+    def _add_first_tags(self, names: list[str]) -> list[Tag]:
+        """Tag a new (untagged) annotation: taggit's ``tags.set`` result, in two queries
+        instead of about four per tag.
+
+        Names match existing tags case-insensitively (TAGGIT_CASE_INSENSITIVE), the oldest
+        tag winning; a name that matches none becomes a new tag. Tags are attached in the
+        order given, each once, as ``tags.set`` attaches them.
+        """
+        if not names:
+            return []
+        lookup = Q()
+        for name in names:
+            lookup |= Q(name__iexact=name)
+        existing: dict[str, Tag] = {}
+        for tag in Tag.objects.filter(lookup).order_by("pk"):
+            existing.setdefault(tag.name.upper(), tag)
+        ordered: dict[int, Tag] = {}
+        for name in names:
+            tag = existing.get(name.upper())
+            if tag is None:
+                # Case rules the database and Python disagree on, or a new tag; as taggit
+                # does, get_or_create survives a concurrent request creating it too.
+                tag, _ = Tag.objects.get_or_create(name__iexact=name, defaults={"name": name})
+            ordered.setdefault(tag.pk, tag)
+        tags = list(ordered.values())
+        TaggedAnnotation.objects.bulk_create(
+            [TaggedAnnotation(content_object=self, tag=tag) for tag in tags]
+        )
+        return tags
+
+    def keep_loaded(self, tags: list[Tag], citations: list[Citation]) -> None:
+        """Remember tags and citations as ``with_related`` would have loaded them (a
+        prefetch cache: later changes to them do not show here)."""
+        cache = self.__dict__.setdefault("_prefetched_objects_cache", {})
+        for name, rows in (("tags", tags), ("citations", citations)):
+            cache.pop(name, None)
+            loaded = getattr(self, name).all()  # lazy: no query
+            # Filled in as Django's prefetch_related_objects fills its querysets.
+            loaded._result_cache, loaded._prefetch_done = list(rows), True
+            cache[name] = loaded
 
     def update_content(
         self,

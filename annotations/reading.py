@@ -3,34 +3,64 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import UTC
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 
-from django.http import HttpRequest
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
 from annotations.citekeys import keys_in, resolve_keys
 from annotations.markdown import render_markdown
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
 from archive.cite import Passage, references
 from archive.models import Source
 from archive.reader import render_text_layer
 
 
+def readable_sources(user) -> QuerySet[Source]:
+    """Sources ``user`` may read, each with two flags for its reading page: whether an
+    annotation on it cites anything (``cites_something``) and whether a citation names it
+    (``is_cited``). The queries for citations and backlinks are the page's costliest to
+    build (visibility rules inside visibility rules); a page without any skips them."""
+    return (
+        Source.objects.visible_to(user)
+        .select_related("archived_by")
+        .annotate(
+            cites_something=Exists(Citation.objects.filter(annotation__source=OuterRef("pk"))),
+            is_cited=Exists(
+                Citation.objects.filter(kind=Citation.Kind.SOURCE, source=OuterRef("pk"))
+            ),
+        )
+    )
+
+
 def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] | None = None):
     """The reading page (or passage page, with ``mark``): a fixed number of queries however
-    many annotations, citations, citation keys and backlinks it shows."""
+    many annotations, citations, citation keys and backlinks it shows.
+
+    ``source`` from ``readable_sources`` spares the citation queries when there is nothing
+    to show; any other source is treated as citing and cited.
+    """
     on_page = Annotation.objects.visible_to(request.user).filter(source=source)
-    annotations = on_page.in_text_order().reading_rows()
+    annotations = on_page.in_text_order().reading_rows(
+        tagged=TaggedAnnotation.objects.filter(content_object__source=source)
+    )
     authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
     citations: dict[int, list[Citation]] = {}
-    if annotations:
-        for citation in Citation.objects.filter(annotation__in=on_page.values("pk")).for_display(
+    if annotations and getattr(source, "cites_something", True):
+        # The source's citations, kept for the annotations shown: cheaper than asking the
+        # database to work out again which annotations those are.
+        shown = {a.pk for a in annotations}
+        for citation in Citation.objects.filter(annotation__source=source).for_display(
             request.user
         ):
-            citations.setdefault(citation.annotation_id, []).append(citation)
+            if citation.annotation_id in shown:
+                citations.setdefault(citation.annotation_id, []).append(citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     entries_html = render_entries(
         annotations, request.user, citations, keys, source_uuid=str(source.uuid)
@@ -48,8 +78,21 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     return {
         "source": source,
         "references": references(source, permalink, passage),
-        "backlinks": Citation.objects.backlinks(request.user, source, mark),
-        "text_html": render_text_layer(source.text, source.blocks, annotations, mark=mark),
+        "backlinks": (
+            Citation.objects.backlinks(request.user, source, mark)
+            if getattr(source, "is_cited", True)
+            else []
+        ),
+        "text_html": render_text_layer(
+            source.text,
+            source.blocks,
+            annotations,
+            mark=mark,
+            # A stored text layer never changes (a database trigger refuses it).
+            layout_key=(source.uuid, source.sha256),
+        )
+        if source.has_text_layer
+        else "",
         "annotations": annotations,
         "entries_html": entries_html,
         "authors": authors,
@@ -63,78 +106,114 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     }
 
 
+# The page's two big parts stand in the template as these until the page is put together.
+_SLOT = secrets.token_hex(16)
+BIG_PARTS = ("text_html", "entries_html")
+
+
+def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
+    """The reading page, with the text layer and the annotation entries put in once.
+
+    With 2,000 annotations they are megabytes of HTML; given to the template as they are,
+    every level it passes through (include, block, base template) joins and copies the
+    whole page again, which cost more than rendering the entries (bench/reader.py). Here
+    the template renders around a slot for each, and the parts are encoded one by one:
+    the entries, kept apart, are mostly ASCII, which encodes as a plain copy, where one
+    "…" in a string that holds them all makes the encoder convert every character.
+    """
+    slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
+    page = render_to_string("archive/source_detail.html", {**context, **slots}, request)
+    chunks: list[str] = []
+    for name in BIG_PARTS:
+        part = context[name]
+        before, found, page = page.partition(slots[name])
+        if not found:
+            if part:
+                raise ValueError(f"archive/source_detail.html must show {{{{ {name} }}}} once.")
+            page = before  # not shown (a source without a text layer), and empty
+            continue
+        chunks.append(before)
+        chunks.extend([part] if isinstance(part, str) else part)
+    chunks.append(page)
+    response = HttpResponse()
+    charset = response.charset  # a property that parses the Content-Type on every read
+    response.content = b"".join(chunk.encode(charset) for chunk in chunks)
+    return response
+
+
 def render_entries(
     annotations,
     user,
     citations: dict[int, list[Citation]] | None = None,
     keys=None,
     source_uuid: str = "",
-) -> SafeString:
+) -> list[str]:
     """The side panel's entries, built in Python rather than with a template include per entry.
 
     bench/reader.py measured 2,000 template includes at over a second per page; this is
-    the same markup (every value escaped) at a small fraction of that.
+    the same markup (every value escaped) at a small fraction of that. One string of HTML
+    per entry, left for ``render_reading_page`` to join.
     """
-    history = reverse("annotations:history", args=["00000000-0000-0000-0000-000000000000"])
+    history, _, history_end = reverse("annotations:history", args=[UUID_SLOT]).partition(UUID_SLOT)
     tag_url = reverse("annotations:tag_detail", args=["slug"])
-    # Authors and tags repeat across entries: escape each once.
-    escaped = functools.cache(escape)
-    own_pk = user.pk if user.is_authenticated else None
     passage_url = reverse("archive:passage", args=[SOURCE_SLOT, 1, 2])
+    passage, _, passage_end = passage_url.replace(SOURCE_SLOT, source_uuid).partition("/1-2/")
+    # Authors, visibilities and sets of tags repeat across entries: escape each once.
+    escaped = functools.cache(escape)
+
+    @functools.cache
+    def tag_item(tag: TagRef) -> str:
+        href = escape(tag_url.replace("slug", tag.slug))
+        return f'<li><a class="tag" href="{href}">{escape(tag.name)}</a></li>'
+
+    @functools.cache
+    def tags_html(tags: tuple[TagRef, ...]) -> tuple[str, str]:
+        names = escape(chr(31).join(t.name for t in tags))
+        if not tags:
+            return names, ""
+        items = "".join(tag_item(t) for t in tags)
+        return names, f'<ul class="tags" aria-label="Tags">{items}</ul>'
+
+    own_pk = user.pk if user.is_authenticated else None
     citations = citations or {}
+    keys = keys or {}
     out = []
     for a in annotations:
-        tags = a.tag_list
         uuid = str(a.uuid)
         username = escaped(a.username)
         quote = escape(a.exact if len(a.exact) <= 280 else a.exact[:279] + "…")
-        parts = [
-            f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
-            f' data-end="{a.end}" data-author="{username}"'
-            f' data-tags="{escaped(chr(31).join(t.name for t in tags))}" tabindex="-1">',
-            f'<a class="ann-quote" href="#hl-{uuid}" data-goto="{uuid}"><blockquote>{quote}'
-            "</blockquote></a>",
-        ]
-        if tags:
-            items = "".join(
-                f'<li><a class="tag" href="{escaped(tag_url.replace("slug", t.slug))}">'
-                f"{escaped(t.name)}</a></li>"
-                for t in tags
-            )
-            parts.append(f'<ul class="tags" aria-label="Tags">{items}</ul>')
-        if a.note:
-            parts.append(f'<div class="note">{render_markdown(a.note, keys or {})}</div>')
+        tag_names, tag_list = tags_html(tuple(a.tag_list))
+        note = f'<div class="note">{render_markdown(a.note, keys)}</div>' if a.note else ""
+        cited = ""
         if a.pk in citations:
             items = "".join(render_citation(c) for c in citations[a.pk])
-            parts.append(f'<ul class="citations" aria-label="Cites">{items}</ul>')
-        created = a.created.astimezone(UTC)
+            cited = f'<ul class="citations" aria-label="Cites">{items}</ul>'
+        created = a.created.astimezone(UTC).isoformat()
         edited = ""
         if a.version > 1:
-            link = history.replace("00000000-0000-0000-0000-000000000000", uuid)
-            edited = f' · <a href="{link}">edited</a>'
-        parts.append(
-            f'<p class="ann-meta"><span class="author">{username}</span> · '
-            f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>{edited}'
-            f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
-        )
-        link = passage_url.replace(SOURCE_SLOT, source_uuid).replace(
-            "/1-2/", f"/{a.start}-{a.end}/"
-        )
-        actions = [
-            f'<button type="button" class="link" data-copy="{link}"'
-            f' aria-label="Copy link to this passage">Copy link</button>'
-        ]
+            edited = f' · <a href="{history}{uuid}{history_end}">edited</a>'
+        own = ""
         if a.author_id == own_pk:
-            actions.append(
-                f'<button type="button" class="link" data-edit="{uuid}">Edit</button>'
+            own = (
+                f' <button type="button" class="link" data-edit="{uuid}">Edit</button>'
                 f' <button type="button" class="link danger" data-delete="{uuid}">Delete</button>'
             )
-        parts.append(f'<p class="ann-actions">{" ".join(actions)}</p>')
-        parts.append("</li>")
-        out.append("".join(parts))
-    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+        out.append(
+            f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
+            f' data-end="{a.end}" data-author="{username}" data-tags="{tag_names}"'
+            f' tabindex="-1"><a class="ann-quote" href="#hl-{uuid}" data-goto="{uuid}">'
+            f"<blockquote>{quote}</blockquote></a>{tag_list}{note}{cited}"
+            f'<p class="ann-meta"><span class="author">{username}</span> · <time'
+            f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
+            f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
+            f'<p class="ann-actions"><button type="button" class="link"'
+            f' data-copy="{passage}/{a.start}-{a.end}/{passage_end}"'
+            f' aria-label="Copy link to this passage">Copy link</button>{own}</p></li>'
+        )
+    return out
 
 
+UUID_SLOT = "00000000-0000-0000-0000-000000000000"
 SOURCE_SLOT = "00000000-0000-0000-0000-000000000001"
 
 

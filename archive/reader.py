@@ -5,18 +5,29 @@ a script turns a DOM selection into offsets by adding the code points before the
 point in that run. Highlights are rendered here on the server, so reading needs no JavaScript.
 Runs are split at every annotation boundary, so overlapping and nested highlights become flat
 runs that each list every annotation covering them.
+
+The markup around the runs (blocks, lists, quotes, tables, links) depends only on the text
+layer, which never changes once stored: it is laid out once per source and remembered
+(``text_layout``), and each page only cuts the stretches of text at its highlights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
+from html import escape  # Django's escape is this, plus a lazy-string wrapper's cost per call
+from threading import Lock
 from typing import Protocol
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 HEADING_SHIFT = {"h1": "h2", "h2": "h3", "h3": "h4", "h4": "h5", "h5": "h6", "h6": "h6"}
 BLOCK_TAGS = {"p", "li", "pre", "td", "th", "caption", "figcaption"} | set(HEADING_SHIFT)
+
+# Layouts kept in memory, counted in code points of their text layers (a layout holds its
+# text once, escaped, plus the markup): the most recently read sources, at most this much.
+LAYOUT_CACHE_CHARS = 8_000_000
 
 
 class Anchored(Protocol):
@@ -27,28 +38,140 @@ class Anchored(Protocol):
     def uuid(self) -> object: ...
 
 
+# A layout: markup (str) and stretches of text (start, end, the stretch as one plain run).
+Layout = list[str | tuple[int, int, str]]
+
+
 def render_text_layer(
     text: str,
     blocks: Sequence[dict],
     annotations: Iterable[Anchored] = (),
     mark: tuple[int, int] | None = None,
+    *,
+    layout_key: Hashable | None = None,
 ) -> SafeString:
-    """HTML for the whole text layer; ``mark`` is a passage to show as targeted."""
+    """HTML for the whole text layer; ``mark`` is a passage to show as targeted.
+
+    ``layout_key`` names this text layer for ``text_layout``'s memory; it must change
+    whenever the text or blocks could (a source's id and digest do).
+    """
+    layout = text_layout(text, blocks, layout_key)
     anns = sorted(annotations, key=lambda a: (a.start, -a.end))
+    # Every offset where a run ends: each highlight's start and end, and the passage's.
+    points = sorted({p for a in anns for p in (a.start, a.end)}.union(mark or ()))
     out: list[str] = []
-    wrappers: list[tuple[str, object]] = []  # open containers: (tag, group id)
-    pointer = 0
+    # Highlights covering the current offset, in (start, -end) order; the offset only grows.
     active: list[Anchored] = []
+    waiting = 0  # anns[waiting:] start later
+    count = len(anns)
+    for item in layout:
+        if item.__class__ is str:
+            out.append(item)  # type: ignore[arg-type]
+            continue
+        s, e, plain = item  # type: ignore[misc]
+        cut_from = bisect_right(points, s)
+        cut_to = bisect_left(points, e, cut_from)
+        while waiting < count and anns[waiting].start <= s:
+            active.append(anns[waiting])
+            waiting += 1
+        if active:
+            active = [a for a in active if a.end > s]
+        if cut_from == cut_to and not active and (mark is None or not mark[0] <= s < mark[1]):
+            out.append(plain)
+            continue
+        run_start = s
+        for run_end in [*points[cut_from:cut_to], e]:
+            if run_start > s:
+                while waiting < count and anns[waiting].start <= run_start:
+                    active.append(anns[waiting])
+                    waiting += 1
+                if active:
+                    active = [a for a in active if a.end > run_start]
+            chunk = escape(text[run_start:run_end])
+            marked = mark is not None and mark[0] <= run_start and run_end <= mark[1]
+            passage = ' data-passage=""' if marked else ""
+            if active:
+                ids = " ".join(str(a.uuid) for a in active)
+                out.append(
+                    f'<mark class="hl hl-{min(len(active), 4)}" data-o="{run_start}"'
+                    f' data-anns="{ids}"{passage}>{chunk}</mark>'
+                )
+            elif marked:
+                out.append(f'<mark class="passage" data-o="{run_start}"{passage}>{chunk}</mark>')
+            else:
+                out.append(f'<span data-o="{run_start}">{chunk}</span>')
+            run_start = run_end
+    return mark_safe("".join(out))  # noqa: S308 - every text run is escaped
+
+
+_layouts: OrderedDict[Hashable, tuple[Layout, int]] = OrderedDict()
+_layouts_size = 0
+_layouts_lock = Lock()
+
+
+def text_layout(text: str, blocks: Sequence[dict], key: Hashable | None = None) -> Layout:
+    """The text layer's markup and stretches of text, remembered under ``key`` if given."""
+    global _layouts_size
+    if key is None:
+        return _lay_out(text, blocks)
+    with _layouts_lock:
+        found = _layouts.get(key)
+        if found is not None:
+            _layouts.move_to_end(key)
+            return found[0]
+    layout = _lay_out(text, blocks)
+    size = len(text)
+    if size <= LAYOUT_CACHE_CHARS // 4:
+        with _layouts_lock:
+            if key not in _layouts:
+                _layouts[key] = (layout, size)
+                _layouts_size += size
+            while _layouts_size > LAYOUT_CACHE_CHARS:
+                _, (_, dropped) = _layouts.popitem(last=False)
+                _layouts_size -= dropped
+    return layout
+
+
+def _lay_out(text: str, blocks: Sequence[dict]) -> Layout:
+    out: Layout = []
+    wrappers: list[tuple[str, object]] = []  # open containers: (tag, group id)
+
+    def stretch(s: int, e: int) -> None:
+        if s != e:
+            s, e = min(s, e), max(s, e)
+            out.append((s, e, f'<span data-o="{s}">{escape(text[s:e])}</span>'))
+
     for block in blocks:
-        s, e = block["s"], block["e"]
-        while pointer < len(anns) and anns[pointer].start < e:
-            active.append(anns[pointer])
-            pointer += 1
-        active = [a for a in active if a.end > s]
         _sync_wrappers(out, wrappers, _wanted_wrappers(block))
-        out.append(_render_block(text, block, [a for a in active if a.start < e], mark))
+        kind = block.get("t", "p")
+        tag = HEADING_SHIFT.get(kind, kind if kind in BLOCK_TAGS else "p")
+        css = "blk"
+        if kind == "figcaption":
+            tag, css = "p", "blk figcaption"
+        if "depth" in block and block["depth"] > 1:
+            css += f" depth-{min(block['depth'], 6)}"
+        s, e = block["s"], block["e"]
+        out.append(f'<{tag} class="{css}" data-s="{s}" data-e="{e}">')
+        cursor = s
+        for ls, le, href in block.get("links") or []:
+            if ls > cursor:
+                stretch(cursor, ls)
+            out.append(f'<a href="{escape(href)}" rel="nofollow noopener noreferrer">')
+            stretch(ls, le)
+            out.append("</a>")
+            cursor = le
+        if cursor < e:
+            stretch(cursor, e)
+        out.append(f"</{tag}>")
     _sync_wrappers(out, wrappers, [])
-    return mark_safe("".join(out))  # noqa: S308 - every text run is escaped in _runs
+    # Markup between two stretches as one string: fewer items to walk on every page.
+    merged: Layout = []
+    for item in out:
+        if isinstance(item, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += item
+        else:
+            merged.append(item)
+    return merged
 
 
 def _wanted_wrappers(block: dict) -> list[tuple[str, object]]:
@@ -65,7 +188,7 @@ def _wanted_wrappers(block: dict) -> list[tuple[str, object]]:
     return wanted
 
 
-def _sync_wrappers(out: list[str], open_: list[tuple[str, object]], wanted: list) -> None:
+def _sync_wrappers(out: Layout, open_: list[tuple[str, object]], wanted: list) -> None:
     common = 0
     while common < len(open_) and common < len(wanted) and open_[common] == wanted[common]:
         common += 1
@@ -75,61 +198,3 @@ def _sync_wrappers(out: list[str], open_: list[tuple[str, object]], wanted: list
     for tag, group in wanted[common:]:
         out.append(f"<{tag}>")
         open_.append((tag, group))
-
-
-def _render_block(text: str, block: dict, anns: list[Anchored], mark) -> str:
-    kind = block.get("t", "p")
-    tag = HEADING_SHIFT.get(kind, kind if kind in BLOCK_TAGS else "p")
-    css = "blk"
-    if kind == "figcaption":
-        tag, css = "p", "blk figcaption"
-    if "depth" in block and block["depth"] > 1:
-        css += f" depth-{min(block['depth'], 6)}"
-    s, e = block["s"], block["e"]
-    links = block.get("links") or []
-    parts = [f'<{tag} class="{css}" data-s="{s}" data-e="{e}">']
-    cursor = s
-    for ls, le, href in links:
-        if ls > cursor:
-            parts.append(_runs(text, cursor, ls, anns, mark))
-        parts.append(
-            f'<a href="{escape(href)}" rel="nofollow noopener noreferrer">'
-            f"{_runs(text, ls, le, anns, mark)}</a>"
-        )
-        cursor = le
-    if cursor < e:
-        parts.append(_runs(text, cursor, e, anns, mark))
-    parts.append(f"</{tag}>")
-    return "".join(parts)
-
-
-def _runs(text: str, s: int, e: int, anns: list[Anchored], mark) -> str:
-    cuts = {s, e}
-    for a in anns:
-        if s < a.start < e:
-            cuts.add(a.start)
-        if s < a.end < e:
-            cuts.add(a.end)
-    if mark:
-        for point in mark:
-            if s < point < e:
-                cuts.add(point)
-    points = sorted(cuts)
-    html: list[str] = []
-    for a_, b_ in zip(points, points[1:], strict=False):
-        covering = [a for a in anns if a.start <= a_ and a.end >= b_]
-        chunk = escape(text[a_:b_])
-        marked = mark is not None and mark[0] <= a_ and b_ <= mark[1]
-        passage = ' data-passage=""' if marked else ""
-        if covering:
-            ids = " ".join(str(a.uuid) for a in covering)
-            depth = min(len(covering), 4)
-            html.append(
-                f'<mark class="hl hl-{depth}" data-o="{a_}" data-anns="{ids}"{passage}>'
-                f"{chunk}</mark>"
-            )
-        elif marked:
-            html.append(f'<mark class="passage" data-o="{a_}"{passage}>{chunk}</mark>')
-        else:
-            html.append(f'<span data-o="{a_}">{chunk}</span>')
-    return "".join(html)

@@ -40,24 +40,23 @@ def source_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def source_detail(request: HttpRequest, uuid) -> HttpResponse:
-    from annotations.reading import reading_context
+    from annotations.reading import readable_sources, reading_context, render_reading_page
 
-    source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
-    context = reading_context(request, source)
-    return render(request, "archive/source_detail.html", context)
+    source = get_object_or_404(readable_sources(request.user), uuid=uuid)
+    return render_reading_page(request, reading_context(request, source))
 
 
 @require_safe
 def source_passage(request: HttpRequest, uuid, start: int, end: int) -> HttpResponse:
     """A stable link to any passage: the reading page with that range marked."""
-    from annotations.reading import reading_context
+    from annotations.reading import readable_sources, reading_context, render_reading_page
 
-    source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
+    source = get_object_or_404(readable_sources(request.user), uuid=uuid)
     if not 0 <= start < end <= len(source.text):
         raise Http404("That passage is outside this source's text.")
     context = reading_context(request, source, mark=(start, end))
     context["passage"] = (start, end, source.text[start:end])
-    return render(request, "archive/source_detail.html", context)
+    return render_reading_page(request, context)
 
 
 @require_safe

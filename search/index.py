@@ -223,11 +223,20 @@ def _annotation_entry(annotation: Annotation, tag_names: Sequence[str]) -> Annot
     )
 
 
-def index_annotation(annotation: Annotation) -> None:
-    """Index a new annotation, or re-index an edited one; call it after its tags are set."""
-    tag_names = list(annotation.tags.names())
-    with transaction.atomic():
-        AnnotationEntry.objects.filter(annotation_id=annotation.pk).delete()
+def index_annotation(
+    annotation: Annotation, tag_names: Sequence[str] | None = None, *, new: bool = False
+) -> None:
+    """Index a new annotation, or re-index an edited one; call it after its tags are set.
+
+    ``tag_names``, when the caller has them, spares reading them back; ``new`` says the
+    annotation was created in this transaction, so it has no entry to replace yet.
+    """
+    if tag_names is None:
+        tag_names = list(annotation.tags.names())
+    # No savepoint: a failure here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if not new:
+            AnnotationEntry.objects.filter(annotation_id=annotation.pk).delete()
         _annotation_entry(annotation, tag_names).save(force_insert=True)
 
 

@@ -329,6 +329,31 @@ def test_repeated_tags_count_once_and_keep_the_first_spelling(maya, demo_source)
     assert [b["value"] for b in response.json()["body"]] == ["Dates"]
 
 
+def test_tags_match_existing_ones_whatever_their_case_and_new_ones_are_made_once(
+    demo_source, member
+):
+    """As taggit's ``tags.set`` with TAGGIT_CASE_INSENSITIVE: the model is called directly
+    here (imports, the admin), so nothing has deduplicated the names before it."""
+    from taggit.models import Tag
+
+    Tag.objects.create(name="Dates")
+    annotation = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=0,
+        end=2,
+        tags=["new", "DATES", "dates", "NEW", "Ünïcode", "ünïcode"],
+    )
+    names = [t.name for t in annotation.tags.all()]
+    assert names[:2] == ["new", "Dates"]
+    assert Tag.objects.filter(name__iexact="new").count() == 1
+    assert Tag.objects.filter(name="Ünïcode").count() == 1
+    # Fresh from the database, in the order attached; and so in the search index.
+    again = Annotation.objects.get(pk=annotation.pk)
+    assert [t.name for t in again.tags.all()] == names
+    assert again.search_entry.tags.split()[:2] == ["new", "dates"]
+
+
 # --- Who may write ------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from annotations.models import Annotation
 
 pytestmark = pytest.mark.django_db
 
+PAGE_QUERIES = 8  # a member's reading page; see the last test
+
 
 def annotate(source, authors, first: int, count: int) -> None:
     """``count`` annotations, alternating authors, each with a note and two or three tags."""
@@ -69,3 +71,27 @@ def test_a_visitors_reading_page_queries_do_not_grow_either(
     few = page_queries(client, demo_source, expected_entries=2, limit=25)
     annotate(demo_source, [member, owner], 8, 42)  # 13 of 50 public
     page_queries(client, demo_source, expected_entries=13, limit=few)
+
+
+def test_the_reading_page_costs_a_pinned_number_of_queries(
+    demo_source, member, owner, collection, django_assert_max_num_queries
+):
+    """Session, user, the source (with whether it cites or is cited, and its archiver),
+    the annotations, their tags, the reader's role (may annotate, may edit) and the
+    collections shown. Citations and backlinks cost one query each, and only on a source
+    that has some. (11 before citations were skipped and tags read by source.)"""
+    from annotations.models import Citation
+
+    client = Client()
+    client.force_login(member)
+    annotate(demo_source, [member, owner], 0, 20)
+    with django_assert_max_num_queries(PAGE_QUERIES):
+        response = client.get(f"/sources/{demo_source.uuid}/")
+    assert response.content.decode().count('class="ann"') == 20
+    citing = Annotation.objects.filter(source=demo_source).first()
+    citing.replace_citations(
+        Citation.build_all([{"source": str(demo_source.uuid)}], user=member, citing=citing)
+    )
+    with django_assert_max_num_queries(PAGE_QUERIES + 2):
+        page = client.get(f"/sources/{demo_source.uuid}/").content.decode()
+    assert 'class="cite-source"' in page and 'class="cited-by"' in page
