@@ -399,6 +399,8 @@ def test_tag_filter_lists_passages_with_every_given_tag(client, owner, archive_s
     assert found(client, tag="labour")[1] == ["Workers organised", both.exact]
     assert found(client, tag=["state", "labour"]) == (None, [both.exact])
     assert found(client, tag="LABOUR", q="workers") == (None, ["Workers organised"])
+    assert found(client, tag="no such tag") == (None, [])
+    assert found(client, tag=["labour", "no such tag"], q="workers") == (None, [])
     html = search(client, tag="labour").content.decode()
     assert "Only passages are listed" in html
 
