@@ -399,6 +399,8 @@ def test_tag_filter_lists_passages_with_every_given_tag(client, owner, archive_s
     assert found(client, tag="labour")[1] == ["Workers organised", both.exact]
     assert found(client, tag=["state", "labour"]) == (None, [both.exact])
     assert found(client, tag="LABOUR", q="workers") == (None, ["Workers organised"])
+    assert found(client, tag="no such tag") == (None, [])
+    assert found(client, tag=["labour", "no such tag"], q="workers") == (None, [])
     html = search(client, tag="labour").content.decode()
     assert "Only passages are listed" in html
 
@@ -791,3 +793,35 @@ def test_past_the_ranked_matches_the_rest_follow_newest_first(
     assert sorted(titles[:2]) == ["S3", "S4"]
     assert titles[2:] == ["S2", "S1", "S0"]
     assert len({r.annotation.pk for r in results.passages}) == 5
+
+
+@pytest.mark.django_db
+def test_media_types_are_listed_from_an_index_not_the_source_rows(owner, collection):
+    from django.db import connection
+
+    from search.views import media_types
+
+    make_source("Some words.", owner, collection)
+    assert list(media_types()) == ["text/plain"]
+    sql, params = media_types().query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "COVERING INDEX archive_source_media_idx" in plan
+        else:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'archive_source_media_idx'"
+            )
+            assert "(withdrawn_at, media_type)" in cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
