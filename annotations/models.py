@@ -218,7 +218,12 @@ class Annotation(models.Model):
     suffix = models.CharField(max_length=QUOTE_CONTEXT, blank=True)
 
     note = models.TextField(blank=True)
-    tags = TaggableManager(through=TaggedAnnotation, blank=True)
+    # In tagging order (the order given, as create answers), on every engine: taggit's
+    # prefetch (with_related) has no order of its own, and PostgreSQL's DISTINCT in it
+    # returned tags in any order.
+    tags = TaggableManager(
+        through=TaggedAnnotation, blank=True, ordering=["annotations_taggedannotation_items__id"]
+    )
     visibility = models.CharField(
         max_length=12, choices=Visibility.choices, default=Visibility.COLLECTION
     )

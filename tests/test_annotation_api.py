@@ -496,6 +496,23 @@ def test_the_version_is_claimed_atomically_by_the_model(demo_source, member):
     assert (annotation.note, annotation.version) == ("one", 2)
 
 
+def test_tags_come_back_in_the_order_given_from_get_and_lists(maya, demo_source):
+    """Tagging order, on SQLite as on PostgreSQL (whose DISTINCT in taggit's prefetch
+    returned them in no particular order), in the detail, a list and a collection page."""
+    order = ["zeta", "Alpha", "mid", "beta", "omega", "gamma"]
+    created = create(maya, demo_source, start=0, end=2, tags=order)
+    create(maya, demo_source, start=2, end=4, tags=list(reversed(order)))
+    assert [b["value"] for b in created.json()["body"]] == order
+    assert [b["value"] for b in maya.get(created["Location"]).json()["body"]] == order
+    listed = maya.get(API, {"source": str(demo_source.uuid)}).json()
+    items = listed.get("first", listed).get("items", listed.get("items"))
+    by_start = {
+        item["target"]["selector"][0].get("start"): [b["value"] for b in item["body"]]
+        for item in items
+    }
+    assert by_start == {0: order, 2: list(reversed(order))}
+
+
 def test_put_accepts_a_weak_or_wildcard_etag_and_no_if_match_at_all(maya, demo_source):
     created = create(maya, demo_source, start=0, end=2)
     url, etag = created["Location"], created["ETag"]
