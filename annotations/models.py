@@ -337,10 +337,11 @@ class Annotation(models.Model):
     @staticmethod
     def tags_named(names: list[str]) -> list[Tag]:
         """The tags ``tags.set(names)`` would attach, in order, each once: one query when
-        they all exist.
+        they all exist, three more when some are new, however many.
 
         Names match existing tags case-insensitively (TAGGIT_CASE_INSENSITIVE), the oldest
-        tag winning; a name that matches none becomes a new tag.
+        tag winning; a name that matches none becomes a new tag, with the slug taggit's
+        ``Tag.save`` would give it.
         """
         if not names:
             return []
@@ -350,16 +351,52 @@ class Annotation(models.Model):
         existing: dict[str, Tag] = {}
         for tag in Tag.objects.filter(lookup).order_by("pk"):
             existing.setdefault(tag.name.upper(), tag)
+        missing: dict[str, str] = {}  # first spelling of each new name, in order
+        for name in names:
+            if name.upper() not in existing:
+                missing.setdefault(name.upper(), name)
+        if missing:
+            for tag in Annotation._create_tags(list(missing.values())):
+                existing.setdefault(tag.name.upper(), tag)
         ordered: dict[int, Tag] = {}
         for name in names:
             tag = existing.get(name.upper())
             if tag is None:
-                # Case rules the database and Python disagree on, or a new tag; as taggit
-                # does, get_or_create survives a concurrent request creating it too.
+                # Case rules the database and Python disagree on, a slug we left to
+                # taggit, or a tag another request just made: as taggit does,
+                # get_or_create survives a concurrent request creating it too.
                 tag, _ = Tag.objects.get_or_create(name__iexact=name, defaults={"name": name})
                 existing[name.upper()] = tag
             ordered.setdefault(tag.pk, tag)
         return list(ordered.values())
+
+    @staticmethod
+    def _create_tags(names: list[str]) -> list[Tag]:
+        """New tags for ``names`` in three queries, slugged as taggit's ``Tag.save`` slugs
+        them one by one (the first free of ``slug``, ``slug_1``, ``slug_2``...). Tags
+        another request made meanwhile under these names are returned as they are; a name
+        missing from the answer (its slug taken meanwhile, or empty or too long) is left to
+        the caller's get_or_create, that is to taggit."""
+        slug_field = Tag._meta.get_field("slug")
+        bases = {name: Tag().slugify(name) for name in names}
+        bases = {name: slug for name, slug in bases.items() if slug}
+        if not bases:
+            return []
+        near = Q()  # the slugs a name could get: its own, or it followed by _1, _2...
+        for slug in set(bases.values()):
+            near |= Q(slug=slug) | Q(slug__startswith=f"{slug}_")
+        taken = set(Tag.objects.filter(near).values_list("slug", flat=True))
+        fresh = []
+        for name, base in bases.items():
+            slug, i = base, 0
+            while slug in taken:
+                i += 1
+                slug = Tag().slugify(name, i)
+            if len(slug) <= slug_field.max_length:
+                taken.add(slug)
+                fresh.append(Tag(name=name, slug=slug))
+        Tag.objects.bulk_create(fresh, ignore_conflicts=True)
+        return list(Tag.objects.filter(name__in=[tag.name for tag in fresh]).order_by("pk"))
 
     def keep_loaded(self, tags: list[Tag], citations: list[Citation]) -> None:
         """Remember tags and citations as ``with_related`` would have loaded them (a
