@@ -218,7 +218,12 @@ class Annotation(models.Model):
     suffix = models.CharField(max_length=QUOTE_CONTEXT, blank=True)
 
     note = models.TextField(blank=True)
-    tags = TaggableManager(through=TaggedAnnotation, blank=True)
+    # In tagging order (the order given, as create answers), on every engine: taggit's
+    # prefetch (with_related) has no order of its own, and PostgreSQL's DISTINCT in it
+    # returned tags in any order.
+    tags = TaggableManager(
+        through=TaggedAnnotation, blank=True, ordering=["annotations_taggedannotation_items__id"]
+    )
     visibility = models.CharField(
         max_length=12, choices=Visibility.choices, default=Visibility.COLLECTION
     )
@@ -300,11 +305,43 @@ class Annotation(models.Model):
 
     def _add_first_tags(self, names: list[str]) -> list[Tag]:
         """Tag a new (untagged) annotation: taggit's ``tags.set`` result, in two queries
-        instead of about four per tag.
+        instead of about four per tag. Tags are attached in the order given."""
+        tags = self.tags_named(names)
+        TaggedAnnotation.objects.bulk_create(
+            [TaggedAnnotation(content_object=self, tag=tag) for tag in tags]
+        )
+        return tags
+
+    def _replace_tags(self, tagged: list[TaggedAnnotation], names: list[str]) -> list[Tag]:
+        """Change an annotation's tags (``tagged``, its rows in order) to ``names`` as
+        taggit's ``tags.set`` does, in at most three queries instead of about four per tag:
+        tags kept keep their place, tags dropped lose it, new ones follow in the order given.
+        Return the tags in their new order (the order ``tags.all()`` gives).
+        """
+        wanted = self.tags_named(names)
+        wanted_pks = {tag.pk for tag in wanted}
+        kept = [row for row in tagged if row.tag_id in wanted_pks]
+        dropped = [row.pk for row in tagged if row.tag_id not in wanted_pks]
+        if dropped:
+            TaggedAnnotation.objects.filter(pk__in=dropped).delete()
+        kept_pks = {row.tag_id for row in kept}
+        added = [tag for tag in wanted if tag.pk not in kept_pks]
+        if added:
+            TaggedAnnotation.objects.bulk_create(
+                [TaggedAnnotation(content_object=self, tag=tag) for tag in added]
+            )
+        # As tags.set does: a prefetched list of the old tags must not be read again.
+        getattr(self, "_prefetched_objects_cache", {}).pop("tags", None)
+        return [row.tag for row in kept] + added
+
+    @staticmethod
+    def tags_named(names: list[str]) -> list[Tag]:
+        """The tags ``tags.set(names)`` would attach, in order, each once: one query when
+        they all exist, three more when some are new, however many.
 
         Names match existing tags case-insensitively (TAGGIT_CASE_INSENSITIVE), the oldest
-        tag winning; a name that matches none becomes a new tag. Tags are attached in the
-        order given, each once, as ``tags.set`` attaches them.
+        tag winning; a name that matches none becomes a new tag, with the slug taggit's
+        ``Tag.save`` would give it.
         """
         if not names:
             return []
@@ -314,19 +351,52 @@ class Annotation(models.Model):
         existing: dict[str, Tag] = {}
         for tag in Tag.objects.filter(lookup).order_by("pk"):
             existing.setdefault(tag.name.upper(), tag)
+        missing: dict[str, str] = {}  # first spelling of each new name, in order
+        for name in names:
+            if name.upper() not in existing:
+                missing.setdefault(name.upper(), name)
+        if missing:
+            for tag in Annotation._create_tags(list(missing.values())):
+                existing.setdefault(tag.name.upper(), tag)
         ordered: dict[int, Tag] = {}
         for name in names:
             tag = existing.get(name.upper())
             if tag is None:
-                # Case rules the database and Python disagree on, or a new tag; as taggit
-                # does, get_or_create survives a concurrent request creating it too.
+                # Case rules the database and Python disagree on, a slug we left to
+                # taggit, or a tag another request just made: as taggit does,
+                # get_or_create survives a concurrent request creating it too.
                 tag, _ = Tag.objects.get_or_create(name__iexact=name, defaults={"name": name})
+                existing[name.upper()] = tag
             ordered.setdefault(tag.pk, tag)
-        tags = list(ordered.values())
-        TaggedAnnotation.objects.bulk_create(
-            [TaggedAnnotation(content_object=self, tag=tag) for tag in tags]
-        )
-        return tags
+        return list(ordered.values())
+
+    @staticmethod
+    def _create_tags(names: list[str]) -> list[Tag]:
+        """New tags for ``names`` in three queries, slugged as taggit's ``Tag.save`` slugs
+        them one by one (the first free of ``slug``, ``slug_1``, ``slug_2``...). Tags
+        another request made meanwhile under these names are returned as they are; a name
+        missing from the answer (its slug taken meanwhile, or empty or too long) is left to
+        the caller's get_or_create, that is to taggit."""
+        slug_field = Tag._meta.get_field("slug")
+        bases = {name: Tag().slugify(name) for name in names}
+        bases = {name: slug for name, slug in bases.items() if slug}
+        if not bases:
+            return []
+        near = Q()  # the slugs a name could get: its own, or it followed by _1, _2...
+        for slug in set(bases.values()):
+            near |= Q(slug=slug) | Q(slug__startswith=f"{slug}_")
+        taken = set(Tag.objects.filter(near).values_list("slug", flat=True))
+        fresh = []
+        for name, base in bases.items():
+            slug, i = base, 0
+            while slug in taken:
+                i += 1
+                slug = Tag().slugify(name, i)
+            if len(slug) <= slug_field.max_length:
+                taken.add(slug)
+                fresh.append(Tag(name=name, slug=slug))
+        Tag.objects.bulk_create(fresh, ignore_conflicts=True)
+        return list(Tag.objects.filter(name__in=[tag.name for tag in fresh]).order_by("pk"))
 
     def keep_loaded(self, tags: list[Tag], citations: list[Citation]) -> None:
         """Remember tags and citations as ``with_related`` would have loaded them (a
@@ -367,7 +437,12 @@ class Annotation(models.Model):
             )
             if expected_version is not None and current.version != expected_version:
                 raise StaleAnnotation(f"stored version is {current.version}")
-            previous_tags = [t.name for t in current.tags.all()]
+            tagged = list(
+                TaggedAnnotation.objects.filter(content_object_id=self.pk)
+                .select_related("tag")
+                .order_by("pk")
+            )
+            previous_tags = [row.tag.name for row in tagged]
             previous_citations = list(current.citations.for_display(None))
             citations_same = citations is None or [c.content_key() for c in previous_citations] == [
                 c.content_key() for c in citations
@@ -399,12 +474,12 @@ class Annotation(models.Model):
             )
             self.note, self.visibility = note, visibility
             self.version, self.modified = current.version + 1, now
-            self.tags.set(tags)
+            tag_objects = self._replace_tags(tagged, tags)
             if citations is not None and not citations_same:
                 self.replace_citations(citations)
             from search.index import index_annotation
 
-            index_annotation(self)
+            index_annotation(self, [t.name for t in tag_objects])
         return True
 
     def replace_citations(self, citations: list[Citation]) -> None:
