@@ -291,7 +291,7 @@ class Annotation(models.Model):
                 visibility=visibility or cls.Visibility.COLLECTION,
                 **quote,
             )
-            tag_objects = annotation._add_first_tags(tags or [])
+            tag_objects = annotation.add_first_tags(tags or [])
             if citations:
                 for position, citation in enumerate(citations):
                     citation.annotation, citation.position = annotation, position
@@ -303,7 +303,7 @@ class Annotation(models.Model):
             annotation.keep_loaded(tag_objects, citations or [])
         return annotation
 
-    def _add_first_tags(self, names: list[str]) -> list[Tag]:
+    def add_first_tags(self, names: list[str]) -> list[Tag]:
         """Tag a new (untagged) annotation: taggit's ``tags.set`` result, in two queries
         instead of about four per tag. Tags are attached in the order given."""
         tags = self.tags_named(names)

@@ -342,9 +342,9 @@ class _Importer:
                 modified=row.modified,
                 **quote,
             )
-            if row.tags:
-                annotation.tags.set(row.tags)
-            index_annotation(annotation)
+            # In the order the package lists them (the order they were added in).
+            tags = annotation.add_first_tags(row.tags) if row.tags else []
+            index_annotation(annotation, [t.name for t in tags], new=True)
             self.result.annotations_created += 1
             if row.citations:
                 citing.append((annotation, row.citations))

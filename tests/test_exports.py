@@ -133,7 +133,7 @@ def test_csv_reads_back_with_the_csv_module_and_neutralises_formulas(client, own
         "end": str(first.end),
         "quote": "The first passage",
         "note": 'Line one\nLine two, with "quotes" and a comma',
-        "tags": "claims, dates",
+        "tags": "dates, claims",  # the order they were given in
         "citations": "",
         "author": "olive",
         "visibility": "collection",
@@ -184,7 +184,7 @@ def test_markdown_report_gives_each_source_its_reference_and_passages_in_text_or
     assert (
         text.index("> The first passage") < text.index("> =SUM(A1)") < text.index("## Beta notes")
     )
-    assert "> the harbour froze in 1709" in text and "tags: `claims`, `dates`" in text
+    assert "> the harbour froze in 1709" in text and "tags: `dates`, `claims`" in text
     assert "Line one\nLine two" in text and "MAYAPRIVATE" not in text
     bibliography = text[text.index("## Bibliography") :]
     assert bibliography.index(f"- {alpha_ref}") < bibliography.index(f"- {beta_ref}")

@@ -465,3 +465,17 @@ def test_a_cited_passage_that_does_not_match_is_refused(owner, annotated, tmp_pa
     with pytest.raises(PackageError, match="cited passage .* does not match"):
         import_bytes(rebuild(data, {"data/annotations.jsonld": broken.encode()}))
     assert counts() == (0, 0, 0, 0, 0) and not blob_files()
+
+
+def test_tags_keep_the_order_they_were_added_in_through_a_round_trip(owner, annotated, tmp_path):
+    from annotations.models import Annotation
+
+    names = ["zebra", "Alpha", "mid", "beta", "Omega", "kilo"]
+    tagged = Annotation.create_anchored(
+        author=owner, source=annotated["alpha"], start=0, end=3, tags=names
+    )
+    export_bag(tmp_path / "bag.zip")
+    empty_everything()
+    import_bytes(tmp_path.joinpath("bag.zip").read_bytes())
+    imported = Annotation.objects.with_related().get(uuid=tagged.uuid)
+    assert [t.name for t in imported.tags.all()] == names
