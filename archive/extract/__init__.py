@@ -133,29 +133,39 @@ def decode_plain(data: bytes) -> tuple[str, str, str]:
     encoding = bom_encoding(data)
     if encoding:
         try:
-            return data.decode(encoding), encoding, f"{encoding}: byte-order mark present"
+            return data.decode(encoding), encoding, BOM_NOTE.format(encoding)
         except UnicodeDecodeError as exc:
-            raise Undecodable(
-                f"The file starts with a {encoding} byte-order mark but is not valid"
-                f" {encoding} (byte {exc.start})."
-            ) from None
+            raise bad_bom(encoding, exc.start) from None
     try:
-        return data.decode("utf-8"), "utf-8", "utf-8: the bytes are valid UTF-8"
+        return data.decode("utf-8"), "utf-8", UTF8_NOTE
     except UnicodeDecodeError as exc:
         utf8_error = exc.start
     # Not UTF-8. Windows-1252 is a superset of Latin-1's printable range and is what
     # mislabelled "Latin-1" text almost always is; it leaves five bytes undefined.
     try:
-        text = data.decode("cp1252")
-        return (
-            text,
-            "windows-1252",
-            f"windows-1252: not valid UTF-8 (first invalid byte at {utf8_error}),"
-            " every byte defined in Windows-1252",
-        )
+        return data.decode("cp1252"), "windows-1252", CP1252_NOTE.format(utf8_error)
     except UnicodeDecodeError:
-        pass
-    raise Undecodable(
+        raise undecodable(utf8_error) from None
+
+
+# The decisions and failures in words, shared by whole-file and chunked decoding.
+BOM_NOTE = "{}: byte-order mark present"
+UTF8_NOTE = "utf-8: the bytes are valid UTF-8"
+DECLARED_NOTE = "{}: declared in <meta charset>"
+CP1252_NOTE = (
+    "windows-1252: not valid UTF-8 (first invalid byte at {}), every byte defined in Windows-1252"
+)
+
+
+def bad_bom(encoding: str, at: int) -> Undecodable:
+    return Undecodable(
+        f"The file starts with a {encoding} byte-order mark but is not valid {encoding}"
+        f" (byte {at})."
+    )
+
+
+def undecodable(utf8_error: int) -> Undecodable:
+    return Undecodable(
         f"The text could not be decoded: it is not valid UTF-8 (first invalid byte at"
         f" offset {utf8_error}) and not Windows-1252/Latin-1. Save it as UTF-8 and try again."
     )
@@ -307,31 +317,21 @@ def decode_stream(
     if bom:
         error = _decode_error(bom, read(), text)
         if error is not None:
-            raise Undecodable(
-                f"The file starts with a {bom} byte-order mark but is not valid {bom}"
-                f" (byte {error})."
-            )
-        return bom, f"{bom}: byte-order mark present"
+            raise bad_bom(bom, error)
+        return bom, BOM_NOTE.format(bom)
     if declared is not None:
         codec, name = declared
         try:
             if _decode_error(codec, read(), text) is None:
-                return name, f"{name}: declared in <meta charset>"
+                return name, DECLARED_NOTE.format(name)
         except LookupError:
             pass
     utf8_error = _decode_error("utf-8", read(), text)
     if utf8_error is None:
-        return "utf-8", "utf-8: the bytes are valid UTF-8"
+        return "utf-8", UTF8_NOTE
     if _decode_error("cp1252", read(), text) is None:
-        return (
-            "windows-1252",
-            f"windows-1252: not valid UTF-8 (first invalid byte at {utf8_error}),"
-            " every byte defined in Windows-1252",
-        )
-    raise Undecodable(
-        f"The text could not be decoded: it is not valid UTF-8 (first invalid byte at"
-        f" offset {utf8_error}) and not Windows-1252/Latin-1. Save it as UTF-8 and try again."
-    )
+        return "windows-1252", CP1252_NOTE.format(utf8_error)
+    raise undecodable(utf8_error)
 
 
 def _decode_error(encoding: str, chunks: Iterable[bytes], text: bool) -> int | None:

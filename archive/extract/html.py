@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from archive.extract import (
+    DECLARED_NOTE,
     Extraction,
     ExtractionError,
     Undecodable,
@@ -168,7 +169,7 @@ def decode_html(data: bytes) -> tuple[str, str, str]:
     if declared:
         codec, name = declared
         try:
-            return data.decode(codec), name, f"{name}: declared in <meta charset>"
+            return data.decode(codec), name, DECLARED_NOTE.format(name)
         except (LookupError, UnicodeDecodeError):
             pass
     text, enc, note = decode_plain(data)
