@@ -27,7 +27,7 @@ from django.db import connection, transaction
 
 from annotations.models import Annotation
 from archive.models import Source
-from search.models import AnnotationEntry, SourceSegment
+from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
 
 # Longer "words" are base64, hashes and the like; PostgreSQL would refuse them anyway.
 MAX_WORD_LENGTH = 60
@@ -144,14 +144,20 @@ def metadata_words(source: Source) -> str:
     return " ".join(index_words(" ".join(f for f in fields if f)))
 
 
-def _source_segments(source: Source, *, text: bool) -> Iterator[SourceSegment]:
-    if text:
-        yield from _text_segments(source)
-    yield SourceSegment(
+def _metadata_segment(source: Source) -> SourceSegment:
+    return SourceSegment(
         id=source.pk * SourceSegment.SEGMENT_ID_BASE,
         source_id=source.pk,
         kind=SourceSegment.Kind.METADATA,
         words=metadata_words(source),
+    )
+
+
+def _vocabulary(metadata: SourceSegment, text_words: set[str]) -> SourceVocabulary:
+    return SourceVocabulary(
+        source_id=metadata.source_id,
+        text_words=" ".join(sorted(text_words)),
+        metadata_words=metadata.words,
     )
 
 
@@ -177,31 +183,40 @@ def _text_segments(source: Source) -> Iterator[SourceSegment]:
 def index_source(source: Source) -> None:
     """Index a newly archived source, or re-index its metadata after an edit.
 
-    The text layer never changes, so once indexed only the metadata row is rewritten. The
-    metadata row is written last and marks a complete index: a source whose indexing was
-    cut short (no metadata row) has its partial text rows dropped and is indexed again.
+    The text layer never changes, so once indexed only the metadata row (and the metadata
+    words of the source's vocabulary) is rewritten. The metadata row is written last, with
+    the vocabulary, and marks a complete index: a source whose indexing was cut short (no
+    metadata row) has its partial text rows dropped and is indexed again.
 
     Outside a transaction (as archiving calls it, after the source row is committed) the
     text rows are written in batches of short transactions, so a huge text layer never
     holds SQLite's single write lock for long and other writers interleave.
     """
     segments = SourceSegment.objects.filter(source_id=source.pk)
-    metadata = _source_segments(source, text=False)
+    metadata = _metadata_segment(source)
     if segments.filter(kind=SourceSegment.Kind.METADATA).exists():
         with transaction.atomic():
             segments.filter(kind=SourceSegment.Kind.METADATA).delete()
-            SourceSegment.objects.bulk_create(metadata)
+            metadata.save(force_insert=True)
+            SourceVocabulary.objects.filter(source_id=source.pk).update(
+                metadata_words=metadata.words
+            )
         return
     segments.delete()
+    text_words: set[str] = set()
     rows = _text_segments(source)
     while True:
         with transaction.atomic():
             batch = list(islice(rows, INDEX_BATCH))
             SourceSegment.objects.bulk_create(batch)
+        for segment in batch:
+            text_words.update(segment.words.split())
         if len(batch) < INDEX_BATCH:
             break
     with transaction.atomic():
-        SourceSegment.objects.bulk_create(metadata)
+        SourceVocabulary.objects.filter(source_id=source.pk).delete()
+        _vocabulary(metadata, text_words).save(force_insert=True)
+        metadata.save(force_insert=True)
 
 
 def unindexed_sources():
@@ -211,6 +226,7 @@ def unindexed_sources():
 
 
 def unindex_source(source_id: int) -> None:
+    SourceVocabulary.objects.filter(source_id=source_id).delete()
     SourceSegment.objects.filter(source_id=source_id).delete()
 
 
@@ -252,24 +268,33 @@ def rebuild_index(
     the old index until the new one is complete."""
     sources = stretches = annotations = 0
     with transaction.atomic():
+        SourceVocabulary.objects.all().delete()
         SourceSegment.objects.all().delete()
         AnnotationEntry.objects.all().delete()
 
         batch: list[SourceSegment] = []
+        vocabularies: list[SourceVocabulary] = []
         queryset = Source.objects.only(
             "pk", "title", "creators", "publisher", "citation_key", "text", "blocks"
         ).order_by("pk")
         for source in queryset.iterator(chunk_size=100):
-            segments = list(_source_segments(source, text=True))
+            segments = list(_text_segments(source))
+            metadata = _metadata_segment(source)
+            vocabularies.append(
+                _vocabulary(metadata, {w for s in segments for w in s.words.split()})
+            )
             batch.extend(segments)
+            batch.append(metadata)
             sources += 1
-            stretches += len(segments) - 1
+            stretches += len(segments)
             if len(batch) >= batch_size:
                 SourceSegment.objects.bulk_create(batch)
-                batch = []
+                SourceVocabulary.objects.bulk_create(vocabularies)
+                batch, vocabularies = [], []
                 if progress and sources % 1000 == 0:
                     progress(f"{sources} sources")
         SourceSegment.objects.bulk_create(batch)
+        SourceVocabulary.objects.bulk_create(vocabularies)
 
         entries: list[AnnotationEntry] = []
         queryset = (
@@ -287,9 +312,15 @@ def rebuild_index(
         with connection.cursor() as cursor:
             if connection.vendor == "sqlite":
                 # Merge the index's many freshly written b-trees into one, for faster queries.
-                for table in ("search_segment_fts", "search_annotation_fts"):
+                for table in (
+                    "search_segment_fts",
+                    "search_vocabulary_fts",
+                    "search_annotation_fts",
+                ):
                     cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")  # noqa: S608
             else:
                 # Fresh statistics, so the planner knows which words are rare.
-                cursor.execute("ANALYZE search_sourcesegment, search_annotationentry")
+                cursor.execute(
+                    "ANALYZE search_sourcesegment, search_sourcevocabulary, search_annotationentry"
+                )
     return sources, stretches, annotations

@@ -46,6 +46,29 @@ class SourceSegment(models.Model):
         return f"{self.kind} {self.start}-{self.end} of source {self.source_id}"
 
 
+class SourceVocabulary(models.Model):
+    """Each distinct word of a source, once: its text layer's and its metadata's.
+
+    A word or a prefix is looked up here to find, and count, the sources it occurs in: one
+    short row per source rather than every occurrence in every stretch of text, which for a
+    common word is most of the index. The engines index these rows without positions
+    (FTS5 ``detail=none``, a ``tsvector`` of bare lexemes). Phrases still need positions, so
+    they are matched against ``SourceSegment``.
+
+    The text layer never changes, so ``text_words`` is written once; ``metadata_words`` is
+    rewritten with the metadata row.
+    """
+
+    source = models.OneToOneField(
+        Source, on_delete=models.CASCADE, primary_key=True, related_name="search_vocabulary"
+    )
+    text_words = models.TextField(blank=True)
+    metadata_words = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"vocabulary of source {self.source_id}"
+
+
 class AnnotationEntry(models.Model):
     """An annotation's quote, note and tags, as words."""
 

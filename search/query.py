@@ -199,10 +199,20 @@ class _SQLite:
         )
 
     def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
-        return (
-            f"SELECT {self._SOURCE} FROM search_segment_fts WHERE search_segment_fts MATCH %s",  # noqa: S608
-            [" OR ".join(self._match(c) for c in clauses)],
-        )
+        words, phrases = _words_and_phrases(clauses)
+        parts, params = [], []
+        if words:
+            parts.append(
+                "SELECT rowid FROM search_vocabulary_fts WHERE search_vocabulary_fts MATCH %s"
+            )
+            params.append(" OR ".join(self._match(c) for c in words))
+        if phrases:
+            parts.append(
+                f"SELECT {self._SOURCE} FROM search_segment_fts"  # noqa: S608
+                " WHERE search_segment_fts MATCH %s"
+            )
+            params.append(" OR ".join(self._match(c) for c in phrases))
+        return " UNION ".join(parts), params
 
     def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> tuple[str, list]:
         """Scored hits among the annotations the SQL ``entries`` selects, from ``first`` on."""
@@ -257,8 +267,17 @@ class _PostgreSQL:
         )
 
     def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
-        q = " | ".join(self._tsquery(c) for c in clauses)
-        return "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery", [q]
+        words, phrases = _words_and_phrases(clauses)
+        parts, params = [], []
+        if words:
+            parts.append("SELECT search_vocabulary_sources(%s::tsquery)")
+            params.append(" | ".join(self._tsquery(c) for c in words))
+        if phrases:
+            parts.append(
+                "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery"
+            )
+            params.append(" | ".join(self._tsquery(c) for c in phrases))
+        return " UNION ".join(parts), params
 
     def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> tuple[str, list]:
         q = " & ".join(self._entry_tsquery(c) for c in clauses)
@@ -271,17 +290,17 @@ class _PostgreSQL:
 
     def entries_matching_all(self, clauses: list[Clause]) -> tuple[str, list]:
         q = " & ".join(self._entry_tsquery(c) for c in clauses)
-        return (
-            "SELECT e.annotation_id FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
-            [q],
-        )
+        return "SELECT search_entry_annotations(%s::tsquery)", [q]
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
         q = " | ".join(self._entry_tsquery(c) for c in clauses)
-        return (
-            "SELECT e.annotation_id FROM search_annotationentry e WHERE e.document @@ %s::tsquery",
-            [q],
-        )
+        return "SELECT search_entry_annotations(%s::tsquery)", [q]
+
+
+def _words_and_phrases(clauses: list[Clause]) -> tuple[list[Clause], list[Clause]]:
+    """Clauses of one word (or prefix), which a source's vocabulary answers, and phrases,
+    which need the positions in its stretches of text."""
+    return [c for c in clauses if len(c.words) == 1], [c for c in clauses if len(c.words) > 1]
 
 
 def _engine() -> _SQLite | _PostgreSQL:
@@ -356,16 +375,19 @@ class Filters:
         )
         if self.collection:
             in_collection = Collection.sources.through.objects.filter(
-                source_id=OuterRef("pk"), collection__slug=self.collection
+                collection__slug=self.collection
             )
-            sources = sources.filter(Exists(in_collection))
+            sources = sources.filter(pk__in=in_collection.values("source_id"))
         return sources
 
     def annotations(self, user) -> QuerySet[Annotation]:
-        # As a set of ids (read from an index), not a join: on SQLite a join reads each
-        # source row, whose text layer lies before withdrawn_at.
-        not_withdrawn = Source.objects.filter(withdrawn_at__isnull=True).values("pk")
-        visible = Annotation.objects.visible_to(user).filter(source__in=not_withdrawn)
+        visible = Annotation.objects.visible_to(user)
+        if getattr(user, "is_staff", False):
+            # Curators see withdrawn sources (everyone else's visible_to leaves them out).
+            # As a set of ids (read from an index), not a join: on SQLite a join reads each
+            # source row, whose text layer lies before withdrawn_at.
+            not_withdrawn = Source.objects.filter(withdrawn_at__isnull=True).values("pk")
+            visible = visible.filter(source__in=not_withdrawn)
         annotations = visible.filter(self._source_q("source__"))
         if self.collection:
             # The collection the annotation was made in, not every one holding its source.
@@ -555,7 +577,9 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         for source_id, _segment_id, _kind, hit_score, _k in hits:
             score[source_id] = score.get(source_id, 0.0) + hit_score
         ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        unranked = found_ids[MAX_RANKED_SOURCES:]
+        # Past the ranked ones, newest first (and any source found by its vocabulary with no
+        # stretch scored, as while an index cut short awaits rebuild_search_index --missing).
+        unranked = [pk for pk in found_ids if pk not in score]
         page_ids = [*ranked, *unranked][offset : offset + limit]
         if any(pk not in score for pk in page_ids):  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]

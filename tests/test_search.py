@@ -17,12 +17,13 @@ from annotations.models import Annotation
 from archive.models import Collection, Membership, Source
 from search.index import (
     index_annotation,
+    index_source,
     index_words,
     text_stretches,
     unindex_annotation,
     unindexed_sources,
 )
-from search.models import AnnotationEntry, SourceSegment
+from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
 from search.query import MAX_QUERY_LENGTH, QueryError, parse_query
 from tests.conftest import archive_text, login
 
@@ -598,16 +599,65 @@ def test_editing_metadata_reindexes_the_source(client, owner, archive_source):
 
 
 @pytest.mark.django_db
+def test_words_find_sources_through_their_vocabulary_and_phrases_through_their_text(
+    client, owner, archive_source, river_source
+):
+    vocabulary = SourceVocabulary.objects.get(source=archive_source)
+    assert vocabulary.text_words.split() == sorted(set(index_words(ARCHIVE_TEXT)))
+    assert "lagos" in vocabulary.metadata_words.split()
+    client.force_login(owner)
+    assert found(client, q="railway strike")[0] == [archive_source.title]
+    assert found(client, q="resist*")[0] == [archive_source.title, river_source.title]
+    assert found(client, q="lagos")[0] == [archive_source.title]
+    # A word is looked up in the vocabulary alone, a phrase in the stretches of text.
+    SourceVocabulary.objects.filter(source=archive_source).delete()
+    assert found(client, q="railway")[0] == []
+    assert found(client, q="resist*")[0] == [river_source.title]
+    assert found(client, q='"railway line"')[0] == [archive_source.title]
+    assert found(client, q="spring -railway")[0] == [river_source.title]
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_sources_indexed_before_it_their_vocabulary(owner, archive_source):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("search.migrations.0003_source_vocabulary")
+    written = SourceVocabulary.objects.get(source=archive_source)
+    SourceVocabulary.objects.all().delete()
+    migration.fill(apps, None)
+    filled = SourceVocabulary.objects.get(source=archive_source)
+    assert (filled.text_words, filled.metadata_words) == (
+        written.text_words,
+        written.metadata_words,
+    )
+
+
+@pytest.mark.django_db
+def test_an_edit_rewrites_the_metadata_words_of_the_vocabulary_only(owner, archive_source):
+    before = SourceVocabulary.objects.get(source=archive_source)
+    archive_source.title = "Ledger of Tolls"
+    archive_source.save()
+    index_source(archive_source)
+    after = SourceVocabulary.objects.get(source=archive_source)
+    assert after.text_words == before.text_words
+    assert after.metadata_words.split()[:3] == ["ledger", "of", "tolls"]
+    assert "resistance" not in after.metadata_words.split()
+
+
+@pytest.mark.django_db
 def test_deleting_a_source_removes_it_from_the_index(client, owner, river_source):
     client.force_login(owner)
     river_source.delete()
-    assert not SourceSegment.objects.exists()
+    assert not SourceSegment.objects.exists() and not SourceVocabulary.objects.exists()
     assert found(client, q="ferrymen") == ([], [])
 
 
 @pytest.mark.django_db
 def test_rebuild_command_rewrites_the_index(client, owner, archive_source):
     annotate(archive_source, owner, "clerks wrote", note="palimpsest", tags=["margins"])
+    SourceVocabulary.objects.all().delete()
     SourceSegment.objects.all().delete()
     AnnotationEntry.objects.all().delete()
     client.force_login(owner)
@@ -620,6 +670,7 @@ def test_rebuild_command_rewrites_the_index(client, owner, archive_source):
     call_command("rebuild_search_index", stdout=io.StringIO())  # again, over a full index
     assert found(client, q="railway")[0] == [archive_source.title]
     assert SourceSegment.objects.filter(kind="meta").count() == 1
+    assert SourceVocabulary.objects.count() == 1
 
 
 @pytest.mark.django_db
