@@ -257,12 +257,13 @@ class _PostgreSQL:
         return "(" + " | ".join(self._tsquery(clause, w) for w in "ABC") + ")"
 
     def segment_hits(self, clause: Clause, sources: str, first: str) -> tuple[str, list]:
+        # (No use for ``first``: a range of ids only adds work to PostgreSQL's plans.)
         q = self._tsquery(clause)
         return (
             "SELECT s.source_id, s.id AS segment_id, s.kind,"  # noqa: S608
             " -ts_rank(s.document, %s::tsquery, 1) AS score"
             " FROM search_sourcesegment s WHERE s.document @@ %s::tsquery"
-            f" AND s.source_id >= ({first}) AND s.source_id IN ({sources})",
+            f" AND s.source_id IN ({sources})",
             [q, q],
         )
 
@@ -284,7 +285,7 @@ class _PostgreSQL:
         return (
             "SELECT e.annotation_id AS id, -ts_rank(e.document, %s::tsquery) AS score"  # noqa: S608
             " FROM search_annotationentry e WHERE e.document @@ %s::tsquery"
-            f" AND e.annotation_id >= ({first}) AND e.annotation_id IN ({entries})",
+            f" AND e.annotation_id IN ({entries})",
             [q, q],
         )
 
@@ -569,18 +570,17 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         page_ids, count, number = _listing_page(page, number)
         hits = _source_hits(engine, clauses, page_ids) if page_ids else []
     else:
-        found_ids, hits = _found_and_ranked_hits(engine, clauses, sources)
-        count = len(found_ids)
+        union, params = _hits_union(
+            engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
+        )
+        count, hits = _count_and_rank(sources, union, params, MAX_RANKED_SOURCES)
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
         score: dict[int, float] = {}
         for source_id, _segment_id, _kind, hit_score, _k in hits:
             score[source_id] = score.get(source_id, 0.0) + hit_score
         ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        # Past the ranked ones, newest first (and any source found by its vocabulary with no
-        # stretch scored, as while an index cut short awaits rebuild_search_index --missing).
-        unranked = [pk for pk in found_ids if pk not in score]
-        page_ids = [*ranked, *unranked][offset : offset + limit]
+        page_ids = _page_of_ranked(sources, ranked, count, offset, limit)
         if any(pk not in score for pk in page_ids):  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]
             hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
@@ -631,27 +631,37 @@ def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tupl
     return " UNION ALL ".join(parts), params
 
 
-def _found_and_ranked_hits(engine, clauses: list[Clause], sources: QuerySet) -> tuple[list, list]:
-    """The ids of the matching ``sources``, newest first, and the scored hits of the first
-    MAX_RANKED_SOURCES of them, in one statement."""
-    found_sql, found_params = _sql(sources.values("pk"))
-    union, params = _hits_union(
-        engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
-    )
+def _count_and_rank(found: QuerySet, hits_sql: str, hits_params: list, top: int):
+    """How many rows ``found`` has, and the scored hits (``hits_sql``, reading the ids from
+    ``search_top``) of its ``top`` most recently added rows, in one statement."""
+    found_sql, found_params = _sql(found.values("pk"))
     # Materialized: FTS5 scores only in a plain scan of its own table.
     sql = (
         f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
         " search_top AS MATERIALIZED"
-        f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {MAX_RANKED_SOURCES}),"
-        f" search_hits AS MATERIALIZED ({union})"
-        " SELECT pk, NULL, NULL, NULL, NULL FROM search_found"
-        " UNION ALL SELECT source_id, segment_id, kind, score, k FROM search_hits"
+        f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {int(top)}),"
+        f" search_hits AS MATERIALIZED ({hits_sql})"
+        # The count on every row, and on one row of its own when nothing was scored.
+        " SELECT (SELECT COUNT(*) FROM search_found), search_hits.*"
+        " FROM (SELECT 1) AS search_one LEFT JOIN search_hits ON 1 = 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*found_params, *params])
+        cursor.execute(sql, [*found_params, *hits_params])
         rows = cursor.fetchall()
-    found_ids = sorted((row[0] for row in rows if row[1] is None), reverse=True)
-    return found_ids, [row for row in rows if row[1] is not None]
+    return rows[0][0], [row[1:] for row in rows if row[1] is not None]
+
+
+def _page_of_ranked(found: QuerySet, ranked: list[int], count: int, offset: int, limit: int):
+    """The ids on a page: the ranked ones first, then the rest of ``found``, most recently
+    added first (read only for a page that reaches past the ranked ones)."""
+    page_ids = ranked[offset : offset + limit]
+    if len(page_ids) < limit and offset + len(page_ids) < count:
+        # Every id not ranked, as any found row without a scored hit (a source whose index
+        # was cut short, awaiting rebuild_search_index --missing) still counts and shows.
+        skip = max(0, offset - len(ranked))
+        rest = found.exclude(pk__in=ranked).order_by("-pk").values_list("pk", flat=True)
+        page_ids += list(rest[skip : skip + limit - len(page_ids)])
+    return page_ids
 
 
 def _source_hits(engine, clauses: list[Clause], source_ids: list[int]) -> list[tuple]:
@@ -681,28 +691,15 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         page = annotations.order_by("-created", "-pk").values_list("pk", flat=True)
         page_ids, count, number = _listing_page(page, number)
     else:
-        found_sql, found_params = _sql(annotations.values("pk"))
         hits_sql, hits_params = engine.entry_hits(
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        sql = (
-            f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
-            " search_top AS MATERIALIZED"
-            f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {MAX_RANKED_PASSAGES}),"
-            f" search_hits AS MATERIALIZED ({hits_sql})"
-            " SELECT pk, NULL FROM search_found UNION ALL SELECT id, score FROM search_hits"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*found_params, *hits_params])
-            rows = cursor.fetchall()
-        score = {pk: value for pk, value in rows if value is not None}
-        found_ids = sorted((pk for pk, value in rows if value is None), reverse=True)
-        count = len(found_ids)
+        count, hits = _count_and_rank(annotations, hits_sql, hits_params, MAX_RANKED_PASSAGES)
+        score = dict(hits)
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
         ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        unranked = found_ids[MAX_RANKED_PASSAGES:]
-        page_ids = [*ranked, *unranked][offset : offset + limit]
+        page_ids = _page_of_ranked(annotations, ranked, count, offset, limit)
     found = _with_related(Annotation.objects.all()).in_bulk(page_ids)
     items = [_passage_result(found[pk], clauses) for pk in page_ids if pk in found]
     return ResultPage(items, count, number)
