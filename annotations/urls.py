@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/sources/", api.source_search, name="api_sources"),
     path("annotations/<uuid:uuid>/history/", views.history, name="history"),
     path("tags/", views.tag_list, name="tag_list"),
-    path("tags/<slug:slug>/", views.tag_detail, name="tag_detail"),
+    # str, not slug: tags in any script ("Résistance", "日本") have slugs in that script.
+    path("tags/<str:slug>/", views.tag_detail, name="tag_detail"),
 ]

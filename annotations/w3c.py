@@ -423,6 +423,9 @@ def _parse_bodies(bodies: Any, parsed: ParsedAnnotation, base_url: str | None = 
             tag = value.strip()
             if not tag:
                 raise W3CError("body.value", "A tag cannot be empty.")
+            if not any(c.isalnum() for c in tag):
+                # Its slug (and so its page's address) would be empty.
+                raise W3CError("body.value", f"A tag needs a letter or a digit: {tag!r} has none.")
             if len(tag) > MAX_TAG_LENGTH:
                 raise W3CError("body.value", f"A tag can be at most {MAX_TAG_LENGTH} characters.")
             # Commas and quotes are taggit's separators in the admin's tag field.

@@ -62,6 +62,11 @@ STOP_WORDS = frozenset(
 )
 
 
+# For each tag filter, the words of every tag it may name: an annotation carrying one of
+# them has those words in a row in its index entry's tags.
+Sieve = list[list[tuple[str, ...]]] | tuple[()]
+
+
 class QueryError(ValueError):
     """A search that cannot be run; the message says why, for the person searching."""
 
@@ -224,10 +229,13 @@ class _SQLite:
             [" AND ".join(self._match(c) for c in clauses)],
         )
 
-    def entries_matching_all(self, clauses: list[Clause]) -> tuple[str, list]:
+    def entries_matching_all(self, clauses: list[Clause], tagged: Sieve = ()) -> tuple[str, list]:
+        terms = [self._match(c) for c in clauses]
+        for names in tagged:
+            terms.append("(" + " OR ".join(f'tags : "{" ".join(w)}"' for w in names) + ")")
         return (
             "SELECT rowid FROM search_annotation_fts WHERE search_annotation_fts MATCH %s",
-            [" AND ".join(self._match(c) for c in clauses)],
+            [" AND ".join(terms)],
         )
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
@@ -289,9 +297,11 @@ class _PostgreSQL:
             [q, q],
         )
 
-    def entries_matching_all(self, clauses: list[Clause]) -> tuple[str, list]:
-        q = " & ".join(self._entry_tsquery(c) for c in clauses)
-        return "SELECT search_entry_annotations(%s::tsquery)", [q]
+    def entries_matching_all(self, clauses: list[Clause], tagged: Sieve = ()) -> tuple[str, list]:
+        terms = [self._entry_tsquery(c) for c in clauses]
+        for names in tagged:  # tags carry weight A
+            terms.append("(" + " | ".join(self._tsquery(Clause(w), "A") for w in names) + ")")
+        return "SELECT search_entry_annotations(%s::tsquery)", [" & ".join(terms)]
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
         q = " | ".join(self._entry_tsquery(c) for c in clauses)
@@ -425,6 +435,24 @@ def _tagged(tag: str) -> Exists:
             Q(tag__slug=tag) | Q(tag__name__iexact=tag)
         )
     )
+
+
+def _tag_sieve(filters: Filters) -> Sieve:
+    """The tag filters as words for the engine to match along with the search's own, so
+    that a common word with a common tag reads only the entries with both. A sieve, not the
+    filter: words in a row may also span two tags, so the exact filter (``_tagged``) still
+    decides. One query per tag filter, which resolves it exactly as ``_tagged`` does."""
+    from taggit.models import Tag
+
+    if filters.overlap:
+        return ()
+    sieve = []
+    for tag in filters.tags:
+        names = Tag.objects.filter(Q(slug=tag) | Q(name__iexact=tag)).values_list("name", flat=True)
+        words = [tuple(index_words(name)) for name in names]
+        if words and all(words):  # (a tag without words can't be sieved for)
+            sieve.append(words)
+    return sieve
 
 
 def _meets(tag: str, visible: QuerySet[Annotation]) -> Exists:
@@ -685,7 +713,7 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         items, count, number = _listing_page(listing, number)
         return ResultPage([_passage_result(a, []) for a in items], count, number)
 
-    sql, params = engine.entries_matching_all(clauses)
+    sql, params = engine.entries_matching_all(clauses, _tag_sieve(filters))
     annotations = annotations.filter(pk__in=RawSQL(sql, params))  # noqa: S611
     if sort == "newest":
         page = annotations.order_by("-created", "-pk").values_list("pk", flat=True)

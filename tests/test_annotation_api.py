@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -248,6 +249,7 @@ def test_visibility_comes_from_the_request(maya, demo_source):
         ({"tags": ["  "]}, "body.value"),
         ({"tags": [""]}, "body.value"),
         ({"tags": ["a,b"]}, "body.value"),
+        ({"tags": ["!!!"]}, "body.value"),  # no letter or digit: its slug would be empty
         ({"body": [{"type": "Image", "value": "x"}]}, "body"),
         ({"body": "a note as a bare string"}, "body"),
         ({"body": [["nested"]]}, "body"),
@@ -316,6 +318,20 @@ def test_a_body_over_two_megabytes_gets_400(maya, demo_source):
     response = post(maya, doc)
     assert response.status_code == 400
     assert "larger" in response.json()["error"]
+
+
+def test_tags_in_any_script_have_pages_linked_from_the_tag_list_and_search(maya, demo_source):
+    created = create(maya, demo_source, start=0, end=2, tags=["Résistance", "日本"])
+    assert created.status_code == 201
+    tag_list = maya.get("/tags/")
+    assert tag_list.status_code == 200
+    for name in ("Résistance", "日本"):
+        link = re.search(rf'href="([^"]+)">{name}</a>', tag_list.content.decode()).group(1)
+        page = maya.get(link)
+        assert page.status_code == 200 and name in page.content.decode()
+    found = maya.get("/search/", {"q": "résistance"})
+    assert found.status_code == 200
+    assert found.context["results"].passages.count == 1
 
 
 def test_thousands_of_tags_are_refused_at_the_101st(maya, demo_source):

@@ -407,6 +407,27 @@ def test_tag_filter_lists_passages_with_every_given_tag(client, owner, archive_s
 
 
 @pytest.mark.django_db
+def test_words_with_a_tag_filter_find_exactly_the_passages_carrying_the_tag(
+    client, owner, archive_source
+):
+    # The engine first sieves by the tag's words; the tag filter itself still decides.
+    tagged = annotate(archive_source, owner, "colonial administration", tags=["Labour history"])
+    annotate(
+        archive_source, owner, "Workers organised", note="colonial", tags=["labour", "history"]
+    )
+    both = annotate(
+        archive_source, owner, "records of colonial", tags=["Archives", "Labour history"]
+    )
+    client.force_login(owner)
+    expected = (None, [both.exact, tagged.exact])
+    assert found(client, q="colonial", tag="labour-history", sort="newest") == expected
+    assert found(client, q="colonial", tag="LABOUR HISTORY", sort="newest") == expected
+    assert found(client, q="colonial", tag=["archives", "labour history"]) == (None, [both.exact])
+    assert found(client, q="colonial", tag="labour") == (None, ["Workers organised"])
+    assert found(client, q="colonial", tag="history labour") == (None, [])
+
+
+@pytest.mark.django_db
 def test_author_and_mine_filters(client, owner, member, archive_source):
     annotate(archive_source, owner, "colonial administration", note="strike")
     annotate(archive_source, member, "Workers organised", note="strike")
