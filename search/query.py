@@ -428,11 +428,16 @@ def _midnight(day: dt.date, days: int = 0) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=days), dt.time.min, tzinfo=dt.UTC)
 
 
+def _naming(tag: str, prefix: str = "") -> Q:
+    """The tags ``tag`` names: by slug or, in any case, by name."""
+    return Q(**{f"{prefix}slug": tag}) | Q(**{f"{prefix}name__iexact": tag})
+
+
 def _tagged(tag: str) -> Exists:
     """The annotation carries ``tag`` (given by its slug or, in any case, its name)."""
     return Exists(
         TaggedAnnotation.objects.filter(content_object_id=OuterRef("pk")).filter(
-            Q(tag__slug=tag) | Q(tag__name__iexact=tag)
+            _naming(tag, "tag__")
         )
     )
 
@@ -448,7 +453,7 @@ def _tag_sieve(filters: Filters) -> Sieve:
         return ()
     sieve = []
     for tag in filters.tags:
-        names = Tag.objects.filter(Q(slug=tag) | Q(name__iexact=tag)).values_list("name", flat=True)
+        names = Tag.objects.filter(_naming(tag)).values_list("name", flat=True)
         words = [tuple(index_words(name)) for name in names]
         if words and all(words):  # (a tag without words can't be sieved for)
             sieve.append(words)
