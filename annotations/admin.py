@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 from taggit.models import Tag
 
 from annotations.models import Annotation, AnnotationRevision, TaggedAnnotation
+from annotations.w3c import tag_name_error
 from archive.models import Source
 from exports.admin import ANNOTATION_ACTIONS
 
@@ -57,8 +58,18 @@ class RevisionInline(admin.TabularInline):
         return False
 
 
+class AnnotationForm(forms.ModelForm):
+    def clean_tags(self) -> list[str]:
+        tags = self.cleaned_data["tags"]
+        problems = [problem for tag in tags if (problem := tag_name_error(tag.strip()))]
+        if problems:
+            raise forms.ValidationError(problems)
+        return tags
+
+
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
+    form = AnnotationForm
     list_display = (
         "quote_excerpt",
         "source",

@@ -42,6 +42,23 @@ MEDIA_TYPE = 'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"'
 MAX_NOTE = 100_000
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
+
+
+def tag_name_error(tag: str) -> str | None:
+    """Why ``tag`` (stripped) cannot be a tag's name, or None: the API and the admin agree."""
+    if not tag:
+        return "A tag cannot be empty."
+    if not any(c.isalnum() for c in tag):
+        # Its slug, and so the address of its page, would be empty.
+        return f"A tag needs a letter or a digit: “{tag}” has none."
+    if len(tag) > MAX_TAG_LENGTH:
+        return f"A tag can be at most {MAX_TAG_LENGTH} characters."
+    # Commas and quotes are taggit's separators in the admin's tag field.
+    if "," in tag or '"' in tag:
+        return "A tag cannot contain commas or double quotes."
+    return None
+
+
 VISIBILITIES = ("private", "collection", "public")
 UUID_RE = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I)
 
@@ -421,16 +438,8 @@ def _parse_bodies(bodies: Any, parsed: ParsedAnnotation, base_url: str | None = 
         purpose = body.get("purpose", "commenting")
         if purpose == "tagging":
             tag = value.strip()
-            if not tag:
-                raise W3CError("body.value", "A tag cannot be empty.")
-            if not any(c.isalnum() for c in tag):
-                # Its slug (and so its page's address) would be empty.
-                raise W3CError("body.value", f"A tag needs a letter or a digit: {tag!r} has none.")
-            if len(tag) > MAX_TAG_LENGTH:
-                raise W3CError("body.value", f"A tag can be at most {MAX_TAG_LENGTH} characters.")
-            # Commas and quotes are taggit's separators in the admin's tag field.
-            if "," in tag or '"' in tag:
-                raise W3CError("body.value", "A tag cannot contain commas or double quotes.")
+            if problem := tag_name_error(tag):
+                raise W3CError("body.value", problem)
             if tag.casefold() in seen_tags:
                 continue
             # Checked as tags arrive, so a huge list costs no more than 101 tags.

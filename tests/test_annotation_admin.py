@@ -136,6 +136,32 @@ def test_a_curators_edit_keeps_a_revision_and_bumps_the_version(
     assert AnnotationEntry.objects.get(annotation=annotation).note == "tidied"
 
 
+def test_a_tag_without_a_letter_or_digit_is_refused_and_nothing_is_saved(
+    curator_client, demo_source, member
+):
+    annotation = make(demo_source, member, 1, tags=("old",))[0]
+    response = curator_client.post(
+        f"{CHANGELIST}{annotation.pk}/change/",
+        {
+            "note": "tidied",
+            "tags": "kept, !!!",
+            "visibility": "private",
+            "revisions-TOTAL_FORMS": 0,
+            "revisions-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 200
+    assert "A tag needs a letter or a digit: “!!!” has none." in response.content.decode()
+    annotation.refresh_from_db()
+    assert (annotation.note, annotation.version, list(annotation.tags.names())) == (
+        "note 0",
+        1,
+        ["old"],
+    )
+    assert not Tag.objects.filter(name="!!!").exists()
+    assert curator_client.get("/tags/").status_code == 200
+
+
 def test_merging_tags_moves_every_annotation_to_the_most_used(curator_client, demo_source, member):
     both = Annotation.create_anchored(
         author=member, source=demo_source, start=0, end=5, tags=["Casualties", "casualty"]
