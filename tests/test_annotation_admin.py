@@ -31,6 +31,21 @@ def make(source, author, n, tags=("a",), first=0):
     ]
 
 
+def edit(client, annotation, *, note, tags, visibility="private", **extra):
+    """Post the admin's change form for ``annotation`` (``extra``: any other fields)."""
+    return client.post(
+        f"{CHANGELIST}{annotation.pk}/change/",
+        {
+            "note": note,
+            "tags": tags,
+            "visibility": visibility,
+            "revisions-TOTAL_FORMS": 0,
+            "revisions-INITIAL_FORMS": 0,
+            **extra,
+        },
+    )
+
+
 def test_changelist_shows_quote_source_author_tags_and_dates(curator_client, demo_source, member):
     make(demo_source, member, 2, tags=("alpha", "beta"))
     response = curator_client.get(CHANGELIST)
@@ -92,19 +107,16 @@ def test_anchor_fields_are_read_only(curator_client, demo_source, member):
     for field in ("source", "start", "end", "exact", "prefix", "suffix"):
         assert f'name="{field}"' not in page
     assert 'name="note"' in page
-    response = curator_client.post(
-        url,
-        {
-            "note": "changed",
-            "tags": "a",
-            "visibility": "collection",
-            "start": 40,
-            "end": 44,
-            "exact": "hack",
-            "prefix": "p",
-            "revisions-TOTAL_FORMS": 0,
-            "revisions-INITIAL_FORMS": 0,
-        },
+    response = edit(
+        curator_client,
+        annotation,
+        note="changed",
+        tags="a",
+        visibility="collection",
+        start=40,
+        end=44,
+        exact="hack",
+        prefix="p",
     )
     assert response.status_code == 302
     annotation.refresh_from_db()
@@ -117,16 +129,7 @@ def test_a_curators_edit_keeps_a_revision_and_bumps_the_version(
     curator_client, curator, demo_source, member
 ):
     annotation = make(demo_source, member, 1, tags=("old",))[0]
-    response = curator_client.post(
-        f"{CHANGELIST}{annotation.pk}/change/",
-        {
-            "note": "tidied",
-            "tags": "new, other",
-            "visibility": "private",
-            "revisions-TOTAL_FORMS": 0,
-            "revisions-INITIAL_FORMS": 0,
-        },
-    )
+    response = edit(curator_client, annotation, note="tidied", tags="new, other")
     assert response.status_code == 302
     annotation.refresh_from_db()
     assert (annotation.note, annotation.visibility, annotation.version) == ("tidied", "private", 2)
@@ -140,16 +143,7 @@ def test_a_tag_without_a_letter_or_digit_is_refused_and_nothing_is_saved(
     curator_client, demo_source, member
 ):
     annotation = make(demo_source, member, 1, tags=("old",))[0]
-    response = curator_client.post(
-        f"{CHANGELIST}{annotation.pk}/change/",
-        {
-            "note": "tidied",
-            "tags": "kept, !!!",
-            "visibility": "private",
-            "revisions-TOTAL_FORMS": 0,
-            "revisions-INITIAL_FORMS": 0,
-        },
-    )
+    response = edit(curator_client, annotation, note="tidied", tags="kept, !!!")
     assert response.status_code == 200
     assert "A tag needs a letter or a digit: “!!!” has none." in response.content.decode()
     annotation.refresh_from_db()
