@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 from django.utils.html import escape
@@ -45,10 +45,14 @@ MAX_QUERY_LENGTH = 500
 MAX_CLAUSES = 12
 MIN_PREFIX_LENGTH = 2
 PER_PAGE = 10
-# Finding every match of a word that is in most texts is cheap; scoring each match is not
-# (the engine reads every occurrence). A search with more matches than this ranks the most
-# recently added ones by relevance and lists the rest after them, newest first; every match
-# is still found, filtered and counted exactly.
+# A search lists at most this many sources and this many passages, the most recently added
+# (as GitHub's search does): past it the count says "more than 1,000", and a filter or
+# another word narrows the list. Counting every match of a word in most texts would mean
+# checking who may see each one of thousands; this way the engine stops at the limit.
+MAX_LISTED = 1000
+# Scoring each match is costly (the engine reads every occurrence): of the listed ones, a
+# search ranks this many, the most recently added, by relevance and lists the rest after
+# them, newest first.
 MAX_RANKED_SOURCES = 500
 MAX_RANKED_PASSAGES = 1000
 SNIPPET_CHARS = 240
@@ -203,7 +207,14 @@ class _SQLite:
             [self._match(clause)],
         )
 
-    def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+    @staticmethod
+    def id_range(model) -> tuple[int, int]:
+        """No window of newest ids to read matches from (``_count_and_rank``): FTS5 reads
+        a word's matches newest first, and the statement stops at the limit."""
+        return 0, 0
+
+    def sources_matching_any(self, clauses: list[Clause], from_id: int = 0) -> tuple[str, list]:
+        # (No use for ``from_id``: see ``id_range``.)
         words, phrases = _words_and_phrases(clauses)
         parts, params = [], []
         if words:
@@ -229,7 +240,9 @@ class _SQLite:
             [" AND ".join(self._match(c) for c in clauses)],
         )
 
-    def entries_matching_all(self, clauses: list[Clause], tagged: Sieve = ()) -> tuple[str, list]:
+    def entries_matching_all(
+        self, clauses: list[Clause], tagged: Sieve = (), from_id: int = 0
+    ) -> tuple[str, list]:
         terms = [self._match(c) for c in clauses]
         for names in tagged:
             terms.append("(" + " OR ".join(f'tags : "{" ".join(w)}"' for w in names) + ")")
@@ -275,15 +288,32 @@ class _PostgreSQL:
             [q, q],
         )
 
-    def sources_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
+    @staticmethod
+    def id_range(model) -> tuple[int, int]:
+        """The first and newest ids, within which ``_count_and_rank`` reads matches in
+        windows going back from the newest. A GIN index yields every match of a word before
+        any can be sorted newest first: for a word in thousands of rows, reading each row
+        found costs more than reading the index, so the search reads the matches among the
+        newest ids first (the index and the id range combined), and further back only if it
+        must."""
+        ids = model.objects.aggregate(first=Min("pk"), last=Max("pk"))
+        return ids["first"] or 0, ids["last"] or 0
+
+    @staticmethod
+    def _from(name: str, from_id: int) -> str:
+        """The matching function (migration 0004), reading only from ``from_id`` on."""
+        return f"{name}(%s::tsquery, {int(from_id)})" if from_id else f"{name}(%s::tsquery)"
+
+    def sources_matching_any(self, clauses: list[Clause], from_id: int = 0) -> tuple[str, list]:
         words, phrases = _words_and_phrases(clauses)
         parts, params = [], []
         if words:
-            parts.append("SELECT search_vocabulary_sources(%s::tsquery)")
+            parts.append(f"SELECT {self._from('search_vocabulary_sources', from_id)}")
             params.append(" | ".join(self._tsquery(c) for c in words))
         if phrases:
             parts.append(
-                "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery"
+                "SELECT s.source_id FROM search_sourcesegment s WHERE s.document @@ %s::tsquery"  # noqa: S608
+                f" AND s.source_id >= {int(from_id)}"
             )
             params.append(" | ".join(self._tsquery(c) for c in phrases))
         return " UNION ".join(parts), params
@@ -297,11 +327,13 @@ class _PostgreSQL:
             [q, q],
         )
 
-    def entries_matching_all(self, clauses: list[Clause], tagged: Sieve = ()) -> tuple[str, list]:
+    def entries_matching_all(
+        self, clauses: list[Clause], tagged: Sieve = (), from_id: int = 0
+    ) -> tuple[str, list]:
         terms = [self._entry_tsquery(c) for c in clauses]
         for names in tagged:  # tags carry weight A
             terms.append("(" + " | ".join(self._tsquery(Clause(w), "A") for w in names) + ")")
-        return "SELECT search_entry_annotations(%s::tsquery)", [" & ".join(terms)]
+        return f"SELECT {self._from('search_entry_annotations', from_id)}", [" & ".join(terms)]
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
         q = " | ".join(self._entry_tsquery(c) for c in clauses)
@@ -477,15 +509,32 @@ def _meets(tag: str, visible: QuerySet[Annotation]) -> Exists:
 
 @dataclass
 class ResultPage:
-    """One page of results, shaped like Django's Page for the templates."""
+    """One page of results, shaped like Django's Page for the templates. ``count`` is how
+    many are listed, at most MAX_LISTED; ``more`` says that more than that match."""
 
     items: list
     count: int
     number: int
+    more: bool = False
     per_page: int = PER_PAGE
 
     def __iter__(self):
         return iter(self.items)
+
+    @property
+    def listed(self) -> str:
+        """How many are listed, for people: "1,000"."""
+        return f"{self.count:,}"
+
+    @property
+    def count_text(self) -> str:
+        """The count in a sentence: "3", or "more than 1,000"."""
+        return f"more than {self.listed}" if self.more else self.listed
+
+    @property
+    def count_label(self) -> str:
+        """The count in a heading: "3", or "1,000+"."""
+        return f"{self.listed}+" if self.more else self.listed
 
     @property
     def num_pages(self) -> int:
@@ -572,13 +621,19 @@ def _page_bounds(number: int) -> tuple[int, int]:
     return PER_PAGE, (number - 1) * PER_PAGE
 
 
-def _listing_page(queryset: QuerySet, number: int) -> tuple[list, int, int]:
-    """Without words to rank by: newest first, counted and sliced by the ORM."""
-    count = queryset.count()
-    last = max(1, -(-count // PER_PAGE))
-    number = min(max(1, number), last)
+def _listing_page(queryset: QuerySet, number: int) -> ResultPage:
+    """Newest first (``queryset``'s order), counted up to the limit and sliced by the ORM;
+    the items still to be made into results."""
+    count, more = _listed(queryset[: MAX_LISTED + 1].count())
+    number = _clamp_page(number, count)
     limit, offset = _page_bounds(number)
-    return list(queryset[offset : offset + limit]), count, number
+    return ResultPage(list(queryset[offset : min(offset + limit, count)]), count, number, more)
+
+
+def _listed(counted: int) -> tuple[int, bool]:
+    """How many of ``counted`` matches (counted up to one past the limit) are listed, and
+    whether more match."""
+    return min(counted, MAX_LISTED), counted > MAX_LISTED
 
 
 def _search_sources(user, query, filters, sort, number) -> ResultPage:
@@ -590,23 +645,32 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         sources = sources.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
         listing = sources.for_listing().order_by("-archived_at", "-pk")
-        items, count, number = _listing_page(listing, number)
-        return ResultPage([_source_result(s, [], None) for s in items], count, number)
+        listed = _listing_page(listing, number)
+        listed.items = [_source_result(s, [], None) for s in listed.items]
+        return listed
 
-    # Found without scoring: the sources where every clause matches somewhere.
-    for clause in clauses:
-        sql, params = engine.sources_matching_any([clause])
-        sources = sources.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+    def matching(from_id: int) -> QuerySet[Source]:
+        """Found without scoring: the sources (from ``from_id`` on) where every clause
+        matches somewhere."""
+        rows = sources.filter(pk__gte=from_id) if from_id else sources
+        for clause in clauses:
+            sql, params = engine.sources_matching_any([clause], from_id)
+            rows = rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+        return rows
+
     limit, offset = _page_bounds(number)
     if sort == "newest":
-        page = sources.order_by("-archived_at", "-pk").values_list("pk", flat=True)
-        page_ids, count, number = _listing_page(page, number)
+        page = matching(0).order_by("-archived_at", "-pk").values_list("pk", flat=True)
+        listed = _listing_page(page, number)
+        page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
         hits = _source_hits(engine, clauses, page_ids) if page_ids else []
     else:
         union, params = _hits_union(
             engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        count, hits = _count_and_rank(sources, union, params, MAX_RANKED_SOURCES)
+        sources, count, more, hits = _count_and_rank(
+            matching, engine.id_range(Source), union, params, MAX_RANKED_SOURCES
+        )
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
         score: dict[int, float] = {}
@@ -618,7 +682,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
             hits = [h for h in hits if h[0] in page_ids]
             hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
     if not page_ids:
-        return ResultPage([], count, number)
+        return ResultPage([], count, number, more)
 
     # Show each source at the stretch of text that matches the most clauses, then scores
     # best; at its metadata only when no stretch of text matches.
@@ -646,7 +710,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         for pk in page_ids
         if pk in found
     ]
-    return ResultPage(items, count, number)
+    return ResultPage(items, count, number, more)
 
 
 def _clamp_page(number: int, count: int) -> int:
@@ -664,15 +728,36 @@ def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tupl
     return " UNION ALL ".join(parts), params
 
 
-def _count_and_rank(found: QuerySet, hits_sql: str, hits_params: list, top: int):
-    """How many rows ``found`` has, and the scored hits (``hits_sql``, reading the ids from
-    ``search_top``) of its ``top`` most recently added rows, in one statement."""
-    found_sql, found_params = _sql(found.values("pk"))
+def _count_and_rank(matching, id_range: tuple[int, int], hits_sql, hits_params, top: int):
+    """The rows found (``matching(from_id)``), how many of them are listed and whether there
+    are more (``_listed``), and the scored hits (``hits_sql``, reading the ids from
+    ``search_top``) of the ``top`` most recently added.
+
+    Given the ids' range (PostgreSQL: ``_PostgreSQL.id_range``), the matches are read in
+    a window of the newest ids first; a window that holds more than can be listed holds the
+    newest of them all. Otherwise the next window is wider in proportion to the matches
+    found so far, with a margin, and the last takes in every id (``from_id`` 0)."""
+    first, newest = id_range
+    width = 2 * MAX_LISTED
+    while True:
+        from_id = newest - width if newest - width > first else 0
+        rows = matching(from_id)
+        count, more, hits = _count_and_rank_in(rows, hits_sql, hits_params, top)
+        if more or from_id == 0:
+            return rows, count, more, hits
+        width = width * 3 * (MAX_LISTED + 1) // (2 * count) if count else newest
+
+
+def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: int):
+    """``_count_and_rank`` in one window: the engine reads matches newest first and stops
+    one past the limit."""
+    newest = found.order_by("-pk").values("pk")[: MAX_LISTED + 1]
+    found_sql, found_params = newest.query.sql_with_params()
     # Materialized: FTS5 scores only in a plain scan of its own table.
     sql = (
         f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
         " search_top AS MATERIALIZED"
-        f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {int(top)}),"
+        f" (SELECT pk FROM search_found ORDER BY pk DESC LIMIT {min(int(top), MAX_LISTED)}),"
         f" search_hits AS MATERIALIZED ({hits_sql})"
         # The count on every row, and on one row of its own when nothing was scored.
         " SELECT (SELECT COUNT(*) FROM search_found), search_hits.*"
@@ -681,14 +766,15 @@ def _count_and_rank(found: QuerySet, hits_sql: str, hits_params: list, top: int)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*found_params, *hits_params])
         rows = cursor.fetchall()
-    return rows[0][0], [row[1:] for row in rows if row[1] is not None]
+    return *_listed(rows[0][0]), [row[1:] for row in rows if row[1] is not None]
 
 
 def _page_of_ranked(found: QuerySet, ranked: list[int], count: int, offset: int, limit: int):
     """The ids on a page: the ranked ones first, then the rest of ``found``, most recently
     added first (read only for a page that reaches past the ranked ones)."""
+    limit = min(limit, count - offset)
     page_ids = ranked[offset : offset + limit]
-    if len(page_ids) < limit and offset + len(page_ids) < count:
+    if len(page_ids) < limit:
         # Every id not ranked, as any found row without a scored hit (a source whose index
         # was cut short, awaiting rebuild_search_index --missing) still counts and shows.
         skip = max(0, offset - len(ranked))
@@ -715,19 +801,29 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
         listing = _with_related(annotations).order_by("-created", "-pk")
-        items, count, number = _listing_page(listing, number)
-        return ResultPage([_passage_result(a, []) for a in items], count, number)
+        listed = _listing_page(listing, number)
+        listed.items = [_passage_result(a, []) for a in listed.items]
+        return listed
 
-    sql, params = engine.entries_matching_all(clauses, _tag_sieve(filters))
-    annotations = annotations.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+    sieve = _tag_sieve(filters)
+
+    def matching(from_id: int) -> QuerySet[Annotation]:
+        """The annotations (from ``from_id`` on) that every clause matches."""
+        sql, params = engine.entries_matching_all(clauses, sieve, from_id)
+        rows = annotations.filter(pk__gte=from_id) if from_id else annotations
+        return rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+
     if sort == "newest":
-        page = annotations.order_by("-created", "-pk").values_list("pk", flat=True)
-        page_ids, count, number = _listing_page(page, number)
+        page = matching(0).order_by("-created", "-pk").values_list("pk", flat=True)
+        listed = _listing_page(page, number)
+        page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
     else:
         hits_sql, hits_params = engine.entry_hits(
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        count, hits = _count_and_rank(annotations, hits_sql, hits_params, MAX_RANKED_PASSAGES)
+        annotations, count, more, hits = _count_and_rank(
+            matching, engine.id_range(Annotation), hits_sql, hits_params, MAX_RANKED_PASSAGES
+        )
         score = dict(hits)
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
@@ -735,7 +831,7 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         page_ids = _page_of_ranked(annotations, ranked, count, offset, limit)
     found = _with_related(Annotation.objects.all()).in_bulk(page_ids)
     items = [_passage_result(found[pk], clauses) for pk in page_ids if pk in found]
-    return ResultPage(items, count, number)
+    return ResultPage(items, count, number, more)
 
 
 def _with_related(annotations: QuerySet[Annotation]) -> QuerySet[Annotation]:
