@@ -53,7 +53,7 @@ MAX_LISTED = 1000
 # Scoring each match is costly (the engine reads every occurrence): of the listed ones, a
 # search ranks this many, the most recently added, by relevance and lists the rest after
 # them, newest first.
-MAX_RANKED_SOURCES = 500
+MAX_RANKED_SOURCES = 200
 MAX_RANKED_PASSAGES = 1000
 SNIPPET_CHARS = 240
 SNIPPET_LEAD = 70
@@ -64,6 +64,16 @@ STOP_WORDS = frozenset(
     "a an and are as at be but by for from has have he her his in is it its of on or she"  # noqa: SIM905
     " that the their they this to was were which with".split()
 )
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where to read matches from (``_count_and_rank``): the ``width`` newest ids of
+    ``first``..``newest`` first. The default, ``newest`` 0, is every id at once."""
+
+    first: int = 0
+    newest: int = 0
+    width: int = 0
 
 
 # For each tag filter, the words of every tag it may name: an annotation carrying one of
@@ -183,10 +193,41 @@ def parse_query(text: str) -> Query:
 class _SQLite:
     """FTS5 over the external-content tables made by migration 0002."""
 
+    # FTS5 indexes prefixes of 2 and 3 characters (prefix='2 3'). A longer prefix it
+    # matches by merging the whole list of places of every word that starts with it, before
+    # any other condition applies: to score sources' text, where each word has thousands of
+    # places, naming those words costs less. The vocabulary's terms (migration 0005) list
+    # them; a prefix that more words than this start with is left to FTS5.
+    MAX_PREFIX_WORDS = 100
+
+    def __init__(self) -> None:
+        self._source_words: dict[str, str] = {}
+
     @staticmethod
     def _match(clause: Clause) -> str:
         # Words are letters and digits only, so double quotes around them are safe.
         return f'"{" ".join(clause.words)}"' + ("*" if clause.prefix else "")
+
+    def _source_match(self, clause: Clause) -> str:
+        """``_match`` for sources: a prefix longer than FTS5 indexes, as the words in
+        sources that start with it."""
+        if not clause.prefix or len(clause.words) > 1 or len(clause.words[0]) <= 3:
+            return self._match(clause)
+        prefix = clause.words[0]
+        if prefix not in self._source_words:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT term FROM search_vocabulary_terms WHERE term >= %s AND term < %s"  # noqa: S608
+                    f" LIMIT {self.MAX_PREFIX_WORDS + 1}",
+                    [prefix, prefix + "\U0010ffff"],
+                )
+                words = [row[0] for row in cursor.fetchall()]
+            self._source_words[prefix] = (
+                "(" + " OR ".join(f'"{word}"' for word in words) + ")"
+                if 0 < len(words) <= self.MAX_PREFIX_WORDS
+                else self._match(clause)
+            )
+        return self._source_words[prefix]
 
     # The segment id encodes its source and number (SourceSegment.SEGMENT_ID_BASE): no join
     # to the segment table, whose rows hold the words and are large.
@@ -204,17 +245,21 @@ class _SQLite:
             " FROM search_segment_fts WHERE search_segment_fts MATCH %s"
             f" AND rowid >= ({first}) * {SourceSegment.SEGMENT_ID_BASE}"
             f" AND {self._SOURCE} IN ({sources})",
-            [self._match(clause)],
+            [self._source_match(clause)],
         )
 
     @staticmethod
-    def id_range(model) -> tuple[int, int]:
+    def source_window(clauses: list[Clause]) -> Window:
         """No window of newest ids to read matches from (``_count_and_rank``): FTS5 reads
         a word's matches newest first, and the statement stops at the limit."""
-        return 0, 0
+        return Window()
+
+    @staticmethod
+    def passage_window(clauses: list[Clause], tagged: Sieve = ()) -> Window:
+        return Window()
 
     def sources_matching_any(self, clauses: list[Clause], from_id: int = 0) -> tuple[str, list]:
-        # (No use for ``from_id``: see ``id_range``.)
+        # (No use for ``from_id``: see ``source_window``.)
         words, phrases = _words_and_phrases(clauses)
         parts, params = [], []
         if words:
@@ -288,16 +333,38 @@ class _PostgreSQL:
             [q, q],
         )
 
+    # A GIN index yields every match of a word before any can be sorted newest first: for
+    # a word in thousands of rows, reading each row found costs more than reading the index.
+    # So ``_count_and_rank`` reads the matches among the newest ids first (the index and the
+    # id range combined), in a window as wide as the planner's estimate of how many rows
+    # match says should hold twice as many as can be listed; and further back only if it
+    # must.
+
+    def source_window(self, clauses: list[Clause]) -> Window:
+        words, phrases = _words_and_phrases(clauses)
+        estimate = None
+        if words and not phrases:
+            q = " & ".join(self._tsquery(c) for c in words)
+            estimate = "SELECT 1 FROM search_sourcevocabulary WHERE document @@ %s::tsquery", [q]
+        return self._window(Source, estimate)
+
+    def passage_window(self, clauses: list[Clause], tagged: Sieve = ()) -> Window:
+        q = self._entries_tsquery(clauses, tagged)
+        estimate = "SELECT 1 FROM search_annotationentry WHERE document @@ %s::tsquery", [q]
+        return self._window(Annotation, estimate)
+
     @staticmethod
-    def id_range(model) -> tuple[int, int]:
-        """The first and newest ids, within which ``_count_and_rank`` reads matches in
-        windows going back from the newest. A GIN index yields every match of a word before
-        any can be sorted newest first: for a word in thousands of rows, reading each row
-        found costs more than reading the index, so the search reads the matches among the
-        newest ids first (the index and the id range combined), and further back only if it
-        must."""
+    def _window(model, estimate: tuple[str, list] | None) -> Window:
         ids = model.objects.aggregate(first=Min("pk"), last=Max("pk"))
-        return ids["first"] or 0, ids["last"] or 0
+        first, newest = ids["first"] or 0, ids["last"] or 0
+        width = 2 * MAX_LISTED
+        if estimate is not None:
+            sql, params = estimate
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+            width = max(width, 3 * (MAX_LISTED + 1) * (newest - first + 1) // (2 * max(1, rows)))
+        return Window(first, newest, width)
 
     @staticmethod
     def _from(name: str, from_id: int) -> str:
@@ -327,13 +394,17 @@ class _PostgreSQL:
             [q, q],
         )
 
-    def entries_matching_all(
-        self, clauses: list[Clause], tagged: Sieve = (), from_id: int = 0
-    ) -> tuple[str, list]:
+    def _entries_tsquery(self, clauses: list[Clause], tagged: Sieve) -> str:
         terms = [self._entry_tsquery(c) for c in clauses]
         for names in tagged:  # tags carry weight A
             terms.append("(" + " | ".join(self._tsquery(Clause(w), "A") for w in names) + ")")
-        return f"SELECT {self._from('search_entry_annotations', from_id)}", [" & ".join(terms)]
+        return " & ".join(terms)
+
+    def entries_matching_all(
+        self, clauses: list[Clause], tagged: Sieve = (), from_id: int = 0
+    ) -> tuple[str, list]:
+        function = self._from("search_entry_annotations", from_id)
+        return f"SELECT {function}", [self._entries_tsquery(clauses, tagged)]
 
     def entries_matching_any(self, clauses: list[Clause]) -> tuple[str, list]:
         q = " | ".join(self._entry_tsquery(c) for c in clauses)
@@ -669,7 +740,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
             engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
         sources, count, more, hits = _count_and_rank(
-            matching, engine.id_range(Source), union, params, MAX_RANKED_SOURCES
+            matching, engine.source_window(clauses), union, params, MAX_RANKED_SOURCES
         )
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
@@ -728,17 +799,16 @@ def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tupl
     return " UNION ALL ".join(parts), params
 
 
-def _count_and_rank(matching, id_range: tuple[int, int], hits_sql, hits_params, top: int):
+def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int):
     """The rows found (``matching(from_id)``), how many of them are listed and whether there
     are more (``_listed``), and the scored hits (``hits_sql``, reading the ids from
     ``search_top``) of the ``top`` most recently added.
 
-    Given the ids' range (PostgreSQL: ``_PostgreSQL.id_range``), the matches are read in
-    a window of the newest ids first; a window that holds more than can be listed holds the
+    Given a ``window`` of the newest ids (PostgreSQL: ``_PostgreSQL.source_window``), the
+    matches are read in it first; a window that holds more than can be listed holds the
     newest of them all. Otherwise the next window is wider in proportion to the matches
     found so far, with a margin, and the last takes in every id (``from_id`` 0)."""
-    first, newest = id_range
-    width = 2 * MAX_LISTED
+    first, newest, width = window.first, window.newest, window.width
     while True:
         from_id = newest - width if newest - width > first else 0
         rows = matching(from_id)
@@ -822,7 +892,11 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
         annotations, count, more, hits = _count_and_rank(
-            matching, engine.id_range(Annotation), hits_sql, hits_params, MAX_RANKED_PASSAGES
+            matching,
+            engine.passage_window(clauses, sieve),
+            hits_sql,
+            hits_params,
+            MAX_RANKED_PASSAGES,
         )
         score = dict(hits)
         number = _clamp_page(number, count)
