@@ -295,7 +295,12 @@ def measure(kinds: dict[str, list[dict]], reader, runs: int) -> dict[str, tuple]
             started = time.perf_counter()
             results = search(reader, form.cleaned_data["q"], form.filters)
             core.append((time.perf_counter() - started) * 1000)
-            counts.append((results.sources.count if results.sources else 0, results.passages.count))
+            counts.append(
+                (
+                    results.sources.count_label if results.sources else "0",
+                    results.passages.count_label,
+                )
+            )
             started = time.perf_counter()
             response = client.get("/search/", params)
             page.append((time.perf_counter() - started) * 1000)
