@@ -181,15 +181,6 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "page": page,
             "passages": passages,
             "form": form,
-            "media_types": _media_types(),
+            "media_types": Source.media_types(),
         },
-    )
-
-
-def _media_types():
-    return (
-        Source.objects.filter(withdrawn_at__isnull=True)
-        .order_by("media_type")
-        .values_list("media_type", flat=True)
-        .distinct()
     )

@@ -17,18 +17,6 @@ def _page_number(request: HttpRequest, name: str) -> int:
         return 1
 
 
-def media_types():
-    """The kinds of file in the archive, not which sources are of each: a short list, where
-    filtering by visibility would cost a pass over every source on every search. Read from
-    an index alone (archive_source_media_idx), never from the source rows."""
-    return (
-        Source.objects.filter(withdrawn_at__isnull=True)
-        .order_by("media_type")
-        .values_list("media_type", flat=True)
-        .distinct()
-    )
-
-
 @require_safe
 def search_page(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None, user=request.user)
@@ -64,7 +52,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
             "error": error,
             "within": within,
             "collections": collections,
-            "media_types": media_types(),
+            "media_types": Source.media_types(),
         },
     )
 
