@@ -589,7 +589,7 @@ class ResultPage:
     count: int
     number: int
     more: bool = False
-    per_page: int = PER_PAGE
+    per_page: int = field(default_factory=lambda: PER_PAGE)
 
     def __iter__(self):
         return iter(self.items)
@@ -814,7 +814,7 @@ def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tupl
     return " UNION ALL ".join(parts), params
 
 
-def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int):
+def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int, page=None):
     """The rows found (``matching(from_id)``), how many of them are listed and whether there
     are more (``_listed``), and the scored hits (``hits_sql``, reading the ids from
     ``search_top``) of the ``top`` most recently added.
@@ -827,17 +827,26 @@ def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int):
     while True:
         from_id = newest - width if newest - width > first else 0
         rows = matching(from_id)
-        count, more, hits = _count_and_rank_in(rows, hits_sql, hits_params, top)
+        count, more, hits = _count_and_rank_in(rows, hits_sql, hits_params, top, page)
         if more or from_id == 0:
             return rows, count, more, hits
         width = width * 3 * (MAX_LISTED + 1) // (2 * count) if count else newest
 
 
-def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: int):
+def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: int, page=None):
     """``_count_and_rank`` in one window: the engine reads matches newest first and stops
-    one past the limit."""
+    one past the limit. With a ``page`` (offset, limit), only the hits on that page come
+    back, best first (``hits_sql`` then gives (id, score))."""
     newest = found.order_by("-pk").values("pk")[: MAX_LISTED + 1]
     found_sql, found_params = newest.query.sql_with_params()
+    hits, order = "search_hits", ""
+    if page is not None:
+        offset, limit = page
+        hits = (
+            "(SELECT * FROM search_hits ORDER BY score, id DESC"  # noqa: S608
+            f" LIMIT {int(limit)} OFFSET {int(offset)}) AS search_hits"
+        )
+        order = " ORDER BY search_hits.score, search_hits.id DESC"
     # Materialized: FTS5 scores only in a plain scan of its own table.
     sql = (
         f"WITH search_found AS MATERIALIZED ({found_sql}),"  # noqa: S608
@@ -846,7 +855,7 @@ def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: i
         f" search_hits AS MATERIALIZED ({hits_sql})"
         # The count on every row, and on one row of its own when nothing was scored.
         " SELECT (SELECT COUNT(*) FROM search_found), search_hits.*"
-        " FROM (SELECT 1) AS search_one LEFT JOIN search_hits ON 1 = 1"
+        f" FROM (SELECT 1) AS search_one LEFT JOIN {hits} ON 1 = 1{order}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*found_params, *hits_params])
@@ -906,18 +915,25 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         hits_sql, hits_params = engine.entry_hits(
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        annotations, count, more, hits = _count_and_rank(
-            matching,
-            engine.passage_window(clauses, sieve),
-            hits_sql,
-            hits_params,
-            MAX_RANKED_PASSAGES,
-        )
-        score = dict(hits)
-        number = _clamp_page(number, count)
+        window = engine.passage_window(clauses, sieve)
         limit, offset = _page_bounds(number)
-        ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        page_ids = _page_of_ranked(annotations, ranked, count, offset, limit)
+        # Every passage found is scored (its index entry both finds and scores it): a page
+        # among the ranked ones comes straight from the statement, best first.
+        annotations, count, more, hits = _count_and_rank(
+            matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES, (offset, limit)
+        )
+        ranked = min(count, MAX_RANKED_PASSAGES)
+        if _clamp_page(number, count) == number and min(offset + limit, count) <= ranked:
+            page_ids = [pk for pk, _score in hits]
+        else:  # past the ranked ones, or past the last page
+            annotations, count, more, hits = _count_and_rank(
+                matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES
+            )
+            score = dict(hits)
+            number = _clamp_page(number, count)
+            limit, offset = _page_bounds(number)
+            ranked_ids = sorted(score, key=lambda pk: (score[pk], -pk))
+            page_ids = _page_of_ranked(annotations, ranked_ids, count, offset, limit)
     found = _with_related(Annotation.objects.all()).in_bulk(page_ids)
     items = _passage_results([found[pk] for pk in page_ids if pk in found], clauses)
     return ResultPage(items, count, number, more)

@@ -903,6 +903,23 @@ def test_past_the_ranked_matches_the_rest_follow_newest_first(
 
 
 @pytest.mark.django_db
+def test_passages_are_paged_best_first(client, owner, collection, monkeypatch):
+    monkeypatch.setattr("search.query.PER_PAGE", 2)
+    source = make_source("Ledgers of tolls and fares.", owner, collection)
+    for k in (3, 1, 5, 2, 4):  # made in this order; the more "tolls", the better the match
+        annotate(source, owner, "tolls", note=" ".join(["tolls"] * k + ["paid"] * (5 - k)))
+    client.force_login(owner)
+    pages = [
+        search(client, q="tolls", passages_page=n).context["results"].passages for n in (1, 2, 3)
+    ]
+    notes = [r.annotation.note.count("tolls") for page in pages for r in page]
+    assert notes == [5, 4, 3, 2, 1]
+    assert [page.number for page in pages] == [1, 2, 3] and pages[0].num_pages == 3
+    # Past the last page, the last page.
+    assert search(client, q="tolls", passages_page=9).context["results"].passages.number == 3
+
+
+@pytest.mark.django_db
 def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     client, owner, member, collection, monkeypatch
 ):
