@@ -822,7 +822,8 @@ def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int, p
     Given a ``window`` of the newest ids (PostgreSQL: ``_PostgreSQL.source_window``), the
     matches are read in it first; a window that holds more than can be listed holds the
     newest of them all. Otherwise the next window is wider in proportion to the matches
-    found so far, with a margin, and the last takes in every id (``from_id`` 0)."""
+    found so far, with a margin, and the last takes in every id (``from_id`` 0). With a
+    ``page``, only the hits on it come back (``_count_and_rank_in``)."""
     first, newest, width = window.first, window.newest, window.width
     while True:
         from_id = newest - width if newest - width > first else 0
