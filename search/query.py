@@ -342,8 +342,13 @@ class _PostgreSQL:
 
     def source_window(self, clauses: list[Clause]) -> Window:
         words, phrases = _words_and_phrases(clauses)
-        estimate = None
-        if words and not phrases:
+        if phrases:
+            # Counted in stretches of text holding every phrase, not in sources: rough
+            # either way (a window too narrow widens), and for a rare phrase few enough to
+            # read every id at once.
+            q = " & ".join(self._tsquery(c) for c in phrases)
+            estimate = "SELECT 1 FROM search_sourcesegment WHERE document @@ %s::tsquery", [q]
+        else:
             q = " & ".join(self._tsquery(c) for c in words)
             estimate = "SELECT 1 FROM search_sourcevocabulary WHERE document @@ %s::tsquery", [q]
         return self._window(Source, estimate)
@@ -354,18 +359,17 @@ class _PostgreSQL:
         return self._window(Annotation, estimate)
 
     @staticmethod
-    def _window(model, estimate: tuple[str, list] | None) -> Window:
+    def _window(model, estimate: tuple[str, list]) -> Window:
         table, pk = model._meta.db_table, model._meta.pk.column
         with connection.cursor() as cursor:
             cursor.execute(f'SELECT MIN("{pk}"), MAX("{pk}") FROM "{table}"')  # noqa: S608
             first, newest = (n or 0 for n in cursor.fetchone())
-        width = 2 * MAX_LISTED
-        if estimate is not None:
-            sql, params = estimate
-            with connection.cursor() as cursor:
-                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-                rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
-            width = max(width, 3 * (MAX_LISTED + 1) * (newest - first + 1) // (2 * max(1, rows)))
+        sql, params = estimate
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+        width = 3 * (MAX_LISTED + 1) * (newest - first + 1) // (2 * max(1, rows))
+        width = max(2 * MAX_LISTED, width)
         return Window(first, newest, width)
 
     @staticmethod
