@@ -337,8 +337,8 @@ class _PostgreSQL:
     # a word in thousands of rows, reading each row found costs more than reading the index.
     # So ``_count_and_rank`` reads the matches among the newest ids first (the index and the
     # id range combined), in a window as wide as the planner's estimate of how many rows
-    # match says should hold twice as many as can be listed; and further back only if it
-    # must.
+    # match says should hold half as many again as can be listed (at least 2,000 ids); and
+    # further back only if it must.
 
     def source_window(self, clauses: list[Clause]) -> Window:
         words, phrases = _words_and_phrases(clauses)
