@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from taggit.models import Tag
@@ -14,17 +13,7 @@ from search.forms import BrowseForm
 
 def tag_list(request: HttpRequest) -> HttpResponse:
     """Tags with the number of annotations the user can see carrying each."""
-    visible = Annotation.objects.visible_to(request.user)
-    tags = (
-        Tag.objects.annotate(
-            count=Count(
-                "annotations_taggedannotation_items",
-                filter=Q(annotations_taggedannotation_items__content_object__in=visible),
-            )
-        )
-        .filter(count__gt=0)
-        .order_by("name")
-    )
+    tags = Annotation.objects.visible_to(request.user).tag_counts()
     return render(request, "annotations/tag_list.html", {"tags": tags})
 
 
@@ -37,13 +26,11 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if not Annotation.objects.visible_to(request.user).filter(tags=tag).exists():
         # A tag used only where the user cannot see must not reveal its name.
         raise Http404("No such tag.")
-    annotations = (
-        filters.annotations(request.user)
-        .with_related()
-        .order_by("source__title", "source_id", "start")
-    )
-    page = Paginator(annotations, 50).get_page(request.GET.get("page"))
-    page.object_list = link_note_keys(page.object_list, request.user)
+    # The page's ids first, sorted from narrow rows; then only its 50 annotations in full.
+    ordered = filters.annotations(request.user).order_by("source__title", "source_id", "start")
+    page = Paginator(ordered.values_list("pk", flat=True), 50).get_page(request.GET.get("page"))
+    found = Annotation.objects.with_related().in_bulk(page.object_list)
+    page.object_list = link_note_keys([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(
         request,

@@ -76,6 +76,21 @@ def test_tag_page_is_narrowed_by_the_same_filters(client, member, passages):
     assert "1 passage" in response.text
 
 
+def test_tag_page_lists_passages_by_source_title_then_place_in_the_text(
+    client, owner, passages, django_assert_max_num_queries
+):
+    client.force_login(owner)
+    with django_assert_max_num_queries(12):
+        response = client.get("/tags/labour/")
+    # "Notes on the River" before "On Resistance in the Archive"; in each, text order.
+    assert [a.exact for a in response.context["page"]] == [
+        "river floods",
+        "clerks wrote",
+        "strike spread",
+    ]
+    assert "3 passages" in response.text
+
+
 def test_tag_page_filters_survive_pagination(client, owner, member, sources):
     archive, _ = sources
     for _ in range(51):

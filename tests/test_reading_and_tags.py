@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -59,7 +61,7 @@ def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
     client.force_login(member)
     tags_page = client.get("/tags/").content.decode()
     assert "dates" in tags_page and "secret-code" not in tags_page
-    assert 'aria-label="1 passages"' in tags_page
+    assert 'aria-label="1 passage"' in tags_page
     detail = client.get("/tags/dates/").content.decode()
     assert "<mark>March 31</mark>" in detail and demo_source.title in detail
     assert "#a-" in detail
@@ -67,6 +69,25 @@ def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
     owner_client = Client()
     owner_client.force_login(owner)
     assert owner_client.get("/tags/secret-code/").status_code == 200
+
+
+def test_the_tag_list_counts_in_a_fixed_number_of_queries(
+    client, member, owner, demo_source, django_assert_num_queries
+):
+    for n, tags in enumerate([["dates", "places"], ["dates"], ["people", "places"]]):
+        Annotation.create_anchored(
+            author=member, source=demo_source, start=n * 10, end=n * 10 + 5, tags=tags
+        )
+    Annotation.create_anchored(
+        author=owner, source=demo_source, start=60, end=65, tags=["dates"], visibility="private"
+    )
+    client.force_login(member)
+    client.get("/tags/")  # the session, once
+    # Session, user, the counts, the tags: however many tags there are.
+    with django_assert_num_queries(4):
+        page = client.get("/tags/").content.decode()
+    counts = dict(re.findall(r'>([a-z]+)</a> <span class="count"[^>]*>(\d+)<', page))
+    assert counts == {"dates": "2", "people": "1", "places": "2"}
 
 
 def test_a_passage_link_marks_any_range_even_without_an_annotation(client, member, demo_source):
