@@ -1,7 +1,8 @@
-"""Search benchmark: index build time, and p50/p95 for five kinds of query.
+"""Search benchmark: index build time, p50/p95 for five kinds of query, and the browse pages.
 
     DEBUG=1 .venv/bin/python bench/search.py [--sources 10000] [--words 5000]
                                             [--annotations 200000] [--runs 30] [--keep DIR]
+                                            [--browse-runs 10]
 
 The defaults are the full specification (10,000 sources of 5,000 words, 200,000
 annotations); on a small shared machine, run it smaller (--sources 1000 --annotations 20000).
@@ -19,7 +20,9 @@ Rows go in by bulk_create, without the index; the index is then built by
 ``search.index.rebuild_index`` (what ``manage.py rebuild_search_index`` runs), and timed.
 Queries run as a collection member who sees most, not all, of the data, through
 ``search.query.search`` (the engine's work, snippets and result objects) and through the
-whole page (form, filters, template). Prints figures; asserts nothing about time.
+whole page (form, filters, template); then the browse pages that count or list large sets
+(the tag list, a tag's page, filter-only searches, co-occurrence). Prints figures; asserts
+nothing about time.
 """
 
 from __future__ import annotations
@@ -309,6 +312,40 @@ def measure(kinds: dict[str, list[dict]], reader, runs: int) -> dict[str, tuple]
     return figures
 
 
+def measure_browse(reader, tags, runs: int) -> list[tuple[str, tuple, int]]:
+    """The browse pages at the same scale: (page, p50/p95 in ms, queries) for each. The
+    first tag is the most used (a sixth of all taggings), the fifth a middling one (a thirtieth)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(reader)
+    common, middling = tags[0].slug, tags[4].slug
+    pages = [
+        ("tag list", "/tags/"),
+        ("tag page", f"/tags/{common}/"),
+        ("tag page 10", f"/tags/{common}/?page=10"),
+        ("tag page, middling tag", f"/tags/{middling}/"),
+        ("search: tag only", f"/search/?tag={common}"),
+        ("search: collection only", "/search/?collection=c0"),
+        ("collection page", "/collections/c0/"),
+        ("source list", "/sources/"),
+        ("tag co-occurrence", "/search/tags/cooccurrence/"),
+    ]
+    figures = []
+    for label, url in pages:
+        assert client.get(url).status_code == 200, url  # warm caches once
+        samples = []
+        for _ in range(runs):
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                client.get(url)
+                samples.append((time.perf_counter() - started) * 1000)
+        figures.append((f"{label} ({url})", percentiles(samples), len(captured)))
+    return figures
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=20, method="inclusive")
     return statistics.median(samples), cuts[18]
@@ -320,6 +357,9 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=5_000, help="words per source")
     parser.add_argument("--annotations", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=30, help="timed runs per kind of query")
+    parser.add_argument(
+        "--browse-runs", type=int, default=10, help="timed runs per browse page (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--keep",
@@ -390,6 +430,12 @@ def run(args: argparse.Namespace, *, reuse: bool) -> None:
             f"{kind:<13} {c50:>10.1f} {c95:>7.1f} {p50:>9.1f} {p95:>7.1f}"
             f"  {sources} sources, {passages} passages for {shown}"
         )
+    if args.browse_runs:
+        browse = measure_browse(data["reader"], data["tags"], args.browse_runs)
+        print(f"\nBrowse pages, same reader; {args.browse_runs} runs each (ms):")
+        print(f"{'p50':>8} {'p95':>8} {'queries':>8}  page")
+        for label, (p50, p95), count in browse:
+            print(f"{p50:>8.1f} {p95:>8.1f} {count:>8}  {label}")
 
 
 if __name__ == "__main__":

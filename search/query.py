@@ -699,12 +699,14 @@ def _page_bounds(number: int) -> tuple[int, int]:
 
 
 def _listing_page(queryset: QuerySet, number: int) -> ResultPage:
-    """Newest first (``queryset``'s order), counted up to the limit and sliced by the ORM;
-    the items still to be made into results."""
-    count, more = _listed(queryset[: MAX_LISTED + 1].count())
+    """The ids on a page of ``queryset`` (newest first, in its order), counted up to the
+    limit: one statement reads the first ids up to one past it, which both counts them and
+    holds the page, where a count and a slice would each work out the whole filter."""
+    ids = list(queryset.values_list("pk", flat=True)[: MAX_LISTED + 1])
+    count, more = _listed(len(ids))
     number = _clamp_page(number, count)
     limit, offset = _page_bounds(number)
-    return ResultPage(list(queryset[offset : min(offset + limit, count)]), count, number, more)
+    return ResultPage(ids[offset : min(offset + limit, count)], count, number, more)
 
 
 def _listed(counted: int) -> tuple[int, bool]:
@@ -721,9 +723,9 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         sql, params = engine.sources_matching_any(query.exclude)
         sources = sources.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
-        listing = sources.for_listing().order_by("-archived_at", "-pk")
-        listed = _listing_page(listing, number)
-        listed.items = [_source_result(s, [], None) for s in listed.items]
+        listed = _listing_page(sources.order_by("-archived_at", "-pk"), number)
+        found = Source.objects.only(*SOURCE_RESULT_FIELDS).in_bulk(listed.items)
+        listed.items = [_source_result(found[pk], [], None) for pk in listed.items if pk in found]
         return listed
 
     def matching(from_id: int) -> QuerySet[Source]:
@@ -737,8 +739,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
 
     limit, offset = _page_bounds(number)
     if sort == "newest":
-        page = matching(0).order_by("-archived_at", "-pk").values_list("pk", flat=True)
-        listed = _listing_page(page, number)
+        listed = _listing_page(matching(0).order_by("-archived_at", "-pk"), number)
         page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
         hits = _source_hits(engine, clauses, page_ids) if page_ids else []
     else:
@@ -899,9 +900,9 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         sql, params = engine.entries_matching_any(query.exclude)
         annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
-        listing = _with_related(annotations).order_by("-created", "-pk")
-        listed = _listing_page(listing, number)
-        listed.items = _passage_results(listed.items, [])
+        listed = _listing_page(annotations.order_by("-created", "-pk"), number)
+        found = _with_related(Annotation.objects.all()).in_bulk(listed.items)
+        listed.items = _passage_results([found[pk] for pk in listed.items if pk in found], [])
         return listed
 
     sieve = _tag_sieve(filters)
@@ -913,8 +914,7 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         return rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
 
     if sort == "newest":
-        page = matching(0).order_by("-created", "-pk").values_list("pk", flat=True)
-        listed = _listing_page(page, number)
+        listed = _listing_page(matching(0).order_by("-created", "-pk"), number)
         page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
     else:
         hits_sql, hits_params = engine.entry_hits(
