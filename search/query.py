@@ -723,10 +723,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         sql, params = engine.sources_matching_any(query.exclude)
         sources = sources.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
-        listed = _listing_page(sources.order_by("-archived_at", "-pk"), number)
-        found = Source.objects.only(*SOURCE_RESULT_FIELDS).in_bulk(listed.items)
-        listed.items = [_source_result(found[pk], [], None) for pk in listed.items if pk in found]
-        return listed
+        return _source_page(_listing_page(sources.order_by("-archived_at", "-pk"), number), [], [])
 
     def matching(from_id: int) -> QuerySet[Source]:
         """Found without scoring: the sources (from ``from_id`` on) where every clause
@@ -737,11 +734,9 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
             rows = rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
         return rows
 
-    limit, offset = _page_bounds(number)
     if sort == "newest":
         listed = _listing_page(matching(0).order_by("-archived_at", "-pk"), number)
-        page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
-        hits = _source_hits(engine, clauses, page_ids) if page_ids else []
+        hits = _source_hits(engine, clauses, listed.items) if listed.items else []
     else:
         union, params = _hits_union(
             engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
@@ -759,9 +754,15 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         if any(pk not in score for pk in page_ids):  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]
             hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
-    if not page_ids:
-        return ResultPage([], count, number, more)
+        listed = ResultPage(page_ids, count, number, more)
+    return _source_page(listed, clauses, hits)
 
+
+def _source_page(page: ResultPage, clauses: list[Clause], hits: list[tuple]) -> ResultPage:
+    """The page's source ids made into results, in order, each shown at its best hit."""
+    page_ids = page.items
+    if not page_ids:
+        return page
     # Show each source at the stretch of text that matches the most clauses, then scores
     # best; at its metadata only when no stretch of text matches.
     on_page = set(page_ids)
@@ -777,19 +778,19 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         if source_id not in best or preference > best[source_id][0]:
             best[source_id] = (preference, segment_id)
     found = Source.objects.only(*SOURCE_RESULT_FIELDS).in_bulk(page_ids)
-    segments = SourceSegment.objects.filter(pk__in=[b[1] for b in best.values()])
+    chosen = SourceSegment.objects.filter(pk__in=[b[1] for b in best.values()])
     excerpts = {
         s.pk: s
-        for s in segments.only("source_id", "kind", "start", "end").annotate(
+        for s in chosen.only("source_id", "kind", "start", "end").annotate(
             excerpt=Substr("source__text", F("start") + 1, F("end") - F("start"))
         )
     }
-    items = [
+    page.items = [
         _source_result(found[pk], clauses, excerpts.get(best[pk][1]) if pk in best else None)
         for pk in page_ids
         if pk in found
     ]
-    return ResultPage(items, count, number, more)
+    return page
 
 
 # What a source's result shows (templates/search/search.html): no more is read.
@@ -900,10 +901,7 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         sql, params = engine.entries_matching_any(query.exclude)
         annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
-        listed = _listing_page(annotations.order_by("-created", "-pk"), number)
-        found = _with_related(Annotation.objects.all()).in_bulk(listed.items)
-        listed.items = _passage_results([found[pk] for pk in listed.items if pk in found], [])
-        return listed
+        return _passage_page(_listing_page(annotations.order_by("-created", "-pk"), number), [])
 
     sieve = _tag_sieve(filters)
 
@@ -915,7 +913,6 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
 
     if sort == "newest":
         listed = _listing_page(matching(0).order_by("-created", "-pk"), number)
-        page_ids, count, number, more = listed.items, listed.count, listed.number, listed.more
     else:
         hits_sql, hits_params = engine.entry_hits(
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
@@ -939,9 +936,15 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
             limit, offset = _page_bounds(number)
             ranked_ids = sorted(score, key=lambda pk: (score[pk], -pk))
             page_ids = _page_of_ranked(annotations, ranked_ids, count, offset, limit)
-    found = _with_related(Annotation.objects.all()).in_bulk(page_ids)
-    items = _passage_results([found[pk] for pk in page_ids if pk in found], clauses)
-    return ResultPage(items, count, number, more)
+        listed = ResultPage(page_ids, count, number, more)
+    return _passage_page(listed, clauses)
+
+
+def _passage_page(page: ResultPage, clauses: list[Clause]) -> ResultPage:
+    """The page's annotation ids made into results, in order."""
+    found = _with_related(Annotation.objects.all()).in_bulk(page.items)
+    page.items = _passage_results([found[pk] for pk in page.items if pk in found], clauses)
+    return page
 
 
 def _with_related(annotations: QuerySet[Annotation]) -> QuerySet[Annotation]:
