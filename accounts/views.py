@@ -167,12 +167,7 @@ def my_annotations(request: HttpRequest) -> HttpResponse:
         selected = selected.filter(tags__slug=tag_slug)
         if not any(t.slug == tag_slug for t in tags):
             problems.append(f"None of your annotations has the tag “{tag_slug}”.")
-    selected = (
-        selected.with_related()
-        # The reader's text layer can be megabytes; this list needs only titles.
-        .defer("source__text", "source__blocks")
-        .order_by("-created", "pk")
-    )
+    selected = selected.for_listing().order_by("-created", "pk")
     page = Paginator(selected, 25).get_page(request.GET.get("page"))
     page.object_list = link_note_keys(page.object_list, request.user)
     context = {

@@ -29,7 +29,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # The page's ids first, sorted from narrow rows; then only its 50 annotations in full.
     ordered = filters.annotations(request.user).order_by("source__title", "source_id", "start")
     page = Paginator(ordered.values_list("pk", flat=True), 50).get_page(request.GET.get("page"))
-    found = Annotation.objects.with_related().in_bulk(page.object_list)
+    found = Annotation.objects.for_listing().in_bulk(page.object_list)
     page.object_list = link_note_keys([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(

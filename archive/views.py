@@ -156,7 +156,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if filters.only_passages:
         passages = Paginator(
             filters.annotations(request.user)
-            .with_related()
+            .for_listing()
             .order_by("source__title", "source_id", "start"),
             50,
         ).get_page(request.GET.get("page"))
