@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 import re
 
 import pytest
@@ -564,6 +565,58 @@ def test_tags_that_meet_on_overlapping_passages(client, owner, member, stranger,
 
 def tag_pairs(client):
     return list(client.get("/search/tags/cooccurrence/").context["pairs"])
+
+
+def pairs_by_hand(annotations):
+    """Tag pairs counted the slow, obvious way: every passage against every other."""
+    same, meeting = {}, {}
+    for x in annotations:
+        for y in annotations:
+            overlap = y.source_id == x.source_id and y.start < x.end and x.start < y.end
+            if not overlap:
+                continue
+            for a in x.tag_names:
+                for b in y.tag_names:
+                    if a != b:
+                        pair = tuple(sorted((a, b)))
+                        meeting.setdefault(pair, set()).add(x.pk)
+                        if x.pk == y.pk:
+                            same.setdefault(pair, set()).add(x.pk)
+    return {pair: (len(same.get(pair, ())), len(ids)) for pair, ids in meeting.items()}
+
+
+@pytest.mark.django_db
+def test_tags_that_meet_are_counted_as_every_pair_of_passages_would_count_them(
+    client, owner, member, archive_source, river_source
+):
+    """Many passages on few places, so that they share starts, nest, touch end to start
+    and repeat one another exactly; some private to their author."""
+    rng = random.Random(8)
+    for _ in range(60):
+        source = rng.choice([archive_source, river_source])
+        start = rng.randrange(0, 60, 4)
+        end = start + rng.choice([1, 4, 8, 12, 30])
+        Annotation.objects.create(
+            source=source,
+            author=rng.choice([owner, member]),
+            collection=source.collections.first(),
+            start=start,
+            end=end,
+            visibility=rng.choice(["collection", "collection", "private"]),
+            **Annotation.anchor(source.text, start, end, source.text[start:end]),
+        ).tags.set(rng.sample(["archives", "labour", "state", "land", "trade"], rng.randint(0, 3)))
+    for user in (member, owner):
+        visible = list(Annotation.objects.visible_to(user).prefetch_related("tags"))
+        for annotation in visible:
+            annotation.tag_names = [t.name for t in annotation.tags.all()]
+        client.force_login(user)
+        pairs = tag_pairs(client)
+        assert {(p.first.name, p.second.name): (p.same, p.meeting) for p in pairs} == (
+            pairs_by_hand(visible)
+        )
+        assert [(p.meeting, p.same) for p in pairs] == sorted(
+            [(p.meeting, p.same) for p in pairs], reverse=True
+        )
 
 
 @pytest.mark.django_db
