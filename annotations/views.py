@@ -23,12 +23,14 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tag = get_object_or_404(Tag, slug=slug)
     form = BrowseForm(request.GET or None, user=request.user)
     filters = form.browse_filters(tags=[tag.slug])
-    if not Annotation.objects.visible_to(request.user).filter(tags=tag).exists():
-        # A tag used only where the user cannot see must not reveal its name.
-        raise Http404("No such tag.")
     # The page's ids first, sorted from narrow rows; then only its 50 annotations in full.
     ordered = filters.annotations(request.user).order_by("source__title", "source_id", "start")
     page = Paginator(ordered.values_list("pk", flat=True), 50).get_page(request.GET.get("page"))
+    if not page.paginator.count and not (
+        Annotation.objects.visible_to(request.user).filter(tags=tag).exists()
+    ):
+        # A tag used only where the user cannot see must not reveal its name.
+        raise Http404("No such tag.")
     found = Annotation.objects.for_listing().in_bulk(page.object_list)
     page.object_list = link_note_keys([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")

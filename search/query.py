@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -453,6 +454,9 @@ class Filters:
     has_note: bool | None = None
     mine: bool = False
     overlap: bool = False  # tags: passages where the two tags meet (same or overlapping)
+    _named: dict[str, list[tuple[int, str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def only_passages(self) -> bool:
@@ -488,6 +492,16 @@ class Filters:
             )
         return q
 
+    def tags_named(self, tag: str) -> list[tuple[int, str]]:
+        """(id, name) of each tag a tag filter names, by slug or, in any case, by name:
+        looked up once, in one small query. Filtering by these ids, rather than by a join
+        on the name, lets PostgreSQL's planner see how often the tag is used."""
+        from taggit.models import Tag
+
+        if tag not in self._named:
+            self._named[tag] = list(Tag.objects.filter(_naming(tag)).values_list("pk", "name"))
+        return self._named[tag]
+
     def sources(self, user) -> QuerySet[Source]:
         # Curators may open a withdrawn source, but a search never offers one.
         sources = Source.objects.visible_to(user).filter(
@@ -500,7 +514,10 @@ class Filters:
             sources = sources.filter(pk__in=in_collection.values("source_id"))
         return sources
 
-    def annotations(self, user) -> QuerySet[Annotation]:
+    def annotations(self, user, *, by_words: bool = False) -> QuerySet[Annotation]:
+        """The visible annotations these filters let through. ``by_words``: the caller
+        narrows them further by words, which then find the few candidates; each tag is
+        checked on those alone, rather than listed whole first (SQLite plans as written)."""
         visible = Annotation.objects.visible_to(user)
         if getattr(user, "is_staff", False):
             # Curators see withdrawn sources (everyone else's visible_to leaves them out).
@@ -522,14 +539,15 @@ class Filters:
             annotations = (
                 annotations.exclude(note="") if self.has_note else annotations.filter(note="")
             )
-        if self.overlap and len(self.tags) == 2:
-            a, b = self.tags
+        tags = [[pk for pk, _ in self.tags_named(tag)] for tag in self.tags]
+        if self.overlap and len(tags) == 2:
+            a, b = tags
             annotations = annotations.filter(
                 Q(_tagged(a), _meets(b, visible)) | Q(_tagged(b), _meets(a, visible))
             )
         else:
-            for tag in self.tags:
-                annotations = annotations.filter(_tagged(tag))
+            for ids in tags:
+                annotations = annotations.filter(_carries(ids) if by_words else _tagged(ids))
         return annotations
 
 
@@ -537,17 +555,20 @@ def _midnight(day: dt.date, days: int = 0) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=days), dt.time.min, tzinfo=dt.UTC)
 
 
-def _naming(tag: str, prefix: str = "") -> Q:
+def _naming(tag: str) -> Q:
     """The tags ``tag`` names: by slug or, in any case, by name."""
-    return Q(**{f"{prefix}slug": tag}) | Q(**{f"{prefix}name__iexact": tag})
+    return Q(slug=tag) | Q(name__iexact=tag)
 
 
-def _tagged(tag: str) -> Exists:
-    """The annotation carries ``tag`` (given by its slug or, in any case, its name)."""
+def _tagged(tag_ids: list[int]) -> Q:
+    """The annotation is among those carrying one of these tags (those a tag filter names)."""
+    return Q(pk__in=TaggedAnnotation.objects.filter(tag_id__in=tag_ids).values("content_object_id"))
+
+
+def _carries(tag_ids: list[int]) -> Exists:
+    """``_tagged``, checked for each annotation in turn: one probe of the tagging index."""
     return Exists(
-        TaggedAnnotation.objects.filter(content_object_id=OuterRef("pk")).filter(
-            _naming(tag, "tag__")
-        )
+        TaggedAnnotation.objects.filter(content_object_id=OuterRef("pk"), tag_id__in=tag_ids)
     )
 
 
@@ -555,25 +576,23 @@ def _tag_sieve(filters: Filters) -> Sieve:
     """The tag filters as words for the engine to match along with the search's own, so
     that a common word with a common tag reads only the entries with both. A sieve, not the
     filter: words in a row may also span two tags, so the exact filter (``_tagged``) still
-    decides. One query per tag filter, which resolves it exactly as ``_tagged`` does."""
-    from taggit.models import Tag
-
+    decides. The tags are those the filter itself found (``Filters.tags_named``)."""
     if filters.overlap:
         return ()
     sieve = []
     for tag in filters.tags:
-        names = Tag.objects.filter(_naming(tag)).values_list("name", flat=True)
-        words = [tuple(index_words(name)) for name in names]
+        words = [tuple(index_words(name)) for _, name in filters.tags_named(tag)]
         if words and all(words):  # (a tag without words can't be sieved for)
             sieve.append(words)
     return sieve
 
 
-def _meets(tag: str, visible: QuerySet[Annotation]) -> Exists:
-    """The annotation, or a visible one overlapping it on the same source, carries ``tag``."""
+def _meets(tag_ids: list[int], visible: QuerySet[Annotation]) -> Exists:
+    """The annotation, or a visible one overlapping it on the same source, carries one of
+    these tags."""
     return Exists(
         visible.filter(
-            _tagged(tag),
+            _tagged(tag_ids),
             source_id=OuterRef("source_id"),
             start__lt=OuterRef("end"),
             end__gt=OuterRef("start"),
@@ -845,7 +864,10 @@ def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: i
     one past the limit. With a ``page`` (offset, limit), only the hits on that page come
     back, best first (``hits_sql`` then gives (id, score))."""
     newest = found.order_by("-pk").values("pk")[: MAX_LISTED + 1]
-    found_sql, found_params = newest.query.sql_with_params()
+    try:
+        found_sql, found_params = newest.query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing, such as a tag no one used
+        return 0, False, []
     hits, order = "search_hits", ""
     if page is not None:
         offset, limit = page
@@ -894,8 +916,8 @@ def _source_hits(engine, clauses: list[Clause], source_ids: list[int]) -> list[t
 
 
 def _search_passages(user, query, filters, sort, number) -> ResultPage:
-    annotations = filters.annotations(user)
     clauses = query.include if query else []
+    annotations = filters.annotations(user, by_words=bool(clauses))
     engine = _engine()
     if query and query.exclude:
         sql, params = engine.entries_matching_any(query.exclude)

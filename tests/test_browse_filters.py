@@ -104,9 +104,15 @@ def test_tag_page_filters_survive_pagination(client, owner, member, sources):
     assert [a.author.username for a in second.context["page"]] == ["maya"]
 
 
-def test_a_tag_only_used_privately_by_others_stays_hidden(client, stranger, passages):
+def test_a_tag_only_used_privately_by_others_stays_hidden(client, stranger, member, passages):
     client.force_login(stranger)
     assert client.get("/tags/labour/").status_code == 404
+    assert client.get("/tags/labour/?author=olive").status_code == 404
+    # A tag the user can see keeps its page when the filters leave nothing.
+    client.force_login(member)
+    response = client.get("/tags/labour/?author=nobody")
+    assert response.status_code == 200
+    assert "No passages match these filters." in response.text
 
 
 def test_filtered_pages_do_not_query_per_passage(client, member, sources):

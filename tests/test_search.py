@@ -25,7 +25,7 @@ from search.index import (
     unindexed_sources,
 )
 from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
-from search.query import MAX_QUERY_LENGTH, QueryError, parse_query
+from search.query import MAX_QUERY_LENGTH, Filters, QueryError, parse_query
 from tests.conftest import archive_text, login
 
 ARCHIVE_TEXT = (
@@ -1070,6 +1070,35 @@ def test_media_types_are_listed_from_an_index_not_the_source_rows(owner, collect
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert "Index Only Scan using archive_source_media_idx" in plan
             assert "Sort" not in plan  # read in the index's order, one row per kind
+
+
+@pytest.mark.django_db
+def test_a_tag_filter_looks_its_tag_up_once_then_reads_by_id(owner, archive_source):
+    """So that PostgreSQL plans for how often that tag is used, and with words each match
+    is checked with one probe of the (annotation, tag) index, not by reading the tag."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    annotate(archive_source, owner, "clerks wrote", tags=["Labour", "margins"])
+    annotate(archive_source, owner, "railway line", tags=["transport"])
+    filters = Filters(tags=["labour"])  # by name, in any case
+    with CaptureQueriesContext(connection) as queries:
+        listed = filters.annotations(owner)
+        by_words = filters.annotations(owner, by_words=True)
+    assert len(queries) == 1  # the tag, once
+    assert [a.exact for a in listed] == [a.exact for a in by_words] == ["clerks wrote"]
+    sql, params = by_words.query.sql_with_params()
+    assert "taggit_tag" not in sql
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "COVERING INDEX annotations_tagged_with_tag (content_object_id=? AND" in plan
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # (the table is tiny)
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert "Index Only Scan using annotations_tagged_with_tag" in plan
 
 
 @pytest.mark.django_db
