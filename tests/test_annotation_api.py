@@ -334,6 +334,29 @@ def test_tags_in_any_script_have_pages_linked_from_the_tag_list_and_search(maya,
     assert found.context["results"].passages.count == 1
 
 
+def test_a_tag_an_older_version_left_without_a_slug_gets_one_and_a_working_page(maya, demo_source):
+    import importlib
+
+    from django.apps import apps
+    from taggit.models import Tag
+
+    create(maya, demo_source, start=0, end=2, tags=["dashes"])
+    # What an older version made of a tag named with no letter or digit: an empty slug,
+    # which left the tag list and every page linking the tag failing.
+    tag = Tag.objects.get(name="dashes")
+    Tag.objects.filter(pk=tag.pk).update(name="---", slug="")
+    Tag.objects.create(name="taken", slug=f"tag-{tag.pk}")
+    importlib.import_module("annotations.migrations.0004_slugs_for_tags_without_one").give_slugs(
+        apps, None
+    )
+    tag.refresh_from_db()
+    assert tag.slug == f"tag-{tag.pk}_1"
+    tag_list = maya.get("/tags/")
+    assert tag_list.status_code == 200
+    page = maya.get(re.search(r'href="([^"]+)">---</a>', tag_list.content.decode()).group(1))
+    assert page.status_code == 200 and "Tag: ---" in page.content.decode()
+
+
 def test_thousands_of_tags_are_refused_at_the_101st(maya, demo_source):
     response = post(maya, body(demo_source, 0, 2, tags=[f"tag{i}" for i in range(5_000)]))
     assert response.status_code == 400 and response.json()["field"] == "body"
