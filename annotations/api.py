@@ -310,12 +310,12 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
             return error(401, "Log in or send an API token to change annotations.")
         if refused := csrf_refusal(request):
             return refused
-    annotation = (
-        Annotation.objects.visible_to(request.user)
-        .with_related(request.user)
-        .filter(uuid=uuid)
-        .first()
-    )
+    found = Annotation.objects.visible_to(request.user).filter(uuid=uuid)
+    if writing:  # a write reads the tags and citations again, under its lock
+        found = found.select_related("source").defer("source__text", "source__blocks")
+    else:
+        found = found.with_related(request.user)
+    annotation = found.first()
     if annotation is None:
         return error(404, "No annotation you can see has that id.")
     if not writing:

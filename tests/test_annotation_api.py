@@ -536,7 +536,7 @@ def test_the_version_is_claimed_atomically_by_the_model(demo_source, member):
 
 
 # taggit's tags.set cost about four more per tag: 27 for one tag, 72 for ten.
-PUT_QUERIES = 20
+PUT_QUERIES = 18
 NEW_TAG_QUERIES = 3  # however many new tags: their slugs' neighbours, INSERT, read back
 
 
@@ -545,10 +545,10 @@ NEW_TAG_QUERIES = 3  # however many new tags: their slugs' neighbours, INSERT, r
 def test_put_costs_the_same_queries_however_many_tags_change(
     maya, demo_source, count, existing, django_assert_num_queries
 ):
-    """Session, user, the annotation with its tags and citations; then in one transaction
-    (a savepoint here, 2): the stored state, its tags and citations, the version claim, the
-    revision, the tags (find them, drop the old rows, attach the new ones) and the search
-    entry (2); then the answer read back (3)."""
+    """Session, user, the annotation (not its tags and citations, read again below); then in
+    one transaction (a savepoint here, 2): the stored state, its tags and citations, the
+    version claim, the revision, the tags (find them, drop the old rows, attach the new
+    ones) and the search entry (2); then the answer read back (3)."""
     from taggit.models import Tag
 
     old = [f"old{i}" for i in range(count)]
