@@ -575,7 +575,7 @@ def _carries(tag_ids: list[int]) -> Exists:
 def _tag_sieve(filters: Filters) -> Sieve:
     """The tag filters as words for the engine to match along with the search's own, so
     that a common word with a common tag reads only the entries with both. A sieve, not the
-    filter: words in a row may also span two tags, so the exact filter (``_tagged``) still
+    filter: words in a row may also span two tags, so the exact filter (``_carries``) still
     decides. The tags are those the filter itself found (``Filters.tags_named``)."""
     if filters.overlap:
         return ()

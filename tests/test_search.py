@@ -556,6 +556,8 @@ def test_tags_that_meet_on_overlapping_passages(client, owner, member, stranger,
         "records of colonial",
         "colonial administration",
     ]
+    assert found(client, tag=["archives", "no-such-tag"], overlap="1")[1] == []
+    assert found(client, tag=["no-such-tag"], q="colonial")[1] == []
     client.force_login(owner)
     pairs = {(p.first.name, p.second.name): p.meeting for p in tag_pairs(client)}
     assert pairs[("archives", "labour")] == 4
