@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
@@ -466,7 +466,7 @@ class Filters:
     def __bool__(self) -> bool:
         """Whether any filter is set."""
         return self.has_note is not None or any(
-            getattr(self, name) for name in self.__dataclass_fields__ if name != "has_note"
+            getattr(self, f.name) for f in fields(self) if f.init and f.name != "has_note"
         )
 
     def _source_q(self, prefix: str) -> Q:
