@@ -76,6 +76,21 @@ def find_groups(text: str) -> list[tuple[int, int, list[CiteItem]]]:
     return found
 
 
+def key_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, key) of each ``@key`` in the text's citation groups, in order."""
+    spans = []
+    if "@" not in text:
+        return spans
+    for _start, end, items in find_groups(text):
+        pos = _start
+        for item in items:
+            at = text.find(f"@{item.key}", pos, end)
+            if at != -1:
+                pos = at + 1 + len(item.key)
+                spans.append((at, pos, item.key))
+    return spans
+
+
 def keys_in(text: str) -> list[str]:
     """The distinct keys a note cites, in order of first use."""
     seen: dict[str, None] = {}

@@ -34,6 +34,7 @@ from django.db.models.functions import Substr
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from annotations.citekeys import key_spans, keys_in, resolve_keys
 from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
 from search.index import fold_in_place, index_words, word_spans
@@ -80,6 +81,7 @@ class Window:
 # For each tag filter, the words of every tag it may name: an annotation carrying one of
 # them has those words in a row in its index entry's tags.
 Sieve = list[list[tuple[str, ...]]] | tuple[()]
+Links = list[tuple[int, int, str, str]] | tuple[()]  # (start, end, href, title) in a text
 
 
 class QueryError(ValueError):
@@ -923,7 +925,8 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         sql, params = engine.entries_matching_any(query.exclude)
         annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
     if not clauses:
-        return _passage_page(_listing_page(annotations.order_by("-created", "-pk"), number), [])
+        listed = _listing_page(annotations.order_by("-created", "-pk"), number)
+        return _passage_page(listed, [], user)
 
     sieve = _tag_sieve(filters)
 
@@ -959,13 +962,14 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
             ranked_ids = sorted(score, key=lambda pk: (score[pk], -pk))
             page_ids = _page_of_ranked(annotations, ranked_ids, count, offset, limit)
         listed = ResultPage(page_ids, count, number, more)
-    return _passage_page(listed, clauses)
+    return _passage_page(listed, clauses, user)
 
 
-def _passage_page(page: ResultPage, clauses: list[Clause]) -> ResultPage:
+def _passage_page(page: ResultPage, clauses: list[Clause], user) -> ResultPage:
     """The page's annotation ids made into results, in order."""
     found = _with_related(Annotation.objects.all()).in_bulk(page.items)
-    page.items = _passage_results([found[pk] for pk in page.items if pk in found], clauses)
+    annotations = [found[pk] for pk in page.items if pk in found]
+    page.items = _passage_results(annotations, clauses, user)
     return page
 
 
@@ -983,9 +987,11 @@ class TagName(NamedTuple):
     slug: str
 
 
-def _passage_results(annotations: list[Annotation], clauses: list[Clause]) -> list:
+def _passage_results(annotations: list[Annotation], clauses: list[Clause], user) -> list:
     """Results for the annotations, with their tags read in one query: as plain names, in
-    the order they were applied (taggit's prefetch costs twice as much, in model objects)."""
+    the order they were applied (taggit's prefetch costs twice as much, in model objects);
+    and the citation keys in their notes that ``user`` may follow, in one more if any."""
+    keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, user)
     tags: dict[int, list[TagName]] = {}
     rows = (
         TaggedAnnotation.objects.filter(content_object_id__in=[a.pk for a in annotations])
@@ -994,7 +1000,7 @@ def _passage_results(annotations: list[Annotation], clauses: list[Clause]) -> li
     )
     for annotation_id, name, slug in rows:
         tags.setdefault(annotation_id, []).append(TagName(name, slug))
-    return [_passage_result(a, clauses, tags.get(a.pk, [])) for a in annotations]
+    return [_passage_result(a, clauses, tags.get(a.pk, []), keys) for a in annotations]
 
 
 def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResult:
@@ -1012,9 +1018,17 @@ def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResu
     )
 
 
-def _passage_result(annotation: Annotation, clauses: list[Clause], tags) -> PassageResult:
+def _passage_result(annotation: Annotation, clauses: list[Clause], tags, keys) -> PassageResult:
     quote, _ = make_snippet(annotation.exact, clauses, fallback=True)
-    note = make_snippet(annotation.note, clauses, fallback=True)[0] if annotation.note else None
+    note = None
+    if annotation.note:
+        # Each [@key] of a source the user may see links to it, as in the note itself.
+        links = [
+            (start, end, keys[key].href, keys[key].title)
+            for start, end, key in (key_spans(annotation.note) if keys else [])
+            if key in keys
+        ]
+        note = make_snippet(annotation.note, clauses, fallback=True, links=links)[0]
     marked = [(t, highlight(t.name, clauses)) for t in tags]
     return PassageResult(annotation, quote, note, marked, annotation.get_absolute_url())
 
@@ -1072,8 +1086,13 @@ def _clause_at(clause: Clause, words: list[str], i: int) -> bool:
     return True
 
 
-def _marked(text: str, matches: list[tuple[int, int, int]], start: int, end: int) -> str:
-    """Escaped ``text[start:end]`` with each match inside it wrapped in <mark>."""
+def _marked(
+    text: str, matches: list[tuple[int, int, int]], start: int, end: int, links: Links = ()
+) -> str:
+    """Escaped ``text[start:end]`` with each match inside it wrapped in <mark>, and each of
+    ``links`` (start, end, href, title: apart, in order) in a link."""
+    if links:
+        return _linked(text, matches, start, end, links)
     out, pos = [], start
     for m_start, m_end, _ in matches:
         if m_end <= pos or m_start >= end:
@@ -1086,23 +1105,51 @@ def _marked(text: str, matches: list[tuple[int, int, int]], start: int, end: int
     return "".join(out)
 
 
+def _linked(text: str, matches, start: int, end: int, links: Links) -> str:
+    """``_marked`` with links: cut at every edge of a match or a link, each piece marked if
+    it lies in a match, and the pieces of one link kept in one <a> (a match never crosses a
+    link's edge, since a key is whole words, but a mark is closed at one if it did)."""
+    matches = [m for m in matches if m[1] > start and m[0] < end]
+    links = [link for link in links if link[1] > start and link[0] < end]
+    cuts = {start, end}
+    for edge_start, edge_end, *_ in (*matches, *links):
+        cuts.update(p for p in (edge_start, edge_end) if start < p < end)
+    points = sorted(cuts)
+    out, current = [], None
+    for a, b in itertools.pairwise(points):
+        link = next((lk for lk in links if lk[0] <= a and b <= lk[1]), None)
+        if link is not current:
+            if current is not None:
+                out.append("</a>")
+            if link is not None:
+                out.append(f'<a href="{escape(link[2])}" title="{escape(link[3])}">')
+            current = link
+        piece = escape(text[a:b])
+        in_match = any(m_start <= a and b <= m_end for m_start, m_end, _ in matches)
+        out.append(f"<mark>{piece}</mark>" if in_match else piece)
+    if current is not None:
+        out.append("</a>")
+    return "".join(out)
+
+
 def highlight(text: str, clauses: list[Clause]) -> SafeString:
     """All of ``text``, escaped, with the matched words marked."""
     return mark_safe(_marked(text, find_matches(text, clauses), 0, len(text)))  # noqa: S308
 
 
 def make_snippet(
-    text: str, clauses: list[Clause], fallback: bool = False
+    text: str, clauses: list[Clause], fallback: bool = False, links: Links = ()
 ) -> tuple[SafeString | None, tuple[int, int] | None]:
-    """A short, escaped passage of ``text`` around its best matches, matches marked; and the
-    (start, end) of the first match shown. Without a match: the opening of ``text`` if
-    ``fallback``, else None."""
+    """A short, escaped passage of ``text`` around its best matches, matches marked, and
+    ``links`` (see ``_marked``) linked; and the (start, end) of the first match shown.
+    Without a match: the opening of ``text`` if ``fallback``, else None."""
     matches = find_matches(text, clauses)
     if not matches:
         if not fallback:
             return None, None
         end = _word_end(text, SNIPPET_CHARS) if len(text) > SNIPPET_CHARS else len(text)
-        return mark_safe(escape(text[:end]) + ("…" if end < len(text) else "")), None  # noqa: S308
+        opening = _marked(text, [], 0, end, links)
+        return mark_safe(opening + ("…" if end < len(text) else "")), None  # noqa: S308
     # The window holding the most different clauses, then the most matches.
     best, best_key = 0, (-1, -1)
     for i, (m_start, _, _) in enumerate(matches[:200]):
@@ -1118,7 +1165,7 @@ def make_snippet(
     end = min(len(text), start + SNIPPET_CHARS)
     if end < len(text):
         end = max(_word_end(text, end), first[1])
-    html = _marked(text, matches, start, end).strip()
+    html = _marked(text, matches, start, end, links).strip()
     html = ("…" if start else "") + html + ("…" if end < len(text) else "")
     return mark_safe(" ".join(html.split())), (first[0], first[1])  # noqa: S308
 

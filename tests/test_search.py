@@ -339,6 +339,32 @@ def test_snippets_escape_markup_in_source_text_titles_and_notes(client, owner, c
     assert "&lt;b&gt;<mark>resistance</mark>&lt;/b&gt; title" in main
 
 
+@pytest.mark.django_db
+def test_cited_keys_in_a_note_link_to_their_sources_in_the_results(
+    client, owner, stranger, collection, archive_source, river_source
+):
+    secret = make_source("Private papers.", stranger, title='Kept "apart" <private>')
+    archive_source.citation_key, secret.citation_key = "okafor2019", "hidden2020"
+    archive_source.title = 'On "Resistance" <in> the Archive'
+    archive_source.save()
+    secret.save()
+    note = "Tolls compared [see @okafor2019, p. 2; -@hidden2020] and [@okafor2019]."
+    annotate(river_source, owner, "ledgers of crossings", note=note)
+    client.force_login(owner)
+    title = "On &quot;Resistance&quot; &lt;in&gt; the Archive"
+    link = f'<a href="/sources/{archive_source.uuid}/" title="{title}">'
+    for params in ({"q": "tolls"}, {"q": "okafor2019"}, {"collection": "field-notes"}):
+        (result,) = search(client, **params).context["results"].passages
+        html = str(result.note_html)
+        # The key the owner may follow is linked wherever it is cited; the other is text.
+        assert html.count(link) == 2 and html.count("</a>") == 2
+        assert "-@hidden2020]" in html and "hidden2020</a>" not in html
+    html = str(search(client, q="okafor2019").context["results"].passages.items[0].note_html)
+    assert f"[see {link}@<mark>okafor2019</mark></a>, p. 2;" in html
+    html = str(search(client, q="tolls").context["results"].passages.items[0].note_html)
+    assert html.startswith("<mark>Tolls</mark> compared [see " + link + "@okafor2019</a>")
+
+
 # --- Visibility ------------------------------------------------------------------------------
 
 
