@@ -81,10 +81,10 @@ def key_spans(text: str) -> list[tuple[int, int, str]]:
     spans = []
     if "@" not in text:
         return spans
-    for _start, end, items in find_groups(text):
-        pos = _start
+    for group_start, group_end, items in find_groups(text):
+        pos = group_start
         for item in items:
-            at = text.find(f"@{item.key}", pos, end)
+            at = text.find(f"@{item.key}", pos, group_end)
             if at != -1:
                 pos = at + 1 + len(item.key)
                 spans.append((at, pos, item.key))
