@@ -22,7 +22,7 @@ import datetime as dt
 import itertools
 import re
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
@@ -305,9 +305,44 @@ class _SQLite:
             [" OR ".join(self._match(c) for c in clauses)],
         )
 
+    # The newest matches, read newest first from the index and each checked in turn, so
+    # that the statement stops one past the limit: ``rows`` (visible, filtered) then have
+    # to check their rule one row at a time (``visible_to(user, one_by_one=True)``). As a
+    # set, the rule would cost a list of every visible source, built before the first row.
+    ONE_BY_ONE = True
+
+    def newest_sources(self, rows: QuerySet, words: list[Clause]) -> tuple[str, list]:
+        """The newest of ``rows`` whose vocabulary holds every one of ``words`` (clauses of
+        one word or prefix)."""
+        match = " AND ".join(self._match(clause) for clause in words)
+        return self._newest(rows, "search_vocabulary_fts", match)
+
+    def newest_entries(
+        self, rows: QuerySet, clauses: list[Clause], tagged: Sieve
+    ) -> tuple[str, list]:
+        """The newest of ``rows`` that every clause (and the tag sieve) matches."""
+        _sql, params = self.entries_matching_all(clauses, tagged)
+        return self._newest(rows, "search_annotation_fts", params[0])
+
+    @staticmethod
+    def _newest(rows: QuerySet, fts: str, match: str) -> tuple[str, list]:
+        # The subquery names the index's table to find the row it checks (its own FROM
+        # shadows the name only inside subqueries that read the index again).
+        row = rows.filter(pk=RawSQL(f"{fts}.rowid", ())).order_by().values("pk")  # noqa: S611
+        sql, params = row.query.sql_with_params()
+        return (
+            f"SELECT {fts}.rowid AS pk FROM {fts} WHERE {fts} MATCH %s"  # noqa: S608
+            f" AND EXISTS ({sql}) ORDER BY {fts}.rowid DESC LIMIT {MAX_LISTED + 1}",
+            [match, *params],
+        )
+
 
 class _PostgreSQL:
     """tsvector columns with GIN indexes made by migration 0002."""
+
+    # A GIN index yields its matches in no order: the planner joins them to the visible
+    # set (``_count_and_rank`` reads them in windows of the newest ids).
+    ONE_BY_ONE = False
 
     @staticmethod
     def _tsquery(clause: Clause, weight: str = "") -> str:
@@ -504,9 +539,11 @@ class Filters:
             self._named[tag] = list(Tag.objects.filter(_naming(tag)).values_list("pk", "name"))
         return self._named[tag]
 
-    def sources(self, user) -> QuerySet[Source]:
+    def sources(self, user, *, one_by_one: bool = False) -> QuerySet[Source]:
+        """The visible sources these filters let through; ``one_by_one``: see
+        ``SourceQuerySet.visible_to``."""
         # Curators may open a withdrawn source, but a search never offers one.
-        sources = Source.objects.visible_to(user).filter(
+        sources = Source.objects.visible_to(user, one_by_one=one_by_one).filter(
             self._source_q(""), withdrawn_at__isnull=True
         )
         if self.collection:
@@ -516,11 +553,14 @@ class Filters:
             sources = sources.filter(pk__in=in_collection.values("source_id"))
         return sources
 
-    def annotations(self, user, *, by_words: bool = False) -> QuerySet[Annotation]:
+    def annotations(
+        self, user, *, by_words: bool = False, one_by_one: bool = False
+    ) -> QuerySet[Annotation]:
         """The visible annotations these filters let through. ``by_words``: the caller
         narrows them further by words, which then find the few candidates; each tag is
-        checked on those alone, rather than listed whole first (SQLite plans as written)."""
-        visible = Annotation.objects.visible_to(user)
+        checked on those alone, rather than listed whole first (SQLite plans as written).
+        ``one_by_one``: so is each annotation's source (``SourceQuerySet.visible_to``)."""
+        visible = Annotation.objects.visible_to(user, one_by_one=one_by_one)
         if getattr(user, "is_staff", False):
             # Curators see withdrawn sources (everyone else's visible_to leaves them out).
             # As a set of ids (read from an index), not a join: on SQLite a join reads each
@@ -737,23 +777,37 @@ def _listed(counted: int) -> tuple[int, bool]:
 
 
 def _search_sources(user, query, filters, sort, number) -> ResultPage:
-    sources = filters.sources(user)
     clauses = query.include if query else []
     engine = _engine()
-    if query and query.exclude:
-        sql, params = engine.sources_matching_any(query.exclude)
-        sources = sources.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+
+    @cache
+    def allowed(one_by_one: bool = False) -> QuerySet[Source]:
+        """The sources the filters let through, none that an excluded clause matches."""
+        rows = filters.sources(user, one_by_one=one_by_one)
+        if query and query.exclude:
+            sql, params = engine.sources_matching_any(query.exclude)
+            rows = rows.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+        return rows
+
     if not clauses:
-        return _source_page(_listing_page(sources.order_by("-archived_at", "-pk"), number), [], [])
+        listed = _listing_page(allowed().order_by("-archived_at", "-pk"), number)
+        return _source_page(listed, [], [])
 
     def matching(from_id: int) -> QuerySet[Source]:
         """Found without scoring: the sources (from ``from_id`` on) where every clause
         matches somewhere."""
-        rows = sources.filter(pk__gte=from_id) if from_id else sources
+        rows = allowed().filter(pk__gte=from_id) if from_id else allowed()
         for clause in clauses:
             sql, params = engine.sources_matching_any([clause], from_id)
             rows = rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
         return rows
+
+    def newest() -> tuple[str, list]:
+        """``matching(0)``'s newest, read from the vocabulary's index, for words only (a
+        phrase is looked up in the stretches of text: ``sources_matching_any``)."""
+        return engine.newest_sources(allowed(one_by_one=True), clauses)
+
+    _, phrases = _words_and_phrases(clauses)
 
     if sort == "newest":
         listed = _listing_page(matching(0).order_by("-archived_at", "-pk"), number)
@@ -762,8 +816,13 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         union, params = _hits_union(
             engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        sources, count, more, hits = _count_and_rank(
-            matching, engine.source_window(clauses), union, params, MAX_RANKED_SOURCES
+        count, more, hits = _count_and_rank(
+            matching,
+            engine.source_window(clauses),
+            union,
+            params,
+            MAX_RANKED_SOURCES,
+            newest=newest if engine.ONE_BY_ONE and not phrases else None,
         )
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
@@ -771,7 +830,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         for source_id, _segment_id, _kind, hit_score, _k in hits:
             score[source_id] = score.get(source_id, 0.0) + hit_score
         ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        page_ids = _page_of_ranked(sources, ranked, count, offset, limit)
+        page_ids = _page_of_ranked(matching, ranked, count, offset, limit)
         if any(pk not in score for pk in page_ids):  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]
             hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
@@ -841,33 +900,42 @@ def _hits_union(engine, clauses: list[Clause], sources: str, first: str) -> tupl
     return " UNION ALL ".join(parts), params
 
 
-def _count_and_rank(matching, window: Window, hits_sql, hits_params, top: int, page=None):
-    """The rows found (``matching(from_id)``), how many of them are listed and whether there
-    are more (``_listed``), and the scored hits (``hits_sql``, reading the ids from
+def _count_and_rank(
+    matching, window: Window, hits_sql, hits_params, top: int, page=None, newest=None
+):
+    """How many of the rows found (``matching(from_id)``) are listed and whether there are
+    more (``_listed``), and the scored hits (``hits_sql``, reading the ids from
     ``search_top``) of the ``top`` most recently added.
 
     Given a ``window`` of the newest ids (PostgreSQL: ``_PostgreSQL.source_window``), the
     matches are read in it first; a window that holds more than can be listed holds the
     newest of them all. Otherwise the next window is wider in proportion to the matches
     found so far, with a margin, and the last takes in every id (``from_id`` 0). With a
-    ``page``, only the hits on it come back (``_count_and_rank_in``)."""
-    first, newest, width = window.first, window.newest, window.width
+    ``page``, only the hits on it come back (``_count_and_rank_in``); ``newest`` is passed
+    on, for a single window."""
+    first, last, width = window.first, window.newest, window.width
     while True:
-        from_id = newest - width if newest - width > first else 0
-        rows = matching(from_id)
-        count, more, hits = _count_and_rank_in(rows, hits_sql, hits_params, top, page)
+        from_id = last - width if last - width > first else 0
+        rows = matching(from_id) if newest is None else None
+        count, more, hits = _count_and_rank_in(rows, hits_sql, hits_params, top, page, newest)
         if more or from_id == 0:
-            return rows, count, more, hits
-        width = width * 3 * (MAX_LISTED + 1) // (2 * count) if count else newest
+            return count, more, hits
+        width = width * 3 * (MAX_LISTED + 1) // (2 * count) if count else last
 
 
-def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: int, page=None):
+def _count_and_rank_in(
+    found: QuerySet | None, hits_sql: str, hits_params: list, top: int, page=None, newest=None
+):
     """``_count_and_rank`` in one window: the engine reads matches newest first and stops
     one past the limit. With a ``page`` (offset, limit), only the hits on that page come
-    back, best first (``hits_sql`` then gives (id, score))."""
-    newest = found.order_by("-pk").values("pk")[: MAX_LISTED + 1]
+    back, best first (``hits_sql`` then gives (id, score)). ``newest()``, if given, is the
+    SQL that reads the same ids as ``found``, newest first, up to one past the limit."""
     try:
-        found_sql, found_params = newest.query.sql_with_params()
+        if newest is not None:
+            found_sql, found_params = newest()
+        else:
+            ids = found.order_by("-pk").values("pk")[: MAX_LISTED + 1]
+            found_sql, found_params = ids.query.sql_with_params()
     except EmptyResultSet:  # a filter that can match nothing, such as a tag no one used
         return 0, False, []
     hits, order = "search_hits", ""
@@ -894,16 +962,17 @@ def _count_and_rank_in(found: QuerySet, hits_sql: str, hits_params: list, top: i
     return *_listed(rows[0][0]), [row[1:] for row in rows if row[1] is not None]
 
 
-def _page_of_ranked(found: QuerySet, ranked: list[int], count: int, offset: int, limit: int):
-    """The ids on a page: the ranked ones first, then the rest of ``found``, most recently
-    added first (read only for a page that reaches past the ranked ones)."""
+def _page_of_ranked(matching, ranked: list[int], count: int, offset: int, limit: int):
+    """The ids on a page: the ranked ones first, then the rest of those found
+    (``matching(0)``), most recently added first (read only for a page that reaches past
+    the ranked ones)."""
     limit = min(limit, count - offset)
     page_ids = ranked[offset : offset + limit]
     if len(page_ids) < limit:
         # Every id not ranked, as any found row without a scored hit (a source whose index
         # was cut short, awaiting rebuild_search_index --missing) still counts and shows.
         skip = max(0, offset - len(ranked))
-        rest = found.exclude(pk__in=ranked).order_by("-pk").values_list("pk", flat=True)
+        rest = matching(0).exclude(pk__in=ranked).order_by("-pk").values_list("pk", flat=True)
         page_ids += list(rest[skip : skip + limit - len(page_ids)])
     return page_ids
 
@@ -919,13 +988,19 @@ def _source_hits(engine, clauses: list[Clause], source_ids: list[int]) -> list[t
 
 def _search_passages(user, query, filters, sort, number) -> ResultPage:
     clauses = query.include if query else []
-    annotations = filters.annotations(user, by_words=bool(clauses))
     engine = _engine()
-    if query and query.exclude:
-        sql, params = engine.entries_matching_any(query.exclude)
-        annotations = annotations.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+
+    @cache
+    def allowed(one_by_one: bool = False) -> QuerySet[Annotation]:
+        """The annotations the filters let through, none that an excluded clause matches."""
+        rows = filters.annotations(user, by_words=bool(clauses), one_by_one=one_by_one)
+        if query and query.exclude:
+            sql, params = engine.entries_matching_any(query.exclude)
+            rows = rows.exclude(pk__in=RawSQL(sql, params))  # noqa: S611
+        return rows
+
     if not clauses:
-        listed = _listing_page(annotations.order_by("-created", "-pk"), number)
+        listed = _listing_page(allowed().order_by("-created", "-pk"), number)
         return _passage_page(listed, [], user)
 
     sieve = _tag_sieve(filters)
@@ -933,8 +1008,14 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
     def matching(from_id: int) -> QuerySet[Annotation]:
         """The annotations (from ``from_id`` on) that every clause matches."""
         sql, params = engine.entries_matching_all(clauses, sieve, from_id)
-        rows = annotations.filter(pk__gte=from_id) if from_id else annotations
+        rows = allowed().filter(pk__gte=from_id) if from_id else allowed()
         return rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
+
+    def newest() -> tuple[str, list]:
+        """``matching(0)``'s newest, read from the index (``_SQLite.newest_entries``)."""
+        return engine.newest_entries(allowed(one_by_one=True), clauses, sieve)
+
+    newest_first = newest if engine.ONE_BY_ONE else None
 
     if sort == "newest":
         listed = _listing_page(matching(0).order_by("-created", "-pk"), number)
@@ -946,21 +1027,27 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         limit, offset = _page_bounds(number)
         # Every passage found is scored (its index entry both finds and scores it): a page
         # among the ranked ones comes straight from the statement, best first.
-        annotations, count, more, hits = _count_and_rank(
-            matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES, (offset, limit)
+        count, more, hits = _count_and_rank(
+            matching,
+            window,
+            hits_sql,
+            hits_params,
+            MAX_RANKED_PASSAGES,
+            (offset, limit),
+            newest_first,
         )
         ranked = min(count, MAX_RANKED_PASSAGES)
         if _clamp_page(number, count) == number and min(offset + limit, count) <= ranked:
             page_ids = [pk for pk, _score in hits]
         else:  # past the ranked ones, or past the last page
-            annotations, count, more, hits = _count_and_rank(
-                matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES
+            count, more, hits = _count_and_rank(
+                matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES, None, newest_first
             )
             score = dict(hits)
             number = _clamp_page(number, count)
             limit, offset = _page_bounds(number)
             ranked_ids = sorted(score, key=lambda pk: (score[pk], -pk))
-            page_ids = _page_of_ranked(annotations, ranked_ids, count, offset, limit)
+            page_ids = _page_of_ranked(matching, ranked_ids, count, offset, limit)
         listed = ResultPage(page_ids, count, number, more)
     return _passage_page(listed, clauses, user)
 

@@ -1130,6 +1130,63 @@ def test_a_tag_filter_looks_its_tag_up_once_then_reads_by_id(owner, archive_sour
 
 
 @pytest.mark.django_db
+def test_the_rule_checked_one_row_at_a_time_lets_through_the_same_rows(
+    owner, member, stranger, curator, collection
+):
+    """``visible_to(user, one_by_one=True)`` is the same rule in another shape."""
+    from django.contrib.auth.models import AnonymousUser
+
+    shared = make_source("tolls in the shared collection", owner, collection, title="Shared")
+    own = make_source("tolls of maya's own", member, title="Own")  # in no collection
+    gone = make_source("tolls withdrawn", owner, collection, title="Gone")
+    public = Collection.objects.create(slug="open", title="Open", owner=stranger, is_public=True)
+    elsewhere = make_source("tolls in the open", stranger, public, title="Elsewhere")
+    for source in (shared, gone):
+        annotate(source, owner, "tolls", visibility="collection")
+        annotate(source, member, "tolls", visibility="private")
+    annotate(own, member, "tolls", visibility="private", collection=collection)
+    annotate(elsewhere, stranger, "tolls", visibility="public")
+    annotate(elsewhere, stranger, "open", visibility="collection")
+    Source.objects.filter(pk=gone.pk).update(withdrawn_at=timezone.now())
+    for user in (owner, member, stranger, curator, AnonymousUser()):
+        for model in (Source, Annotation):
+            as_set = set(model.objects.visible_to(user))
+            assert as_set == set(model.objects.visible_to(user, one_by_one=True)), (user, model)
+    assert {s.title for s in Source.objects.visible_to(member, one_by_one=True)} == {
+        "Shared",
+        "Own",
+        "Elsewhere",
+    }
+
+
+@pytest.mark.django_db
+def test_sqlite_reads_the_newest_matches_from_the_index_and_checks_each_in_turn(
+    client, owner, member, collection
+):
+    """Rather than first listing every source the user may see (SQLite plans as written)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL reads windows of the newest ids")
+    source = make_source("tolls and fares", owner, collection, title="Ledger")
+    annotate(source, owner, "tolls")
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as queries:
+        assert found(client, q="tolls") == (["Ledger"], ["tolls"])
+    statements = [q["sql"] for q in queries if q["sql"].startswith("WITH search_found")]
+    indexes = ["search_vocabulary_fts", "search_annotation_fts"]  # sources, then passages
+    for sql, index in zip(statements, indexes, strict=True):
+        assert sql.startswith(f"WITH search_found AS MATERIALIZED (SELECT {index}.rowid")
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        # Each row's source: one probe of the collection's sources, not a list of them all.
+        assert "(collection_id=? AND source_id=?)" in plan
+        assert "SEARCH V0 USING COVERING INDEX" in plan
+
+
+@pytest.mark.django_db
 def test_postgresql_connections_run_without_jit():
     from django.db import connection
 
