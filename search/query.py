@@ -309,7 +309,10 @@ class _SQLite:
     # that the statement stops one past the limit: ``rows`` (visible, filtered) then have
     # to check their rule one row at a time (``visible_to(user, one_by_one=True)``). As a
     # set, the rule would cost a list of every visible source, built before the first row.
-    ONE_BY_ONE = True
+    NEWEST_FROM_INDEX = True
+    # Elsewhere (``matching``: sorted by date, or past the ranked matches) the rule is
+    # checked as a set: SQLite then reads every match of a word, in the index's order.
+    ONE_BY_ONE = False
 
     def newest_sources(self, rows: QuerySet, words: list[Clause]) -> tuple[str, list]:
         """The newest of ``rows`` whose vocabulary holds every one of ``words`` (clauses of
@@ -340,9 +343,10 @@ class _SQLite:
 class _PostgreSQL:
     """tsvector columns with GIN indexes made by migration 0002."""
 
-    # A GIN index yields its matches in no order: the planner joins them to the visible
-    # set (``_count_and_rank`` reads them in windows of the newest ids).
-    ONE_BY_ONE = False
+    # A GIN index yields its matches in no order (``_count_and_rank`` reads them in windows
+    # of the newest ids): each match found is checked in turn.
+    NEWEST_FROM_INDEX = False
+    ONE_BY_ONE = True
 
     @staticmethod
     def _tsquery(clause: Clause, weight: str = "") -> str:
@@ -793,10 +797,11 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         listed = _listing_page(allowed().order_by("-archived_at", "-pk"), number)
         return _source_page(listed, [], [])
 
-    def matching(from_id: int) -> QuerySet[Source]:
+    def matching(from_id: int, one_by_one: bool = False) -> QuerySet[Source]:
         """Found without scoring: the sources (from ``from_id`` on) where every clause
         matches somewhere."""
-        rows = allowed().filter(pk__gte=from_id) if from_id else allowed()
+        rows = allowed(one_by_one)
+        rows = rows.filter(pk__gte=from_id) if from_id else rows
         for clause in clauses:
             sql, params = engine.sources_matching_any([clause], from_id)
             rows = rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
@@ -816,13 +821,21 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         union, params = _hits_union(
             engine, clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
+        window = engine.source_window(clauses)
+        # Few matches (a window of every id): each is checked in turn. Thousands: against
+        # the set of visible sources, worked out once.
+        few = engine.ONE_BY_ONE and window.newest - window.width <= window.first
+
+        def found(from_id: int) -> QuerySet[Source]:
+            return matching(from_id, one_by_one=few)
+
         count, more, hits = _count_and_rank(
-            matching,
-            engine.source_window(clauses),
+            found,
+            window,
             union,
             params,
             MAX_RANKED_SOURCES,
-            newest=newest if engine.ONE_BY_ONE and not phrases else None,
+            newest=newest if engine.NEWEST_FROM_INDEX and not phrases else None,
         )
         number = _clamp_page(number, count)
         limit, offset = _page_bounds(number)
@@ -830,7 +843,7 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         for source_id, _segment_id, _kind, hit_score, _k in hits:
             score[source_id] = score.get(source_id, 0.0) + hit_score
         ranked = sorted(score, key=lambda pk: (score[pk], -pk))
-        page_ids = _page_of_ranked(matching, ranked, count, offset, limit)
+        page_ids = _page_of_ranked(found, ranked, count, offset, limit)
         if any(pk not in score for pk in page_ids):  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]
             hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
@@ -1005,17 +1018,18 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
 
     sieve = _tag_sieve(filters)
 
-    def matching(from_id: int) -> QuerySet[Annotation]:
+    def matching(from_id: int, one_by_one: bool = False) -> QuerySet[Annotation]:
         """The annotations (from ``from_id`` on) that every clause matches."""
         sql, params = engine.entries_matching_all(clauses, sieve, from_id)
-        rows = allowed().filter(pk__gte=from_id) if from_id else allowed()
+        rows = allowed(one_by_one)
+        rows = rows.filter(pk__gte=from_id) if from_id else rows
         return rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611
 
     def newest() -> tuple[str, list]:
         """``matching(0)``'s newest, read from the index (``_SQLite.newest_entries``)."""
         return engine.newest_entries(allowed(one_by_one=True), clauses, sieve)
 
-    newest_first = newest if engine.ONE_BY_ONE else None
+    newest_first = newest if engine.NEWEST_FROM_INDEX else None
 
     if sort == "newest":
         listed = _listing_page(matching(0).order_by("-created", "-pk"), number)
@@ -1025,10 +1039,15 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         )
         window = engine.passage_window(clauses, sieve)
         limit, offset = _page_bounds(number)
+
+        def found(from_id: int) -> QuerySet[Annotation]:
+            # Each match checked in turn: no more than a window's worth, on PostgreSQL.
+            return matching(from_id, one_by_one=engine.ONE_BY_ONE)
+
         # Every passage found is scored (its index entry both finds and scores it): a page
         # among the ranked ones comes straight from the statement, best first.
         count, more, hits = _count_and_rank(
-            matching,
+            found,
             window,
             hits_sql,
             hits_params,
@@ -1041,13 +1060,13 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
             page_ids = [pk for pk, _score in hits]
         else:  # past the ranked ones, or past the last page
             count, more, hits = _count_and_rank(
-                matching, window, hits_sql, hits_params, MAX_RANKED_PASSAGES, None, newest_first
+                found, window, hits_sql, hits_params, MAX_RANKED_PASSAGES, None, newest_first
             )
             score = dict(hits)
             number = _clamp_page(number, count)
             limit, offset = _page_bounds(number)
             ranked_ids = sorted(score, key=lambda pk: (score[pk], -pk))
-            page_ids = _page_of_ranked(matching, ranked_ids, count, offset, limit)
+            page_ids = _page_of_ranked(found, ranked_ids, count, offset, limit)
         listed = ResultPage(page_ids, count, number, more)
     return _passage_page(listed, clauses, user)
 
