@@ -314,6 +314,7 @@ def rebuild_index(
                 # Merge the index's many freshly written b-trees into one, for faster queries.
                 for table in (
                     "search_segment_fts",
+                    "search_metadata_fts",
                     "search_vocabulary_fts",
                     "search_annotation_fts",
                 ):

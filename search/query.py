@@ -327,15 +327,30 @@ class _SQLite:
         _sql, params = self.entries_matching_all(clauses, tagged)
         return self._newest(rows, "search_annotation_fts", params[0])
 
+    def titled(self, rows: QuerySet, clauses: list[Clause], limit: int) -> tuple[str, list]:
+        """(id, score) of the newest ``limit`` of ``rows`` whose metadata every clause
+        matches (migration 0006), newest first."""
+        fts = "search_metadata_fts"
+        source = f"({fts}.rowid / {SourceSegment.SEGMENT_ID_BASE})"
+        match = " AND ".join(self._match(clause) for clause in clauses)
+        return self._newest(rows, fts, match, limit, key=source, score=f"bm25({fts})")
+
     @staticmethod
-    def _newest(rows: QuerySet, fts: str, match: str) -> tuple[str, list]:
+    def _newest(
+        rows: QuerySet, fts: str, match: str, limit: int = 0, key: str = "", score: str = ""
+    ) -> tuple[str, list]:
+        """The ids (``key``: the row's, by default) of the newest ``limit`` (one past the
+        listed, by default) of the index ``fts``'s matches that are among ``rows``; and
+        with a ``score``, each one's."""
+        key = key or f"{fts}.rowid"
         # The subquery names the index's table to find the row it checks (its own FROM
         # shadows the name only inside subqueries that read the index again).
-        row = rows.filter(pk=RawSQL(f"{fts}.rowid", ())).order_by().values("pk")  # noqa: S611
+        row = rows.filter(pk=RawSQL(key, ())).order_by().values("pk")  # noqa: S611
         sql, params = row.query.sql_with_params()
+        columns = f"{key} AS pk" + (f", {score} AS score" if score else "")
         return (
-            f"SELECT {fts}.rowid AS pk FROM {fts} WHERE {fts} MATCH %s"  # noqa: S608
-            f" AND EXISTS ({sql}) ORDER BY {fts}.rowid DESC LIMIT {MAX_LISTED + 1}",
+            f"SELECT {columns} FROM {fts} WHERE {fts} MATCH %s AND EXISTS ({sql})"  # noqa: S608
+            f" ORDER BY {fts}.rowid DESC LIMIT {int(limit or MAX_LISTED + 1)}",
             [match, *params],
         )
 
@@ -432,6 +447,27 @@ class _PostgreSQL:
             )
             params.append(" | ".join(self._tsquery(c) for c in phrases))
         return " UNION ".join(parts), params
+
+    def titled(self, rows: QuerySet, clauses: list[Clause], limit: int) -> tuple[str, list]:
+        """(id, score) of the newest ``limit`` of ``rows`` whose metadata every clause
+        matches, newest first: the metadata rows have a GIN index of their own (migration
+        0006)."""
+        q = " & ".join(self._tsquery(c) for c in clauses)
+        row = rows.filter(pk=RawSQL("m.source_id", ())).order_by().values("pk")  # noqa: S611
+        sql, params = row.query.sql_with_params()
+        # Matched first, in the metadata's own index (the planner, whose statistics are
+        # those of every row, expects a word in a title to be as common as in texts); then
+        # each checked in turn (a scalar subquery: never made a join over every source).
+        return (
+            "WITH m AS MATERIALIZED (SELECT id, source_id FROM search_sourcesegment"  # noqa: S608
+            " WHERE kind = 'meta' AND document @@ %s::tsquery),"
+            f" newest AS (SELECT id, source_id FROM m WHERE (SELECT EXISTS ({sql}))"
+            f" ORDER BY source_id DESC LIMIT {int(limit)})"
+            " SELECT newest.source_id, -ts_rank(s.document, %s::tsquery, 1)"
+            " FROM newest JOIN search_sourcesegment s ON s.id = newest.id"
+            " ORDER BY newest.source_id DESC",
+            [q, *params, q],
+        )
 
     def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> tuple[str, list]:
         q = " & ".join(self._entry_tsquery(c) for c in clauses)
@@ -842,13 +878,40 @@ def _search_sources(user, query, filters, sort, number) -> ResultPage:
         score: dict[int, float] = {}
         for source_id, _segment_id, _kind, hit_score, _k in hits:
             score[source_id] = score.get(source_id, 0.0) + hit_score
-        ranked = sorted(score, key=lambda pk: (score[pk], -pk))
+        titled = _titled(hits, len(clauses))
+        older: set[int] = set()
+        if count > MAX_RANKED_SOURCES:
+            # Not every source found was scored: those whose metadata matches are listed
+            # first all the same, the newest of them, however old (scored alike).
+            sql, params = engine.titled(allowed(True), clauses, MAX_RANKED_SOURCES)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                titled = dict(cursor.fetchall())
+            older = set(titled) - set(score)
+
+        def rank(pk: int) -> tuple:
+            return (0, titled[pk], -pk) if pk in titled else (1, score[pk], -pk)
+
+        ranked = sorted([*score, *older], key=rank)
         page_ids = _page_of_ranked(found, ranked, count, offset, limit)
-        if any(pk not in score for pk in page_ids):  # a page past the ranked sources
+        unscored = [pk for pk in page_ids if pk not in score and pk not in older]
+        if unscored:  # a page past the ranked sources
             hits = [h for h in hits if h[0] in page_ids]
-            hits += _source_hits(engine, clauses, [pk for pk in page_ids if pk not in score])
+            hits += _source_hits(engine, clauses, unscored)
         listed = ResultPage(page_ids, count, number, more)
     return _source_page(listed, clauses, hits)
+
+
+def _titled(hits: list[tuple], clauses: int) -> dict[int, float]:
+    """The sources whose metadata every clause matched (in ``hits``: (source, segment,
+    kind, score, clause number)), each with its metadata's score."""
+    matched: dict[int, set[int]] = {}
+    score: dict[int, float] = {}
+    for source_id, _segment_id, kind, hit_score, k in hits:
+        if kind == SourceSegment.Kind.METADATA:
+            matched.setdefault(source_id, set()).add(k)
+            score[source_id] = score.get(source_id, 0.0) + hit_score
+    return {pk: score[pk] for pk, ks in matched.items() if len(ks) == clauses}
 
 
 def _source_page(page: ResultPage, clauses: list[Clause], hits: list[tuple]) -> ResultPage:

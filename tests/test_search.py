@@ -1001,6 +1001,59 @@ def test_passages_are_paged_best_first(client, owner, collection, monkeypatch):
 
 
 @pytest.mark.django_db
+def test_a_source_whose_title_matches_comes_first(client, owner, collection):
+    make_source("tolls tolls tolls tolls and more tolls", owner, collection, title="Ledger")
+    make_source("one mention of tolls", owner, collection, title="Tolls", creators=["Ade"])
+    make_source("tolls tolls tolls", owner, collection, title="Book of Ade")
+    client.force_login(owner)
+    titles = found(client, q="tolls")[0]
+    assert titles[0] == "Tolls" and sorted(titles[1:]) == ["Book of Ade", "Ledger"]
+    # Every word must be in the metadata: "Ade" alone is not enough.
+    assert found(client, q="tolls ade")[0] == ["Tolls", "Book of Ade"]
+    assert found(client, q="tolls", sort="newest")[0] == ["Book of Ade", "Tolls", "Ledger"]
+
+
+@pytest.mark.django_db
+def test_sources_whose_metadata_matches_are_listed_first_however_old(
+    client, owner, member, stranger, collection, monkeypatch
+):
+    """Past the sources that are scored (the most recently added), those whose title,
+    creators, publisher or key match are found in an index of metadata alone."""
+    monkeypatch.setattr("search.query.MAX_LISTED", 3)
+    monkeypatch.setattr("search.query.MAX_RANKED_SOURCES", 2)
+    oldest = make_source("tolls once", owner, collection, title="Tolls of the river")
+    make_source("tolls kept", stranger, title="Tolls of a stranger")  # not for maya
+    for i in range(5):
+        make_source(f"tolls tolls tolls {i}", owner, collection, title=f"S{i}")
+    make_source("tolls", owner, collection, title="Tolls again")
+    client.force_login(member)
+
+    response = search(client, q="tolls")
+    results = response.context["results"]
+    titles = [r.source.title for r in results.sources]
+    assert sorted(titles[:2]) == ["Tolls again", "Tolls of the river"]
+    assert titles[2:] == ["S4"]  # then the newest (of the three listed in all)
+    assert (results.sources.count, results.sources.more) == (3, True)
+    marked = [str(r.title_html) for r in results.sources if r.source == oldest]
+    assert marked == ["<mark>Tolls</mark> of the river"]
+    assert "Tolls of a stranger" not in response.content.decode()
+    # Exclusions and filters hold for them too.
+    assert "Tolls of the river" not in found(client, q="tolls -river")[0]
+    assert found(client, q="tolls", sort="newest")[0] == ["Tolls again", "S4", "S3"]
+
+    # The index follows an edit of the metadata.
+    client.force_login(owner)
+    response = client.post(
+        f"/sources/{oldest.uuid}/edit/",
+        {"title": "A river crossing", "citation_key": oldest.citation_key},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    client.force_login(member)
+    assert "A river crossing" not in found(client, q="tolls")[0]
+    assert found(client, q="river tolls")[0][0] == "A river crossing"
+
+
+@pytest.mark.django_db
 def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     client, owner, member, collection, monkeypatch
 ):
@@ -1028,6 +1081,7 @@ def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     assert "More than 3 sources and more than 3 passages found." in text
     assert 'Sources <span class="count">3+</span>' in text
     assert "Only the 3 most recently added passages are listed." in text
+    assert "Only 3 sources are listed: those whose title, creators, publisher or" in text
 
     # Read in windows of the newest ids (as PostgreSQL does): the first holds too few, the
     # next is wider, and the answer is the same.
@@ -1066,7 +1120,7 @@ def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     assert (results.passages.count, results.passages.more) == (4, False)
     text = re.sub(r"\s+", " ", response.content.decode())
     assert "More than 4 sources and 4 passages found." in text
-    assert "Only the 4 most recently added sources are listed." in text
+    assert "Only 4 sources are listed: those whose title, creators, publisher or" in text
     assert "passages are listed" not in text
 
 
