@@ -90,6 +90,16 @@ def test_database_trigger_rejects_raw_sql_updates_of_immutable_columns(demo_sour
     assert demo_source.sha256 == DEMO_SHA
 
 
+def test_sqlite_keeps_the_text_layer_last_in_each_row(demo_source):
+    # Any column after the text layer is read by walking its overflow pages (archive
+    # migration 0005): lists and the visibility rule read the columns before it only.
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL keeps large values out of line")
+    with connection.cursor() as cursor:
+        table = connection.introspection.get_table_description(cursor, "archive_source")
+    assert [column.name for column in table][-2:] == ["text", "blocks"]
+
+
 def test_queryset_update_of_text_is_rejected_by_the_database(demo_source):
     with pytest.raises(IntegrityError), transaction.atomic():
         Source.objects.filter(pk=demo_source.pk).update(text="x")
