@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,7 +347,17 @@ def measure_browse(reader, tags, runs: int) -> list[tuple[str, tuple, int]]:
     return figures
 
 
+def machine_reference() -> float:
+    """Milliseconds for a fixed piece of pure Python, the fastest of five tries. A shared
+    machine's speed drifts (by half as much again within minutes, on the machines these
+    figures were taken on): this tells a slow run from a slow change."""
+    timer = timeit.Timer("sum(i * i for i in range(100_000))")
+    return min(timer.repeat(repeat=5, number=10)) / 10 * 1000
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
+    if len(samples) < 2:  # --runs 1: the one figure is both
+        return samples[0], samples[0]
     cuts = statistics.quantiles(samples, n=20, method="inclusive")
     return statistics.median(samples), cuts[18]
 
@@ -419,6 +430,7 @@ def run(args: argparse.Namespace, *, reuse: bool) -> None:
 
     # A generator of its own, so that a reused database is asked the same queries.
     kinds = queries(data["lang"], random.Random(f"{args.seed} queries"), data["tags"])
+    reference = machine_reference()
     figures = measure(kinds, data["reader"], args.runs)
     print(f"\nQueries as a member of 4 of 5 collections; {args.runs} runs each (ms):")
     print(f"{'kind':<13} {'search p50':>10} {'p95':>7} {'page p50':>9} {'p95':>7}  matches")
@@ -436,6 +448,10 @@ def run(args: argparse.Namespace, *, reuse: bool) -> None:
         print(f"{'p50':>8} {'p95':>8} {'queries':>8}  page")
         for label, (p50, p95), count in browse:
             print(f"{p50:>8.1f} {p95:>8.1f} {count:>8}  {label}")
+    print(
+        f"\nMachine reference (a fixed Python loop, lower is faster): {reference:.1f} ms before"
+        f" the queries, {machine_reference():.1f} ms after"
+    )
 
 
 if __name__ == "__main__":
