@@ -36,3 +36,20 @@ def test_missing_pages_get_a_friendly_404_that_does_not_say_why(client):
     response = client.get("/sources/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
     assert b"There is nothing here that you can see" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_connection_serves_the_requests_that_follow():
+    # A new PostgreSQL connection starts a backend with empty caches (and a new SQLite one an
+    # empty page cache): one is kept across requests, and checked before each reuses it.
+    from django.core.signals import request_finished, request_started
+    from django.db import connection
+
+    connection.ensure_connection()
+    opened = connection.connection
+    for _ in range(3):
+        request_started.send(sender=None)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        request_finished.send(sender=None)
+    assert connection.connection is opened
