@@ -260,7 +260,7 @@ class _SQLite:
         return Window()
 
     @staticmethod
-    def passage_window(clauses: list[Clause], tagged: Sieve = ()) -> Window:
+    def passage_window(clauses: list[Clause], tagged: Sieve = (), tags=()) -> Window:
         return Window()
 
     def sources_matching_any(self, clauses: list[Clause], from_id: int = 0) -> tuple[str, list]:
@@ -412,23 +412,46 @@ class _PostgreSQL:
             estimate = "SELECT 1 FROM search_sourcevocabulary WHERE document @@ %s::tsquery", [q]
         return self._window(Source, estimate)
 
-    def passage_window(self, clauses: list[Clause], tagged: Sieve = ()) -> Window:
-        q = self._entries_tsquery(clauses, tagged)
+    def passage_window(
+        self, clauses: list[Clause], tagged: Sieve = (), tags: list[list[int]] = ()
+    ) -> Window:
+        """``tags``: the ids each tag filter names (``Filters.tag_ids``). The planner takes
+        the words of a tag's name as found apart from each other, so it guessed the entries
+        holding a word and a tag of two words at a quarter to a sixteenth of their number
+        (bench/search.py), and the window then took in every id. Each tag's use is estimated
+        from its own rows instead, as independent of the words."""
+        q = self._entries_tsquery(clauses, () if tags else tagged)
         estimate = "SELECT 1 FROM search_annotationentry WHERE document @@ %s::tsquery", [q]
-        return self._window(Annotation, estimate)
+        tagging = TaggedAnnotation._meta.db_table
+        shares = [(f'SELECT 1 FROM "{tagging}" WHERE tag_id = ANY(%s)', [ids]) for ids in tags]  # noqa: S608
+        return self._window(Annotation, estimate, shares)
 
     @staticmethod
-    def _window(model, estimate: tuple[str, list]) -> Window:
+    def _window(model, estimate: tuple[str, list], shares=()) -> Window:
+        """The window of the newest ids of ``model`` that should hold half as many again
+        as can be listed of the rows ``estimate`` (SQL) matches, as the planner estimates
+        them; and of those, the share that meets each of ``shares`` (SQL over rows of
+        ``model``, taken as independent)."""
         table, pk = model._meta.db_table, model._meta.pk.column
         with connection.cursor() as cursor:
             cursor.execute(f'SELECT MIN("{pk}"), MAX("{pk}") FROM "{table}"')  # noqa: S608
             first, newest = (n or 0 for n in cursor.fetchone())
-        sql, params = estimate
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
-        width = 3 * (MAX_LISTED + 1) * (newest - first + 1) // (2 * max(1, rows))
+
+            def planned(sql: str, params: list) -> float:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                return cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+
+            rows = planned(*estimate)
+            if shares:
+                every = max(1.0, planned(f'SELECT 1 FROM "{table}"', []))  # noqa: S608
+                for share in shares:
+                    rows *= min(1.0, planned(*share) / every)
+        width = 3 * (MAX_LISTED + 1) * (newest - first + 1) // (2 * max(1, int(rows)))
         width = max(2 * MAX_LISTED, width)
+        if shares and 2 * width > newest - first + 1:
+            # Over most ids, the range costs more than the matches it leaves out (a word and
+            # a tag, bench/search.py: 40 ms in a window of 87% of the ids, 33 ms in all).
+            width = newest - first + 1
         return Window(first, newest, width)
 
     @staticmethod
@@ -581,6 +604,10 @@ class Filters:
             self._named[tag] = list(Tag.objects.filter(_naming(tag)).values_list("pk", "name"))
         return self._named[tag]
 
+    def tag_ids(self) -> list[list[int]]:
+        """The ids of the tags each tag filter names."""
+        return [[pk for pk, _ in self.tags_named(tag)] for tag in self.tags]
+
     def sources(self, user, *, one_by_one: bool = False) -> QuerySet[Source]:
         """The visible sources these filters let through; ``one_by_one``: see
         ``SourceQuerySet.visible_to``."""
@@ -623,7 +650,7 @@ class Filters:
             annotations = (
                 annotations.exclude(note="") if self.has_note else annotations.filter(note="")
             )
-        tags = [[pk for pk, _ in self.tags_named(tag)] for tag in self.tags]
+        tags = self.tag_ids()
         if self.overlap and len(tags) == 2:
             a, b = tags
             annotations = annotations.filter(
@@ -1102,7 +1129,7 @@ def _search_passages(user, query, filters, sort, number) -> ResultPage:
         hits_sql, hits_params = engine.entry_hits(
             clauses, "SELECT pk FROM search_top", "SELECT MIN(pk) FROM search_top"
         )
-        window = engine.passage_window(clauses, sieve)
+        window = engine.passage_window(clauses, sieve, () if filters.overlap else filters.tag_ids())
         limit, offset = _page_bounds(number)
 
         def found(from_id: int) -> QuerySet[Annotation]:
