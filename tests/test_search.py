@@ -1253,8 +1253,8 @@ def test_postgresql_connections_run_without_jit():
 
 @pytest.mark.django_db
 def test_postgresql_estimates_a_tags_use_from_its_own_rows(owner, archive_source, monkeypatch):
-    # The planner takes the words of a tag's name ("labour history") as found apart, and
-    # guessed a tenth of a tenth of the entries that carry it: the window of newest ids to
+    # The planner takes the words of a tag's name ("labour history", on a tenth of the
+    # entries) as found apart, and guessed a tenth of a tenth: the window of newest ids to
     # read a word and a tag in then took in every id. Counted from the tag's own rows, it
     # holds about as many as the page needs.
     from django.db import connection
