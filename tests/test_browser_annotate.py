@@ -196,6 +196,42 @@ def test_tag_suggestions_and_moving_between_highlights_and_entries(
     assert page.locator(".ann:not([hidden])").count() == 1
 
 
+def test_a_late_suggestion_list_keeps_the_tag_the_user_highlighted(
+    page, live_server, demo_source, member
+):
+    """The editor fetches suggestions for the empty box when it opens. If the user types, moves
+    into that first list and the list for what they typed arrives only then, Enter still adds
+    the tag they highlighted, not the letters typed so far."""
+    for start, tag in ((100, "casualty-figures"), (200, "dates")):
+        Annotation.create_anchored(
+            author=member, source=demo_source, start=start, end=start + 20, tags=[tag]
+        )
+    held = []
+    page.route("**/api/tags/?q=casu", lambda route: held.append(route))
+    open_source(page, live_server, demo_source)
+    drag_select(page, 0, 30)
+    page.get_by_role("button", name="Annotate").click()
+    listbox = page.locator("#editor-suggestions")
+    listbox.get_by_role("option", name="dates").wait_for()  # the list for the empty box
+    with page.expect_request("**/api/tags/?q=casu"):
+        page.locator("#editor-tags").fill("casu")
+    page.locator("#editor-tags").press("ArrowDown")
+    highlighted = listbox.locator('[aria-selected="true"]')
+    assert highlighted.all_inner_texts() == ["casualty-figures"]
+
+    held[0].continue_()
+    listbox.get_by_role("option", name="dates").wait_for(state="detached")
+    assert highlighted.all_inner_texts() == ["casualty-figures"]
+    assert page.locator("#editor-tags").get_attribute(
+        "aria-activedescendant"
+    ) == highlighted.get_attribute("id")
+    page.locator("#editor-tags").press("Enter")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").filter(has_text="saved").wait_for()
+    new = Annotation.objects.filter(start=0).get()
+    assert [t.name for t in new.tags.all()] == ["casualty-figures"]
+
+
 def test_reading_works_without_javascript(_playwright_browser, live_server, demo_source, member):
     Annotation.create_anchored(author=member, source=demo_source, start=3, end=11, note="Date.")
     context = _playwright_browser.new_context(base_url=live_server.url, java_script_enabled=False)

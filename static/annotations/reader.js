@@ -225,6 +225,10 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     const { data } = await api("GET", `/api/tags/?q=${encodeURIComponent(query)}`);
     if (tagInput.value.trim() !== query || !data) return;
     const options = data.tags.filter((t) => !chosen.some((c) => c.toLowerCase() === t.toLowerCase()));
+    // A list can arrive after the user has moved into the one before it (the list for the
+    // empty box, fetched on focus, answers after a few letters are typed): the tag they
+    // highlighted stays highlighted if the new list still offers it, so Enter adds what they see.
+    const highlighted = active >= 0 ? suggestions.children[active]?.textContent : undefined;
     suggestions.replaceChildren(...options.map((tag, i) => {
       const option = el("li", { role: "option", id: `suggestion-${i}`, "aria-selected": "false", text: tag });
       option.addEventListener("mousedown", (event) => { event.preventDefault(); addTag(tag); tagInput.focus(); });
@@ -233,6 +237,8 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     suggestions.hidden = options.length === 0;
     tagInput.setAttribute("aria-expanded", String(options.length > 0));
     active = -1;
+    tagInput.removeAttribute("aria-activedescendant");
+    if (options.includes(highlighted)) highlight(options.indexOf(highlighted));
   }
   tagInput.addEventListener("input", () => {
     if (tagInput.value.includes(",")) {
