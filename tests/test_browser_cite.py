@@ -155,3 +155,37 @@ def test_an_external_reference_and_a_pasted_passage_link(page, live_server, demo
     page.get_by_role("button", name="Save").click()
     page.locator(f"#a-{annotation.uuid} .note").get_by_text("Edited.").wait_for()
     assert annotation.citations.count() == 2
+
+
+def test_a_late_source_list_keeps_the_source_the_user_highlighted(
+    page, live_server, demo_source, cited, owner, collection
+):
+    """Typing on while the user moves through the list: the list for the longer query arrives
+    after they highlighted a source, and Enter still chooses the source they highlighted."""
+    archive_text("Ledgers.", owner, collection, metadata={"title": "Harbour Accounts"})
+    held = []
+    page.route("**/api/sources/?q=harbour%20s", lambda route: held.append(route))
+    login(page, "maya", "pw-maya-123")
+    page.goto(f"/sources/{demo_source.uuid}/")
+    drag_select(page, 0, 12)
+    page.get_by_role("button", name="Annotate").click()
+    page.get_by_role("button", name="Cite a source…").click()
+    search = page.get_by_role("combobox", name="Find a source")
+    listbox = page.get_by_role("listbox", name="Sources")
+    search.fill("harb")
+    listbox.get_by_role("option", name="Harbour Accounts").wait_for()
+    with page.expect_request("**/api/sources/?q=harbour%20s"):
+        search.fill("harbour s")
+    search.press("ArrowDown")
+    search.press("ArrowDown")
+    highlighted = listbox.locator('[aria-selected="true"]')
+    assert [t.split("\n")[0] for t in highlighted.all_inner_texts()] == ["The Harbour Strike"]
+
+    held[0].continue_()
+    listbox.get_by_role("option", name="Harbour Accounts").wait_for(state="detached")
+    assert [t.split("\n")[0] for t in highlighted.all_inner_texts()] == ["The Harbour Strike"]
+    search.press("Enter")
+    page.get_by_role("button", name="Add citation").click()
+    page.get_by_role("list", name="Citations in this annotation").get_by_text(
+        "The Harbour Strike"
+    ).wait_for()

@@ -707,6 +707,8 @@ function citationEditor(initial, initialLabels, errorBox) {
       lastQuery = query;
       const { data } = await api("GET", `${reader.dataset.sourceSearch}?q=${encodeURIComponent(query)}`);
       if (search.value.trim() !== query || !data) return;
+      // As with tags: a source the user highlighted in the list before stays highlighted.
+      const highlighted = active >= 0 ? results.children[active]?.source.uuid : undefined;
       results.replaceChildren(...data.sources.map((source, i) => {
         const who = source.creators.length ? ` — ${source.creators.join("; ")}` : "";
         const option = el("li", { role: "option", id: `cite-result-${i}`, "aria-selected": "false" },
@@ -718,6 +720,9 @@ function citationEditor(initial, initialLabels, errorBox) {
       results.hidden = data.sources.length === 0;
       search.setAttribute("aria-expanded", String(data.sources.length > 0));
       active = -1;
+      search.removeAttribute("aria-activedescendant");
+      const keep = data.sources.findIndex((source) => source.uuid === highlighted);
+      if (keep >= 0) highlight(keep);
     }
     search.addEventListener("input", lookup);
     search.addEventListener("keydown", (event) => {
