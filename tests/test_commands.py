@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -216,6 +217,41 @@ def test_demo_user_can_read_the_demo_source(client):
     response = client.get(source.get_absolute_url())
     assert response.status_code == 200
     assert "Axis of Resistance" in response.text
+
+
+def test_load_demo_annotates_the_article_once_and_the_demo_login_sees_it(client):
+    from annotations.models import Annotation
+
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    source = Source.objects.get()
+    annotations = list(Annotation.objects.filter(source=source).order_by("start", "pk"))
+    assert len(annotations) == 7
+    assert "Demo annotations: 7" in out.getvalue()
+    for annotation in annotations:  # anchored on the bytes as archived
+        assert source.text[annotation.start : annotation.end] == annotation.exact
+        assert annotation.author.username == "demo"
+        assert annotation.visibility == Annotation.Visibility.COLLECTION
+    assert annotations[0].exact == "On March 31" and annotations[0].start == 0
+
+    # A second run adds none, and keeps what the researcher changed.
+    annotations[0].delete()
+    again = StringIO()
+    call_command("load_demo", stdout=again)
+    assert Annotation.objects.count() == 6
+    assert "Demo annotations" not in again.getvalue()
+
+    client.login(username="demo", password="scholion-demo")
+    tags = client.get("/tags/").text
+    assert "place-names" in tags and "weapons-described" in tags
+    found = client.get("/search/", {"q": "jalil"}).text
+    assert "2 passages" in found
+    meeting = client.get("/search/tags/cooccurrence/").text
+    assert "casualty-figures" in meeting and "weapons-described" in meeting
+    reading = client.get(source.get_absolute_url()).text
+    assert "Five groups named as taking part" in reading
+    for annotation in Annotation.objects.all():  # each highlighted in the text
+        assert re.search(f'<mark[^>]* data-anns="[^"]*{annotation.uuid}', reading)
 
 
 # --- --help ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from annotations.models import Annotation
 from archive.blobstore import file_chunks
 from archive.ingest import archive_chunks
 from archive.models import Collection, Membership, Source
@@ -16,12 +17,59 @@ DEMO_METADATA = {
     "language": "en",
     "description": "Demo source: a news article archived byte for byte, for examining and tagging.",
 }
+# A researcher's first pass over the article: what it states, where, and what to check.
+# Descriptive notes only (Scholion keeps a source as published, to examine and dispute); two
+# passages overlap, so that the tags that meet on them show on the co-occurrence page.
+DEMO_ANNOTATIONS = [
+    {
+        "exact": "On March 31",
+        "tags": ["date"],
+        "note": "The date of the events reported. The article gives no year.",
+    },
+    {
+        "exact": "which has so far claimed over 32,700 Palestinian lives, including at least"
+        " 15,000 children",
+        "tags": ["casualty-figures", "sourcing"],
+        "note": "Figures stated without a named source. Note which body published figures"
+        " for the same date before comparing them.",
+    },
+    {
+        "exact": "the Al-Qassam Brigades, Al-Aqsa Martyrs Brigades, Al-Quds Brigades, Mujahideen"
+        " Brigades, and Hezbollah",
+        "tags": ["named-groups"],
+        "note": "Five groups named as taking part in the operations.",
+    },
+    {
+        "exact": "occupied Al-Jalil in Iraq",
+        "tags": ["place-names"],
+        "note": "Place name to check: here the article puts Al-Jalil in Iraq; its third section"
+        " describes a strike by the Islamic Resistance in Iraq on a site in Al-Jalil.",
+    },
+    {
+        "exact": "Hezbollah's operations in Lebanon targeted Israeli military sites with artillery"
+        " shells and drone attacks",
+        "tags": ["weapons-described"],
+        "note": "Means of attack as the article describes them. No figures for damage or"
+        " casualties are given for this front.",
+    },
+    {
+        "exact": "Hezbollah's operations in Lebanon",
+        "tags": ["named-groups", "place-names"],
+        "note": "",
+    },
+    {
+        "exact": "the Islamic Resistance's drone strike on a vital Israeli military site in"
+        " occupied Al-Jalil",
+        "tags": ["place-names", "weapons-described"],
+        "note": "The second mention of Al-Jalil (compare the first paragraph).",
+    },
+]
 
 
 class Command(BaseCommand):
     help = (
-        "Archive the demo article, create a demo collection and a demo login (idempotent). "
-        "Prints the login."
+        "Archive the demo article, create a demo collection, a demo login and the login's "
+        "descriptive annotations on the article (idempotent). Prints the login."
     )
 
     def add_arguments(self, parser):
@@ -66,6 +114,14 @@ class Command(BaseCommand):
         if source.sha256 != DEMO_SHA256:
             raise CommandError(f"The demo file's SHA-256 is {source.sha256}, not {DEMO_SHA256}.")
         self.stdout.write(f"Demo source: /sources/{source.uuid}/ ({source.sha256})")
+        # Only while the demo login has none on the article: a second run keeps what the
+        # researcher has since edited or deleted.
+        if not Annotation.objects.filter(author=user, source=source).exists():
+            for annotation in DEMO_ANNOTATIONS:
+                Annotation.create_anchored(
+                    author=user, source=source, collection=collection, **annotation
+                )
+            self.stdout.write(f"Demo annotations: {len(DEMO_ANNOTATIONS)} on the demo source")
         if created:
             self.stdout.write(
                 f"Demo login: username {user.username}, password {options['password']}"
