@@ -201,8 +201,9 @@ def render_entries(
         out.append(
             f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
             f' data-end="{a.end}" data-author="{username}" data-tags="{tag_names}"'
-            f' tabindex="-1"><a class="ann-quote" href="#hl-{uuid}" data-goto="{uuid}">'
-            f"<blockquote>{quote}</blockquote></a>{tag_list}{note}{cited}"
+            # The link inside the quote: a link around a blockquote has no accessible name.
+            f' tabindex="-1"><blockquote><a class="ann-quote" href="#hl-{uuid}"'
+            f' data-goto="{uuid}">{quote}</a></blockquote>{tag_list}{note}{cited}'
             f'<p class="ann-meta"><span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'

@@ -526,8 +526,13 @@ function makeMarksFocusable() {
 new MutationObserver(makeMarksFocusable).observe(document.body, { childList: true, subtree: true });
 makeMarksFocusable();
 
-// A passage or annotation named in the URL is shown on arrival.
-if (location.hash.startsWith("#a-")) activateEntry(location.hash.slice(3));
+// A passage or annotation named in the URL is shown on arrival: an annotation's entry in
+// the panel, and its highlight in the text (in a long text, far below the first screen).
+if (location.hash.startsWith("#a-")) {
+  const uuid = location.hash.slice(3);
+  activateEntry(uuid);
+  document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(uuid)}"]`)?.scrollIntoView({ block: "center" });
+}
 const passage = document.querySelector("#text-layer [data-passage]");
 if (passage) passage.scrollIntoView({ block: "center" });
 

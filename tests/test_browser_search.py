@@ -1,0 +1,57 @@
+"""Searching in real Chromium: from the box in the header, with the keyboard, to the passage."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from annotations.models import Annotation
+from tests.conftest import archive_text, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PARAGRAPH = (
+    "The committee met again in the spring and went over the accounts of the previous year, "
+    "line by line, before anyone was allowed to speak about the harbour."
+)
+
+
+def test_search_from_the_header_and_land_on_the_passage_far_down_a_long_source(
+    page, live_server, member, collection
+):
+    # A long text whose annotated passage lies far below the first screen.
+    text = "\n\n".join([PARAGRAPH] * 60 + ["The ledger was found in the customs house cellar."])
+    source = archive_text(text, member, collection, metadata={"title": "Harbour Committee"})
+    annotation = Annotation.create_anchored(
+        author=member,
+        source=source,
+        exact="customs house cellar",
+        tags=["provenance"],
+        note="Where the ledger was found.",
+    )
+    login(page, "maya", "pw-maya-123")
+
+    # The box in the header, by keyboard: type, Enter.
+    search = page.get_by_role("searchbox", name="Search the archive")
+    search.focus()
+    page.keyboard.type("cellar")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search/?q=cellar")
+    passages = page.get_by_role("region", name="Passages")
+    result = passages.get_by_role("link", name="customs house cellar")
+    expect(result.locator("mark")).to_have_text("cellar")  # the matched word is marked
+
+    # Follow the result with the keyboard: the highlight is in view and active, and its
+    # entry in the panel has the focus.
+    result.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/sources/{source.uuid}/#a-{annotation.uuid}")
+    highlight = page.locator(f'#text-layer mark[data-anns~="{annotation.uuid}"]')
+    expect(highlight.first).to_have_text("customs house cellar")
+    expect(highlight.first).to_have_class(re.compile(r"\bis-active\b"))
+    expect(highlight.first).to_be_in_viewport()
+    entry = page.locator(f"#a-{annotation.uuid}")
+    expect(entry).to_be_focused()
+    expect(entry.get_by_role("link", name="customs house cellar")).to_be_visible()
