@@ -55,3 +55,40 @@ def test_search_from_the_header_and_land_on_the_passage_far_down_a_long_source(
     entry = page.locator(f"#a-{annotation.uuid}")
     expect(entry).to_be_focused()
     expect(entry.get_by_role("link", name="customs house cellar")).to_be_visible()
+
+
+def test_follow_a_pair_of_tags_that_meet_to_their_passages(page, live_server, demo_source, member):
+    a = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        exact="coordinated series of operations",
+        tags=["event-description"],
+    )
+    b = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        exact="series of operations by the 'Axis of Resistance'",
+        tags=["named-groups"],
+    )
+    alone = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        exact="Coordinated Strikes Across Borders",
+        tags=["event-description"],
+    )
+    assert a.start < b.start < a.end < b.end < alone.start  # a and b overlap
+    login(page, "maya", "pw-maya-123")
+    page.goto("/search/tags/cooccurrence/")
+    row = page.get_by_role("row").filter(has_text="named-groups")
+    expect(row.get_by_role("cell").nth(2)).to_have_text("0")  # never on the same passage
+    row.get_by_role("link", name="2 passages where event-description and named-groups meet").click()
+
+    passages = page.get_by_role("region", name="Passages")
+    expect(passages.get_by_role("heading")).to_have_text("Passages 2")
+    links = passages.locator("blockquote").get_by_role("link")
+    expect(links).to_have_text(
+        ["series of operations by the 'Axis of Resistance'", "coordinated series of operations"]
+    )
+    links.first.click()
+    page.wait_for_url(f"**/sources/{demo_source.uuid}/#a-{b.uuid}")
+    expect(page.locator(f"#a-{b.uuid}")).to_be_focused()
