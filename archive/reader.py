@@ -63,6 +63,7 @@ def render_text_layer(
     # Highlights covering the current offset, in (start, -end) order; the offset only grows.
     active: list[Anchored] = []
     waiting = 0  # anns[waiting:] start later
+    named = False  # the passage's first run has its id
     count = len(anns)
     for item in layout:
         if item.__class__ is str:
@@ -90,6 +91,10 @@ def render_text_layer(
             chunk = escape(text[run_start:run_end])
             marked = mark is not None and mark[0] <= run_start and run_end <= mark[1]
             passage = ' data-passage=""' if marked else ""
+            if marked and not named:
+                # The passage's first run is where a link's #passage lands, with or without
+                # JavaScript.
+                passage, named = ' id="passage" data-passage=""', True
             if active:
                 ids = " ".join(str(a.uuid) for a in active)
                 out.append(

@@ -92,3 +92,24 @@ def test_follow_a_pair_of_tags_that_meet_to_their_passages(page, live_server, de
     links.first.click()
     page.wait_for_url(f"**/sources/{demo_source.uuid}/#a-{b.uuid}")
     expect(page.locator(f"#a-{b.uuid}")).to_be_focused()
+
+
+def test_a_passage_link_opens_with_the_passage_in_view(
+    page, _playwright_browser, live_server, member, collection
+):
+    """As search results, citations and "Copy link" give it: with #passage or without, and
+    with JavaScript off."""
+    text = "\n\n".join([PARAGRAPH] * 60 + ["The ledger was found in the customs house cellar."])
+    source = archive_text(text, member, collection, metadata={"title": "Harbour Committee"})
+    start = text.index("customs house")
+    link = f"/sources/{source.uuid}/passages/{start}-{start + 13}/"
+    login(page, "maya", "pw-maya-123")
+    no_script = _playwright_browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    plain = no_script.new_page()
+    login(plain, "maya", "pw-maya-123")
+    for reader, url in ((page, link + "#passage"), (page, link), (plain, link + "#passage")):
+        reader.goto(url)
+        marked = reader.locator("#text-layer [data-passage]")
+        expect(marked.first).to_have_text("customs house")
+        expect(marked.first).to_be_in_viewport()
+    no_script.close()

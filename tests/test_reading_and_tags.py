@@ -95,7 +95,7 @@ def test_a_passage_link_marks_any_range_even_without_an_annotation(client, membe
     response = client.get(f"/sources/{demo_source.uuid}/passages/3-11/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert '<mark class="passage" data-o="3" data-passage="">March 31</mark>' in body
+    assert '<mark class="passage" data-o="3" id="passage" data-passage="">March 31</mark>' in body
     assert "Showing the passage at 3–11" in body
     outside = len(demo_source.text) + 5
     assert client.get(f"/sources/{demo_source.uuid}/passages/3-{outside}/").status_code == 404

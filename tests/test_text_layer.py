@@ -39,7 +39,7 @@ def test_overlapping_highlights_become_flat_runs_that_name_every_covering_annota
         '<mark class="hl hl-1" data-o="15" data-anns="c">e </mark>'
         '<a href="https://e.org/?a=1&amp;b=2" rel="nofollow noopener noreferrer">'
         '<mark class="hl hl-1" data-o="17" data-anns="c">&lt;he</mark>'
-        '<mark class="hl hl-1" data-o="20" data-anns="c" data-passage="">re&gt;</mark></a>'
+        '<mark class="hl hl-1" data-o="20" data-anns="c" id="passage" data-passage="">re&gt;</mark></a>'
         '<mark class="hl hl-1" data-o="23" data-anns="c" data-passage=""> n</mark>'
         '<mark class="passage" data-o="25" data-passage="">ow</mark></li></ul>'
     )
