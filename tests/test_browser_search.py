@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotations.models import Annotation
+from archive.models import Collection, Membership
 from tests.conftest import archive_text, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -113,3 +114,50 @@ def test_a_passage_link_opens_with_the_passage_in_view(
         expect(marked.first).to_have_text("customs house")
         expect(marked.first).to_be_in_viewport()
     no_script.close()
+
+
+def test_filter_and_page_through_results_with_the_keyboard(page, live_server, member, collection):
+    harbour = Collection.objects.create(slug="harbour", title="Harbour archive", owner=member)
+    Membership.objects.create(collection=harbour, user=member, role=Membership.Role.OWNER)
+    notes = archive_text(
+        "\n\n".join([PARAGRAPH] * 14), member, collection, metadata={"title": "Minutes"}
+    )
+    customs = archive_text(PARAGRAPH, member, harbour, metadata={"title": "Customs book"})
+    for i in range(12):
+        start = notes.text.index(PARAGRAPH[:20], i * len(PARAGRAPH))
+        Annotation.create_anchored(
+            author=member, source=notes, start=start, end=start + 20, note=f"Ledger entry {i}."
+        )
+    for i in range(3):
+        Annotation.create_anchored(
+            author=member,
+            source=customs,
+            start=i * 10,
+            end=i * 10 + 8,
+            tags=["customs"],
+            note=f"Ledger stamp {i}.",
+        )
+    login(page, "maya", "pw-maya-123")
+    page.goto("/search/?q=ledger")
+    passages = page.get_by_role("region", name="Passages")
+    expect(passages.get_by_role("heading")).to_have_text("Passages 15")
+    expect(passages.locator("li.result")).to_have_count(10)
+    pages = page.get_by_role("navigation", name="Pages of passages")
+    expect(pages).to_contain_text("Page 1 of 2")
+    pages.get_by_role("link", name="More passages").focus()
+    page.keyboard.press("Enter")
+    expect(pages).to_contain_text("Page 2 of 2")
+    expect(passages.locator("li.result")).to_have_count(5)
+
+    # The filters, opened and used with the keyboard; the URL carries them.
+    page.get_by_text("Filters", exact=True).focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Collection").select_option(label="Harbour archive")
+    page.get_by_role("button", name="Apply filters").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"collection=harbour"))
+    expect(passages.get_by_role("heading")).to_have_text("Passages 3")
+    expect(page.get_by_label("Collection")).to_have_value("harbour")
+    page.get_by_role("link", name="Clear filters").click()
+    page.wait_for_url("**/search/?q=ledger")
+    expect(passages.get_by_role("heading")).to_have_text("Passages 15")
