@@ -112,6 +112,26 @@ def render_markdown(text: str, keys: Mapping[str, KeyTarget] | None = None) -> S
     return _render(text, tuple(sorted((k, keys[k]) for k in cited if k in keys)))
 
 
+@lru_cache(maxsize=8192)
+def plain_text(text: str) -> str:
+    """A note as one line of the text a reader sees, without Markdown's marks: for search
+    results, which show a snippet of it. Citations stay as written (``[see @key, p. 4]``),
+    so that ``citekeys.key_spans`` finds them in it; images give their alt text."""
+    parts: list[str] = []
+    for token in _md.parse(text):
+        if token.type == "inline":
+            for child in token.children or ():
+                if child.type in {"text", "code_inline", "citation", "image"}:
+                    parts.append(child.content)
+                elif child.type in {"softbreak", "hardbreak"}:
+                    parts.append(" ")
+        elif token.type in {"fence", "code_block"}:
+            parts.append(token.content)
+        if token.nesting == -1 or token.type in {"fence", "code_block"}:
+            parts.append(" ")  # between blocks
+    return " ".join("".join(parts).split())
+
+
 def unresolved_keys(text: str, keys: Mapping[str, KeyTarget]) -> list[str]:
     return [k for k in keys_in(text) if k not in keys]
 

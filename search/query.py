@@ -35,6 +35,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from annotations.citekeys import key_spans, keys_in, resolve_keys
+from annotations.markdown import plain_text
 from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
 from search.index import fold_in_place, index_words, word_spans
@@ -1220,13 +1221,15 @@ def _passage_result(annotation: Annotation, clauses: list[Clause], tags, keys) -
     quote, _ = make_snippet(annotation.exact, clauses, fallback=True)
     note = None
     if annotation.note:
-        # Each [@key] of a source the user may see links to it, as in the note itself.
+        # The note as read, not its Markdown; each [@key] of a source the user may see links
+        # to it, as in the note itself.
+        text = plain_text(annotation.note)
         links = [
             (start, end, keys[key].href, keys[key].title)
-            for start, end, key in (key_spans(annotation.note) if keys else [])
+            for start, end, key in (key_spans(text) if keys else [])
             if key in keys
         ]
-        note = make_snippet(annotation.note, clauses, fallback=True, links=links)[0]
+        note = make_snippet(text, clauses, fallback=True, links=links)[0] or None
     marked = [(t, highlight(t.name, clauses)) for t in tags]
     return PassageResult(annotation, quote, note, marked, annotation.get_absolute_url())
 

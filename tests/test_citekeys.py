@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from annotations.citekeys import KeyTarget, find_groups, keys_in, parse_group, short_label
-from annotations.markdown import render_markdown, unresolved_keys
+from annotations.markdown import plain_text, render_markdown, unresolved_keys
 
 SMITH = KeyTarget("/sources/1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed/", "Smith 2024", "Resistance")
 
@@ -115,3 +115,15 @@ def test_short_labels_follow_author_date():
     assert short_label(["Jane Smith", "Li Wei"], "2024", "T") == "Smith and Wei 2024"
     assert short_label(["A", "B", "C"], "", "T") == "A et al. n.d."
     assert short_label([], "2020", "A title") == "A title 2020"
+
+
+def test_a_notes_plain_text_keeps_its_words_and_citations_and_drops_the_marks():
+    note = (
+        "# Tolls\nCompare **ledgers** [see @okafor2019, p. 2] with ![a map](https://e.org/m.png)"
+        " and `code`.\n\n> quoted &amp; kept\n\n```\nfenced\n```\n\n<b>not html</b>"
+    )
+    assert plain_text(note) == (
+        "Tolls Compare ledgers [see @okafor2019, p. 2] with a map and code. quoted & kept"
+        " fenced <b>not html</b>"
+    )
+    assert keys_in(plain_text(note)) == keys_in(note) == ["okafor2019"]

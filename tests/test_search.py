@@ -365,6 +365,15 @@ def test_cited_keys_in_a_note_link_to_their_sources_in_the_results(
     assert html.startswith("<mark>Tolls</mark> compared [see " + link + "@okafor2019</a>")
 
 
+@pytest.mark.django_db
+def test_a_note_is_shown_in_the_results_as_read_not_as_its_markdown(client, owner, river_source):
+    note = "Compare **tolls** with [the ledger](https://example.org/ledger).\n\n- one `item`"
+    annotate(river_source, owner, "ledgers of crossings", note=note)
+    client.force_login(owner)
+    (result,) = search(client, q="tolls").context["results"].passages
+    assert str(result.note_html) == "Compare <mark>tolls</mark> with the ledger. one item"
+
+
 # --- Visibility ------------------------------------------------------------------------------
 
 
