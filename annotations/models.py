@@ -282,6 +282,27 @@ class Annotation(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("archive:source_detail", args=[self.source.uuid]) + f"#a-{self.uuid}"
 
+    @property
+    def lead_in(self) -> str:
+        """The prefix as a list of passages shows it: from a whole word, after "…" where the
+        text goes on further back (the prefix is cut at a fixed length, often mid-word)."""
+        if self.start <= len(self.prefix):  # the text starts here
+            return self.prefix
+        if self.prefix[:1].isspace():
+            return "…" + self.prefix.lstrip()
+        words = self.prefix.split(maxsplit=1)
+        return "…" + (words[1] if len(words) == 2 else self.prefix)
+
+    @property
+    def lead_out(self) -> str:
+        """The suffix as shown: up to a whole word, "…" after it where the text goes on."""
+        if len(self.suffix) < QUOTE_CONTEXT:  # the text ends here
+            return self.suffix
+        if self.suffix[-1:].isspace():
+            return self.suffix.rstrip() + "…"
+        words = self.suffix.rsplit(maxsplit=1)
+        return (words[0] if len(words) == 2 else self.suffix) + "…"
+
     @classmethod
     def create_anchored(
         cls,

@@ -100,3 +100,27 @@ def test_a_passage_link_marks_any_range_even_without_an_annotation(client, membe
     outside = len(demo_source.text) + 5
     assert client.get(f"/sources/{demo_source.uuid}/passages/3-{outside}/").status_code == 404
     assert client.get(f"/sources/{demo_source.uuid}/passages/9-3/").status_code == 404
+
+
+def test_a_passage_list_shows_its_context_in_whole_words(client, member, demo_source):
+    def tagged(exact):
+        return Annotation.create_anchored(
+            author=member, source=demo_source, exact=exact, tags=["context"]
+        )
+
+    first, middle, last = (
+        tagged(q) for q in ("coordinated series", "Hezbollah's operations", "of concern.")
+    )
+    assert middle.prefix == "s and mortar shells. Meanwhile, "
+    assert middle.suffix == " in Lebanon targeted Israeli mil"
+    assert (middle.lead_in, middle.lead_out) == (
+        "…and mortar shells. Meanwhile, ",
+        " in Lebanon targeted Israeli…",
+    )
+    assert first.lead_in == first.prefix == "On March 31, a "  # the text starts there
+    assert last.lead_out == last.suffix == ""  # and ends there
+    client.force_login(member)
+    page = client.get("/tags/context/").content.decode()
+    assert "…and mortar shells. Meanwhile, </span><mark>Hezbollah&#x27;s operations</mark>" in page
+    assert '<mark>of concern.</mark><span class="context"></span>' in page
+    assert "mil…" not in page and "…On March" not in page
