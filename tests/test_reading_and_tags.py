@@ -62,6 +62,7 @@ def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
     tags_page = client.get("/tags/").content.decode()
     assert "dates" in tags_page and "secret-code" not in tags_page
     assert 'aria-label="1 passage"' in tags_page
+    assert '<a href="/search/tags/cooccurrence/">Tags that meet' in tags_page
     detail = client.get("/tags/dates/").content.decode()
     assert "<mark>March 31</mark>" in detail and demo_source.title in detail
     assert "#a-" in detail
