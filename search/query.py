@@ -1391,6 +1391,11 @@ class TagPair:
     second: Any
     same: int  # passages carrying both tags
     meeting: int  # passages with one tag that carry or overlap a passage with the other
+    # Links, set by the page (search.views): the tags' pages, and the passages counted.
+    first_url: str = ""
+    second_url: str = ""
+    same_url: str = ""
+    meeting_url: str = ""
 
 
 def tag_cooccurrence(user, collection: str = "", limit: int = 200) -> list[TagPair]:
