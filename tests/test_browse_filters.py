@@ -100,8 +100,14 @@ def test_tag_page_filters_survive_pagination(client, owner, member, sources):
     response = client.get("/tags/many/?author=maya")
     assert response.context["page"].paginator.count == 51
     assert 'href="?author=maya&amp;page=2"' in response.text
+    assert len(response.context["page"]) == 50
     second = client.get("/tags/many/?author=maya&page=2")
     assert [a.author.username for a in second.context["page"]] == ["maya"]
+    assert "51 passages" in second.text and "Page 2 of 2" in second.text
+    # Past the last page, the last; a page that is not a number, the first.
+    for asked, shown, items in (("3", 2, 1), ("99", 2, 1), ("x", 1, 50), ("0", 2, 1)):
+        page = client.get(f"/tags/many/?author=maya&page={asked}").context["page"]
+        assert (page.number, len(page), page.paginator.count) == (shown, items, 51)
 
 
 def test_a_tag_only_used_privately_by_others_stays_hidden(client, stranger, member, passages):
