@@ -47,9 +47,10 @@ def _page_of_ids(ordered: QuerySet, number, per_page: int) -> Page:
     """The page ``number`` (as ``Paginator.get_page`` takes it) of the ids of ``ordered``.
 
     On SQLite the page and the count come from one statement (COUNT(*) OVER ()): apart,
-    each sorted or counted every row the filters let through (a tag on 33,000 passages,
-    bench/search.py: 237 ms for both, 173 ms together). PostgreSQL's plan for the page
-    stops at its last row, which a count over the window would undo: there they stay apart.
+    each read every row the filters let through (bench/search.py's tag on 33,000 passages:
+    the page, shortest of 7, 187-235 ms before, 155-175 ms after). PostgreSQL's plan for the
+    page stops at its last row, which a count over the window would undo: there they stay
+    apart.
     """
     paginator = Paginator(ordered.values_list("pk", flat=True), per_page)
     if connection.vendor == "sqlite":
