@@ -162,6 +162,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # before each ran (bench/search.py). A DATABASE_URL that sets options keeps its own.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 
+# A search reads its sources on a helper thread, with a connection of its own, while the
+# request reads its passages (search.parallel); this many helpers per process, 0 for none.
+SEARCH_HELPER_THREADS = env_int("SCHOLION_SEARCH_THREADS", 2)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -40,6 +40,7 @@ from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
 from search.index import fold_in_place, index_words, word_spans
 from search.models import SourceSegment
+from search.parallel import side_by_side
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -810,11 +811,19 @@ def search(
         )
     if query is None or not query.include:
         sort = "newest"
-    sources = None
-    if not filters.only_passages:
-        sources = _search_sources(user, query, filters, sort, sources_page)
-    passages = _search_passages(user, query, filters, sort, passages_page)
-    return Results(query, filters, sort, sources, passages)
+
+    def passages() -> ResultPage:
+        return _search_passages(user, query, filters, sort, passages_page)
+
+    if filters.only_passages:
+        return Results(query, filters, sort, None, passages())
+    # Sources and passages are independent reads: side by side, the page waits for the
+    # slower of the two rather than both. (A request's lazy user is read here, once.)
+    user.is_authenticated  # noqa: B018
+    found_sources, found_passages = side_by_side(
+        lambda: _search_sources(user, query, filters, sort, sources_page), passages
+    )
+    return Results(query, filters, sort, found_sources, found_passages)
 
 
 def passage_url(source: Source, start: int, end: int) -> str:

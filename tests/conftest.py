@@ -158,6 +158,16 @@ def drag_select(page, start: int, end: int, within: str = "#text-layer") -> None
     page.mouse.up()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test databases, dropped only once the search helpers have closed
+    their connections (PostgreSQL refuses to drop a database a session is connected to)."""
+    yield
+    from search.parallel import close_helper_connections
+
+    close_helper_connections()
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" and report.passed and "browser" in report.keywords:
         _browser_results["passed"] += 1
