@@ -365,6 +365,7 @@ def test_my_annotations_lists_what_i_wrote_and_links_to_each_passage(
     assert f'data-annotation="{mine.uuid}"' in page
     assert f'data-annotation="{theirs.uuid}"' not in page
     assert f'href="{mine.get_absolute_url()}"' in page
+    assert f'Open in source<span class="visually-hidden">: “{mine.exact}”</span></a>' in page
     assert mine.exact in page and "<em>first</em>" in page
     assert "1 annotation" in page
 

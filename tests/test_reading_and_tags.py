@@ -66,6 +66,8 @@ def test_tag_list_counts_only_visible_annotations_and_tag_pages_show_context(
     detail = client.get("/tags/dates/").content.decode()
     assert "<mark>March 31</mark>" in detail and demo_source.title in detail
     assert "#a-" in detail
+    # Each passage's link says which passage it opens, for a screen reader's list of links.
+    assert 'Open in source<span class="visually-hidden">: “March 31”</span></a>' in detail
     assert client.get("/tags/secret-code/").status_code == 404
     owner_client = Client()
     owner_client.force_login(owner)
