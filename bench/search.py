@@ -444,7 +444,10 @@ def run(args: argparse.Namespace, *, reuse: bool) -> None:
         )
     if args.browse_runs:
         browse = measure_browse(data["reader"], data["tags"], args.browse_runs)
-        print(f"\nBrowse pages, same reader; {args.browse_runs} runs each (ms):")
+        print(
+            f"\nBrowse pages, same reader; {args.browse_runs} runs each (ms); queries on the"
+            " request's connection (a search reads its sources on a helper's, search/parallel.py):"
+        )
         print(f"{'p50':>8} {'p95':>8} {'queries':>8}  page")
         for label, (p50, p95), count in browse:
             print(f"{p50:>8.1f} {p95:>8.1f} {count:>8}  {label}")
