@@ -27,6 +27,13 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
+from django.urls import (
+    clear_script_prefix,
+    get_script_prefix,
+    get_urlconf,
+    set_script_prefix,
+    set_urlconf,
+)
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -50,13 +57,19 @@ def _pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore] | tuple[Non
         return _helpers, _idle
 
 
-def _on_helper(read: Callable[[], A]) -> A:
+def _on_helper(read: Callable[[], A], script_prefix: str, urlconf: str | None) -> A:
+    # The caller's request reverses URLs under its own prefix (a site served below a path,
+    # SCRIPT_NAME), which Django keeps per thread: so must the helper.
+    set_script_prefix(script_prefix)
+    set_urlconf(urlconf)
     # As around a request: a connection past its age, or broken, is replaced.
     close_old_connections()
     try:
         return read()
     finally:
         close_old_connections()
+        clear_script_prefix()
+        set_urlconf(None)
 
 
 def side_by_side(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
@@ -69,7 +82,7 @@ def side_by_side(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]
     if helpers is None or not idle.acquire(blocking=False):
         return first(), second()
     try:
-        future = helpers.submit(_on_helper, first)
+        future = helpers.submit(_on_helper, first, get_script_prefix(), get_urlconf())
     except RuntimeError:  # shut down (the interpreter is exiting)
         idle.release()
         return first(), second()

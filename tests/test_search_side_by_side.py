@@ -12,9 +12,11 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import clear_script_prefix, set_script_prefix
 
 from archive.models import Source
 from search.parallel import close_helper_connections, side_by_side
+from search.query import Filters, parse_query, search
 from tests.test_search import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,3 +123,19 @@ def test_no_helpers_when_the_setting_is_zero(fresh_helpers, owner):
     fresh_helpers.SEARCH_HELPER_THREADS = 0
     first, second = side_by_side(threading.get_ident, threading.get_ident)
     assert first == second == threading.get_ident()
+
+
+def test_links_read_on_the_helper_keep_the_sites_path(owner, collection):
+    """Served below a path (SCRIPT_NAME /scholion), every result links below it, the
+    sources read on the helper as much as the passages read here."""
+    source = make_source(ARCHIVE_TEXT, owner, collection, title="On Resistance")
+    annotate(source, owner, "the strike spread", note="Railway strike of 1911.")
+    set_script_prefix("/scholion/")
+    try:
+        results = search(owner, parse_query("strike"), Filters())
+    finally:
+        clear_script_prefix()
+    [found_source] = results.sources
+    [found_passage] = results.passages
+    assert found_source.url.startswith(f"/scholion/sources/{source.uuid}/")
+    assert found_passage.url.startswith(f"/scholion/sources/{source.uuid}/")
