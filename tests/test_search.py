@@ -948,6 +948,25 @@ def test_query_count_does_not_grow_with_results(
     assert large.context["results"].passages.count == 12
 
 
+@pytest.mark.django_db
+def test_passage_results_read_what_they_show_not_their_authors_password_hashes(
+    client, owner, collection
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    source = make_source("Ledger of tolls and crossings.", owner, collection)
+    annotate(source, owner, "tolls", note="Kept by season.", tags=["ledger"])
+    client.force_login(owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = search(client, q="tolls")
+    text = re.sub(r"\s+", " ", response.content.decode())
+    assert "Kept by season." in text and 'title="Passages annotated by olive"' in text
+    read = " ".join(q["sql"] for q in queries.captured_queries)
+    # The logged-in user's own row is read once, for the request; no result reads another.
+    assert read.count('"auth_user"."password"') == 1
+
+
 # --- In the browser --------------------------------------------------------------------------
 
 
