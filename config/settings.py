@@ -156,10 +156,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # No JIT compilation: a page's statements run in milliseconds, and compiling the ones
-    # the planner prices high (a search that counts thousands of matches) took 25-35 ms
-    # before each ran (bench/search.py). A DATABASE_URL that sets options keeps its own.
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "SCHOLION_PG_JIT_OFF", True
+):
+    # PostgreSQL without JIT compilation: a page's statements run in milliseconds, and compiling
+    # the ones the planner prices high (a search that counts thousands of matches) took 25-35 ms
+    # before each ran, and 1.3 s before tag co-occurrence's (bench/search.py). A DATABASE_URL that
+    # sets options keeps its own. Behind a pooler that refuses startup options it does not track
+    # (PgBouncer), SCHOLION_PG_JIT_OFF=0 sends none: set jit = off on the database instead.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 
 # A search reads its sources on a helper thread, with a connection of its own, while the

@@ -53,3 +53,44 @@ def test_a_database_connection_serves_the_requests_that_follow():
             cursor.execute("SELECT 1")
         request_finished.send(sender=None)
     assert connection.connection is opened
+
+
+@pytest.mark.parametrize(
+    ("url", "jit_off", "options"),
+    [
+        ("postgres://scholion@db:5432/scholion", None, "-c jit=off"),
+        # Behind PgBouncer, which refuses startup options it does not track: none is sent.
+        ("postgres://scholion@db:5432/scholion", "0", None),
+        # A DATABASE_URL that sets options keeps its own.
+        (
+            "postgres://scholion@db:5432/scholion?options=-c%20work_mem%3D64MB",
+            None,
+            "-c work_mem=64MB",
+        ),
+    ],
+)
+def test_postgresql_connections_start_without_jit_unless_told_not_to(url, jit_off, options):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOLION_PG_")}
+    env.update(DATABASE_URL=url, DEBUG="1", SCHOLION_DATA_DIR=str(settings.DATA_DIR / "jit-check"))
+    if jit_off is not None:
+        env["SCHOLION_PG_JIT_OFF"] = jit_off
+    script = (
+        "import json; from config import settings as s; "
+        "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout) == options
