@@ -280,7 +280,12 @@ class Annotation(models.Model):
         return f"“{self.exact[:60]}” on {self.source_id}"
 
     def get_absolute_url(self) -> str:
-        return reverse("archive:source_detail", args=[self.source.uuid]) + f"#a-{self.uuid}"
+        return f"{self.source.get_absolute_url()}#{self.fragment}"
+
+    @property
+    def fragment(self) -> str:
+        """Its id on its source's reading page (the URL's #fragment)."""
+        return f"a-{self.uuid}"
 
     @property
     def lead_in(self) -> str:

@@ -771,7 +771,9 @@ class SourceResult:
     title_html: SafeString
     creators_html: SafeString
     snippet_html: SafeString | None
-    url: str
+    url: str  # the stretch of text that matched, or else the source
+    source_url: str
+    within_url: str = ""  # this search within the source: set by the page (search.views)
 
 
 @dataclass
@@ -779,7 +781,16 @@ class PassageResult:
     annotation: Annotation
     quote_html: SafeString
     note_html: SafeString | None
-    tags: list[tuple[Any, SafeString]]
+    tags: list[TagLink]
+    url: str
+    source_url: str
+    author_url: str = ""  # this search by the passage's author: set by the page
+
+
+class TagLink(NamedTuple):
+    """A tag on a passage's result: its name, the words that matched marked, and its page."""
+
+    html: SafeString
     url: str
 
 
@@ -1202,31 +1213,31 @@ PASSAGE_RESULT_FIELDS = (
 )
 
 
-class TagName(NamedTuple):
-    """What a result shows of a tag: its name, and its slug for the link to its page."""
-
-    name: str
-    slug: str
-
-
 def _passage_results(annotations: list[Annotation], clauses: list[Clause], user) -> list:
     """Results for the annotations, with their tags read in one query: as plain names, in
-    the order they were applied (taggit's prefetch costs twice as much, in model objects);
-    and the citation keys in their notes that ``user`` may follow, in one more if any."""
+    the order they were applied (taggit's prefetch costs twice as much, in model objects),
+    each tag's link made once; and the citation keys in their notes that ``user`` may
+    follow, in one more if any."""
+    from django.urls import reverse
+
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, user)
-    tags: dict[int, list[TagName]] = {}
+    tags: dict[int, list[TagLink]] = {}
+    tag_urls: dict[str, str] = {}
     rows = (
         TaggedAnnotation.objects.filter(content_object_id__in=[a.pk for a in annotations])
         .order_by("pk")
         .values_list("content_object_id", "tag__name", "tag__slug")
     )
     for annotation_id, name, slug in rows:
-        tags.setdefault(annotation_id, []).append(TagName(name, slug))
+        if slug not in tag_urls:
+            tag_urls[slug] = reverse("annotations:tag_detail", args=[slug])
+        tags.setdefault(annotation_id, []).append(TagLink(highlight(name, clauses), tag_urls[slug]))
     return [_passage_result(a, clauses, tags.get(a.pk, []), keys) for a in annotations]
 
 
 def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResult:
     snippet, url = None, source.get_absolute_url()
+    source_url = url
     if segment is not None and segment.kind == SourceSegment.Kind.TEXT:
         snippet, first = make_snippet(segment.excerpt, clauses)
         if first is not None:
@@ -1237,10 +1248,13 @@ def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResu
         creators_html=highlight("; ".join(source.creators), clauses),
         snippet_html=snippet,
         url=url,
+        source_url=source_url,
     )
 
 
-def _passage_result(annotation: Annotation, clauses: list[Clause], tags, keys) -> PassageResult:
+def _passage_result(
+    annotation: Annotation, clauses: list[Clause], tags: list[TagLink], keys
+) -> PassageResult:
     quote, _ = make_snippet(annotation.exact, clauses, fallback=True)
     note = None
     if annotation.note:
@@ -1253,8 +1267,10 @@ def _passage_result(annotation: Annotation, clauses: list[Clause], tags, keys) -
             if key in keys
         ]
         note = make_snippet(text, clauses, fallback=True, links=links)[0] or None
-    marked = [(t, highlight(t.name, clauses)) for t in tags]
-    return PassageResult(annotation, quote, note, marked, annotation.get_absolute_url())
+    source_url = annotation.source.get_absolute_url()
+    return PassageResult(
+        annotation, quote, note, tags, f"{source_url}#{annotation.fragment}", source_url
+    )
 
 
 # --- Where it matched ----------------------------------------------------------------------

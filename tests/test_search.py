@@ -518,6 +518,52 @@ def test_source_filter_searches_within_one_source(client, owner, archive_source,
 
 
 @pytest.mark.django_db
+def test_result_links_keep_the_search_and_lead_to_the_places_shown(
+    client, owner, collection, archive_source, river_source
+):
+    from html import unescape
+    from urllib.parse import parse_qs, urlsplit
+
+    strain = annotate(river_source, owner, "resistant strain", tags=["Crop varieties"])
+    client.force_login(owner)
+    html = unescape(
+        search(
+            client, q="resist*", collection=collection.slug, sources_page="1", passages_page="1"
+        ).content.decode()
+    )
+
+    def query_of(href: str) -> dict:
+        assert href.startswith("?"), href
+        return parse_qs(urlsplit(href).query)
+
+    within = re.findall(r'<a href="([^"]*)">Search within this source</a>', html)
+    assert len(within) == 2  # both sources match
+    river = f"source={river_source.uuid}"
+    within_river = next(href for href in within if river in href)
+    # The search and its filters, within the source, from its first page.
+    assert query_of(within_river) == {
+        "q": ["resist*"],
+        "collection": [collection.slug],
+        "source": [str(river_source.uuid)],
+    }
+    assert found(client, **{k: v[0] for k, v in query_of(within_river).items()}) == (
+        [river_source.title],
+        ["resistant strain"],
+    )
+    by_author = re.search(r'<a href="([^"]*)" title="Passages annotated by olive">olive</a>', html)
+    assert query_of(by_author[1]) == {
+        "q": ["resist*"],
+        "collection": [collection.slug],
+        "sources_page": ["1"],
+        "author": ["olive"],
+    }
+    assert f'<a class="result-quote" href="/sources/{river_source.uuid}/#a-{strain.uuid}">' in html
+    assert f'on <a href="/sources/{river_source.uuid}/">Notes on the River</a>' in html
+    assert '<a class="tag" href="/tags/crop-varieties/">Crop varieties</a>' in html
+    assert f'<a class="result-title" href="/sources/{river_source.uuid}/">' in html
+
+
+@pytest.mark.django_db
 def test_media_type_and_date_filters(client, owner, archive_source, river_source):
     river_source.date_published = "2001"
     river_source.save()
