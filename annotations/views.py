@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from taggit.models import Tag
 
 from annotations.citekeys import link_note_keys
+from annotations.listing import listed
 from annotations.models import Annotation
 from archive.models import Collection
 from search.forms import BrowseForm
@@ -34,7 +35,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
         # A tag used only where the user cannot see must not reveal its name.
         raise Http404("No such tag.")
     found = Annotation.objects.for_listing().in_bulk(page.object_list)
-    page.object_list = link_note_keys([found[pk] for pk in page.object_list], request.user)
+    page.object_list = listed([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(
         request,

@@ -91,6 +91,23 @@ def test_tag_page_lists_passages_by_source_title_then_place_in_the_text(
     assert "3 passages" in response.text
 
 
+def test_every_list_of_passages_links_each_ones_source_tags_and_place(client, owner, passages):
+    clerks, floods = passages["clerks"], passages["private"]
+    client.force_login(owner)
+    for url in (
+        "/tags/labour/",
+        "/collections/field-notes/?tag=labour",
+        "/me/annotations/?tag=labour",
+    ):
+        html = client.get(url).content.decode()
+        for passage in (clerks, floods):
+            source = f"/sources/{passage.source.uuid}/"
+            assert f'<a href="{source}">{passage.source.title}</a>' in html, url
+            assert f'<a href="{source}#a-{passage.uuid}">Open in source' in html, url
+        assert ">margins</a>" in html and 'href="/tags/margins/"' in html, url
+        assert html.count('href="/tags/labour/"') >= 2, url  # on each passage tagged so
+
+
 def test_tag_page_filters_survive_pagination(client, owner, member, sources):
     archive, _ = sources
     for _ in range(51):
