@@ -17,11 +17,11 @@ from search.forms import BrowseForm
 from search.index import index_source
 from search.query import Filters
 
-SOURCE_SORTS = {
-    "newest": "-archived_at",
-    "oldest": "archived_at",
-    "title": "title",
-    "published": "-date_published",
+SOURCE_SORTS = {  # newest and oldest read in order from archive_source_archived_idx
+    "newest": ("-archived_at", "-pk"),
+    "oldest": ("archived_at", "pk"),
+    "title": ("title", "pk"),
+    "published": ("-date_published", "pk"),
 }
 
 
@@ -29,7 +29,7 @@ SOURCE_SORTS = {
 def source_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "newest")
     order = SOURCE_SORTS.get(sort, SOURCE_SORTS["newest"])
-    sources = Source.objects.visible_to(request.user).for_listing().order_by(order, "pk")
+    sources = Source.objects.visible_to(request.user).for_listing().order_by(*order)
     page = Paginator(sources, 25).get_page(request.GET.get("page"))
     return render(
         request,
