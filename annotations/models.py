@@ -271,7 +271,17 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["source", "start", "-end"]
-        indexes = [models.Index(fields=["source", "start"])]
+        indexes = [
+            models.Index(fields=["source", "start"]),
+            # A collection's passages newest first (a search by collection alone), read in
+            # order and stopped at the listing's end, where all were read and sorted: on
+            # bench/search.py's 40,000 in one collection, SQLite reads the newest in 9-12 ms
+            # rather than 129. (PostgreSQL's planner, which reckons reads out of order dear,
+            # still reads them all and sorts: 95-100 ms.)
+            models.Index(
+                fields=["collection", "created", "id"], name="annotation_collection_new_idx"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="anchor_not_empty")
         ]

@@ -447,6 +447,37 @@ def test_collection_filter(client, owner, two_collections, archive_source, river
 
 
 @pytest.mark.django_db
+def test_a_collections_newest_passages_are_read_in_order_not_sorted(
+    client, owner, two_collections, archive_source, river_source
+):
+    """A search by collection alone lists its passages newest first: on SQLite, read in that
+    order from an index and stopped at the listing's end, rather than all read and sorted."""
+    from django.db import connection
+
+    field_notes, rivers = two_collections
+    made = [
+        annotate(archive_source, owner, needle, collection=field_notes)
+        for needle in ("colonial administration", "Workers organised", "the strike spread")
+    ]
+    annotate(river_source, owner, "resistant strain", collection=rivers)
+    client.force_login(owner)
+    assert found(client, collection="field-notes")[1] == [a.exact for a in reversed(made)]
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL's planner reads them all and sorts (annotations.models)
+    listing = (
+        Filters(collection="field-notes")
+        .annotations(owner)
+        .order_by("-created", "-pk")
+        .values_list("pk", flat=True)[:1001]
+    )
+    sql, params = listing.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(row[-1] for row in cursor.fetchall())
+    assert "annotation_collection_new_idx" in plan and "ORDER BY" not in plan, plan
+
+
+@pytest.mark.django_db
 def test_tag_filter_lists_passages_with_every_given_tag(client, owner, archive_source):
     both = annotate(archive_source, owner, "colonial administration", tags=["state", "labour"])
     annotate(archive_source, owner, "Workers organised", tags=["labour"])
