@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 class TagLink(NamedTuple):
+    """A tag as a list of passages shows it: its name, and its page."""
+
     name: str
     url: str
 

@@ -23,7 +23,7 @@ import itertools
 import re
 from dataclasses import dataclass, field, fields
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.core.exceptions import EmptyResultSet
@@ -35,6 +35,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from annotations.citekeys import key_spans, keys_in, resolve_keys
+from annotations.listing import TagLink
 from annotations.markdown import plain_text
 from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
@@ -787,13 +788,6 @@ class PassageResult:
     author_url: str = ""  # this search by the passage's author: set by the page
 
 
-class TagLink(NamedTuple):
-    """A tag on a passage's result: its name, the words that matched marked, and its page."""
-
-    html: SafeString
-    url: str
-
-
 @dataclass
 class Results:
     query: Query | None
@@ -1231,6 +1225,7 @@ def _passage_results(annotations: list[Annotation], clauses: list[Clause], user)
     for annotation_id, name, slug in rows:
         if slug not in tag_urls:
             tag_urls[slug] = reverse("annotations:tag_detail", args=[slug])
+        # The name with the words that matched marked.
         tags.setdefault(annotation_id, []).append(TagLink(highlight(name, clauses), tag_urls[slug]))
     return [_passage_result(a, clauses, tags.get(a.pk, []), keys) for a in annotations]
 
