@@ -35,7 +35,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from annotations.citekeys import key_spans, keys_in, resolve_keys
-from annotations.listing import TagLink
+from annotations.listing import TagLink, TagLinks
 from annotations.markdown import plain_text
 from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
@@ -1212,21 +1212,17 @@ def _passage_results(annotations: list[Annotation], clauses: list[Clause], user)
     the order they were applied (taggit's prefetch costs twice as much, in model objects),
     each tag's link made once; and the citation keys in their notes that ``user`` may
     follow, in one more if any."""
-    from django.urls import reverse
-
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, user)
     tags: dict[int, list[TagLink]] = {}
-    tag_urls: dict[str, str] = {}
+    tag_link = TagLinks()
     rows = (
         TaggedAnnotation.objects.filter(content_object_id__in=[a.pk for a in annotations])
         .order_by("pk")
         .values_list("content_object_id", "tag__name", "tag__slug")
     )
     for annotation_id, name, slug in rows:
-        if slug not in tag_urls:
-            tag_urls[slug] = reverse("annotations:tag_detail", args=[slug])
         # The name with the words that matched marked.
-        tags.setdefault(annotation_id, []).append(TagLink(highlight(name, clauses), tag_urls[slug]))
+        tags.setdefault(annotation_id, []).append(tag_link(highlight(name, clauses), slug))
     return [_passage_result(a, clauses, tags.get(a.pk, []), keys) for a in annotations]
 
 
