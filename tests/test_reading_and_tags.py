@@ -93,6 +93,29 @@ def test_the_tag_list_counts_in_a_fixed_number_of_queries(
     assert counts == {"dates": "2", "people": "1", "places": "2"}
 
 
+def test_the_tag_list_decides_visibility_without_reading_annotation_rows(member, demo_source):
+    """On SQLite the tag list's count reads each visible source's annotations from an index
+    that holds what visibility is decided by, never the annotations' own rows (quote and
+    note): migration search/0007."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Annotation.create_anchored(author=member, source=demo_source, start=3, end=11, tags=["dates"])
+    with CaptureQueriesContext(connection) as captured:
+        counts = Annotation.objects.visible_to(member).tag_counts()
+    assert [(tag.name, tag.count) for tag in counts] == [("dates", 1)]
+    if connection.vendor != "sqlite":
+        return  # PostgreSQL reads them from search_annotation_access (migration search/0003)
+    (counting,) = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {counting}")
+        plan = [row[-1] for row in cursor.fetchall()]
+    annotation_reads = [step for step in plan if "annotations_annotation" in step]
+    assert annotation_reads == [
+        "SEARCH annotations_annotation USING COVERING INDEX search_annotation_access (source_id=?)"
+    ], plan
+
+
 def test_a_passage_link_marks_any_range_even_without_an_annotation(client, member, demo_source):
     client.force_login(member)
     response = client.get(f"/sources/{demo_source.uuid}/passages/3-11/")
