@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import ExtractionError, extract, extract_without_text
@@ -38,7 +38,7 @@ class ArchiveError(Exception):
 @dataclass
 class Archived:
     source: Source
-    created: bool  # False when these exact bytes were already archived
+    created: bool  # False when the bytes were already archived as a source the person may use
 
     @property
     def message(self) -> str:
@@ -120,7 +120,7 @@ def _archive_spooled(
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
-    existing = Source.objects.filter(sha256=spooled.sha256).first()
+    existing = reusable_source(spooled.sha256, user, collection)
     if existing is not None:
         _add_to_collection(existing, collection)
         return Archived(existing, created=False)
@@ -164,6 +164,13 @@ def _archive_spooled(
     for attempt in range(CITATION_KEY_ATTEMPTS):
         try:
             with transaction.atomic():
+                _lock_bytes(spooled.sha256)
+                # The same bytes archived meanwhile by this person (another tab, a retry):
+                # checked again under the lock, so they make one source, not two.
+                existing = reusable_source(spooled.sha256, user, collection)
+                if existing is not None:
+                    _add_to_collection(existing, collection)
+                    return Archived(existing, created=False)
                 source = Source(
                     sha256=spooled.sha256,
                     size=spooled.size,
@@ -191,11 +198,6 @@ def _archive_spooled(
                     index_source(source)
                 _add_to_collection(source, collection)
         except IntegrityError:
-            # The same bytes archived concurrently: the other request's row wins.
-            existing = Source.objects.filter(sha256=spooled.sha256).first()
-            if existing is not None:
-                _add_to_collection(existing, collection)
-                return Archived(existing, created=False)
             # Other bytes archived concurrently took this citation key: choose again.
             if attempt == CITATION_KEY_ATTEMPTS - 1:
                 raise
@@ -205,6 +207,41 @@ def _archive_spooled(
             _index(source)
         return Archived(source, created=True)
     raise AssertionError("unreachable")
+
+
+def reusable_source(sha256: str, user, collection: Collection | None) -> Source | None:
+    """The source these bytes are already archived as, if the person archiving may use it.
+
+    Bytes are stored once, but a source (its metadata, collections and visibility) belongs
+    to the people who may see it. Only a source the person can see is reused, and only one
+    they may edit (or one already in it) is added to a collection: adding a source to a
+    public collection publishes it. Anyone else's source is neither reused nor named; the
+    bytes make a new source of the person's own over the same stored blob. ``user`` None
+    is the server itself (the command line without --user), which may use any source.
+    """
+    candidates = Source.objects.filter(sha256=sha256).defer("text", "blocks")
+    if user is not None:
+        candidates = candidates.visible_to(user)
+    mine = user.pk if user is not None else None
+    # The person's own copy first, then the oldest.
+    for source in sorted(candidates, key=lambda s: (s.archived_by_id != mine, s.pk)):
+        if (
+            collection is None
+            or user is None
+            or source.can_edit_metadata(user)
+            or collection.sources.filter(pk=source.pk).exists()
+        ):
+            return source
+    return None
+
+
+def _lock_bytes(sha256: str) -> None:
+    """Serialise archiving the same bytes until the transaction ends. SQLite's write
+    transactions (BEGIN IMMEDIATE) are serialised already; PostgreSQL takes an advisory
+    lock named by the hash."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sha256[:15], 16)])
 
 
 def _index(source: Source) -> None:

@@ -157,8 +157,10 @@ class Source(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
-    # The original bytes: written once, never changed (enforced by triggers too).
-    sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    # The original bytes: written once, never changed (enforced by triggers too). Stored
+    # once however many sources hold them: people who cannot see each other's sources
+    # archive the same bytes as sources of their own (archive.ingest.reusable_source).
+    sha256 = models.CharField(max_length=64, db_index=True, editable=False)
     size = models.BigIntegerField(editable=False)
     blob_name = models.CharField(max_length=200, editable=False)
     media_type = models.CharField(max_length=100, editable=False)
