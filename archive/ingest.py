@@ -222,17 +222,11 @@ def reusable_source(sha256: str, user, collection: Collection | None) -> Source 
     candidates = Source.objects.filter(sha256=sha256).defer("text", "blocks")
     if user is not None:
         candidates = candidates.visible_to(user)
+        if collection is not None:
+            candidates = candidates.addable_to(collection, user)
     mine = user.pk if user is not None else None
     # The person's own copy first, then the oldest.
-    for source in sorted(candidates, key=lambda s: (s.archived_by_id != mine, s.pk)):
-        if (
-            collection is None
-            or user is None
-            or source.can_edit_metadata(user)
-            or collection.sources.filter(pk=source.pk).exists()
-        ):
-            return source
-    return None
+    return min(candidates, key=lambda s: (s.archived_by_id != mine, s.pk), default=None)
 
 
 def _lock_bytes(sha256: str) -> None:

@@ -138,6 +138,27 @@ class SourceQuerySet(models.QuerySet):
             rule = rule | Q(archived_by=user)
         return self.filter(rule, withdrawn_at__isnull=True)
 
+    def editable_by(self, user: AbstractBaseUser | AnonymousUser) -> SourceQuerySet:
+        """Sources whose metadata the user may edit: curators all; others those they
+        archived, and those in a collection they edit or own."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self.all()
+        in_writable = Collection.sources.through.objects.filter(
+            collection__in=Collection.objects.writable_by(user)
+        )
+        return self.filter(Q(archived_by=user) | Q(pk__in=in_writable.values("source_id")))
+
+    def addable_to(
+        self, collection: Collection, user: AbstractBaseUser | AnonymousUser
+    ) -> SourceQuerySet:
+        """Sources the user may put in ``collection`` (one they may write): adding a source
+        to a public collection publishes it, so only sources they may edit, or those
+        already there."""
+        editable = self.model.objects.editable_by(user).values("pk")
+        return self.filter(Q(pk__in=editable) | Q(pk__in=collection.sources.values("pk")))
+
     def for_listing(self) -> SourceQuerySet:
         """What list pages need, without the (possibly large) text layer."""
         return self.select_related("archived_by").defer("text", "blocks")
@@ -367,7 +388,7 @@ class Source(models.Model):
             return False
         if user.is_staff or user.pk == self.archived_by_id:
             return True
-        return Collection.objects.writable_by(user).filter(sources=self).exists()
+        return Source.objects.editable_by(user).filter(pk=self.pk).exists()
 
     def has_annotations(self) -> bool:
         return self.annotations.exists()

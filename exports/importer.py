@@ -8,22 +8,32 @@ are deleted: a bad package leaves nothing behind.
 
 Sources and annotations keep their UUIDs, so importing the same package again finds them and
 changes nothing.
+
+An import may refer only to what the person importing can see, and what the package itself
+brings. A source or annotation they cannot see is treated as absent, whatever exists: a
+citation of it becomes an external reference, and a package object whose UUID another
+person's object already holds takes a UUID of its own, derived from the importer and the
+package's UUID. Nothing an import answers depends on what others have archived.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
+import io
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import ijson
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.core.validators import validate_slug
+from django.db import DatabaseError, models, transaction
 from django.utils.dateparse import parse_datetime
 
 from annotations.models import AnchorError, Annotation, Citation
@@ -34,6 +44,11 @@ from archive.models import Collection, FixityCheck, Source, unique_citation_key
 from exports.bag import ANNOTATIONS_PATH, MANIFEST_PATH, PACKAGE_FORMAT, PACKAGE_VERSION
 from exports.package import Package, PackageError, verify_bag
 from search.index import index_annotation, index_source
+
+# Names the UUID a package's object takes here when another person's object holds its own.
+DERIVED_UUIDS = uuid.UUID("5c4b61f0-7a0e-4d35-9a51-2b0c7e6f9d13")
+# Deeper than any document Scholion writes (annotations.jsonld nests about eight levels).
+MAX_JSON_DEPTH = 64
 
 
 def may_import(user) -> bool:
@@ -83,15 +98,53 @@ class ImportResult:
 # --- Reading and checking the package's documents ----------------------------------------
 
 
-def _load_json(package: Package, path: str) -> Any:
+class _ChunkReader(io.RawIOBase):
+    """A package member as a file, read chunk by chunk (for the streaming JSON parser)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.pending = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, b"")
+            if not self.pending:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+def _json_events(package: Package, path: str) -> Iterator[tuple[str, str, Any]]:
+    """The parse events of a JSON member, read as it streams (a large document is never
+    held whole), refused past MAX_JSON_DEPTH levels of nesting."""
+    if path not in package.names():
+        raise PackageError(f"The package has no {path}.")
+    depth = 0
     try:
-        return json.loads(package.read_bytes(path).decode("utf-8"))
+        for prefix, event, value in ijson.parse(_ChunkReader(package.chunks(path)), use_float=True):
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    raise PackageError(
+                        f"{path} is nested more than {MAX_JSON_DEPTH} levels deep: refused."
+                    )
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            yield prefix, event, value
+    except ijson.JSONError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ends too soon"
+        raise PackageError(f"{path} is not valid JSON ({reason}).") from None
     except UnicodeDecodeError as exc:
         raise PackageError(f"{path} is not UTF-8 text ({exc}).") from None
-    except json.JSONDecodeError as exc:
-        raise PackageError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-        ) from None
+
+
+def _load_json(package: Package, path: str) -> Any:
+    for document in ijson.items(_json_events(package, path), ""):
+        return document
+    raise PackageError(f"{path} is not valid JSON (it is empty).")
 
 
 def _require(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -131,49 +184,60 @@ class _AnnotationRow:
 
 
 def _read_annotations(package: Package, source_uuids: set[uuid.UUID]) -> list[_AnnotationRow]:
-    doc = _load_json(package, ANNOTATIONS_PATH)
-    if not isinstance(doc, dict) or doc.get("type") != "AnnotationCollection":
+    """Every annotation of the package, checked, read item by item as the file streams."""
+    seen: dict[str, Any] = {"type": None, "items": False}
+
+    def watched(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
+        for prefix, event, value in events:
+            if prefix == "type" and event == "string":
+                seen["type"] = value
+            elif prefix == "first.items" and event == "start_array":
+                seen["items"] = True
+            yield prefix, event, value
+
+    items = ijson.items(watched(_json_events(package, ANNOTATIONS_PATH)), "first.items.item")
+    rows = [_annotation_row(item, n, source_uuids) for n, item in enumerate(items)]
+    if seen["type"] != "AnnotationCollection":
         raise PackageError(f"{ANNOTATIONS_PATH} is not a W3C AnnotationCollection.")
-    first = doc.get("first")
-    items = first.get("items") if isinstance(first, dict) else None
-    if not isinstance(items, list):
+    if not seen["items"]:
         raise PackageError(f"{ANNOTATIONS_PATH} has no embedded page of items.")
-    rows = []
-    for n, item in enumerate(items):
-        where = f"{ANNOTATIONS_PATH}, annotation {n + 1}"
-        try:
-            parsed = parse_annotation(item)
-        except W3CError as exc:
-            raise PackageError(f"{where}: {exc.message}") from None
-        match = UUID_RE.search(str(item.get("id", "")))
-        if not match:
-            raise PackageError(f"{where}: its id holds no UUID.")
-        source_ref = source_uuid_from_ref(parsed["source"] or "")
-        if source_ref is None or uuid.UUID(source_ref) not in source_uuids:
-            raise PackageError(f"{where}: its target is not one of the package's sources.")
-        if parsed["start"] is None or parsed["end"] is None or parsed["exact"] is None:
-            raise PackageError(f"{where}: it needs both a position and a quote selector.")
-        creator = item.get("creator")
-        author = creator.get("nickname") if isinstance(creator, dict) else None
-        if not isinstance(author, str) or not author:
-            raise PackageError(f"{where}: its creator has no nickname (username).")
-        rows.append(
-            _AnnotationRow(
-                uuid=uuid.UUID(match.group(1)),
-                source_uuid=uuid.UUID(source_ref),
-                author=author,
-                created=_moment(item.get("created"), f"{where}: created"),
-                modified=_moment(item.get("modified"), f"{where}: modified"),
-                start=parsed["start"],
-                end=parsed["end"],
-                exact=parsed["exact"],
-                note=parsed["note"],
-                tags=parsed["tags"],
-                visibility=parsed["visibility"] or Annotation.Visibility.COLLECTION,
-                citations=list(zip(parsed["citations"], _linked_iris(item), strict=True)),
-            )
-        )
     return rows
+
+
+def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> _AnnotationRow:
+    where = f"{ANNOTATIONS_PATH}, annotation {n + 1}"
+    if not isinstance(item, dict):
+        raise PackageError(f"{where}: it is not a JSON object.")
+    try:
+        parsed = parse_annotation(item)
+    except W3CError as exc:
+        raise PackageError(f"{where}: {exc.message}") from None
+    match = UUID_RE.search(str(item.get("id", "")))
+    if not match:
+        raise PackageError(f"{where}: its id holds no UUID.")
+    source_ref = source_uuid_from_ref(parsed["source"] or "")
+    if source_ref is None or uuid.UUID(source_ref) not in source_uuids:
+        raise PackageError(f"{where}: its target is not one of the package's sources.")
+    if parsed["start"] is None or parsed["end"] is None or parsed["exact"] is None:
+        raise PackageError(f"{where}: it needs both a position and a quote selector.")
+    creator = item.get("creator")
+    author = creator.get("nickname") if isinstance(creator, dict) else None
+    if not isinstance(author, str) or not author:
+        raise PackageError(f"{where}: its creator has no nickname (username).")
+    return _AnnotationRow(
+        uuid=uuid.UUID(match.group(1)),
+        source_uuid=uuid.UUID(source_ref),
+        author=author,
+        created=_moment(item.get("created"), f"{where}: created"),
+        modified=_moment(item.get("modified"), f"{where}: modified"),
+        start=parsed["start"],
+        end=parsed["end"],
+        exact=parsed["exact"],
+        note=parsed["note"],
+        tags=parsed["tags"],
+        visibility=parsed["visibility"] or Annotation.Visibility.COLLECTION,
+        citations=list(zip(parsed["citations"], _linked_iris(item), strict=True)),
+    )
 
 
 def _linked_iris(item: dict) -> list[str]:
@@ -188,7 +252,51 @@ def _linked_iris(item: dict) -> list[str]:
     return iris
 
 
-def read_manifest(package: Package) -> dict[str, Any]:
+def _check_collection(spec: dict) -> None:
+    """The collection's fields as the admin would accept them, before anything is written."""
+    fields = {
+        "slug": Collection._meta.get_field("slug"),
+        "title": Collection._meta.get_field("title"),
+    }
+    for name, model_field in fields.items():
+        try:
+            model_field.clean(spec[name], None)
+            if name == "slug":
+                validate_slug(spec[name])
+        except ValidationError as exc:
+            raise PackageError(
+                f"collection.{name} {spec[name][:100]!r} cannot be used here:"
+                f" {' '.join(exc.messages)}"
+            ) from None
+    if not isinstance(spec.get("description", ""), str):
+        raise PackageError(f"collection.description is malformed in {MANIFEST_PATH}.")
+    if not isinstance(spec.get("is_public", False), bool):
+        raise PackageError(f"collection.is_public is malformed in {MANIFEST_PATH}.")
+    _moment(spec.get("created_at"), "collection.created_at")
+
+
+def _check_metadata(spec: dict) -> None:
+    """A source's metadata as the metadata form would accept it (its citation key may
+    still change if another source holds it)."""
+    metadata = spec["metadata"]
+    source = Source(**{k: v for k, v in metadata.items() if k in Source.METADATA_FIELDS})
+    try:
+        source.clean_fields(
+            exclude=[f.name for f in Source._meta.fields if f.name not in Source.METADATA_FIELDS]
+        )
+    except (ValidationError, TypeError) as exc:
+        problems = (
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            if isinstance(exc, ValidationError)
+            else str(exc)
+        )
+        raise PackageError(f"Source {spec['uuid']} has invalid metadata ({problems}).") from None
+
+
+def read_manifest(package: Package, checksums: dict[str, str]) -> dict[str, Any]:
+    """scholion.json, checked whole before anything is written. ``checksums``: the verified
+    manifest's SHA-256 of each payload file, which each source's declared SHA-256 must
+    match (the bytes that will be archived are the package's own, whatever exists here)."""
     manifest = _load_json(package, MANIFEST_PATH)
     if not isinstance(manifest, dict) or manifest.get("format") != PACKAGE_FORMAT:
         raise PackageError(f"{MANIFEST_PATH} does not describe a Scholion collection export.")
@@ -201,6 +309,7 @@ def read_manifest(package: Package) -> dict[str, Any]:
     _require(collection.get("slug"), str, "collection.slug")
     _require(collection.get("title"), str, "collection.title")
     _require(collection.get("owner"), str, "collection.owner")
+    _check_collection(collection)
     _require(manifest.get("people"), list, "people")
     for n, source in enumerate(_require(manifest.get("sources"), list, "sources")):
         where = f"sources[{n}]"
@@ -210,9 +319,21 @@ def read_manifest(package: Package) -> dict[str, Any]:
         _require(source.get("original"), str, f"{where}.original")
         _require(source.get("provenance"), str, f"{where}.provenance")
         _require(source.get("metadata"), dict, f"{where}.metadata")
-        source["provenance_doc"] = _require(
+        original = source["original"]
+        if original not in checksums:
+            raise PackageError(f"{where}.original names {original!r}, which is not in the bag.")
+        if checksums[original] != source["sha256"].lower():
+            raise PackageError(
+                f"{original} has SHA-256 {checksums[original]}, not the {source['sha256']}"
+                " the package declares: refused."
+            )
+        _check_metadata(source)
+        provenance = _require(
             _load_json(package, source["provenance"]), dict, f"{where}.provenance"
         )
+        if provenance.get("archived_by") is not None:
+            _require(provenance["archived_by"], str, f"{where}.provenance archived_by")
+        source["provenance_doc"] = provenance
     return manifest
 
 
@@ -226,11 +347,18 @@ class _Importer:
         self.written_blobs: list[str] = []
         self.people: dict[str, Any] = {}
 
+    @property
+    def trusted(self) -> bool:
+        """The command line (no importer) and curators may use anything, and may import
+        other people's work under their names."""
+        return self.importer is None or self.importer.is_staff
+
     def run(self) -> ImportResult:
-        verify_bag(self.package)
-        manifest = read_manifest(self.package)
+        checksums = verify_bag(self.package)
+        manifest = read_manifest(self.package, checksums)
         sources = manifest["sources"]
         annotations = _read_annotations(self.package, {s["uuid"] for s in sources})
+        self._check_people(manifest, annotations)
         try:
             with transaction.atomic():
                 return self._write(manifest, annotations)
@@ -243,16 +371,35 @@ class _Importer:
             self._delete_written_blobs()
             raise
 
+    def _check_people(self, manifest: dict, annotations: list[_AnnotationRow]) -> None:
+        """Only a curator may import work under other people's names. The refusal names the
+        package's people, never whether they have accounts here."""
+        if self.trusted:
+            return
+        named = {row.author for row in annotations}
+        named.update(
+            spec["provenance_doc"]["archived_by"]
+            for spec in manifest["sources"]
+            if spec["provenance_doc"].get("archived_by")
+        )
+        others = sorted(named - {self.importer.get_username()})
+        if others:
+            raise PackageError(
+                f"The package attributes work to {', '.join(others[:10])}"
+                f"{' and others' if len(others) > 10 else ''}: only a curator may import"
+                " other people's annotations and sources under their names."
+            )
+
     def _person(self, username: str, details: dict[str, dict]) -> Any:
         if username in self.people:
             return self.people[username]
+        if not self.trusted:
+            # _check_people let through only the importer's own name.
+            assert username == self.importer.get_username()
+            self.people[username] = self.importer
+            return self.importer
         User = get_user_model()
         user = User.objects.filter(username=username).first()
-        if user is not None and not self._may_attribute_to(user):
-            raise PackageError(
-                f"The package attributes work to {username}, who has an account here: only a"
-                " curator may import other people's annotations and sources under their names."
-            )
         if user is None:
             try:
                 UnicodeUsernameValidator()(username)
@@ -270,10 +417,71 @@ class _Importer:
         self.people[username] = user
         return user
 
-    def _may_attribute_to(self, user) -> bool:
-        """A curator (or the command line) may import anyone's work under their name; a
-        collection owner only their own, lest a package put words in someone else's mouth."""
-        return self.importer is None or self.importer.is_staff or user.pk == self.importer.pk
+    def _derived_uuid(self, package_uuid: uuid.UUID) -> uuid.UUID:
+        return uuid.uuid5(DERIVED_UUIDS, f"{self.importer.pk}:{package_uuid}")
+
+    def _resolve(
+        self, usable: models.QuerySet, package_uuid: uuid.UUID
+    ) -> tuple[Any | None, uuid.UUID]:
+        """What the package's UUID names here for the importer: the object, if they may use
+        it; else None and the UUID a new object takes. Another person's object holding the
+        UUID is treated as absent: the new one takes a derived UUID, the same on every
+        import of the package by this person, so importing it again finds it."""
+        model = usable.model
+        candidates = (
+            [package_uuid] if self.trusted else [package_uuid, self._derived_uuid(package_uuid)]
+        )
+        for candidate in candidates:
+            found = usable.filter(uuid=candidate).first()
+            if found is not None:
+                return found, candidate
+            if not model.objects.filter(uuid=candidate).exists():
+                return None, candidate
+        raise PackageError(f"{package_uuid} cannot be imported here: its UUID is taken.")
+
+    def _collection(self, spec: dict, details: dict) -> Collection:
+        """The collection the package names, or a new one. A slug held by a collection the
+        importer cannot see is treated as absent: the new collection takes a slug derived
+        from it and the importer (the same on every import of the package by them)."""
+        self.result = ImportResult(collection=None)  # type: ignore[arg-type]
+        slug = spec["slug"]
+        candidates = [slug]
+        if not self.trusted:
+            suffix = hashlib.sha256(f"{self.importer.pk}:{slug}".encode()).hexdigest()[:8]
+            candidates.append(f"{slug[: 80 - len(suffix) - 1]}-{suffix}")
+        for candidate in candidates:
+            found = Collection.objects.filter(slug=candidate).first()
+            if found is None:
+                collection = Collection.objects.create(
+                    slug=candidate,
+                    title=spec["title"],
+                    description=spec.get("description", ""),
+                    is_public=spec.get("is_public", False),
+                    owner=(self._person(spec["owner"], details) if self.trusted else self.importer),
+                    created_at=_moment(spec.get("created_at"), "collection.created_at"),
+                )
+                self.result.collection_created = True
+                break
+            if self.trusted or found.owner_id == self.importer.pk:
+                collection = found
+                break
+            if Collection.objects.visible_to(self.importer).filter(pk=found.pk).exists():
+                raise PackageError(
+                    f"A collection “{found.slug}” already exists and is not yours: only its"
+                    " owner or a curator may import into it."
+                )
+        else:
+            raise PackageError(f"The collection “{slug}” cannot be imported here.")
+        self.result.collection = collection
+        return collection
+
+    def _visible_sources(self) -> models.QuerySet:
+        sources = Source.objects.all()
+        return sources if self.trusted else sources.visible_to(self.importer)
+
+    def _visible_annotations(self) -> models.QuerySet:
+        annotations = Annotation.objects.all()
+        return annotations if self.trusted else annotations.visible_to(self.importer)
 
     def _write(self, manifest: dict, annotations: list[_AnnotationRow]) -> ImportResult:
         details = {
@@ -281,45 +489,22 @@ class _Importer:
             for p in manifest["people"]
             if isinstance(p, dict) and isinstance(p.get("username"), str)
         }
-        spec = manifest["collection"]
-        collection = Collection.objects.filter(slug=spec["slug"]).first()
-        self.result = ImportResult(collection=collection)  # type: ignore[arg-type]
-        if collection is None:
-            collection = Collection.objects.create(
-                slug=spec["slug"][:80],
-                title=spec["title"][:300],
-                description=str(spec.get("description", "")),
-                is_public=bool(spec.get("is_public", False)),
-                owner=(
-                    self._person(spec["owner"], details)
-                    if self.importer is None or self.importer.is_staff
-                    else self.importer
-                ),
-                created_at=_moment(spec.get("created_at"), "collection.created_at"),
-            )
-            self.result.collection_created = True
-        elif self.importer is not None and not (
-            self.importer.is_staff or collection.owner_id == self.importer.pk
-        ):
-            raise PackageError(
-                f"A collection “{collection.slug}” already exists and is not yours: only its"
-                " owner or a curator may import into it."
-            )
-        self.result.collection = collection
+        collection = self._collection(manifest["collection"], details)
 
         by_uuid: dict[uuid.UUID, Source] = {}
         for spec in manifest["sources"]:
             by_uuid[spec["uuid"]] = self._source(spec, collection, details)
 
-        existing = set(
-            Annotation.objects.filter(uuid__in=[a.uuid for a in annotations]).values_list(
-                "uuid", flat=True
-            )
-        )
+        # The package's annotation UUIDs, and those of annotations already here that the
+        # importer can see, name the annotations a citation may point at.
+        cited: dict[uuid.UUID, Annotation] = {}
         citing: list[tuple[Annotation, list[tuple[dict, str]]]] = []
+        visible = self._visible_annotations()
         for row in annotations:
-            if row.uuid in existing:
+            found, claimed = self._resolve(visible, row.uuid)
+            if found is not None:
                 self.result.annotations_existing += 1
+                cited[row.uuid] = found
                 continue
             source = by_uuid[row.source_uuid]
             try:
@@ -330,7 +515,7 @@ class _Importer:
                     f" {row.source_uuid} at {row.start}-{row.end} ({exc.message})"
                 ) from None
             annotation = Annotation.objects.create(
-                uuid=row.uuid,
+                uuid=claimed,
                 source=source,
                 collection=collection,
                 author=self._person(row.author, details),
@@ -346,37 +531,48 @@ class _Importer:
             tags = annotation.add_first_tags(row.tags) if row.tags else []
             index_annotation(annotation, [t.name for t in tags], new=True)
             self.result.annotations_created += 1
+            cited[row.uuid] = annotation
             if row.citations:
                 citing.append((annotation, row.citations))
-        self._write_citations(citing, by_uuid)
+        self._write_citations(citing, by_uuid, cited)
         return self.result
 
     def _write_citations(
-        self, citing: list[tuple[Annotation, list[tuple[dict, str]]]], sources: dict
+        self,
+        citing: list[tuple[Annotation, list[tuple[dict, str]]]],
+        sources: dict[uuid.UUID, Source],
+        annotations: dict[uuid.UUID, Annotation],
     ) -> None:
         """The citations of the annotations just written, once all of them exist (they may
-        cite each other). A source or annotation that is neither in the package nor already
-        here becomes an external reference to the IRI it had, so the link is not lost."""
+        cite each other). A source or annotation that is neither in the package nor one the
+        importer can see here becomes an external reference to the IRI it had, so the link
+        is not lost (and nothing is learnt of what the importer cannot see)."""
         wanted = {
             uuid.UUID(spec["annotation"])
             for _, specs in citing
             for spec, _ in specs
             if spec.get("annotation")
         }
-        annotations = {a.uuid: a for a in Annotation.objects.filter(uuid__in=wanted)}
+        known_annotations = {
+            a.uuid: a
+            for a in self._visible_annotations().filter(uuid__in=wanted - set(annotations))
+        }
+        known_annotations.update(annotations)
         source_uuids = {
             uuid.UUID(ref)
             for _, specs in citing
             for spec, _ in specs
             if spec.get("source") and (ref := source_uuid_from_ref(spec["source"]))
         }
-        known = {**Source.objects.in_bulk(list(source_uuids - set(sources)), field_name="uuid")}
+        known = self._visible_sources().in_bulk(
+            list(source_uuids - set(sources)), field_name="uuid"
+        )
         known.update(sources)
         rows = []
         for annotation, specs in citing:
             for position, (spec, iri) in enumerate(specs):
                 where = f"Annotation {annotation.uuid}, citation {position + 1}"
-                citation = self._citation(spec, iri, annotation, position, known, annotations)
+                citation = self._citation(spec, iri, annotation, position, known, known_annotations)
                 try:
                     citation.full_clean(exclude=["annotation", "source", "cited_annotation"])
                 except ValidationError as exc:
@@ -451,12 +647,15 @@ class _Importer:
 
     def _source(self, spec: dict, collection: Collection, details: dict) -> Source:
         provenance = spec["provenance_doc"]
-        found = Source.objects.filter(uuid=spec["uuid"]).first()
+        usable = self._visible_sources()
+        if not self.trusted:
+            usable = usable.addable_to(collection, self.importer)
+        found, claimed = self._resolve(usable, spec["uuid"])
         if found is not None:
-            if found.sha256 != spec["sha256"]:
+            if found.sha256 != spec["sha256"].lower():
                 raise PackageError(
-                    f"Source {spec['uuid']} exists here with other bytes (SHA-256"
-                    f" {found.sha256}, the package has {spec['sha256']}): refused."
+                    f"Source {spec['uuid']} is already here with other bytes than the"
+                    f" package's {spec['original']}: refused."
                 )
             collection.sources.add(found)
             self.result.sources_existing += 1
@@ -475,7 +674,7 @@ class _Importer:
                 declared_type=str(provenance.get("declared_media_type", "")),
                 original_url=str(provenance.get("original_url", "")),
                 collection=collection,
-                source_uuid=spec["uuid"],
+                source_uuid=claimed,
                 archived_at=_moment(provenance.get("archived_at"), f"{spec['uuid']} archived_at"),
             )
         except ArchiveError as exc:

@@ -194,11 +194,11 @@ def _manifest_entries(package: Package, name: str) -> dict[str, str]:
     return entries
 
 
-def verify_bag(package: Package) -> None:
+def verify_bag(package: Package) -> dict[str, str]:
     """The checks of RFC 8493 that matter here: a bag declaration, every payload file in the
     SHA-256 manifest and every manifest entry present, each file's checksum, the tag
     manifest's checksums (when there is one) and the Payload-Oxum right. Raises
-    PackageError naming the first problem."""
+    PackageError naming the first problem; returns each payload file's verified SHA-256."""
     names = set(package.names())
     if "bagit.txt" not in names:
         raise PackageError("This is not a BagIt package: bagit.txt is missing.")
@@ -238,3 +238,4 @@ def verify_bag(package: Package) -> None:
                 f"Payload-Oxum in bag-info.txt says {match.group(1)}.{match.group(2)}; the"
                 f" payload is {octets}.{len(manifest)}."
             )
+    return manifest

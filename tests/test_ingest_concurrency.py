@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from archive.blobstore import ContentAddressedFileSystemStorage, archive_storage, blob_name
 from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import Source
+from tests.helpers import run_at_once
 
 THREADS = 8
-
-
-def run_at_once(work, count: int = THREADS) -> tuple[list, list[BaseException]]:
-    """Run ``work(i)`` in ``count`` threads released together; return results and errors."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 @pytest.mark.django_db(transaction=True)

@@ -354,3 +354,106 @@ def test_non_staff_are_sent_to_the_admin_login(world):
     response = client.get("/admin/archive/source/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert client_for("curator", world).get("/admin/archive/source/").status_code == 200
+
+
+# --- Bytes that already exist under another owner: uploads and imports --------------------
+
+# Who may put the private collection's source in a collection of their own (and so publish
+# it): those who may edit it. Everyone else gets a source of their own, or a refusal.
+MAY_PUBLISH_PRIVATE_SOURCE = {"editor", "owner", "curator"}
+
+
+def original_of(source) -> bytes:
+    with source.open_original() as fh:
+        return fh.read()
+
+
+def assert_not_shared(w, role) -> None:
+    checks = [(w["sx"], "PERSONALTITLE", [])]
+    if role not in MAY_PUBLISH_PRIVATE_SOURCE:
+        checks.append((w["sp"], "PRIVTITLE", ["privcoll"]))
+    for source, title, slugs in checks:
+        assert list(source.collections.values_list("slug", flat=True)) == slugs
+        source.refresh_from_db()
+        assert source.title == title
+        assert Client().get(f"/sources/{source.uuid}/").status_code == 404
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_uploading_bytes_someone_else_archived_privately_leaks_and_shares_nothing(role, world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(role, world)
+    # The text is the uploader's own bytes; everything else about the source is not theirs.
+    hidden = markers_hidden_from(role) - {"PRIVTEXT", "PERSONALTEXT"}
+    writable = None
+    if role not in ("anonymous", "curator"):
+        writable = Collection.objects.create(
+            slug=f"{role}-open", title="Open", owner=world["users"][role], is_public=True
+        )
+    for source in (world["sp"], world["sx"]):
+        fields = {"file": SimpleUploadedFile("same.txt", original_of(source), "text/plain")}
+        if writable is not None:
+            fields["collection"] = writable.pk
+        response = client.post("/sources/new/", fields, follow=True)
+        assert response.status_code == 200
+        body = response.content.decode()
+        leaked = sorted(m for m in hidden if m in body)
+        assert not leaked, f"{role} uploading the bytes of {source.title} saw {leaked}"
+    assert_not_shared(world, role)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_importing_a_package_that_names_a_private_source_leaks_and_shares_nothing(
+    role, world, tmp_path
+):
+    """Each role imports a package of its own (its own name on everything) whose one source
+    claims the private source's UUID, with its very bytes, into a public collection."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from tests.helpers import members, rebuild
+
+    hidden = markers_hidden_from(role) - {"PRIVTEXT"}  # the package's own bytes
+    path = tmp_path / "pub.zip"
+    call_command("export_collection", "pubcoll", "--format=bagit", "-o", str(path))
+    files = members(path.read_bytes())
+    manifest = json.loads(files["data/scholion.json"])
+    entry = manifest["sources"][0]
+    secret = world["sp"]
+    username = role if role != "anonymous" else "nobody"
+    manifest["collection"].update(slug=f"{role}-imported", is_public=True, owner=username)
+    entry.update(uuid=str(secret.uuid), sha256=secret.sha256, size=secret.size)
+    provenance = json.loads(files[entry["provenance"]])
+    provenance["archived_by"] = username
+    annotations = json.loads(files["data/annotations.jsonld"])
+    annotations["first"]["items"] = []
+    package = rebuild(
+        path.read_bytes(),
+        {
+            "data/scholion.json": json.dumps(manifest).encode(),
+            "data/annotations.jsonld": json.dumps(annotations).encode(),
+            entry["provenance"]: json.dumps(provenance).encode(),
+            entry["original"]: original_of(secret),
+        },
+    )
+    if role not in ("anonymous", "curator"):  # owning a collection lets one import
+        Collection.objects.get_or_create(
+            slug=f"{role}-own", defaults={"title": "Own", "owner": world["users"][role]}
+        )
+    upload = io.BytesIO(package)
+    upload.name = "package.zip"
+
+    response = client_for(role, world).post("/import/", {"package": upload}, follow=True)
+
+    assert response.status_code < 500
+    body = response.content.decode()
+    leaked = sorted(m for m in hidden if m in body)
+    assert not leaked, f"{role} importing saw {leaked}"
+    assert_not_shared(world, role)
+    imported = Collection.objects.filter(slug=f"{role}-imported").first()
+    assert (imported is None) == (role == "anonymous")
+    if imported is not None and role not in MAY_PUBLISH_PRIVATE_SOURCE:
+        assert imported.sources.get().uuid != secret.uuid

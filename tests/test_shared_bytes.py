@@ -18,7 +18,7 @@ from django.test import Client
 from archive.blobstore import archive_storage
 from archive.models import Collection, Membership, Source
 from tests.conftest import archive_text
-from tests.test_ingest_concurrency import run_at_once
+from tests.helpers import run_at_once
 
 pytestmark = pytest.mark.django_db
 
