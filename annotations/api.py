@@ -25,6 +25,7 @@ from annotations.models import (
     UUID_ONLY_RE,
     AnchorError,
     Annotation,
+    AnnotationGone,
     Citation,
     CitationError,
     StaleAnnotation,
@@ -177,6 +178,10 @@ def citation_error(exc: CitationError) -> JsonResponse:
     )
 
 
+def not_found() -> JsonResponse:
+    return error(404, "No annotation you can see has that id.")
+
+
 def stale() -> JsonResponse:
     return error(
         412,
@@ -317,7 +322,7 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         found = found.with_related(request.user)
     annotation = found.first()
     if annotation is None:
-        return error(404, "No annotation you can see has that id.")
+        return not_found()
     if not writing:
         return ld_response(
             annotation_to_jsonld(annotation, base_url(request)),
@@ -330,11 +335,13 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         return refused
     expected = annotation.version if request.headers.get("If-Match") else None
     if request.method == "DELETE":
-        doomed = Annotation.objects.filter(pk=annotation.pk)
-        if expected is not None:
-            doomed = doomed.filter(version=expected)
-        deleted, _ = doomed.delete()
-        return HttpResponse(status=204) if deleted else stale()
+        try:
+            annotation.delete_if_current(expected)
+        except AnnotationGone:
+            return not_found()
+        except StaleAnnotation:
+            return stale()
+        return HttpResponse(status=204)
     return replace(request, annotation, expected)
 
 

@@ -39,6 +39,11 @@ class StaleAnnotation(Exception):
     """The annotation changed since the client loaded it (its version moved on)."""
 
 
+class AnnotationGone(StaleAnnotation):
+    """The annotation was deleted meanwhile (a caller that only knows StaleAnnotation still
+    refuses the change; one that can say "not found" should catch this first)."""
+
+
 class TaggedAnnotation(TaggedItemBase):
     # Indexed with the tag (below), not alone: one index then answers both "this
     # annotation's tags" and, without reading the row, "does it carry this tag".
@@ -553,6 +558,32 @@ class Annotation(models.Model):
 
             index_annotation(self, [t.name for t in tag_objects])
         return True
+
+    def delete_if_current(self, expected_version: int | None = None) -> None:
+        """Delete the annotation with its tags, citations, revisions and search entry.
+
+        With ``expected_version``, raise StaleAnnotation unless the stored version is still
+        that one; raise AnnotationGone if it is already deleted. The version is checked on
+        the locked row and the delete commits with the check, so an edit confirmed in between
+        is never deleted unseen.
+        """
+        with transaction.atomic():
+            # The annotation is locked before its tags and revisions, in the order
+            # update_content takes them: Django deletes those rows first, and taking them in
+            # the opposite order, PostgreSQL deadlocked an edit and a delete sent together.
+            # (SQLite ignores FOR UPDATE; its transactions begin IMMEDIATE, holding the
+            # write lock from the first read.)
+            try:
+                current = (
+                    Annotation.objects.select_for_update()
+                    .values_list("version", flat=True)
+                    .get(pk=self.pk)
+                )
+            except Annotation.DoesNotExist:
+                raise AnnotationGone("already deleted") from None
+            if expected_version is not None and current != expected_version:
+                raise StaleAnnotation(f"stored version is {current}")
+            self.delete()
 
     def replace_citations(self, citations: list[Citation]) -> None:
         """Keep these citations (built by ``Citation.build_all``) in place of the current ones."""

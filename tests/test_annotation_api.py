@@ -9,9 +9,17 @@ import pytest
 from django.test import Client
 
 from annotations import api
-from annotations.models import Annotation, AnnotationRevision, StaleAnnotation
+from annotations.models import (
+    Annotation,
+    AnnotationGone,
+    AnnotationRevision,
+    Citation,
+    StaleAnnotation,
+    TaggedAnnotation,
+)
 from annotations.w3c import MEDIA_TYPE
 from archive.models import Membership
+from search.models import AnnotationEntry
 from tests.conftest import archive_text
 from tests.w3c import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
 
@@ -533,6 +541,56 @@ def test_the_version_is_claimed_atomically_by_the_model(demo_source, member):
         )
     annotation.refresh_from_db()
     assert (annotation.note, annotation.version) == ("one", 2)
+
+
+def test_deleting_removes_tags_citations_revisions_and_search_entry(demo_source, member):
+    annotation = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=0,
+        end=2,
+        note="first",
+        tags=["a"],
+        citations=Citation.build_all([{"url": "https://example.org/"}], user=member),
+    )
+    citing = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=3,
+        end=11,
+        citations=Citation.build_all([{"annotation": str(annotation.uuid)}], user=member),
+    )
+    annotation.update_content(
+        editor=member, note="second", tags=["b"], visibility="collection", expected_version=1
+    )
+    pk = annotation.pk
+    annotation.delete_if_current(expected_version=2)
+    assert not Annotation.objects.filter(pk=pk).exists()
+    assert not TaggedAnnotation.objects.filter(content_object_id=pk).exists()
+    assert not Citation.objects.filter(annotation_id=pk).exists()
+    assert not AnnotationRevision.objects.filter(annotation_id=pk).exists()
+    assert not AnnotationEntry.objects.filter(annotation_id=pk).exists()
+    # A citation of it stays, and says what it cited is gone.
+    citation = Citation.objects.get(annotation=citing)
+    assert citation.cited_annotation is None and citation.as_text() == "a deleted annotation"
+
+
+def test_the_model_does_not_delete_what_changed_or_went_meanwhile(demo_source, member):
+    annotation = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
+    tab_one = Annotation.objects.get(pk=annotation.pk)
+    tab_two = Annotation.objects.get(pk=annotation.pk)
+    tab_one.update_content(
+        editor=member, note="one", tags=[], visibility="collection", expected_version=1
+    )
+    with pytest.raises(StaleAnnotation) as refused:
+        tab_two.delete_if_current(expected_version=1)
+    assert not isinstance(refused.value, AnnotationGone)
+    annotation.refresh_from_db()
+    assert (annotation.note, annotation.version) == ("one", 2)
+    tab_one.delete_if_current(expected_version=2)
+    with pytest.raises(AnnotationGone):
+        tab_two.delete_if_current()
+    assert not Annotation.objects.exists()
 
 
 # taggit's tags.set cost about four more per tag: 27 for one tag, 72 for ten.
