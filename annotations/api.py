@@ -390,9 +390,15 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
         )
     except CitationError as exc:
         return citation_error(exc)
+    except AnnotationGone:
+        return not_found()
     except StaleAnnotation:
         return stale()
-    annotation = Annotation.objects.with_related(request.user).get(pk=annotation.pk)
+    # A DELETE without If-Match may commit between the edit and this read: the edit went
+    # with the annotation, and the client learns what it would learn on its next request.
+    annotation = Annotation.objects.with_related(request.user).filter(pk=annotation.pk).first()
+    if annotation is None:
+        return not_found()
     return ld_response(
         annotation_to_jsonld(annotation, base_url(request)),
         etag=annotation.etag,

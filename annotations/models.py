@@ -502,16 +502,20 @@ class Annotation(models.Model):
         instance (whose fields a form may already have overwritten). With
         ``expected_version``, raise StaleAnnotation unless the stored version is still that
         one: the version is claimed by a conditional UPDATE, so of two concurrent edits from
-        the same version exactly one wins, on SQLite as on PostgreSQL. Return False (and
-        change nothing, not even the version) when the content is already as asked.
+        the same version exactly one wins, on SQLite as on PostgreSQL. Raise AnnotationGone,
+        whatever the version, if the annotation was deleted. Return False (and change
+        nothing, not even the version) when the content is already as asked.
         ``citations`` (from ``Citation.build_all``) replace the current ones; None keeps them.
         """
         with transaction.atomic():
-            current = (
-                Annotation.objects.select_for_update()
-                .only("pk", "note", "visibility", "version")
-                .get(pk=self.pk)
-            )
+            try:
+                current = (
+                    Annotation.objects.select_for_update()
+                    .only("pk", "note", "visibility", "version")
+                    .get(pk=self.pk)
+                )
+            except Annotation.DoesNotExist:
+                raise AnnotationGone("deleted before this edit") from None
             if expected_version is not None and current.version != expected_version:
                 raise StaleAnnotation(f"stored version is {current.version}")
             tagged = list(

@@ -543,6 +543,19 @@ def test_the_version_is_claimed_atomically_by_the_model(demo_source, member):
     assert (annotation.note, annotation.version) == ("one", 2)
 
 
+def test_a_deleted_annotation_answers_404_to_a_put_and_to_a_second_delete(maya, demo_source):
+    created = create(maya, demo_source, start=0, end=2, note="original")
+    url, etag = created["Location"], created["ETag"]
+    assert maya.delete(url, HTTP_IF_MATCH=etag).status_code == 204
+    not_found = {"error": "No annotation you can see has that id."}
+    again = maya.delete(url, HTTP_IF_MATCH=etag)
+    assert again.status_code == 404 and again.json() == not_found
+    late = put(maya, url, content(note="too late"), HTTP_IF_MATCH=etag)
+    assert late.status_code == 404 and late.json() == not_found
+    assert put(maya, url, content(note="too late")).status_code == 404
+    assert not Annotation.objects.exists()
+
+
 def test_deleting_removes_tags_citations_revisions_and_search_entry(demo_source, member):
     annotation = Annotation.create_anchored(
         author=member,
@@ -575,7 +588,7 @@ def test_deleting_removes_tags_citations_revisions_and_search_entry(demo_source,
     assert citation.cited_annotation is None and citation.as_text() == "a deleted annotation"
 
 
-def test_the_model_does_not_delete_what_changed_or_went_meanwhile(demo_source, member):
+def test_the_model_neither_deletes_nor_edits_what_changed_or_went_meanwhile(demo_source, member):
     annotation = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
     tab_one = Annotation.objects.get(pk=annotation.pk)
     tab_two = Annotation.objects.get(pk=annotation.pk)
@@ -590,6 +603,8 @@ def test_the_model_does_not_delete_what_changed_or_went_meanwhile(demo_source, m
     tab_one.delete_if_current(expected_version=2)
     with pytest.raises(AnnotationGone):
         tab_two.delete_if_current()
+    with pytest.raises(AnnotationGone):
+        tab_two.update_content(editor=member, note="two", tags=[], visibility="collection")
     assert not Annotation.objects.exists()
 
 
