@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from accounts.decorators import view_accepts_api_token
 from accounts.models import ApiToken
-
-
-def token_auth_applies(path: str) -> bool:
-    """Tokens open the API and exports only; a stolen token cannot drive the HTML pages."""
-    return path.startswith("/api/") or "/export" in path
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -20,21 +17,34 @@ def _error(status: int, message: str) -> JsonResponse:
 
 
 class BearerTokenMiddleware:
-    """Authenticate ``Authorization: Bearer <token>`` requests to the API and exports.
+    """Authenticate ``Authorization: Bearer <token>`` requests to views marked
+    ``accepts_api_token``; on every other view the header is ignored.
 
-    Must sit after AuthenticationMiddleware (it replaces request.user). It marks the request
-    exempt from CSRF before any view middleware runs: a cross-site page cannot make a
-    browser send this header, so CSRF protection has nothing to protect here.
+    The decision is made in ``process_view``, from the view the URL resolved to, never from
+    the path. It must come before CsrfViewMiddleware in MIDDLEWARE (see config/settings.py):
+    it marks the request exempt from CSRF, since a cross-site page cannot make a browser send
+    this header, so CSRF protection has nothing to protect on a token request.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if not view_accepts_api_token(view_func):
+            return None
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not token_auth_applies(request.path_info):
-            return self.get_response(request)
+        if scheme.lower() != "bearer":
+            return None
         key = key.strip()
         if not key:
             return _error(401, "The Authorization header has no token after “Bearer”.")
@@ -53,4 +63,4 @@ class BearerTokenMiddleware:
         request.auser = auser
         request.api_token = token
         request._dont_enforce_csrf_checks = True
-        return self.get_response(request)
+        return None

@@ -21,6 +21,7 @@ from django.utils.cache import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
 
+from accounts.decorators import accepts_api_token
 from annotations.models import (
     UUID_ONLY_RE,
     AnchorError,
@@ -193,6 +194,7 @@ def stale() -> JsonResponse:
 # --- /api/annotations/ ---------------------------------------------------------------------
 
 
+@accepts_api_token
 @csrf_exempt
 @allow("GET", "HEAD", "POST")
 def annotation_collection_view(request: HttpRequest) -> HttpResponse:
@@ -305,6 +307,7 @@ def create(request: HttpRequest) -> HttpResponse:
 # --- /api/annotations/<uuid> ---------------------------------------------------------------
 
 
+@accepts_api_token
 @csrf_exempt
 @allow("GET", "HEAD", "PUT", "DELETE")
 def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
@@ -409,6 +412,7 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
 # --- Helpers for the reading page's editor ------------------------------------------------
 
 
+@accepts_api_token
 @allow("GET", "HEAD")
 def tag_suggestions(request: HttpRequest) -> JsonResponse:
     """Tag names for the editor, drawn only from annotations the user can see.
@@ -438,6 +442,7 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
 MAX_SOURCE_RESULTS = 20
 
 
+@accepts_api_token
 @allow("GET", "HEAD")
 def source_search(request: HttpRequest) -> JsonResponse:
     """Sources to cite, for the editor's "Cite" box: visible ones whose title, creators or
@@ -472,6 +477,7 @@ def source_search(request: HttpRequest) -> JsonResponse:
     )
 
 
+@accepts_api_token
 @csrf_exempt
 @allow("POST")
 def note_preview(request: HttpRequest) -> HttpResponse:

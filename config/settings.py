@@ -103,9 +103,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Above CsrfViewMiddleware: process_view hooks run in this list's order, and the token
+    # middleware must mark a token request exempt before the CSRF check looks. Being above
+    # AuthenticationMiddleware does not matter: every middleware's request phase (which sets
+    # request.user) has run before the first process_view, which waits for URL resolution.
+    "accounts.middleware.BearerTokenMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

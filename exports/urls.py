@@ -4,7 +4,6 @@ from exports import views
 
 app_name = "exports"
 
-# Under /collections/<slug>/export…: API tokens are accepted there (accounts.middleware).
 urlpatterns = [
     path("collections/<slug:slug>/export/", views.export_menu, name="menu"),
     path("collections/<slug:slug>/export/<str:fmt>", views.download, name="download"),

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from accounts.decorators import accepts_api_token
 from archive.models import Collection
 from exports.bag import bag_chunks
 from exports.formats import FORMATS, buffered, text_writer
@@ -56,6 +57,7 @@ def export_menu(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(url + ("?" + urlencode(query) if query else ""))
 
 
+@accepts_api_token
 @require_safe
 def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     collection = get_object_or_404(

@@ -7,12 +7,16 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, path, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from accounts.decorators import accepts_api_token, view_accepts_api_token
 from accounts.models import ApiToken
+from archive.models import Collection, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +214,121 @@ def test_last_use_is_recorded_at_most_once_a_minute(client, owner):
     client.get(API_URL, **bearer(key))
     token.refresh_from_db()
     assert token.last_used_at > first_use
+
+
+# --- Which views take a token ------------------------------------------------------------
+
+# Scripts use the JSON API and the export downloads (README: "Annotation API", "Export and
+# import"). Nothing else may accept a token: not the export menu (a form's redirect for the
+# browser), not the import page, not the admin.
+TOKEN_VIEWS = {
+    "annotations:api_list",
+    "annotations:api_detail",
+    "annotations:api_tags",
+    "annotations:api_sources",
+    "annotations:api_preview",
+    "exports:download",
+}
+
+
+def every_view(resolver=None, namespace=""):
+    """(name, view) for every URL pattern, the admin's included."""
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from every_view(pattern, inner)
+        else:
+            yield f"{namespace}{pattern.name or pattern.pattern}", pattern.callback
+
+
+def test_exactly_the_api_and_the_export_downloads_accept_tokens():
+    views = dict(every_view())
+    assert len(views) > 50, "the walk reaches the admin's views too"
+    assert {name for name, view in views.items() if view_accepts_api_token(view)} == TOKEN_VIEWS
+
+
+@pytest.fixture
+def export_notes(owner):
+    """A private collection whose slug holds "export", as in the security issue."""
+    c = Collection.objects.create(slug="export-notes", title="Export notes", owner=owner)
+    Membership.objects.create(collection=c, user=owner, role=Membership.Role.OWNER)
+    return c
+
+
+def test_a_token_cannot_make_its_user_an_owner_through_a_page_whose_path_holds_export(
+    owner, stranger, export_notes
+):
+    _, key = ApiToken.issue(stranger, "script", "write")
+    add = reverse("accounts:member_add", args=["export-notes"])
+    assert "/export" in add
+    attack = {"identifier": "sam", "role": "owner"}
+    # As a script sends it: no session, no CSRF token. The CSRF check applies as to anyone.
+    response = Client(enforce_csrf_checks=True).post(add, attack, **bearer(key))
+    assert response.status_code == 403
+    # And without the CSRF check, the request is anonymous: the page sends it to log in.
+    response = Client().post(add, attack, **bearer(key))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert not Membership.objects.filter(collection=export_notes, user=stranger).exists()
+    export_notes.refresh_from_db()
+    assert export_notes.role_of(stranger) is None
+
+
+def test_a_token_shows_nothing_private_on_html_pages_whose_path_holds_export(
+    client, owner, export_notes
+):
+    _, key = ApiToken.issue(owner, "reader", "write")
+    # The owner's own token, on the owner's private collection: the page answers as to a visitor.
+    assert client.get("/collections/export-notes/", **bearer(key)).status_code == 404
+    assert client.get("/collections/export-notes/members/", **bearer(key)).status_code == 302
+    menu = client.get("/collections/export-notes/export/", {"format": "csv"}, **bearer(key))
+    assert menu.status_code == 404
+    page = client.get("/collections/", **bearer(key))
+    assert page.status_code == 200 and "Export notes" not in page.content.decode()
+    assert client.get(TOKENS_URL, **bearer(key)).status_code == 302
+
+
+def test_a_token_still_downloads_the_export_and_reads_the_api(client, owner, export_notes):
+    _, key = ApiToken.issue(owner, "backup", "read")
+    response = client.get("/collections/export-notes/export/csv", **bearer(key))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="export-notes-annotations.csv"'
+    assert b"".join(response.streaming_content).startswith(b"collection,")
+    assert client.get("/collections/export-notes/export/csv").status_code == 404
+    response = client.get(API_URL, **bearer(key))
+    assert response.status_code == 200 and response.json()["type"] == "AnnotationCollection"
+
+
+def test_a_bearer_header_beside_a_session_leaves_an_html_page_to_the_session(
+    owner, stranger, export_notes
+):
+    """The session decides, and CSRF applies: a token neither replaces the user nor exempts."""
+    _, key = ApiToken.issue(stranger, "script", "write")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    page = browser.get("/collections/export-notes/", **bearer(key))
+    assert page.status_code == 200 and "Export notes" in page.content.decode()
+    add = reverse("accounts:member_add", args=["export-notes"])
+    response = browser.post(add, {"identifier": "sam", "role": "owner"}, **bearer(key))
+    assert response.status_code == 403
+    assert export_notes.role_of(stranger) is None
+
+
+@accepts_api_token
+@require_POST
+def whoami(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.user.get_username())
+
+
+# This module doubles as a URLconf for the next test: a token view that is not csrf_exempt.
+urlpatterns = [path("whoami", whoami)]
+
+
+@pytest.mark.urls("tests.test_tokens")
+def test_a_token_view_needs_no_csrf_exemption_of_its_own(owner):
+    """The token middleware runs before the CSRF check (config/settings.py's MIDDLEWARE)."""
+    _, key = ApiToken.issue(owner, "writer", "write")
+    script = Client(enforce_csrf_checks=True)
+    response = script.post("/whoami", **bearer(key))
+    assert response.status_code == 200 and response.content == b"olive"
+    script.force_login(owner)
+    assert script.post("/whoami").status_code == 403
