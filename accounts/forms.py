@@ -37,12 +37,17 @@ class ApiTokenForm(forms.ModelForm):
 
 
 class MemberAddForm(forms.Form):
-    identifier = forms.CharField(label="Username or e-mail address", max_length=254)
+    username = forms.CharField(
+        label="Username",
+        max_length=150,
+        help_text="Ask them for it: they see it at the top of every page once logged in. "
+        "Scholion does not look people up by e-mail address.",
+    )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
 
-    def clean_identifier(self):
+    def clean_username(self):
         try:
-            return find_user(self.cleaned_data["identifier"])
+            return find_user(self.cleaned_data["username"])
         except MembershipError as exc:
             raise forms.ValidationError(str(exc)) from None
 

@@ -62,26 +62,30 @@ def can_manage(collection: Collection, user: AbstractBaseUser | AnonymousUser) -
     return collection.role_of(user) == Membership.Role.OWNER
 
 
-def find_user(identifier: str) -> AbstractBaseUser:
-    """The account with this username, or else with this e-mail address."""
-    identifier = identifier.strip()
-    if not identifier:
-        raise MembershipError("Give a username or an e-mail address.")
-    users = get_user_model().objects
-    user = users.filter(username=identifier).first()
+def find_user(username: str) -> AbstractBaseUser:
+    """The account with this username.
+
+    Never looked up by e-mail address: the owner who added someone by address would see their
+    username on the roster, and the refusals would tell a known address from an unknown one.
+    The username is what Scholion already shows of a person (beside their annotations).
+    """
+    username = username.strip()
+    if not username:
+        raise MembershipError("Give the person's username.")
+    user = get_user_model().objects.filter(username=username).first()
     if user is not None:
         return user
-    by_email = list(users.filter(email__iexact=identifier)[:2])
-    if len(by_email) > 1:
+    if "@" in username:
+        # The same answer whether or not some account uses this address.
         raise MembershipError(
-            f"Several accounts use the address {identifier}; give the username instead."
+            f"No account has the username “{username}”. Members are added by username, not "
+            "by e-mail address, so that an address never reveals whose account it is: ask them "
+            "for their username."
         )
-    if not by_email:
-        raise MembershipError(
-            f"No account has the username or e-mail address “{identifier}”. "
-            "A curator can create one with `manage.py create_account`."
-        )
-    return by_email[0]
+    raise MembershipError(
+        f"No account has the username “{username}”. "
+        "A curator can create one with `manage.py create_account`."
+    )
 
 
 def _validate_role(role: str) -> None:

@@ -85,11 +85,11 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     _require_manager(request, collection)
     form = MemberAddForm(request.POST)
     if form.is_valid():
-        user, role = form.cleaned_data["identifier"], form.cleaned_data["role"]
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
         try:
             roster_rules.add_member(collection, user, role)
         except MembershipError as exc:
-            form.add_error("identifier", str(exc))
+            form.add_error("username", str(exc))
         else:
             messages.success(
                 request, f"{user.get_username()} joined “{collection.title}” as {role}."
