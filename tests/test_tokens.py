@@ -332,3 +332,12 @@ def test_a_token_view_needs_no_csrf_exemption_of_its_own(owner):
     assert response.status_code == 200 and response.content == b"olive"
     script.force_login(owner)
     assert script.post("/whoami").status_code == 403
+
+
+def test_a_curators_token_reads_everyones_private_annotations(client, curator, annotated):
+    """As README's "Who sees what" says: curators read everything, with a token too."""
+    private = annotated["a"]["maya-private"]
+    _, key = ApiToken.issue(curator, "curation script")
+    response = client.get(f"{API_URL}{private.uuid}", **bearer(key))
+    assert response.status_code == 200 and "MAYAPRIVATE" in response.content.decode()
+    assert client.get(f"{API_URL}{private.uuid}").status_code == 404
