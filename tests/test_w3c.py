@@ -42,7 +42,7 @@ def make(source, author, start=0, end=2, note="", tags=()) -> Annotation:
 
 
 def test_the_suite_is_loaded_with_every_must_assertion():
-    # Pinned to the suite's commit in shared/w3c-annotation-tests/SOURCE.
+    # Pinned to the suite's commit in tests/vendor/w3c-annotation-tests/SOURCE.
     assert len(must_assertions("annotation")) == 54
     assert len(must_assertions("collection")) == 10
     assert len(must_assertions("page")) == 15

@@ -1,6 +1,6 @@
 """Validate documents against the W3C Web Annotation WG's JSON Schema assertions.
 
-The suite (w3c/web-annotation-tests) sits in shared/ beside the repository. Every assertion
+The suite (w3c/web-annotation-tests) is vendored in tests/vendor/, with its licence. Every assertion
 file listed in the relevant ``.test`` files is loaded and the ``must`` ones are enforced: a
 document passes an assertion when validating it gives the assertion's expected result.
 
@@ -24,7 +24,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SUITE = Path(settings.BASE_DIR).parent / "shared" / "w3c-annotation-tests"
+SUITE = Path(settings.BASE_DIR) / "tests" / "vendor" / "w3c-annotation-tests"
 KINDS = {
     "annotation": "annotations",
     "collection": "collections",
@@ -69,7 +69,7 @@ def must_assertions(kind: str) -> tuple[dict[str, Any], ...]:
     """The `must` assertions of every .test file for one kind of document."""
     folder = SUITE / KINDS[kind]
     test_files = sorted(folder.glob("*.test"))
-    assert test_files, f"no .test files in {folder}: is shared/w3c-annotation-tests there?"
+    assert test_files, f"no .test files in {folder}: is tests/vendor/w3c-annotation-tests there?"
     musts: dict[str, dict[str, Any]] = {}
     for test_file in test_files:
         for name in json.loads(test_file.read_text())["assertions"]:
