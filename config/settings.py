@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "taggit",
+    "django_tasks",
+    "django_tasks_db",
     "archive",
     "annotations",
     "axes",
@@ -280,6 +282,16 @@ SCHOLION_ORGANIZATION = env_str("SCHOLION_ORGANIZATION", "Scholion")
 # file inside it is compressed more than this many times (the mark of a zip bomb).
 SCHOLION_IMPORT_MAX_BYTES = env_int("SCHOLION_IMPORT_MAX_BYTES", 20 * 1024 * 1024 * 1024)
 SCHOLION_IMPORT_MAX_RATIO = env_int("SCHOLION_IMPORT_MAX_RATIO", 100)
+# The largest package the import page accepts (the command line has no such limit). A request
+# announcing a longer body is refused before it is read.
+SCHOLION_IMPORT_MAX_UPLOAD_BYTES = env_int("SCHOLION_IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Uploaded packages wait here for the worker, which deletes each once its import has finished.
+SCHOLION_IMPORTS_DIR = DATA_DIR / "imports"
+
+# Background work (imports; later, captures) goes through Django's tasks API. The database
+# backend keeps the queue in a table, so it needs no other service; `manage.py db_worker` runs
+# what is queued (`make demo` and `make serve` start one beside the web server).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Accounts are by invitation (manage.py create_account) unless this is on.
 SCHOLION_SELF_REGISTRATION = env_bool("SCHOLION_SELF_REGISTRATION", False)
@@ -304,5 +316,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "archive": {"handlers": ["console"], "level": env_str("SCHOLION_LOG_LEVEL", "INFO")},
+        "exports": {"handlers": ["console"], "level": env_str("SCHOLION_LOG_LEVEL", "INFO")},
     },
 }
