@@ -13,6 +13,7 @@ from annotations.w3c import CONTEXT, annotation_to_jsonld
 from archive import cite
 from archive.models import Collection, Source
 from exports.forms import export_scope
+from exports.models import ImportJob
 from exports.views import base_url, export_response
 
 
@@ -115,3 +116,40 @@ def export_annotations_jsonld(modeladmin, request, queryset) -> StreamingHttpRes
 
 
 ANNOTATION_ACTIONS = [export_annotations_jsonld]
+
+
+# --- Imports that people asked for on the import page -------------------------------------
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Read-only: a job is made by uploading a package and changed only by its worker.
+    "View on site" opens its status page, where a stopped import can be tried again."""
+
+    list_display = ["filename", "user", "state", "created_at", "finished_at", "collection"]
+    list_filter = ["state"]
+    search_fields = ["filename", "user__username", "uuid"]
+    list_select_related = ["user", "collection"]
+    readonly_fields = [
+        "uuid",
+        "user",
+        "filename",
+        "size",
+        "package_name",
+        "state",
+        "progress",
+        "summary",
+        "error",
+        "collection",
+        "attempt",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

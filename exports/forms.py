@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 
 from archive.models import Collection
 from exports.scope import ExportScope
@@ -49,8 +51,31 @@ def export_scope(
     )
 
 
+def too_large_message() -> str:
+    limit = settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES
+    return (
+        f"Nothing was imported: this package is larger than the {filesizeformat(limit)}"
+        f" ({limit:,} bytes) the import page accepts. An administrator can import it on the"
+        " server with “manage.py import_collection”."
+    )
+
+
 class ImportForm(forms.Form):
     package = forms.FileField(
         label="BagIt package (.zip)",
         help_text="A collection exported from Scholion as a BagIt package.",
     )
+
+    @classmethod
+    def refused_unread(cls) -> ImportForm:
+        """The form as shown for an upload refused, unread, for the length it announced."""
+        form = cls(data={}, files={})
+        form.errors["package"] = form.error_class([too_large_message()])
+        return form
+
+    def clean_package(self):
+        package = self.cleaned_data["package"]
+        # The view refused a longer request before reading it; this counts what arrived.
+        if package.size > settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES:
+            raise ValidationError(too_large_message())
+        return package

@@ -23,7 +23,7 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -746,7 +746,10 @@ class _Importer:
                     storage.delete(name)
 
 
-def import_package(package: Package, *, importer=None) -> ImportResult:
+def import_package(
+    package: Package, *, importer=None, progress: Callable[[str], None] | None = None
+) -> ImportResult:
     """Import a verified package; ``importer`` (None on the command line) must be a curator
-    or the owner of the collection if it already exists. Raises PackageError."""
+    or the owner of the collection if it already exists. Raises PackageError. ``progress``
+    will be told how far the import has got ("1,200 of 40,000 annotations"); not yet called."""
     return _Importer(package, importer).run()

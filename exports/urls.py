@@ -8,4 +8,7 @@ urlpatterns = [
     path("collections/<slug:slug>/export/", views.export_menu, name="menu"),
     path("collections/<slug:slug>/export/<str:fmt>", views.download, name="download"),
     path("import/", views.import_view, name="import"),
+    path("import/<uuid:job_uuid>/", views.import_job, name="job"),
+    path("import/<uuid:job_uuid>/status", views.import_job_status, name="job_status"),
+    path("import/<uuid:job_uuid>/retry", views.import_job_retry, name="job_retry"),
 ]

@@ -3,20 +3,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import accepts_api_token
 from archive.models import Collection
 from exports.bag import bag_chunks
 from exports.formats import FORMATS, buffered, text_writer
 from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
-from exports.importer import import_package, may_import
-from exports.package import PackageError, open_package
+from exports.importer import may_import
+from exports.models import ImportJob
 from exports.scope import ExportScope
 
 
@@ -78,21 +81,80 @@ def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     )
 
 
+# Room in an upload's request for the multipart framing and the CSRF token around the file.
+MULTIPART_ALLOWANCE = 64 * 1024
+
+
+def announced_too_large(request: HttpRequest) -> bool:
+    """Whether the request says its body is longer than an import may be. Django reads no
+    more than CONTENT_LENGTH says, so refusing on it bounds what a request can make us read."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False  # Django reads such a body as empty
+    return length > settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE
+
+
+def _import_page(request: HttpRequest, form: ImportForm, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "jobs": ImportJob.objects.recent_for(request.user),
+        "max_upload_bytes": settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES,
+    }
+    return render(request, "exports/import.html", context, status=status)
+
+
+# The CSRF middleware would read the whole body (to find the form's token) before the view
+# could look at its length: the view is exempt from the middleware and checks CSRF itself,
+# after refusing an oversized upload unread.
+@csrf_exempt
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_view(request: HttpRequest) -> HttpResponse:
     if not may_import(request.user):
         raise PermissionDenied("Only curators and collection owners may import packages.")
+    if request.method == "POST" and announced_too_large(request):
+        return _import_page(request, ImportForm.refused_unread(), status=413)
+    return _import_upload(request)
+
+
+@csrf_protect
+def _import_upload(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["package"]
-        try:
-            with open_package(upload.file) as package:
-                result = import_package(package, importer=request.user)
-        except PackageError as exc:
-            form.add_error("package", f"Nothing was imported: {exc}")
-        else:
-            messages.success(request, result.summary())
-            return redirect(result.collection)
-    status = 400 if form.errors else 200
-    return render(request, "exports/import.html", {"form": form}, status=status)
+        job = ImportJob.submit(request.user, form.cleaned_data["package"])
+        return redirect(job)
+    return _import_page(request, form, status=400 if form.errors else 200)
+
+
+def _visible_job(request: HttpRequest, job_uuid) -> ImportJob:
+    return get_object_or_404(
+        ImportJob.objects.visible_to(request.user).select_related("collection", "user"),
+        uuid=job_uuid,
+    )
+
+
+@login_required
+@require_safe
+def import_job(request: HttpRequest, job_uuid) -> HttpResponse:
+    """An import's status page; its script (exports/import_job.js) keeps it current."""
+    return render(request, "exports/import_job.html", {"job": _visible_job(request, job_uuid)})
+
+
+@never_cache
+@login_required
+@require_safe
+def import_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
+    return JsonResponse(_visible_job(request, job_uuid).status())
+
+
+@login_required
+@require_POST
+def import_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
+    """Run a stopped import again from its stored package, as its requester."""
+    job = _visible_job(request, job_uuid)
+    if job.retry():
+        messages.success(request, "The import is queued again.")
+    else:
+        messages.info(request, "This import has not stopped, so there is nothing to try again.")
+    return redirect(job)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 DEMO_PATH = settings.BASE_DIR / "demo" / "000_7ab34eae5234665d.txt"
 
@@ -62,6 +65,21 @@ def demo_source(owner, collection):
             declared_type="text/plain",
             via="cli",
         ).source
+
+
+def run_worker() -> str:
+    """Run every queued task in this process through the real database backend and worker
+    (django_tasks_db's db_worker), then return what it printed. Needs committed rows: use it
+    in transactional tests."""
+    out = io.StringIO()
+    # The worker installs its own shutdown handlers; give pytest its own back afterwards.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    try:
+        call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=out)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return out.getvalue()
 
 
 # --- Browser tests: Playwright driving Debian's Chromium -----------------------------------

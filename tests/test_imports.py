@@ -23,6 +23,7 @@ from annotations.models import Annotation
 from archive.blobstore import archive_storage, hash_stored
 from archive.models import Collection, FixityCheck, Source
 from exports.package import PackageError
+from tests.conftest import run_worker
 from tests.helpers import import_bytes, members, rebuild
 
 pytestmark = pytest.mark.django_db
@@ -277,6 +278,7 @@ def test_the_command_names_the_problem(package, tmp_path):
 # --- The upload page -----------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_curator_imports_through_the_upload_page(client, curator, annotated, tmp_path):
     data = export_bag(tmp_path / "bag.zip")
     Annotation.objects.all().delete()
@@ -285,25 +287,32 @@ def test_curator_imports_through_the_upload_page(client, curator, annotated, tmp
     upload = io.BytesIO(data)
     upload.name = "field-notes-bag.zip"
     response = client.post("/import/", {"package": upload})
-    assert response.status_code == 302 and response["Location"] == "/collections/field-notes/"
+    assert response.status_code == 302 and response["Location"].startswith("/import/")
+    assert Annotation.objects.count() == 0  # the worker imports it, not the request
+
+    run_worker()
     assert Annotation.objects.count() == 4
     page = client.get(response["Location"]).content.decode()
     assert "4 annotations added" in page
+    assert 'href="/collections/field-notes/"' in page
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_bad_upload_shows_the_problem_and_imports_nothing(client, curator, annotated):
     client.force_login(curator)
     upload = io.BytesIO(b"not a zip")
     upload.name = "bag.zip"
     before = counts()
     response = client.post("/import/", {"package": upload})
-    assert response.status_code == 400
-    assert (
-        "Nothing was imported: The package is not a readable zip file" in response.content.decode()
-    )
+    assert response.status_code == 302
+    run_worker()
+    page = client.get(response["Location"]).content.decode()
+    assert "Failed" in page
+    assert "Nothing was imported: The package is not a readable zip file" in page
     assert counts() == before
 
 
+@pytest.mark.django_db(transaction=True)
 def test_collection_owner_may_open_the_upload_page_but_not_import_others_work(
     client, owner, stranger, annotated, tmp_path
 ):
@@ -314,8 +323,10 @@ def test_collection_owner_may_open_the_upload_page_but_not_import_others_work(
     upload = io.BytesIO(data)
     upload.name = "bag.zip"
     response = client.post("/import/", {"package": upload})
-    assert response.status_code == 400
-    assert "only a curator may import other people" in response.content.decode()
+    assert response.status_code == 302
+    run_worker()
+    page = client.get(response["Location"]).content.decode()
+    assert "only a curator may import other people" in page
 
 
 def test_who_may_open_the_upload_page(client, member, annotated):

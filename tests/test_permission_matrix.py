@@ -17,6 +17,7 @@ from django.urls import URLResolver, get_resolver
 from accounts.models import ApiToken
 from annotations.models import Annotation
 from archive.models import Collection, Membership
+from exports.models import ImportJob
 from tests.conftest import archive_text
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,15 @@ def world(django_user_model):
     )
     a["Q-public"].replace_citations(cited)
     token, _ = ApiToken.issue(users["archivist"], "archivist token")
+    job = ImportJob.objects.create(
+        user=users["owner"],
+        filename="OWNERSJOB.zip",
+        size=1,
+        state=ImportJob.State.DONE,
+        summary="OWNERSJOB imported.",
+    )
     return {
+        "job": job,
         "users": users,
         "private": private,
         "public": public,
@@ -132,6 +141,7 @@ def markers_hidden_from(role: str) -> set[str]:
         "PERSONALTEXT",
         "XNOTE",
         "xtag",
+        "OWNERSJOB",
     }
     for prefix in ("P", "Q"):
         for vis in ("private", "collection", "public"):
@@ -160,8 +170,8 @@ def markers_hidden_from(role: str) -> set[str]:
             "QCOLLECTIONNOTE",
             "qcollectiontag",
         }
-    if role == "owner":  # member of the public collection too
-        visible |= {"QCOLLECTIONNOTE", "qcollectiontag"}
+    if role == "owner":  # member of the public collection too, and asked for an import
+        visible |= {"QCOLLECTIONNOTE", "qcollectiontag", "OWNERSJOB"}
     return everything - visible
 
 
@@ -199,6 +209,8 @@ def urls_for(route: str, name: str, w) -> list[tuple[str, str | None]]:
         ]
     elif name == "menu":
         fills = [({"slug": "privcoll"}, "PRIVCOLLTITLE"), ({"slug": "pubcoll"}, None)]
+    elif name in ("job", "job_status", "job_retry"):
+        fills = [({"job_uuid": w["job"].uuid}, "OWNERSJOB")]
     elif name == "tag_detail":
         fills = [
             ({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()
@@ -243,6 +255,9 @@ def test_every_url_pattern_is_covered():
             "tag_detail",
             "download",
             "menu",
+            "job",
+            "job_status",
+            "job_retry",
         }:
             uncovered.append(f"{name}: {route}")
     assert not uncovered, f"URL patterns missing from the permission matrix: {uncovered}"

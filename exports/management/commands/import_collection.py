@@ -15,7 +15,8 @@ class Command(BaseCommand):
         " written; then the collection, the sources (original bytes stored through archive"
         " ingest, keeping their UUIDs), metadata, annotations and tags are added in one"
         " transaction. Authors are matched by username; missing ones get inactive accounts"
-        " that cannot log in. Importing the same package again changes nothing."
+        " that cannot log in. Importing the same package again changes nothing. The import runs"
+        " in this process (no background worker is needed) and has no upload size limit."
     )
 
     def add_arguments(self, parser):
