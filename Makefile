@@ -7,6 +7,14 @@ PORT ?= 8000
 
 .PHONY: demo test serve lint format install install-dev bench clean
 
+# Runs a web server with the background worker beside it (imports run there), and stops the
+# worker when the server stops, however it stops (Ctrl+C, an error, a signal to make). The
+# worker finishes the task it is running first; a second Ctrl+C stops it at once, and an
+# import stopped that way says so on its page and can be tried again.
+with_worker = $(PY) manage.py db_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM HUP; \
+	$(1)
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -26,7 +34,7 @@ demo: install
 	@echo ""
 	@echo "Scholion is running on http://$(HOST):$(PORT)/  (log in with the demo login above)"
 	@echo ""
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	export DEBUG=1; $(call with_worker,$(PY) manage.py runserver $(HOST):$(PORT))
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,7 +43,7 @@ test: install-dev
 serve: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput
-	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3}
+	$(call with_worker,$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3})
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
