@@ -8,6 +8,7 @@ import json
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.html import format_html
 
 from annotations.w3c import CONTEXT, annotation_to_jsonld
 from archive import cite
@@ -123,14 +124,15 @@ ANNOTATION_ACTIONS = [export_annotations_jsonld]
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    """Read-only: a job is made by uploading a package and changed only by its worker.
-    "View on site" opens its status page, where a stopped import can be tried again."""
+    """Read-only: a job is made by uploading a package and changed only by its worker. Its
+    status page, linked from here, is where a stopped import can be tried again."""
 
     list_display = ["filename", "user", "state", "created_at", "finished_at", "collection"]
     list_filter = ["state"]
     search_fields = ["filename", "user__username", "uuid"]
     list_select_related = ["user", "collection"]
     readonly_fields = [
+        "status_page",
         "uuid",
         "user",
         "filename",
@@ -153,3 +155,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Status page")
+    def status_page(self, job: ImportJob) -> str:
+        return format_html('<a href="{}">{}</a>', job.get_absolute_url(), job.status_label)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.client import FakePayload
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -155,6 +155,14 @@ def test_an_anonymous_upload_is_sent_to_log_in_and_nothing_is_stored(client, pac
     assert not ImportJob.objects.exists() and stored_packages() == []
 
 
+def test_an_upload_without_the_csrf_token_is_refused(curator, package):
+    # The view makes the CSRF check itself (after the length check): it must still make it.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(curator)
+    assert upload(client, package).status_code == 403
+    assert not ImportJob.objects.exists() and stored_packages() == []
+
+
 def test_post_only_and_read_only_endpoints_refuse_other_methods(client, curator, package):
     client.force_login(curator)
     upload(client, package)
@@ -265,3 +273,19 @@ def test_the_import_page_lists_my_recent_imports_and_no_one_elses(
         assert f'<a href="{job.get_absolute_url()}">{job.filename}</a>' in page
     assert "curators-bag.zip" not in page
     assert 'href="/collections/field-notes/">Field notes</a>' in page
+
+
+def test_curators_find_every_import_in_the_admin_and_can_open_its_page(
+    client, owner, curator, package
+):
+    client.force_login(owner)
+    upload(client, package, name="olives-bag.zip")
+    job = ImportJob.objects.get()
+    client.force_login(curator)
+    listing = client.get("/admin/exports/importjob/").content.decode()
+    assert "olives-bag.zip" in listing
+    detail = client.get(f"/admin/exports/importjob/{job.pk}/change/")
+    assert detail.status_code == 200  # read-only: shown, not editable
+    assert f'<a href="{job.get_absolute_url()}">Queued</a>' in detail.content.decode()
+    client.force_login(owner)
+    assert client.get("/admin/exports/importjob/").status_code == 302  # not staff: to log in
