@@ -18,7 +18,7 @@ from accounts.models import ApiToken
 from annotations.models import Annotation
 from archive.models import Collection, Membership
 from exports.models import ImportJob
-from tests.conftest import archive_text
+from tests.conftest import archive_text, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -418,6 +418,7 @@ def test_uploading_bytes_someone_else_archived_privately_leaks_and_shares_nothin
     assert_not_shared(world, role)
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ROLES)
 def test_importing_a_package_that_names_a_private_source_leaks_and_shares_nothing(
     role, world, tmp_path
@@ -461,7 +462,10 @@ def test_importing_a_package_that_names_a_private_source_leaks_and_shares_nothin
     upload = io.BytesIO(package)
     upload.name = "package.zip"
 
-    response = client_for(role, world).post("/import/", {"package": upload}, follow=True)
+    client = client_for(role, world)
+    response = client.post("/import/", {"package": upload})
+    run_worker()
+    response = client.get(response["Location"], follow=True)  # the import's page
 
     assert response.status_code < 500
     body = response.content.decode()
