@@ -64,6 +64,7 @@ def archive_chunks(
     collection: Collection | None = None,
     source_uuid: uuid_module.UUID | None = None,
     archived_at: datetime | None = None,
+    reuse: bool = True,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
 
@@ -96,6 +97,7 @@ def archive_chunks(
             original_url=original_url,
             metadata=metadata or {},
             collection=collection,
+            reuse=reuse,
             preserved={
                 k: v
                 for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
@@ -116,11 +118,12 @@ def _archive_spooled(
     original_url,
     metadata,
     collection,
+    reuse,
     preserved,
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
-    existing = reusable_source(spooled.sha256, user, collection)
+    existing = reusable_source(spooled.sha256, user, collection) if reuse else None
     if existing is not None:
         _add_to_collection(existing, collection)
         return Archived(existing, created=False)
@@ -167,7 +170,7 @@ def _archive_spooled(
                 _lock_bytes(spooled.sha256)
                 # The same bytes archived meanwhile by this person (another tab, a retry):
                 # checked again under the lock, so they make one source, not two.
-                existing = reusable_source(spooled.sha256, user, collection)
+                existing = reusable_source(spooled.sha256, user, collection) if reuse else None
                 if existing is not None:
                     _add_to_collection(existing, collection)
                     return Archived(existing, created=False)

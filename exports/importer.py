@@ -1,10 +1,13 @@
 """Importing a Scholion BagIt package: the collection, its sources and their annotations.
 
-First the bag is verified whole (every checksum) and its two JSON documents read and checked;
-then everything is written in one transaction. The original bytes go through archive ingest,
-so identical bytes are stored once and their SHA-256 is computed again and compared with the
-package's. If anything fails, the transaction is rolled back and the blobs this import wrote
-are deleted: a bad package leaves nothing behind.
+First the bag is verified whole (every checksum) and its two documents read and checked
+(``exports.package_documents``); nothing is written until all of that has passed. Then the
+import writes in short transactions (a source, or a few hundred annotations, each), so that
+other people's writes go on meanwhile, and keeps what it writes hidden until it is complete
+(``exports.models.PendingImport``): a failure, or a process killed halfway, leaves nothing
+anyone can see, and what was written is deleted. The original bytes go through archive
+ingest, so identical bytes are stored once and their SHA-256 is computed again and compared
+with the package's.
 
 Sources and annotations keep their UUIDs, so importing the same package again finds them and
 changes nothing.
@@ -20,35 +23,45 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import ijson
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
-from django.db import DatabaseError, models, transaction
-from django.utils.dateparse import parse_datetime
+from django.db import DatabaseError, connection, models, transaction
+from django.utils import timezone
 
 from annotations.models import AnchorError, Annotation, Citation
-from annotations.w3c import UUID_RE, W3CError, parse_annotation, source_uuid_from_ref
-from archive.blobstore import archive_storage
-from archive.ingest import ArchiveError, archive_chunks
+from annotations.w3c import source_uuid_from_ref
+from archive.ingest import ArchiveError, archive_chunks, reusable_source
 from archive.models import Collection, FixityCheck, Source, unique_citation_key
-from exports.bag import ANNOTATIONS_PATH, MANIFEST_PATH, PACKAGE_FORMAT, PACKAGE_VERSION
+from exports.models import (
+    ABANDONED_AFTER,
+    PENDING_REASON,
+    ImportJob,
+    PendingImport,
+    PendingObject,
+)
 from exports.package import Package, PackageError, verify_bag
+from exports.package_documents import AnnotationRow, moment, read_annotations, read_manifest
 from search.index import index_annotation, index_source
+
+log = logging.getLogger(__name__)
 
 # Names the UUID a package's object takes here when another person's object holds its own.
 DERIVED_UUIDS = uuid.UUID("5c4b61f0-7a0e-4d35-9a51-2b0c7e6f9d13")
-# Deeper than any document Scholion writes (annotations.jsonld nests about eight levels).
-MAX_JSON_DEPTH = 64
+# Annotations written in one transaction: short enough that other writers wait well under
+# SQLite's busy timeout for the write lock.
+ANNOTATIONS_PER_TRANSACTION = 500
+HOLD_BEFORE_PAUSE = 0.5
+PAUSE_FOR_WRITERS = 0.15
 
 
 def may_import(user) -> bool:
@@ -95,257 +108,26 @@ class ImportResult:
         return "; ".join(parts) + "."
 
 
-# --- Reading and checking the package's documents ----------------------------------------
-
-
-class _ChunkReader(io.RawIOBase):
-    """A package member as a file, read chunk by chunk (for the streaming JSON parser)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks, self.pending = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
-        return n
-
-
-def _json_events(package: Package, path: str) -> Iterator[tuple[str, str, Any]]:
-    """The parse events of a JSON member, read as it streams (a large document is never
-    held whole), refused past MAX_JSON_DEPTH levels of nesting."""
-    if path not in package.names():
-        raise PackageError(f"The package has no {path}.")
-    depth = 0
-    try:
-        for prefix, event, value in ijson.parse(_ChunkReader(package.chunks(path)), use_float=True):
-            if event in ("start_map", "start_array"):
-                depth += 1
-                if depth > MAX_JSON_DEPTH:
-                    raise PackageError(
-                        f"{path} is nested more than {MAX_JSON_DEPTH} levels deep: refused."
-                    )
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-            yield prefix, event, value
-    except ijson.JSONError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "it ends too soon"
-        raise PackageError(f"{path} is not valid JSON ({reason}).") from None
-    except UnicodeDecodeError as exc:
-        raise PackageError(f"{path} is not UTF-8 text ({exc}).") from None
-
-
-def _load_json(package: Package, path: str) -> Any:
-    for document in ijson.items(_json_events(package, path), ""):
-        return document
-    raise PackageError(f"{path} is not valid JSON (it is empty).")
-
-
-def _require(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise PackageError(f"{where} is missing or malformed in {MANIFEST_PATH}.")
-    return value
-
-
-def _uuid(value: Any, where: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise PackageError(f"{where} is not a UUID: {value!r}.") from None
-
-
-def _moment(value: Any, where: str) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
-        raise PackageError(f"{where} is not a date and time with a zone: {value!r}.")
-    return parsed
-
-
-@dataclass
-class _AnnotationRow:
-    uuid: uuid.UUID
-    source_uuid: uuid.UUID
-    author: str
-    created: datetime
-    modified: datetime
-    start: int
-    end: int
-    exact: str
-    note: str
-    tags: list[str]
-    visibility: str
-    citations: list[tuple[dict, str]] = field(default_factory=list)  # (spec, linked IRI)
-
-
-def _read_annotations(package: Package, source_uuids: set[uuid.UUID]) -> list[_AnnotationRow]:
-    """Every annotation of the package, checked, read item by item as the file streams."""
-    seen: dict[str, Any] = {"type": None, "items": False}
-
-    def watched(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
-        for prefix, event, value in events:
-            if prefix == "type" and event == "string":
-                seen["type"] = value
-            elif prefix == "first.items" and event == "start_array":
-                seen["items"] = True
-            yield prefix, event, value
-
-    items = ijson.items(watched(_json_events(package, ANNOTATIONS_PATH)), "first.items.item")
-    rows = [_annotation_row(item, n, source_uuids) for n, item in enumerate(items)]
-    if seen["type"] != "AnnotationCollection":
-        raise PackageError(f"{ANNOTATIONS_PATH} is not a W3C AnnotationCollection.")
-    if not seen["items"]:
-        raise PackageError(f"{ANNOTATIONS_PATH} has no embedded page of items.")
-    return rows
-
-
-def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> _AnnotationRow:
-    where = f"{ANNOTATIONS_PATH}, annotation {n + 1}"
-    if not isinstance(item, dict):
-        raise PackageError(f"{where}: it is not a JSON object.")
-    try:
-        parsed = parse_annotation(item)
-    except W3CError as exc:
-        raise PackageError(f"{where}: {exc.message}") from None
-    match = UUID_RE.search(str(item.get("id", "")))
-    if not match:
-        raise PackageError(f"{where}: its id holds no UUID.")
-    source_ref = source_uuid_from_ref(parsed["source"] or "")
-    if source_ref is None or uuid.UUID(source_ref) not in source_uuids:
-        raise PackageError(f"{where}: its target is not one of the package's sources.")
-    if parsed["start"] is None or parsed["end"] is None or parsed["exact"] is None:
-        raise PackageError(f"{where}: it needs both a position and a quote selector.")
-    creator = item.get("creator")
-    author = creator.get("nickname") if isinstance(creator, dict) else None
-    if not isinstance(author, str) or not author:
-        raise PackageError(f"{where}: its creator has no nickname (username).")
-    return _AnnotationRow(
-        uuid=uuid.UUID(match.group(1)),
-        source_uuid=uuid.UUID(source_ref),
-        author=author,
-        created=_moment(item.get("created"), f"{where}: created"),
-        modified=_moment(item.get("modified"), f"{where}: modified"),
-        start=parsed["start"],
-        end=parsed["end"],
-        exact=parsed["exact"],
-        note=parsed["note"],
-        tags=parsed["tags"],
-        visibility=parsed["visibility"] or Annotation.Visibility.COLLECTION,
-        citations=list(zip(parsed["citations"], _linked_iris(item), strict=True)),
-    )
-
-
-def _linked_iris(item: dict) -> list[str]:
-    """The IRI each linking body (citation) points at, in order."""
-    bodies = item.get("body")
-    bodies = bodies if isinstance(bodies, list) else [bodies]
-    iris = []
-    for body in bodies:
-        if isinstance(body, dict) and body.get("purpose") == "linking":
-            target = body.get("source")
-            iris.append(str(target.get("id", "") if isinstance(target, dict) else target))
-    return iris
-
-
-def _check_collection(spec: dict) -> None:
-    """The collection's fields as the admin would accept them, before anything is written."""
-    fields = {
-        "slug": Collection._meta.get_field("slug"),
-        "title": Collection._meta.get_field("title"),
-    }
-    for name, model_field in fields.items():
-        try:
-            model_field.clean(spec[name], None)
-            if name == "slug":
-                validate_slug(spec[name])
-        except ValidationError as exc:
-            raise PackageError(
-                f"collection.{name} {spec[name][:100]!r} cannot be used here:"
-                f" {' '.join(exc.messages)}"
-            ) from None
-    if not isinstance(spec.get("description", ""), str):
-        raise PackageError(f"collection.description is malformed in {MANIFEST_PATH}.")
-    if not isinstance(spec.get("is_public", False), bool):
-        raise PackageError(f"collection.is_public is malformed in {MANIFEST_PATH}.")
-    _moment(spec.get("created_at"), "collection.created_at")
-
-
-def _check_metadata(spec: dict) -> None:
-    """A source's metadata as the metadata form would accept it (its citation key may
-    still change if another source holds it)."""
-    metadata = spec["metadata"]
-    source = Source(**{k: v for k, v in metadata.items() if k in Source.METADATA_FIELDS})
-    try:
-        source.clean_fields(
-            exclude=[f.name for f in Source._meta.fields if f.name not in Source.METADATA_FIELDS]
-        )
-    except (ValidationError, TypeError) as exc:
-        problems = (
-            "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            if isinstance(exc, ValidationError)
-            else str(exc)
-        )
-        raise PackageError(f"Source {spec['uuid']} has invalid metadata ({problems}).") from None
-
-
-def read_manifest(package: Package, checksums: dict[str, str]) -> dict[str, Any]:
-    """scholion.json, checked whole before anything is written. ``checksums``: the verified
-    manifest's SHA-256 of each payload file, which each source's declared SHA-256 must
-    match (the bytes that will be archived are the package's own, whatever exists here)."""
-    manifest = _load_json(package, MANIFEST_PATH)
-    if not isinstance(manifest, dict) or manifest.get("format") != PACKAGE_FORMAT:
-        raise PackageError(f"{MANIFEST_PATH} does not describe a Scholion collection export.")
-    if manifest.get("version") != PACKAGE_VERSION:
-        raise PackageError(
-            f"The package is format version {manifest.get('version')!r}; this Scholion reads"
-            f" version {PACKAGE_VERSION}."
-        )
-    collection = _require(manifest.get("collection"), dict, "collection")
-    _require(collection.get("slug"), str, "collection.slug")
-    _require(collection.get("title"), str, "collection.title")
-    _require(collection.get("owner"), str, "collection.owner")
-    _check_collection(collection)
-    _require(manifest.get("people"), list, "people")
-    for n, source in enumerate(_require(manifest.get("sources"), list, "sources")):
-        where = f"sources[{n}]"
-        _require(source, dict, where)
-        source["uuid"] = _uuid(source.get("uuid"), f"{where}.uuid")
-        _require(source.get("sha256"), str, f"{where}.sha256")
-        _require(source.get("original"), str, f"{where}.original")
-        _require(source.get("provenance"), str, f"{where}.provenance")
-        _require(source.get("metadata"), dict, f"{where}.metadata")
-        original = source["original"]
-        if original not in checksums:
-            raise PackageError(f"{where}.original names {original!r}, which is not in the bag.")
-        if checksums[original] != source["sha256"].lower():
-            raise PackageError(
-                f"{original} has SHA-256 {checksums[original]}, not the {source['sha256']}"
-                " the package declares: refused."
-            )
-        _check_metadata(source)
-        provenance = _require(
-            _load_json(package, source["provenance"]), dict, f"{where}.provenance"
-        )
-        if provenance.get("archived_by") is not None:
-            _require(provenance["archived_by"], str, f"{where}.provenance archived_by")
-        source["provenance_doc"] = provenance
-    return manifest
-
-
 # --- Writing -------------------------------------------------------------------------------
 
 
 class _Importer:
-    def __init__(self, package: Package, importer) -> None:
+    def __init__(
+        self,
+        package: Package,
+        importer,
+        progress: Callable[[str], None] | None,
+        job: ImportJob | None,
+    ) -> None:
         self.package = package
         self.importer = importer
-        self.written_blobs: list[str] = []
+        self.progress = progress or (lambda text: None)
+        self.job = job
         self.people: dict[str, Any] = {}
+        # Sources already here that the collection gets when the import is complete.
+        self.existing_sources: list[Source] = []
+        self.pending: PendingImport | None = None
+        self.holding = 0.0  # seconds of transactions since the last pause
 
     @property
     def trusted(self) -> bool:
@@ -354,24 +136,71 @@ class _Importer:
         return self.importer is None or self.importer.is_staff
 
     def run(self) -> ImportResult:
+        self.progress("Checking the package")
         checksums = verify_bag(self.package)
         manifest = read_manifest(self.package, checksums)
         sources = manifest["sources"]
-        annotations = _read_annotations(self.package, {s["uuid"] for s in sources})
+        annotations = read_annotations(self.package, {s["uuid"] for s in sources})
         self._check_people(manifest, annotations)
+        for abandoned in PendingImport.objects.abandoned(self.job):
+            abandoned.discard()
+        self._refuse_if_unfinished({s["uuid"] for s in sources})
+        self.pending = PendingImport.objects.create(job=self.job, importer=self.importer)
         try:
-            with transaction.atomic():
-                return self._write(manifest, annotations)
+            collection = self._write(manifest, annotations)
+            self.progress("Making the collection visible")
+            self.pending.complete(
+                collection,
+                is_public=manifest["collection"].get("is_public", False),
+                existing_sources=self.existing_sources,
+            )
         except DatabaseError as exc:
-            self._delete_written_blobs()
+            self._discard()
             raise PackageError(
                 f"The package could not be written to the database ({exc})."
             ) from None
         except BaseException:
-            self._delete_written_blobs()
+            self._discard()
             raise
+        return self.result
 
-    def _check_people(self, manifest: dict, annotations: list[_AnnotationRow]) -> None:
+    def _refuse_if_unfinished(self, uuids: set[uuid.UUID]) -> None:
+        """An earlier import of this package by the same person (or any, for a curator),
+        stopped halfway a moment ago or still running, holds its sources hidden: wait for it
+        to finish or be discarded, rather than import them a second time."""
+        earlier = PendingImport.objects.holding(Source, uuids)
+        if not self.trusted:
+            earlier = earlier.filter(importer=self.importer)
+        if earlier.exists():
+            minutes = int(ABANDONED_AFTER.total_seconds() // 60)
+            raise PackageError(
+                "An earlier import of this package has not finished: try again once it has,"
+                f" or in {minutes} minutes if it was stopped (what it wrote is then discarded)."
+            )
+
+    def _discard(self) -> None:
+        try:
+            self.pending.discard()
+        except Exception:
+            # Still hidden; the next import discards it once it is abandoned.
+            log.exception("discarding the unfinished import %s failed", self.pending.pk)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One short transaction of the import, noted as progress on its PendingImport."""
+        started = time.monotonic()
+        with transaction.atomic():
+            yield
+            self.pending.touch()
+        self.holding += time.monotonic() - started
+        if self.holding >= HOLD_BEFORE_PAUSE and connection.vendor == "sqlite":
+            # SQLite has one write lock and no queue for it: a writer waiting on its busy
+            # timeout retries every 100 ms or so, and would never find the lock free between
+            # transactions that follow each other at once. A pause lets waiting writers in.
+            time.sleep(PAUSE_FOR_WRITERS)
+            self.holding = 0.0
+
+    def _check_people(self, manifest: dict, annotations: list[AnnotationRow]) -> None:
         """Only a curator may import work under other people's names. The refusal names the
         package's people, never whether they have accounts here."""
         if self.trusted:
@@ -413,6 +242,7 @@ class _Importer:
                 first_name=str(info.get("first_name", ""))[:150],
                 last_name=str(info.get("last_name", ""))[:150],
             )
+            self.pending.record(PendingObject.Kind.PERSON, user)
             self.result.people_created.append(username)
         self.people[username] = user
         return user
@@ -428,9 +258,9 @@ class _Importer:
         UUID is treated as absent: the new one takes a derived UUID, the same on every
         import of the package by this person, so importing it again finds it."""
         model = usable.model
-        candidates = (
-            [package_uuid] if self.trusted else [package_uuid, self._derived_uuid(package_uuid)]
-        )
+        candidates = [package_uuid]
+        if not self.trusted:
+            candidates.append(self._derived_uuid(package_uuid))
         for candidate in candidates:
             found = usable.filter(uuid=candidate).first()
             if found is not None:
@@ -440,9 +270,10 @@ class _Importer:
         raise PackageError(f"{package_uuid} cannot be imported here: its UUID is taken.")
 
     def _collection(self, spec: dict, details: dict) -> Collection:
-        """The collection the package names, or a new one. A slug held by a collection the
-        importer cannot see is treated as absent: the new collection takes a slug derived
-        from it and the importer (the same on every import of the package by them)."""
+        """The collection the package names, or a new one (private until the import is
+        complete). A slug held by a collection the importer cannot see is treated as absent:
+        the new collection takes a slug derived from it and the importer (the same on every
+        import of the package by them)."""
         self.result = ImportResult(collection=None)  # type: ignore[arg-type]
         slug = spec["slug"]
         candidates = [slug]
@@ -456,10 +287,11 @@ class _Importer:
                     slug=candidate,
                     title=spec["title"],
                     description=spec.get("description", ""),
-                    is_public=spec.get("is_public", False),
+                    is_public=False,
                     owner=(self._person(spec["owner"], details) if self.trusted else self.importer),
-                    created_at=_moment(spec.get("created_at"), "collection.created_at"),
+                    created_at=moment(spec.get("created_at"), "collection.created_at"),
                 )
+                self.pending.record(PendingObject.Kind.COLLECTION, collection)
                 self.result.collection_created = True
                 break
             if self.trusted or found.owner_id == self.importer.pk:
@@ -476,37 +308,74 @@ class _Importer:
         return collection
 
     def _visible_sources(self) -> models.QuerySet:
-        sources = Source.objects.all()
+        """Sources the importer may refer to: not another unfinished import's, hidden."""
+        sources = Source.objects.exclude(pk__in=PendingImport.unfinished(PendingObject.Kind.SOURCE))
         return sources if self.trusted else sources.visible_to(self.importer)
 
     def _visible_annotations(self) -> models.QuerySet:
-        annotations = Annotation.objects.all()
+        annotations = Annotation.objects.exclude(
+            pk__in=PendingImport.unfinished(PendingObject.Kind.ANNOTATION)
+        )
         return annotations if self.trusted else annotations.visible_to(self.importer)
 
-    def _write(self, manifest: dict, annotations: list[_AnnotationRow]) -> ImportResult:
+    def _write(self, manifest: dict, annotations: list[AnnotationRow]) -> Collection:
         details = {
             p["username"]: p
             for p in manifest["people"]
             if isinstance(p, dict) and isinstance(p.get("username"), str)
         }
-        collection = self._collection(manifest["collection"], details)
+        with self._transaction():
+            collection = self._collection(manifest["collection"], details)
 
         by_uuid: dict[uuid.UUID, Source] = {}
-        for spec in manifest["sources"]:
-            by_uuid[spec["uuid"]] = self._source(spec, collection, details)
+        sources = manifest["sources"]
+        for n, spec in enumerate(sources, 1):
+            self.progress(f"Archiving sources: {n - 1:,} of {len(sources):,}")
+            with self._transaction():
+                by_uuid[spec["uuid"]] = self._source(spec, collection, details)
 
         # The package's annotation UUIDs, and those of annotations already here that the
         # importer can see, name the annotations a citation may point at.
         cited: dict[uuid.UUID, Annotation] = {}
         citing: list[tuple[Annotation, list[tuple[dict, str]]]] = []
+        for start in range(0, len(annotations), ANNOTATIONS_PER_TRANSACTION):
+            self.progress(f"Adding annotations: {start:,} of {len(annotations):,}")
+            with self._transaction():
+                rows = annotations[start : start + ANNOTATIONS_PER_TRANSACTION]
+                self._annotations(rows, by_uuid, details, cited, citing)
+        for start in range(0, len(citing), ANNOTATIONS_PER_TRANSACTION):
+            self.progress(f"Adding citations: {start:,} of {len(citing):,} annotations")
+            with self._transaction():
+                chunk = citing[start : start + ANNOTATIONS_PER_TRANSACTION]
+                self._write_citations(chunk, by_uuid, cited)
+        return collection
+
+    def _annotations(
+        self,
+        rows: list[AnnotationRow],
+        sources: dict[uuid.UUID, Source],
+        details: dict,
+        cited: dict[uuid.UUID, Annotation],
+        citing: list[tuple[Annotation, list[tuple[dict, str]]]],
+    ) -> None:
+        """Write one transaction's annotations, in no collection until the import is
+        complete (so that only their authors see them on sources already here)."""
+        taken = set(
+            Annotation.objects.filter(uuid__in=[row.uuid for row in rows]).values_list(
+                "uuid", flat=True
+            )
+        )
         visible = self._visible_annotations()
-        for row in annotations:
-            found, claimed = self._resolve(visible, row.uuid)
-            if found is not None:
-                self.result.annotations_existing += 1
-                cited[row.uuid] = found
-                continue
-            source = by_uuid[row.source_uuid]
+        written = []
+        for row in rows:
+            claimed = row.uuid
+            if row.uuid in taken:
+                found, claimed = self._resolve(visible, row.uuid)
+                if found is not None:
+                    self.result.annotations_existing += 1
+                    cited[row.uuid] = found
+                    continue
+            source = sources[row.source_uuid]
             try:
                 quote = Annotation.anchor(source.text, row.start, row.end, row.exact)
             except AnchorError as exc:
@@ -517,7 +386,7 @@ class _Importer:
             annotation = Annotation.objects.create(
                 uuid=claimed,
                 source=source,
-                collection=collection,
+                collection=None,
                 author=self._person(row.author, details),
                 start=row.start,
                 end=row.end,
@@ -530,12 +399,12 @@ class _Importer:
             # In the order the package lists them (the order they were added in).
             tags = annotation.add_first_tags(row.tags) if row.tags else []
             index_annotation(annotation, [t.name for t in tags], new=True)
-            self.result.annotations_created += 1
+            written.append(annotation)
             cited[row.uuid] = annotation
             if row.citations:
                 citing.append((annotation, row.citations))
-        self._write_citations(citing, by_uuid, cited)
-        return self.result
+        self.pending.record(PendingObject.Kind.ANNOTATION, *written)
+        self.result.annotations_created += len(written)
 
     def _write_citations(
         self,
@@ -543,7 +412,7 @@ class _Importer:
         sources: dict[uuid.UUID, Source],
         annotations: dict[uuid.UUID, Annotation],
     ) -> None:
-        """The citations of the annotations just written, once all of them exist (they may
+        """The citations of annotations just written, once all of them exist (they may
         cite each other). A source or annotation that is neither in the package nor one the
         importer can see here becomes an external reference to the IRI it had, so the link
         is not lost (and nothing is learnt of what the importer cannot see)."""
@@ -646,25 +515,39 @@ class _Importer:
         )
 
     def _source(self, spec: dict, collection: Collection, details: dict) -> Source:
+        """The package's source: one already here that the importer may use (added to the
+        collection when the import is complete), or a new one, withdrawn until then."""
         provenance = spec["provenance_doc"]
         usable = self._visible_sources()
         if not self.trusted:
             usable = usable.addable_to(collection, self.importer)
         found, claimed = self._resolve(usable, spec["uuid"])
+        if found is not None and found.sha256 != spec["sha256"].lower():
+            raise PackageError(
+                f"Source {spec['uuid']} is already here with other bytes than the"
+                f" package's {spec['original']}: refused."
+            )
+        archived_by = provenance.get("archived_by")
+        archiver = self._person(archived_by, details) if archived_by else None
+        # The same bytes already archived here under another UUID, as a source the person
+        # who archived them may add to this collection: that source is used.
+        if found is None:
+            found = reusable_source(spec["sha256"].lower(), archiver, collection)
+            if (
+                found is not None
+                and PendingImport.unfinished(PendingObject.Kind.SOURCE)
+                .filter(object_id=found.pk)
+                .exists()
+            ):
+                found = None  # another import's, hidden until that one is complete
         if found is not None:
-            if found.sha256 != spec["sha256"].lower():
-                raise PackageError(
-                    f"Source {spec['uuid']} is already here with other bytes than the"
-                    f" package's {spec['original']}: refused."
-                )
-            collection.sources.add(found)
+            self.existing_sources.append(found)
             self.result.sources_existing += 1
             return found
-        archived_by = provenance.get("archived_by")
         try:
             archived = archive_chunks(
                 self.package.chunks(spec["original"]),
-                user=self._person(archived_by, details) if archived_by else None,
+                user=archiver,
                 via=(
                     provenance["archived_via"]
                     if provenance.get("archived_via") in Source.Via.values
@@ -673,29 +556,28 @@ class _Importer:
                 filename=str(provenance.get("original_filename", ""))[:300],
                 declared_type=str(provenance.get("declared_media_type", "")),
                 original_url=str(provenance.get("original_url", "")),
-                collection=collection,
                 source_uuid=claimed,
-                archived_at=_moment(provenance.get("archived_at"), f"{spec['uuid']} archived_at"),
+                archived_at=moment(provenance.get("archived_at"), f"{spec['uuid']} archived_at"),
+                reuse=False,
             )
         except ArchiveError as exc:
             raise PackageError(f"{spec['original']} could not be archived: {exc}") from None
         source = archived.source
-        if archived.created:
-            self.written_blobs.append(source.blob_name)
-        if source.sha256 != spec["sha256"]:
+        self.pending.record(PendingObject.Kind.SOURCE, source)
+        self.pending.record_blob(source.blob_name)
+        source.withdrawn_at, source.withdrawn_reason = timezone.now(), PENDING_REASON
+        source.save(update_fields=["withdrawn_at", "withdrawn_reason"])
+        collection.sources.add(source)
+        if source.sha256 != spec["sha256"].lower():
             raise PackageError(
                 f"{spec['original']} has SHA-256 {source.sha256}, not the {spec['sha256']}"
                 " the package declares: refused."
             )
-        if not archived.created:
-            # The same bytes were already archived here under another UUID: use that source.
-            self.result.sources_existing += 1
-            return source
         self._apply_metadata(source, spec)
         checks = [
             FixityCheck(
                 source=source,
-                checked_at=_moment(c.get("checked_at"), "fixity check"),
+                checked_at=moment(c.get("checked_at"), "fixity check"),
                 ok=bool(c.get("ok")),
                 observed_sha256=str(c.get("observed_sha256", ""))[:64],
                 error=str(c.get("error", "")),
@@ -711,7 +593,7 @@ class _Importer:
                     if provenance.get("fixity_status") in Source.Fixity.values
                     else Source.Fixity.UNCHECKED
                 ),
-                fixity_checked_at=_moment(provenance["fixity_checked_at"], "fixity_checked_at"),
+                fixity_checked_at=moment(provenance["fixity_checked_at"], "fixity_checked_at"),
             )
         self.result.sources_created += 1
         return source
@@ -736,20 +618,16 @@ class _Importer:
         source.save(update_fields=list(Source.METADATA_FIELDS))
         index_source(source)
 
-    def _delete_written_blobs(self) -> None:
-        storage = archive_storage()
-        for name in self.written_blobs:
-            sha256 = name.rsplit("/", 1)[-1]
-            # Another archive of the same bytes may have committed meanwhile: keep its blob.
-            if not Source.objects.filter(sha256=sha256).exists():
-                with contextlib.suppress(OSError):
-                    storage.delete(name)
-
 
 def import_package(
-    package: Package, *, importer=None, progress: Callable[[str], None] | None = None
+    package: Package,
+    *,
+    importer=None,
+    progress: Callable[[str], None] | None = None,
+    job: ImportJob | None = None,
 ) -> ImportResult:
     """Import a verified package; ``importer`` (None on the command line) must be a curator
     or the owner of the collection if it already exists. Raises PackageError. ``progress``
-    will be told how far the import has got ("1,200 of 40,000 annotations"); not yet called."""
-    return _Importer(package, importer).run()
+    is told how far the import has got ("Adding annotations: 1,000 of 40,000"); ``job``, the
+    ImportJob it runs for (an earlier run's unfinished writes are discarded first)."""
+    return _Importer(package, importer, progress, job).run()

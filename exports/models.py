@@ -1,18 +1,25 @@
-"""An import someone asked for on the import page, run by the background worker."""
+"""Imports: the ones people ask for on the import page (run by the background worker), and
+what an unfinished import has written, hidden until it is complete."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
+
+from annotations.models import Annotation
+from archive.blobstore import archive_storage
+from archive.models import Collection, Source
 
 # The worker running an import records that it is alive this often (exports.tasks). A running
 # import not heard from for STALLED_AFTER was stopped with its worker (a restart, a crash, an
@@ -22,7 +29,8 @@ STALLED_AFTER = timedelta(minutes=3)
 
 INTERRUPTED = (
     "The import stopped before it finished, because the worker running it was stopped"
-    " (for example by a server restart). Nothing from it was kept."
+    " (for example by a server restart). Nothing from it is shown to anyone, and what it had"
+    " written is deleted when it is tried again."
 )
 UNEXPECTED_ERROR = (
     "The import failed because of an error on the server, not in your package; nothing was"
@@ -250,3 +258,146 @@ class ImportJob(models.Model):
             self.refresh_from_db()
             transaction.on_commit(self.enqueue)
         return bool(requeued)
+
+
+# --- What an import in progress has written -------------------------------------------------
+
+PENDING_REASON = "Being imported: it appears when its import is complete."
+# An unfinished import not written to for this long was stopped (its process killed): the
+# next import discards what it wrote. Longer than any one of its transactions takes.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+
+class PendingImportQuerySet(models.QuerySet):
+    def holding(self, model: type[models.Model], uuids) -> PendingImportQuerySet:
+        """Unfinished imports that wrote one of these sources or annotations."""
+        kind = PendingObject.Kind(model._meta.model_name)
+        held = model.objects.filter(uuid__in=uuids).values("pk")
+        return self.filter(
+            pk__in=PendingObject.objects.filter(kind=kind, object_id__in=held).values("pending")
+        )
+
+    def abandoned(self, job: ImportJob | None = None) -> PendingImportQuerySet:
+        """Unfinished imports nothing is writing any more, and earlier runs of ``job``."""
+        stale = models.Q(touched_at__lt=timezone.now() - ABANDONED_AFTER)
+        if job is not None:
+            stale |= models.Q(job=job)
+        return self.filter(stale)
+
+
+class PendingImport(models.Model):
+    """An import being written, in short transactions, and everything it has written so far.
+
+    Until the import completes, what it wrote is hidden: new sources are withdrawn (with
+    PENDING_REASON), new annotations belong to no collection (so only their author sees
+    them, on a source they can already see), a new collection is private with no members,
+    and existing sources are not yet added to the collection. ``complete`` reveals it all in
+    one transaction; ``discard`` deletes it, after a failure or once abandoned.
+    """
+
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL)
+    # None: the command line.
+    importer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    touched_at = models.DateTimeField(default=timezone.now)
+
+    objects = PendingImportQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"unfinished import started {self.started_at:%Y-%m-%d %H:%M}"
+
+    def record(self, kind: str, *objects: Any) -> None:
+        """Note objects this import has just written (in the transaction that wrote them)."""
+        PendingObject.objects.bulk_create(
+            [PendingObject(pending=self, kind=kind, object_id=obj.pk) for obj in objects]
+        )
+
+    def record_blob(self, name: str) -> None:
+        PendingObject.objects.create(pending=self, kind=PendingObject.Kind.BLOB, name=name)
+
+    @staticmethod
+    def unfinished(kind: str) -> models.QuerySet:
+        """The ids of every row of this kind that an unfinished import wrote."""
+        return PendingObject.objects.filter(kind=kind).values("object_id")
+
+    def touch(self) -> None:
+        PendingImport.objects.filter(pk=self.pk).update(touched_at=timezone.now())
+
+    def written(self, kind: str) -> models.QuerySet:
+        return PendingObject.objects.filter(pending=self, kind=kind).values("object_id")
+
+    def complete(self, collection, is_public: bool, existing_sources: list) -> None:
+        """Reveal everything the import wrote, in one transaction."""
+        kinds = PendingObject.Kind
+        with transaction.atomic():
+            if self.written(kinds.COLLECTION).exists():
+                Collection.objects.filter(pk=collection.pk).update(is_public=is_public)
+                collection.is_public = is_public
+            collection.sources.add(*existing_sources)
+            Source.objects.filter(pk__in=self.written(kinds.SOURCE)).update(
+                withdrawn_at=None, withdrawn_reason=""
+            )
+            Annotation.objects.filter(pk__in=self.written(kinds.ANNOTATION)).update(
+                collection=collection
+            )
+            self.delete()
+
+    def discard(self) -> None:
+        """Delete everything the import wrote, annotations in batches (each its own short
+        transaction), then the blobs it stored that no source holds any more."""
+        kinds = PendingObject.Kind
+        while True:
+            with transaction.atomic():
+                batch = list(
+                    PendingObject.objects.filter(pending=self, kind=kinds.ANNOTATION).values_list(
+                        "pk", "object_id"
+                    )[:DISCARD_BATCH]
+                )
+                if not batch:
+                    break
+                Annotation.objects.filter(pk__in=[object_id for _, object_id in batch]).delete()
+                PendingObject.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        blobs = list(
+            PendingObject.objects.filter(pending=self, kind=kinds.BLOB).values_list(
+                "name", flat=True
+            )
+        )
+        with transaction.atomic():
+            # Queryset deletes: Source.delete refuses sources with annotations, to protect
+            # people's work; these hold only this import's, deleted above.
+            Source.objects.filter(pk__in=self.written(kinds.SOURCE)).delete()
+            Collection.objects.filter(pk__in=self.written(kinds.COLLECTION)).delete()
+            get_user_model().objects.filter(pk__in=self.written(kinds.PERSON)).delete()
+            self.delete()
+        storage = archive_storage()
+        for name in blobs:
+            if not Source.objects.filter(blob_name=name).exists():
+                with contextlib.suppress(OSError):
+                    storage.delete(name)
+
+
+DISCARD_BATCH = 1000
+
+
+class PendingObject(models.Model):
+    """One row, collection, account or blob an unfinished import wrote."""
+
+    class Kind(models.TextChoices):
+        COLLECTION = "collection"
+        SOURCE = "source"
+        ANNOTATION = "annotation"
+        PERSON = "person"
+        BLOB = "blob"
+
+    pending = models.ForeignKey(PendingImport, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pending", "kind"], name="pendingobject_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id or self.name}"

@@ -67,7 +67,7 @@ def run_import(job_uuid: str, attempt: int) -> str:
         return "skipped"  # deleted, retried since, or already run
     try:
         with Heartbeat(job) as heartbeat, open_package(job.package_path) as package:
-            result = import_package(package, importer=job.user, progress=heartbeat.report)
+            result = import_package(package, importer=job.user, progress=heartbeat.report, job=job)
     except PackageError as exc:
         job.fail(f"Nothing was imported: {exc}")
     except Exception:

@@ -6,11 +6,19 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
 import threading
 import zipfile
+from pathlib import Path
 
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connections
+from taggit.models import Tag
 
+from annotations.models import Annotation
+from archive.blobstore import archive_storage
+from archive.models import Collection, FixityCheck, Source
 from exports.importer import import_package
 from exports.package import open_package
 
@@ -76,3 +84,39 @@ def rebuild(data: bytes, changes: dict[str, bytes | None], *, fix_manifests: boo
 def import_bytes(data: bytes, importer=None):
     with open_package(io.BytesIO(data)) as package:
         return import_package(package, importer=importer)
+
+
+def export_bag(path: Path, user: str = "olive") -> bytes:
+    call_command(
+        "export_collection", "field-notes", "--format=bagit", "-o", str(path), f"--user={user}"
+    )
+    return path.read_bytes()
+
+
+def blob_files() -> set[str]:
+    root = Path(archive_storage().path(""))
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def empty_everything() -> None:
+    """An empty archive and an empty blob store, as on a fresh installation.
+
+    (Not ``flush``: PostgreSQL refuses to TRUNCATE, inside the test's transaction, tables
+    whose search-index triggers have pending events.)
+    """
+    Annotation.objects.all().delete()  # with their tags, revisions and search entries
+    Collection.objects.all().delete()
+    Source.objects.all().delete()  # with fixity checks and search segments
+    Tag.objects.all().delete()
+    get_user_model().objects.all().delete()
+    shutil.rmtree(archive_storage().path(""), ignore_errors=True)
+
+
+def counts() -> tuple[int, int, int, int, int]:
+    return (
+        Collection.objects.count(),
+        Source.objects.count(),
+        Annotation.objects.count(),
+        get_user_model().objects.count(),
+        FixityCheck.objects.count(),
+    )

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from annotations.models import Annotation
 from exports.models import ImportJob
 from tests.conftest import login, run_worker
-from tests.test_imports import export_bag
+from tests.helpers import export_bag
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

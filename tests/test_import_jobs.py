@@ -19,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from annotations.models import Annotation
 from exports.models import UNEXPECTED_ERROR, ImportJob
 from tests.conftest import run_worker
-from tests.test_imports import counts, export_bag
+from tests.helpers import counts, export_bag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

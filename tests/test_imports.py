@@ -7,66 +7,35 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import struct
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
-from taggit.models import Tag
 
 from annotations.models import Annotation
-from archive.blobstore import archive_storage, hash_stored
-from archive.models import Collection, FixityCheck, Source
+from archive.blobstore import hash_stored
+from archive.models import Collection, Source
 from exports.package import PackageError
 from tests.conftest import run_worker
-from tests.helpers import import_bytes, members, rebuild
+from tests.helpers import (
+    blob_files,
+    counts,
+    empty_everything,
+    export_bag,
+    import_bytes,
+    members,
+    rebuild,
+)
 
 pytestmark = pytest.mark.django_db
 
 # What differs between a package and the package exported again after importing it.
 DIFFERS_IN_MANIFEST = ("exported_at", "exported_by")
 DIFFERS_IN_BAG_INFO = ("Bagging-Date",)
-
-
-def export_bag(path: Path, user: str = "olive") -> bytes:
-    call_command(
-        "export_collection", "field-notes", "--format=bagit", "-o", str(path), f"--user={user}"
-    )
-    return path.read_bytes()
-
-
-def blob_files() -> set[str]:
-    root = Path(archive_storage().path(""))
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-
-
-def empty_everything() -> None:
-    """An empty archive and an empty blob store, as on a fresh installation.
-
-    (Not ``flush``: PostgreSQL refuses to TRUNCATE, inside the test's transaction, tables
-    whose search-index triggers have pending events.)
-    """
-    Annotation.objects.all().delete()  # with their tags, revisions and search entries
-    Collection.objects.all().delete()
-    Source.objects.all().delete()  # with fixity checks and search segments
-    Tag.objects.all().delete()
-    get_user_model().objects.all().delete()
-    shutil.rmtree(archive_storage().path(""), ignore_errors=True)
-
-
-def counts() -> tuple[int, int, int, int, int]:
-    return (
-        Collection.objects.count(),
-        Source.objects.count(),
-        Annotation.objects.count(),
-        get_user_model().objects.count(),
-        FixityCheck.objects.count(),
-    )
 
 
 # --- Round trip ----------------------------------------------------------------------------
