@@ -13,10 +13,12 @@ class Command(BaseCommand):
         "Import a collection exported by export_collection --format bagit: a zipped BagIt"
         " package or its unzipped directory. Every checksum is verified before anything is"
         " written; then the collection, the sources (original bytes stored through archive"
-        " ingest, keeping their UUIDs), metadata, annotations and tags are added in one"
-        " transaction. Authors are matched by username; missing ones get inactive accounts"
-        " that cannot log in. Importing the same package again changes nothing. The import runs"
-        " in this process (no background worker is needed) and has no upload size limit."
+        " ingest, keeping their UUIDs), metadata, annotations and tags are added in short"
+        " transactions, hidden from everyone until the last one (other people's writes go on"
+        " meanwhile; an import that fails or is killed leaves nothing anyone can see)."
+        " Authors are matched by username; missing ones get inactive accounts that cannot log"
+        " in. Importing the same package again changes nothing. The import runs in this"
+        " process (no background worker is needed) and has no upload size limit."
     )
 
     def add_arguments(self, parser):
