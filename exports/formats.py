@@ -19,9 +19,14 @@ from exports.scope import ExportScope, citations_text
 
 BUFFER_CHARS = 64 * 1024
 BOM = "\ufeff"
+# One row per annotation, in the CSV and the XLSX alike. The source's creators, date and URL
+# sit beside its title: a reader sees what the passage is from without a second file.
 CSV_COLUMNS = (
     "collection",
     "source_title",
+    "source_creators",
+    "source_date_published",
+    "source_url",
     "citation_key",
     "source_uuid",
     "sha256",
@@ -37,6 +42,23 @@ CSV_COLUMNS = (
     "modified",
     "passage_link",
 )
+# Cells people typed, which the CSV neutralises; UUIDs, hashes, numbers, times and links
+# cannot start with a formula character. (A citation key is a slug, which may start with "-".)
+TYPED_COLUMNS = (
+    "collection",
+    "source_title",
+    "source_creators",
+    "source_url",
+    "citation_key",
+    "quote",
+    "note",
+    "tags",
+    "citations",
+    "author",
+)
+TIME_COLUMNS = ("created", "modified")
+_TYPED = tuple(CSV_COLUMNS.index(c) for c in TYPED_COLUMNS)
+_TIMES = tuple(CSV_COLUMNS.index(c) for c in TIME_COLUMNS)
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -106,28 +128,40 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
-def csv_row(scope: ExportScope, annotation: Annotation) -> list[str | int]:
+def annotation_values(scope: ExportScope, annotation: Annotation) -> list:
+    """The cells of an annotation's row (``CSV_COLUMNS``) as values: times as datetimes,
+    offsets as numbers, nothing neutralised. Each spreadsheet format writes them its way."""
     source = annotation.source
-    # Cells people typed are neutralised; UUIDs, hashes, numbers, times and links cannot start
-    # with a formula character. (A citation key is a slug, which may start with "-".)
     return [
-        neutralise(scope.collection.title),
-        neutralise(source.title),
-        neutralise(source.citation_key),
+        scope.collection.title,
+        source.title,
+        source.creator_display(),  # "; " between names, as a name may be "Family, Given"
+        source.date_published,
+        source.url or source.original_url,
+        source.citation_key,
         str(source.uuid),
         source.sha256,
         annotation.start,
         annotation.end,
-        neutralise(annotation.exact),
-        neutralise(annotation.note),
-        neutralise(", ".join(t.name for t in annotation.tags.all())),
-        neutralise(citations_text(annotation)),
-        neutralise(annotation.author.get_username()),
+        annotation.exact,
+        annotation.note,
+        ", ".join(t.name for t in annotation.tags.all()),
+        citations_text(annotation),
+        annotation.author.get_username(),
         annotation.visibility,
-        iso_z(annotation.created),
-        iso_z(annotation.modified),
+        annotation.created,
+        annotation.modified,
         scope.passage_iri(annotation),
     ]
+
+
+def csv_row(scope: ExportScope, annotation: Annotation) -> list[str | int]:
+    row = annotation_values(scope, annotation)
+    for i in _TYPED:
+        row[i] = neutralise(row[i])
+    for i in _TIMES:
+        row[i] = iso_z(row[i])
+    return row
 
 
 def csv_export(scope: ExportScope, *, bom: bool = False) -> Iterator[str]:

@@ -115,6 +115,10 @@ def test_unknown_format_is_404_and_post_is_405(client, owner, annotated):
 
 
 def test_csv_reads_back_with_the_csv_module_and_neutralises_formulas(client, owner, annotated):
+    alpha = annotated["alpha"]
+    alpha.creators = ["Ada Lovelace", "Babbage, Charles"]
+    alpha.url = "https://example.org/sketch"
+    alpha.save()
     client.force_login(owner)
     response, body = download(client, "csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -126,6 +130,9 @@ def test_csv_reads_back_with_the_csv_module_and_neutralises_formulas(client, own
     assert row == {
         "collection": "Field notes",
         "source_title": "Alpha report",
+        "source_creators": "Ada Lovelace; Babbage, Charles",
+        "source_date_published": "1843",
+        "source_url": "https://example.org/sketch",
         "citation_key": annotated["alpha"].citation_key,
         "source_uuid": str(annotated["alpha"].uuid),
         "sha256": annotated["alpha"].sha256,
