@@ -267,7 +267,8 @@ class Format:
     label: str
     filename: str  # after the collection's slug
     content_type: str
-    text: Callable[[ExportScope], Iterator[str]] | None  # None: binary (the bag)
+    text: Callable[[ExportScope], Iterator[str]] | None  # None: binary (see binary_writer)
+    hint: str = ""  # what the Export menu says of it, beside its link
 
 
 FORMATS: dict[str, Format] = {
@@ -281,7 +282,20 @@ FORMATS: dict[str, Format] = {
             jsonld,
         ),
         Format(
-            "csv", "Spreadsheet (CSV)", "-annotations.csv", "text/csv; charset=utf-8", csv_export
+            "xlsx",
+            "Spreadsheet (XLSX)",
+            "-annotations.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            None,
+            "opens in Excel, LibreOffice and Numbers with every accent intact",
+        ),
+        Format(
+            "csv",
+            "Spreadsheet (CSV)",
+            "-annotations.csv",
+            "text/csv; charset=utf-8",
+            csv_export,
+            "UTF-8 plain text, for scripts and databases",
         ),
         Format(
             "markdown", "Report (Markdown)", "-report.md", "text/markdown; charset=utf-8", markdown
@@ -306,10 +320,22 @@ FORMATS: dict[str, Format] = {
 
 
 def text_writer(fmt: str, *, bom: bool = False) -> Callable[[ExportScope], Iterator[str]]:
-    """The writer of a text format (everything but the bag)."""
+    """The writer of a text format."""
     if fmt == "csv" and bom:
         return lambda scope: csv_export(scope, bom=True)
     writer = FORMATS[fmt].text
     if writer is None:
         raise ValueError(f"{fmt} is not a text format")
     return writer
+
+
+def binary_writer(fmt: str) -> Callable[[ExportScope], Iterator[bytes]]:
+    """The writer of a binary format (a zip: the bag, the workbook)."""
+    # Imported here: both modules import this one (the bag holds the text formats).
+    from exports.bag import bag_chunks
+    from exports.xlsx import xlsx_chunks
+
+    writers = {"bagit": bag_chunks, "xlsx": xlsx_chunks}
+    if fmt not in writers:
+        raise ValueError(f"{fmt} is not a binary format")
+    return writers[fmt]

@@ -15,8 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.decorators import accepts_api_token
 from archive.models import Collection
-from exports.bag import bag_chunks
-from exports.formats import FORMATS, buffered, text_writer
+from exports.formats import FORMATS, binary_writer, buffered, text_writer
 from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
 from exports.importer import may_import
 from exports.models import ImportJob
@@ -35,7 +34,7 @@ def export_response(
     if head:
         body: Iterator[bytes] = iter(())
     elif spec.text is None:
-        body = bag_chunks(scope)
+        body = binary_writer(fmt)(scope)
     else:
         text = buffered(text_writer(fmt, bom=bom)(scope))
         body = (chunk.encode("utf-8") for chunk in text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 
 import pytest
@@ -186,14 +187,37 @@ def django_db_setup(django_db_setup):
     close_helper_connections()
 
 
+# --- Real tools as oracles: pandoc, LibreOffice -------------------------------------------
+
+REQUIRE_TOOLS = os.environ.get("SCHOLION_REQUIRE_TOOLS") == "1"
+_tool_results = {"passed": 0}
+
+
+def program(name: str, debian_package: str) -> str:
+    """The path of a program a test runs as its oracle. Missing, the test is skipped locally
+    and fails in CI (SCHOLION_REQUIRE_TOOLS=1), as the browser tests do."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install -y {debian_package})"
+        if REQUIRE_TOOLS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" and report.passed and "browser" in report.keywords:
         _browser_results["passed"] += 1
+    if report.when == "call" and report.passed and "tools" in report.keywords:
+        _tool_results["passed"] += 1
 
 
 def pytest_sessionfinish(session, exitstatus):
     if REQUIRE_BROWSER and exitstatus == 0 and _browser_results["passed"] == 0:
         print("\nSCHOLION_REQUIRE_BROWSER=1 but no browser test ran and passed.")
+        session.exitstatus = 1
+    if REQUIRE_TOOLS and exitstatus == 0 and _tool_results["passed"] == 0:
+        print("\nSCHOLION_REQUIRE_TOOLS=1 but no test with pandoc or LibreOffice ran and passed.")
         session.exitstatus = 1
 
 

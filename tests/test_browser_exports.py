@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import openpyxl
 import pytest
 
 from tests.conftest import login
@@ -27,6 +28,19 @@ def test_export_menu_downloads_the_csv_and_a_filtered_jsonld(page, annotated):
     assert {r["quote"] for r in rows} == {
         "The first passage",
         "'=SUM(A1)",
+        "the harbour froze in 1709",
+        "Bread was dear",
+    }
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Spreadsheet (XLSX)").click()
+    download = download_info.value
+    assert download.suggested_filename == "field-notes-annotations.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(download.path().read_bytes())).active
+    assert sheet["A1"].value == "collection" and sheet.freeze_panes == "A2"
+    assert {c.value for c in sheet["K"][1:]} == {
+        "The first passage",
+        "=SUM(A1)",  # text in a workbook: it needs no quote mark
         "the harbour froze in 1709",
         "Bread was dear",
     }

@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 import zipfile
+from datetime import UTC
 from pathlib import Path
 
 import bagit
 import bibtexparser
+import openpyxl
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -21,6 +24,7 @@ from accounts.models import ApiToken
 from annotations.models import Annotation
 from annotations.w3c import CONTEXT
 from archive.cite import plain_reference
+from tests.conftest import program
 from tests.w3c import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +98,7 @@ def test_private_annotations_of_others_never_appear_even_for_a_curator(
 def test_stranger_and_visitor_get_404_for_a_private_collection(client, stranger, annotated):
     assert client.get(url("csv")).status_code == 404
     client.force_login(stranger)
-    for fmt in ("jsonld", "csv", "markdown", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "bibtex", "csljson", "bagit"):
         assert client.get(url(fmt)).status_code == 404
 
 
@@ -171,6 +175,166 @@ def test_head_answers_the_headers_without_writing_the_export(rf, owner, annotate
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
     assert b"".join(response.streaming_content) == b""
+
+
+# --- XLSX ----------------------------------------------------------------------------------
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def workbook_rows(body: bytes) -> tuple[list, list[tuple]]:
+    """The header and the data rows of the workbook's one sheet, as openpyxl reads them."""
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+    rows = [tuple(c.value for c in row) for row in sheet.iter_rows()]
+    return list(rows[0]), rows[1:]
+
+
+def add_note(author, source, quote: str, note: str, **kwargs) -> Annotation:
+    start = source.text.index(quote)
+    return Annotation.create_anchored(
+        author=author, source=source, start=start, end=start + len(quote), note=note, **kwargs
+    )
+
+
+def test_xlsx_holds_the_csv_rows_with_numbers_and_dates_a_spreadsheet_can_sort(
+    client, owner, annotated
+):
+    alpha = annotated["alpha"]
+    alpha.url = "https://example.org/sketch"
+    alpha.save()
+    client.force_login(owner)
+    response, body = download(client, "xlsx")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == XLSX_TYPE
+    assert response["Content-Disposition"] == 'attachment; filename="field-notes-annotations.xlsx"'
+    workbook = openpyxl.load_workbook(io.BytesIO(body))
+    assert workbook.sheetnames == ["Annotations"]
+    sheet = workbook.active
+    assert sheet.freeze_panes == "A2"  # the header stays in view
+    assert sheet.auto_filter.ref == "A1:S5"
+    assert sheet.column_dimensions["K"].width > sheet.column_dimensions["I"].width  # quote, start
+    header, rows = workbook_rows(body)
+    _, csv_body = download(client, "csv")
+    csv_rows = list(csv.reader(io.StringIO(csv_body.decode(), newline="")))
+    assert header == csv_rows[0]
+    assert len(rows) == 4 == len(csv_rows) - 1
+    first = annotated["a"]["olive-collection"]
+    values = next(r for r in rows if r[header.index("quote")] == "The first passage")
+    row = dict(zip(header, values, strict=True))
+    assert row == {
+        "collection": "Field notes",
+        "source_title": "Alpha report",
+        "source_creators": "Ada Lovelace",
+        "source_date_published": "1843",  # text: a year alone is not a day
+        "source_url": "https://example.org/sketch",
+        "citation_key": alpha.citation_key,
+        "source_uuid": str(alpha.uuid),
+        "sha256": alpha.sha256,
+        "start": first.start,
+        "end": first.end,
+        "quote": "The first passage",
+        "note": 'Line one\nLine two, with "quotes" and a comma',
+        "tags": "dates, claims",
+        "citations": None,  # an empty cell
+        "author": "olive",
+        "visibility": "collection",
+        "created": first.created.astimezone(UTC).replace(tzinfo=None, microsecond=0),
+        "modified": first.modified.astimezone(UTC).replace(tzinfo=None, microsecond=0),
+        "passage_link": f"{BASE}/sources/{alpha.uuid}/passages/{first.start}-{first.end}/",
+    }
+    cell = sheet.cell(row=2, column=header.index("created") + 1)
+    assert cell.is_date and cell.number_format == 'yyyy-mm-dd hh:mm:ss "UTC"'
+    # Every other cell is the CSV's, less the quote mark the CSV needs against formulas.
+    for row, csv_row in zip(rows, csv_rows[1:], strict=True):
+        for name, value, text in zip(header, row, csv_row, strict=True):
+            if name not in ("created", "modified"):
+                assert ("" if value is None else str(value)) == text.removeprefix("'"), name
+
+
+def test_xlsx_keeps_accents_emoji_line_breaks_and_formula_like_notes_as_written(
+    client, owner, annotated
+):
+    alpha = annotated["alpha"]
+    alpha.creators = ["Ramón y Cajal, Santiago"]
+    alpha.save()
+    add_note(owner, alpha, "second one", "Nota en español 🦜\nsegunda línea", tags=["économie"])
+    add_note(owner, alpha, "other things", "#N/A")
+    add_note(owner, alpha, "alpha text", "x" * 40_000)
+    client.force_login(owner)
+    _, body = download(client, "xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+    header = [c.value for c in sheet[1]]
+    notes = {c.value: c for c in sheet[openpyxl.utils.get_column_letter(header.index("note") + 1)]}
+    assert "Nota en español 🦜\nsegunda línea" in notes
+    assert "économie" in [c.value for c in sheet["M"]]
+    assert "Ramón y Cajal, Santiago" in [c.value for c in sheet["C"]]
+    # Stored as text, never as a formula or an error value: no spreadsheet evaluates them,
+    # and unlike the CSV they need no leading quote.
+    for text in ('=HYPERLINK("http://evil")', "#N/A", "-minus first"):
+        assert notes[text].data_type == "s", text
+    quotes = {c.value: c for c in sheet["K"]}
+    assert quotes["=SUM(A1)"].data_type == "s"
+    longest = max((n for n in notes if isinstance(n, str)), key=len)
+    assert len(longest) == 32_767 and longest.startswith("xxxx")
+    assert longest.endswith(
+        "[cut at Excel's limit of 32,767 characters; the CSV and JSON-LD hold it whole]"
+    )
+
+
+@pytest.mark.tools
+def test_libreoffice_reads_the_xlsx_with_its_accents_intact(client, owner, annotated, tmp_path):
+    soffice = program("soffice", "libreoffice-calc-nogui")
+    add_note(owner, annotated["alpha"], "second one", "Nota en español 🦜, ça va")
+    # XML cannot hold control characters: the file escapes them as _x0007_ (ECMA-376),
+    # and a literal "_x0041_" too, which LibreOffice (like Excel) reads back as written.
+    # (openpyxl shows such escapes undecoded, so it is not the oracle here.)
+    add_note(owner, annotated["alpha"], "the end", "bell \x07, form feed \x0c, _x0041_ stay")
+    client.force_login(owner)
+    _, body = download(client, "xlsx")
+    (tmp_path / "export.xlsx").write_bytes(body)
+    # A profile of its own, so that no other LibreOffice running on the machine interferes.
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path}/profile",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1",  # comma, quote, UTF-8, from row 1
+            "--outdir",
+            str(tmp_path / "out"),
+            str(tmp_path / "export.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    text = (tmp_path / "out" / "export.csv").read_text("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    notes = {r["note"] for r in rows}
+    assert "Nota en español 🦜, ça va" in notes
+    assert 'Line one\nLine two, with "quotes" and a comma' in notes
+    assert '=HYPERLINK("http://evil")' in notes  # text, not a formula LibreOffice ran
+    assert "bell \x07, form feed \x0c, _x0041_ stay" in notes
+    assert "MAYAPRIVATE" not in text
+
+
+def test_xlsx_never_holds_another_persons_private_annotation(client, curator, member, annotated):
+    client.force_login(curator)
+    _, body = download(client, "xlsx")
+    header, rows = workbook_rows(body)
+    notes = {r[header.index("note")] for r in rows}
+    assert "MAYAPRIVATE" not in notes and '=HYPERLINK("http://evil")' not in notes
+    assert len(rows) == 3
+    client.force_login(member)
+    header, rows = workbook_rows(download(client, "xlsx")[1])
+    notes = {r[header.index("note")] for r in rows}
+    assert "MAYAPRIVATE" in notes and '=HYPERLINK("http://evil")' not in notes
+
+
+def test_xlsx_of_an_empty_selection_is_a_header_row(client, owner, annotated):
+    client.force_login(owner)
+    header, rows = workbook_rows(download(client, "xlsx", "archived_to=2000-01-01")[1])
+    assert header[:2] == ["collection", "source_title"] and rows == []
 
 
 # --- Markdown, BibTeX, CSL-JSON ------------------------------------------------------------
@@ -321,7 +485,7 @@ def test_a_bad_filter_is_a_400_naming_it(client, owner, annotated):
 def test_export_menu_on_the_collection_page_links_every_format(client, owner, annotated):
     client.force_login(owner)
     page = client.get("/collections/field-notes/").content.decode()
-    for fmt in ("jsonld", "csv", "markdown", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "bibtex", "csljson", "bagit"):
         assert f'href="/collections/field-notes/export/{fmt}"' in page
     filtered = client.get("/collections/field-notes/?tag=dates&author=olive&page=2").text
     assert 'href="/collections/field-notes/export/csv?tag=dates&amp;author=olive"' in filtered
@@ -353,7 +517,7 @@ def _queries_for(client, fmt: str) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("fmt", ["jsonld", "csv", "markdown", "bagit"])
+@pytest.mark.parametrize("fmt", ["jsonld", "xlsx", "csv", "markdown", "bagit"])
 def test_query_count_does_not_grow_with_the_number_of_annotations(client, owner, annotated, fmt):
     client.force_login(owner)
     alpha = annotated["alpha"]
@@ -372,7 +536,7 @@ def test_query_count_does_not_grow_with_the_number_of_annotations(client, owner,
 
 
 def test_command_writes_each_format_to_a_file(owner, annotated, tmp_path):
-    for fmt in ("jsonld", "csv", "markdown", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "bibtex", "csljson", "bagit"):
         out = tmp_path / f"export.{fmt}"
         call_command("export_collection", "field-notes", "--format", fmt, "--output", str(out))
         assert out.stat().st_size > 100
@@ -380,6 +544,8 @@ def test_command_writes_each_format_to_a_file(owner, annotated, tmp_path):
     assert uuids_in(doc) == expected(annotated, *OLIVE_SEES)  # the owner's view by default
     assert doc["first"]["items"][0]["id"].startswith("http://localhost:8000/api/annotations/")
     assert zipfile.ZipFile(tmp_path / "export.bagit").testzip() is None
+    header, rows = workbook_rows((tmp_path / "export.xlsx").read_bytes())
+    assert len(rows) == 4 and rows[0][header.index("passage_link")].startswith("http://localhost")
 
 
 def test_command_filters_user_and_stdout(owner, member, annotated, capsys):
@@ -402,6 +568,8 @@ def test_command_filters_user_and_stdout(owner, member, annotated, capsys):
 def test_command_refuses_a_bag_on_stdout_and_names_bad_input(annotated):
     with pytest.raises(CommandError, match="zip file: give --output PATH"):
         call_command("export_collection", "field-notes", "--format=bagit", "--output=-")
+    with pytest.raises(CommandError, match="field-notes-annotations.xlsx"):
+        call_command("export_collection", "field-notes", "--format=xlsx", "--output=-")
     with pytest.raises(CommandError, match="No collection with slug 'nope'"):
         call_command("export_collection", "nope", "--format=csv", "--output=-")
     with pytest.raises(CommandError, match="No user named 'ghost'"):

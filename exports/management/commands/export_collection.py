@@ -9,17 +9,18 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from archive.models import Collection
-from exports.bag import ExportError, bag_chunks
-from exports.formats import FORMATS, text_writer
+from exports.bag import ExportError
+from exports.formats import FORMATS, binary_writer, text_writer
 from exports.forms import export_scope
 
 
 class Command(BaseCommand):
     help = (
         "Export a collection's annotations and sources. Formats: jsonld (W3C Web Annotation),"
-        " csv, markdown (a report), bibtex, csljson, bagit (a zipped BagIt package with the"
-        " original bytes, which import_collection reads back). The export holds what --user"
-        " may see; never anyone else's private annotations."
+        " xlsx (a spreadsheet any spreadsheet program opens), csv, markdown (a report),"
+        " bibtex, csljson, bagit (a zipped BagIt package with the original bytes, which"
+        " import_collection reads back). The export holds what --user may see; never anyone"
+        " else's private annotations."
     )
 
     def add_arguments(self, parser):
@@ -70,10 +71,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         fmt, output = options["format"], options["output"]
-        if fmt == "bagit" and output == "-":
+        spec = FORMATS[fmt]
+        if spec.text is None and output == "-":
             raise CommandError(
-                "A BagIt package is a zip file: give --output PATH (for example"
-                f" {options['slug']}-bag.zip), not standard output."
+                f"{spec.label} is a zip file: give --output PATH (for example"
+                f" {options['slug']}{spec.filename}), not standard output."
             )
         collection = Collection.objects.select_related("owner").filter(slug=options["slug"]).first()
         if collection is None:
@@ -102,9 +104,9 @@ class Command(BaseCommand):
         progress = self._progress_bar(scope.count(), passes=3 if fmt == "bagit" else 1)
         scope.progress = progress
         try:
-            if fmt == "bagit":
+            if spec.text is None:
                 with Path(output).open("wb") as out:
-                    for chunk in bag_chunks(scope):
+                    for chunk in binary_writer(fmt)(scope):
                         out.write(chunk)
             elif output == "-":
                 for chunk in text_writer(fmt, bom=options["bom"])(scope):
