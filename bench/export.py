@@ -96,21 +96,22 @@ def build(slug: str, n_sources: int, n_annotations: int, users, rng: random.Rand
     return collection
 
 
-def consume(scope, fmt: str) -> int:
-    from exports.bag import bag_chunks
-    from exports.formats import buffered, text_writer
+def consume(scope, fmt: str) -> tuple[int, float]:
+    """Bytes written, and the moment (perf_counter) the first of them was ready to send."""
+    from exports.formats import FORMATS, binary_writer, buffered, text_writer
 
-    written = 0
-    if fmt == "bagit":
-        for chunk in bag_chunks(scope):
-            written += len(chunk)
+    written, first = 0, 0.0
+    if FORMATS[fmt].text is None:
+        chunks = binary_writer(fmt)(scope)
     else:
-        for chunk in buffered(text_writer(fmt)(scope)):
-            written += len(chunk.encode("utf-8"))
-    return written
+        chunks = (chunk.encode("utf-8") for chunk in buffered(text_writer(fmt)(scope)))
+    for chunk in chunks:
+        first = first or time.perf_counter()
+        written += len(chunk)
+    return written, first
 
 
-def run(collection, user, fmt: str) -> tuple[int, float, int, float]:
+def run(collection, user, fmt: str) -> tuple[int, float, float, int, float]:
     from exports.scope import ExportScope
 
     def scope():
@@ -119,14 +120,14 @@ def run(collection, user, fmt: str) -> tuple[int, float, int, float]:
     count = scope().count()
     gc.collect()
     t0 = time.perf_counter()
-    size = consume(scope(), fmt)
+    size, first = consume(scope(), fmt)
     elapsed = time.perf_counter() - t0
     gc.collect()
     tracemalloc.start()
     consume(scope(), fmt)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return count, elapsed, size, peak
+    return count, elapsed, first - t0, size, peak
 
 
 def main() -> None:
@@ -134,7 +135,9 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=100_000)
     parser.add_argument("--sources", type=int, default=500)
     parser.add_argument(
-        "--formats", default="csv,jsonld,markdown,bibtex,csljson,bagit", help="comma-separated"
+        "--formats",
+        default="csv,xlsx,jsonld,markdown,bibtex,csljson,bagit",
+        help="comma-separated",
     )
     args = parser.parse_args()
 
@@ -172,14 +175,15 @@ def main() -> None:
         print(
             f"\nExports as the owner (everything but other people's private annotations):\n"
             f"  {'collection':<10} {'format':<9} {'annotations':>11} {'seconds':>8}"
-            f" {'annot./s':>9} {'output MB':>10} {'peak MB':>8}"
+            f" {'annot./s':>9} {'1st byte s':>10} {'output MB':>10} {'peak MB':>8}"
         )
         for fmt in args.formats.split(","):
             for collection in collections:
-                count, elapsed, size, peak = run(collection, owner, fmt)
+                count, elapsed, first, size, peak = run(collection, owner, fmt)
                 print(
                     f"  {collection.slug:<10} {fmt:<9} {count:>11,} {elapsed:>8.2f}"
-                    f" {count / elapsed:>9,.0f} {size / MB:>10.1f} {peak / MB:>8.1f}"
+                    f" {count / elapsed:>9,.0f} {first:>10.2f} {size / MB:>10.1f}"
+                    f" {peak / MB:>8.1f}"
                 )
         print(f"\n  process ru_maxrss {max_rss_mb():.0f} MB")
         connection.close()

@@ -1,7 +1,8 @@
 """The text formats of an export, each a generator of strings (streamed, never whole in memory).
 
 W3C JSON-LD goes through ``annotations.w3c.annotation_to_jsonld``, the one place that decides
-the representation; CSV, Markdown, BibTeX and CSL-JSON are written here from the same rows.
+the representation; CSV, the two Markdown reports, BibTeX and CSL-JSON are written here from
+the same rows (and the XLSX in ``exports.xlsx``).
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 
+from django.utils import timezone
+
+from annotations.citekeys import KEY_RE, find_groups
 from annotations.models import Annotation
 from annotations.w3c import CONTEXT, annotation_to_jsonld, iso_z
 from archive import cite
@@ -232,6 +237,106 @@ def markdown(scope: ExportScope) -> Iterator[str]:
         yield f"- {reference}\n"
 
 
+# --- Markdown report for pandoc ------------------------------------------------------------
+#
+# The same report for ``pandoc --citeproc``: a YAML block names the CSL-JSON file the Export
+# menu offers beside it as its bibliography, and citeproc writes the one reference list.
+# Citations pandoc cannot resolve would print as "(key?)" with a warning, so the report holds
+# a citation only where its key is in that file; every other "@" is escaped, as is every mark
+# in text that is not Markdown (titles, quotes of the source, names).
+
+# All ASCII punctuation but the few that never start Markdown, citations or typography.
+_MARKUP = re.compile(r"([!-+\-.:-@\[-`{-~])")
+_CODE_SPAN = re.compile(r"(`+)[\s\S]*?\1")
+# An "@" that pandoc would read as a citation: not within a word (bob@example.org is not).
+_CITE_AT = re.compile(r"(?<![\w\\])@")
+
+
+def pandoc_text(text: str) -> str:
+    """Plain text (not Markdown) as pandoc Markdown that reads back as exactly that text."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def pandoc_note(text: str, keys: Container[str]) -> str:
+    """A note (Markdown) with its citation groups kept where every key is in ``keys``, and
+    every other citation-like "@" escaped. Code spans are left alone: pandoc reads no
+    citation in them, and a backslash there would show."""
+    keep = [
+        (start, end) for start, end, items in find_groups(text) if all(i.key in keys for i in items)
+    ]
+    keep += [m.span() for m in _CODE_SPAN.finditer(text)]
+
+    def escape(match: re.Match) -> str:
+        at = match.start()
+        return "@" if any(start <= at < end for start, end in keep) else "\\@"
+
+    return _CITE_AT.sub(escape, text)
+
+
+def pandoc_key(key: str) -> str:
+    """``@key``, in braces when pandoc's grammar would end the key early (``@{a--b}``)."""
+    return f"@{key}" if KEY_RE.fullmatch(key) else f"@{{{key}}}"
+
+
+def _code_span(text: str) -> str:
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _pandoc_passage(scope: ExportScope, annotation: Annotation, keys: Container[str]) -> str:
+    lines = [line.strip() for line in annotation.exact.splitlines()] or [""]
+    quote = "\n".join(f"> {pandoc_text(line)}".rstrip() for line in lines)
+    about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
+    about.append(f"by {pandoc_text(annotation.author.get_username())}")
+    tags = ", ".join(_code_span(t.name) for t in annotation.tags.all())
+    if tags:
+        about.append(f"tags: {tags}")
+    parts = [quote, " · ".join(about)]
+    if annotation.note:
+        parts.append(pandoc_note(annotation.note.strip(), keys))
+    citations = citations_text(annotation)
+    if citations:
+        parts.append(f"Citations: {pandoc_note(citations, keys)}")
+    return "\n\n".join(parts) + "\n\n"
+
+
+def markdown_for_pandoc(scope: ExportScope) -> Iterator[str]:
+    """The report, its references left to citeproc: ``pandoc --citeproc`` beside the
+    CSL-JSON export (``<slug>-sources.json``, same filters) gives one reference list."""
+    sources = scope.source_list()
+    keys = {s.citation_key for s in sources} | {i["id"] for i in scope.external_references()}
+    # JSON strings are YAML: quotes, colons, "#" and line breaks in a title cannot end the
+    # block. Pandoc reads the values as Markdown, hence the escapes inside.
+    meta = {
+        "title": pandoc_text(scope.collection.title),
+        "date": timezone.now().date().isoformat(),
+        "bibliography": scope.collection.slug + FORMATS["csljson"].filename,
+        # Every reference in the file, as the ready-to-read report lists every source.
+        "nocite": "@*",
+        "link-citations": True,
+    }
+    yield "---\n" + "".join(f"{k}: {_dumps(v)}\n" for k, v in meta.items()) + "---\n\n"
+    if scope.collection.description:
+        yield pandoc_text(scope.collection.description.strip()) + "\n\n"
+    yield (
+        f"{_count(scope.count(), 'passage')} from {_count(len(sources), 'source')}."
+        f" Collection: <{scope.collection_iri()}>\n\n"
+    )
+    annotations = scope.iter_annotations()
+    pending = next(annotations, None)
+    for source in sources:
+        yield f"# {pandoc_text(source.title)}\n\n"
+        yield (
+            f"[{pandoc_key(source.citation_key)}] · archived copy <{scope.source_iri(source)}>,"
+            f" SHA-256 `{source.sha256}`\n\n"
+        )
+        while pending is not None and pending.source_id == source.pk:
+            yield _pandoc_passage(scope, pending, keys)
+            pending = next(annotations, None)
+    yield "# References\n\n::: {#refs}\n:::\n"
+
+
 # --- References ----------------------------------------------------------------------------
 
 
@@ -298,7 +403,20 @@ FORMATS: dict[str, Format] = {
             "UTF-8 plain text, for scripts and databases",
         ),
         Format(
-            "markdown", "Report (Markdown)", "-report.md", "text/markdown; charset=utf-8", markdown
+            "markdown",
+            "Report (Markdown)",
+            "-report.md",
+            "text/markdown; charset=utf-8",
+            markdown,
+            "ready to read, its references printed",
+        ),
+        Format(
+            "pandoc",
+            "Report for pandoc (Markdown)",
+            "-report-pandoc.md",
+            "text/markdown; charset=utf-8",
+            markdown_for_pandoc,
+            "citations left to pandoc --citeproc; save the CSL-JSON references beside it",
         ),
         Format(
             "bibtex",

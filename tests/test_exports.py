@@ -98,7 +98,7 @@ def test_private_annotations_of_others_never_appear_even_for_a_curator(
 def test_stranger_and_visitor_get_404_for_a_private_collection(client, stranger, annotated):
     assert client.get(url("csv")).status_code == 404
     client.force_login(stranger)
-    for fmt in ("jsonld", "xlsx", "csv", "markdown", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "pandoc", "bibtex", "csljson", "bagit"):
         assert client.get(url(fmt)).status_code == 404
 
 
@@ -485,7 +485,7 @@ def test_a_bad_filter_is_a_400_naming_it(client, owner, annotated):
 def test_export_menu_on_the_collection_page_links_every_format(client, owner, annotated):
     client.force_login(owner)
     page = client.get("/collections/field-notes/").content.decode()
-    for fmt in ("jsonld", "xlsx", "csv", "markdown", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "pandoc", "bibtex", "csljson", "bagit"):
         assert f'href="/collections/field-notes/export/{fmt}"' in page
     filtered = client.get("/collections/field-notes/?tag=dates&author=olive&page=2").text
     assert 'href="/collections/field-notes/export/csv?tag=dates&amp;author=olive"' in filtered
@@ -517,7 +517,7 @@ def _queries_for(client, fmt: str) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("fmt", ["jsonld", "xlsx", "csv", "markdown", "bagit"])
+@pytest.mark.parametrize("fmt", ["jsonld", "xlsx", "csv", "markdown", "pandoc", "bagit"])
 def test_query_count_does_not_grow_with_the_number_of_annotations(client, owner, annotated, fmt):
     client.force_login(owner)
     alpha = annotated["alpha"]
@@ -591,6 +591,8 @@ def test_commands_explain_themselves_in_help():
         "--from",
         "--to",
         "bagit",
+        "xlsx",
+        "pandoc --citeproc",
     ):
         assert word in text
     parser = import_collection.Command().create_parser("manage.py", "import_collection")

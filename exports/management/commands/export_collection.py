@@ -17,10 +17,11 @@ from exports.forms import export_scope
 class Command(BaseCommand):
     help = (
         "Export a collection's annotations and sources. Formats: jsonld (W3C Web Annotation),"
-        " xlsx (a spreadsheet any spreadsheet program opens), csv, markdown (a report),"
-        " bibtex, csljson, bagit (a zipped BagIt package with the original bytes, which"
-        " import_collection reads back). The export holds what --user may see; never anyone"
-        " else's private annotations."
+        " xlsx (a spreadsheet any spreadsheet program opens), csv, markdown (a report, its"
+        " references printed), pandoc (the report for pandoc --citeproc, beside the csljson"
+        " export: pandoc --citeproc SLUG-report-pandoc.md), bibtex, csljson, bagit (a zipped"
+        " BagIt package with the original bytes, which import_collection reads back). The"
+        " export holds what --user may see; never anyone else's private annotations."
     )
 
     def add_arguments(self, parser):
