@@ -416,7 +416,8 @@ FORMATS: dict[str, Format] = {
             "-report-pandoc.md",
             "text/markdown; charset=utf-8",
             markdown_for_pandoc,
-            "citations left to pandoc --citeproc; save the CSL-JSON references beside it",
+            # A non-breaking hyphen: "CSL-" and "JSON" must not part at a line's end.
+            "citations left to pandoc --citeproc; save the CSL\u2011JSON references beside it",
         ),
         Format(
             "bibtex",

@@ -45,6 +45,12 @@ def test_export_menu_downloads_the_csv_and_a_filtered_jsonld(page, annotated):
         "Bread was dear",
     }
 
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Report for pandoc (Markdown)").click()
+    download = download_info.value
+    assert download.suggested_filename == "field-notes-report-pandoc.md"
+    assert 'bibliography: "field-notes-sources.json"' in download.path().read_text("utf-8")
+
     # The page's filters narrow the downloads too.
     page.get_by_text("Filters", exact=True).click()
     page.get_by_label("Tag", exact=True).fill("dates")
