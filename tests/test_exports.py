@@ -260,6 +260,8 @@ def test_xlsx_keeps_accents_emoji_line_breaks_and_formula_like_notes_as_written(
     add_note(owner, alpha, "second one", "Nota en español 🦜\nsegunda línea", tags=["économie"])
     add_note(owner, alpha, "other things", "#N/A")
     add_note(owner, alpha, "alpha text", "x" * 40_000)
+    add_note(owner, alpha, "A line", "🦜" * 20_000)  # 40,000 UTF-16 units, as Excel counts
+    add_note(owner, alpha, "mentions", "<r>not rich text</r>")  # XlsxWriter writes it as XML
     client.force_login(owner)
     _, body = download(client, "xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(body)).active
@@ -274,11 +276,52 @@ def test_xlsx_keeps_accents_emoji_line_breaks_and_formula_like_notes_as_written(
         assert notes[text].data_type == "s", text
     quotes = {c.value: c for c in sheet["K"]}
     assert quotes["=SUM(A1)"].data_type == "s"
-    longest = max((n for n in notes if isinstance(n, str)), key=len)
-    assert len(longest) == 32_767 and longest.startswith("xxxx")
-    assert longest.endswith(
-        "[cut at Excel's limit of 32,767 characters; the CSV and JSON-LD hold it whole]"
-    )
+    assert "<r>not rich text</r>" in notes
+    cut = {n[0]: n for n in notes if isinstance(n, str) and n.endswith("hold it whole]")}
+    units = {first: len(n.encode("utf-16-le")) // 2 for first, n in cut.items()}
+    assert units == {"x": 32_767, "🦜": 32_766}  # a 🦜 is two units: one would not fit
+
+
+def test_xlsx_rows_are_streamed_exactly_as_xlsxwriter_writes_them(owner, annotated, tmp_path):
+    """The rows are written by hand so that they can be streamed: they must be the very XML
+    XlsxWriter writes for the same values in its constant-memory mode."""
+    import re
+
+    import xlsxwriter
+
+    from exports.formats import annotation_values
+    from exports.forms import export_scope
+    from exports.xlsx import _TIMES, OPTIONS, SHEET_PATH, frame, xlsx_chunks
+
+    add_note(owner, annotated["alpha"], "second one", " español 🦜 & <b> _x0041_ \x07\n")
+    scope = export_scope(annotated["collection"], owner, BASE)
+    streamed = b"".join(xlsx_chunks(scope))
+    _, time_style = frame(scope, scope.count())
+
+    reference = tmp_path / "reference.xlsx"
+    workbook = xlsxwriter.Workbook(str(reference), {**OPTIONS, "in_memory": False})
+    moment = workbook.add_format({"num_format": 'yyyy-mm-dd hh:mm:ss "UTC"'})
+    sheet = workbook.add_worksheet()
+    for row, annotation in enumerate(scope.iter_annotations(), 1):
+        for col, value in enumerate(annotation_values(scope, annotation)):
+            if isinstance(value, str):
+                if value:  # an empty cell, rather than an empty string
+                    sheet.write_string(row, col, value)
+            elif col in _TIMES:
+                value = value.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+                sheet.write_datetime(row, col, value, moment)
+            else:
+                sheet.write_number(row, col, value)
+    workbook.close()
+    assert moment.xf_index == time_style
+
+    def data_rows(data: bytes) -> list[bytes]:
+        sheet_xml = zipfile.ZipFile(io.BytesIO(data)).read(SHEET_PATH)
+        return re.findall(rb'<row r="(?:[2-9]|\d\d+)".*?</row>', sheet_xml, re.S)
+
+    rows = data_rows(streamed)
+    assert len(rows) == 5 and b"espa\xc3\xb1ol" in b"".join(rows)
+    assert rows == data_rows(reference.read_bytes())
 
 
 @pytest.mark.tools
