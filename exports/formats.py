@@ -248,6 +248,8 @@ def markdown(scope: ExportScope) -> Iterator[str]:
 # All ASCII punctuation but the few that never start Markdown, citations or typography.
 _MARKUP = re.compile(r"([!-+\-.:-@\[-`{-~])")
 _CODE_SPAN = re.compile(r"(`+)[\s\S]*?\1")
+# <https://example.org/@someone>: no citation inside, and pandoc would keep a backslash there.
+_AUTOLINK = re.compile(r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>")
 # An "@" that pandoc would read as a citation: not within a word (bob@example.org is not).
 _CITE_AT = re.compile(r"(?<![\w\\])@")
 
@@ -259,12 +261,13 @@ def pandoc_text(text: str) -> str:
 
 def pandoc_note(text: str, keys: Container[str]) -> str:
     """A note (Markdown) with its citation groups kept where every key is in ``keys``, and
-    every other citation-like "@" escaped. Code spans are left alone: pandoc reads no
-    citation in them, and a backslash there would show."""
+    every other citation-like "@" escaped. Code spans and autolinks are left alone: pandoc
+    reads no citation in them, and a backslash there would show."""
     keep = [
         (start, end) for start, end, items in find_groups(text) if all(i.key in keys for i in items)
     ]
     keep += [m.span() for m in _CODE_SPAN.finditer(text)]
+    keep += [m.span() for m in _AUTOLINK.finditer(text)]
 
     def escape(match: re.Match) -> str:
         at = match.start()

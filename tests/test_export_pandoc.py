@@ -77,7 +77,8 @@ def test_pandoc_citeproc_resolves_every_citation_and_writes_one_reference_list(
         alpha,
         "other things",
         f"As [@{beta.citation_key}, p. 4] says, but not [see @nosuchkey];"
-        " ask @harbour or bob@example.org. `@code` stays.",
+        " ask @harbour or bob@example.org. `@code` stays. <https://mastodon.social/@ledger>"
+        " and https://mastodon.social/@ledger too.",
     )
     client.force_login(owner)
     names = save_downloads(client, tmp_path, "pandoc", "csljson")
@@ -99,6 +100,7 @@ def test_pandoc_citeproc_resolves_every_citation_and_writes_one_reference_list(
     assert "As (“Beta Notes” n.d., 4) says" in plain  # the note's [@beta, p. 4], resolved
     assert "[see @nosuchkey]" in plain and "ask @harbour or bob@example.org" in plain
     assert "@code" in plain
+    assert "https://mastodon.social/@ledger and https://mastodon.social/@ledger too" in plain
 
     # Without --bibliography: the YAML block names the file. HTML shows where things are.
     page, warnings = pandoc(
