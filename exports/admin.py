@@ -39,6 +39,11 @@ def export_csv(modeladmin, request, queryset) -> HttpResponse | None:
     return _export(modeladmin, request, queryset, "csv")
 
 
+@admin.action(description="Export annotations as an XLSX workbook")
+def export_xlsx(modeladmin, request, queryset) -> HttpResponse | None:
+    return _export(modeladmin, request, queryset, "xlsx")
+
+
 @admin.action(description="Export annotations as W3C JSON-LD")
 def export_jsonld(modeladmin, request, queryset) -> HttpResponse | None:
     return _export(modeladmin, request, queryset, "jsonld")
@@ -49,7 +54,7 @@ def export_markdown(modeladmin, request, queryset) -> HttpResponse | None:
     return _export(modeladmin, request, queryset, "markdown")
 
 
-COLLECTION_ACTIONS = [export_bagit, export_csv, export_jsonld, export_markdown]
+COLLECTION_ACTIONS = [export_bagit, export_xlsx, export_csv, export_jsonld, export_markdown]
 
 
 # --- Sources: their references -------------------------------------------------------------

@@ -655,6 +655,17 @@ def test_admin_action_downloads_a_collection_export(client, curator, annotated):
     body = b"".join(response.streaming_content).decode()
     assert "The first passage" in body and "harbour" in body
     assert "MAYAPRIVATE" not in body and "=SUM" not in body  # private ones of others stay out
+    response = client.post(
+        "/admin/archive/collection/",
+        {"action": "export_xlsx", "_selected_action": [annotated["collection"].pk]},
+    )
+    assert response["Content-Disposition"].endswith('field-notes-annotations.xlsx"')
+    header, rows = workbook_rows(b"".join(response.streaming_content))
+    assert {r[header.index("quote")] for r in rows} == {
+        "The first passage",
+        "the harbour froze in 1709",
+        "Bread was dear",
+    }
 
 
 def test_admin_actions_export_selected_sources_and_annotations(client, curator, annotated):
