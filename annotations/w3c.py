@@ -21,23 +21,52 @@ if TYPE_CHECKING:
     from archive.models import Source
 
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
+LDP_CONTEXT = "http://www.w3.org/ns/ldp.jsonld"
+SCHEMA = "http://schema.org/"
 # Visibility is Scholion's one extension term. The W3C assertions accept an @context that is
 # a list containing the anno.jsonld IRI, so a local term definition keeps every document a
 # valid Annotation while ``visibility`` stays a plain key for clients (the reading page uses
 # it as is) and still expands to an IRI of its own for JSON-LD processors.
 VISIBILITY_IRI = "urn:x-scholion:visibility"
-# A citation is a SpecificResource body with purpose "linking"; its locator, comment and (for
-# a reference outside the archive) bibliographic description are Scholion terms likewise.
-CONTEXT: list[Any] = [
-    ANNO_CONTEXT,
-    {
-        "visibility": VISIBILITY_IRI,
-        "locator": "urn:x-scholion:locator",
-        "locatorLabel": "urn:x-scholion:locatorLabel",
-        "comment": "urn:x-scholion:comment",
-        "reference": {"@id": "urn:x-scholion:reference", "@type": "@json"},
+# A citation's reference type (CSL's name, as the editor and citation styles use it) written
+# as the schema.org class it is: ``"type": "book"`` expands to schema:Book.
+REFERENCE_TYPE_CLASSES = {
+    "webpage": SCHEMA + "WebPage",
+    "article-journal": SCHEMA + "ScholarlyArticle",
+    "article-newspaper": SCHEMA + "NewsArticle",
+    "report": SCHEMA + "Report",
+    "book": SCHEMA + "Book",
+    "document": SCHEMA + "CreativeWork",
+}
+# A citation is a SpecificResource body with purpose "linking"; its locator and comment are
+# Scholion terms. A reference outside the archive carries a bibliographic description, the
+# work the body cites (schema:citation), in ordinary terms that JSON-LD 1.0 and 1.1 processors
+# both read. (``reference`` was once typed @json, which JSON-LD 1.0 rejects; the document's
+# shape did not change with its context, so packages written before import as they did.)
+SCHOLION_TERMS: dict[str, Any] = {
+    "visibility": VISIBILITY_IRI,
+    "locator": "urn:x-scholion:locator",
+    "locatorLabel": "urn:x-scholion:locatorLabel",
+    "comment": "urn:x-scholion:comment",
+    "reference": SCHEMA + "citation",
+    "title": SCHEMA + "name",
+    "creators": {"@id": SCHEMA + "author", "@container": "@list"},
+    "publisher": SCHEMA + "publisher",
+    "datePublished": SCHEMA + "datePublished",
+    # Neither schema.org nor Dublin Core has a term for when a web page was consulted.
+    "dateAccessed": {
+        "@id": "urn:x-scholion:dateAccessed",
+        "@type": "http://www.w3.org/2001/XMLSchema#date",
     },
-]
+    "url": {"@id": SCHEMA + "url", "@type": "@id"},
+    # schema.org has no DOI property; the Bibliographic Ontology's is the one in use.
+    "doi": "http://purl.org/ontology/bibo/doi",
+    **REFERENCE_TYPE_CLASSES,
+}
+CONTEXT: list[Any] = [ANNO_CONTEXT, SCHOLION_TERMS]
+# The API's container is also an LDP Basic Container (protocol section 4.1), so its own
+# document adds the LDP context, as the protocol's examples do.
+CONTAINER_CONTEXT: list[Any] = [ANNO_CONTEXT, LDP_CONTEXT, SCHOLION_TERMS]
 MEDIA_TYPE = 'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"'
 MAX_NOTE = 100_000
 MAX_TAGS = 100

@@ -411,6 +411,53 @@ def _as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+# The context packages were written with until `reference` became ordinary JSON-LD terms.
+OLD_CONTEXT = [
+    "http://www.w3.org/ns/anno.jsonld",
+    {
+        "visibility": "urn:x-scholion:visibility",
+        "locator": "urn:x-scholion:locator",
+        "locatorLabel": "urn:x-scholion:locatorLabel",
+        "comment": "urn:x-scholion:comment",
+        "reference": {"@id": "urn:x-scholion:reference", "@type": "@json"},
+    },
+]
+
+
+def test_a_package_written_with_the_old_reference_term_still_imports_its_references(
+    owner, annotated, tmp_path
+):
+    from annotations.models import Citation
+
+    citing, _ = cite_everything(owner, annotated)
+    before = [c.as_text() for c in Citation.objects.filter(annotation=citing).order_by("position")]
+    data = export_bag(tmp_path / "bag.zip")
+    doc = json.loads(members(data)["data/annotations.jsonld"])
+    assert doc["@context"] != OLD_CONTEXT
+    # As the old export wrote it: that context, and a page that was "…?page=1" and partOf an IRI.
+    doc["@context"] = OLD_CONTEXT
+    doc["first"]["id"] = doc["last"] = doc["id"] + "?page=1"
+    doc["first"]["partOf"] = doc["id"]
+    old = rebuild(data, {"data/annotations.jsonld": json.dumps(doc, indent=1).encode()})
+    empty_everything()
+
+    result = import_bytes(old)
+    assert result.citations_created == 4
+    imported = Citation.objects.filter(annotation__uuid=citing.uuid).order_by("position")
+    assert [c.as_text() for c in imported][:3] == before[:3]
+    reference = imported[2]
+    assert (reference.kind, reference.doi, reference.reference_type) == (
+        "external",
+        "10.1234/abc.def",
+        "article-journal",
+    )
+    assert (reference.title, reference.creators, reference.publisher) == (
+        "Winters of the North",
+        ["Jansen, Pieter"],
+        "Journal of Cold",
+    )
+
+
 def test_a_cited_passage_that_does_not_match_is_refused(owner, annotated, tmp_path):
     cite_everything(owner, annotated)
     data = export_bag(tmp_path / "first.zip")
