@@ -271,14 +271,16 @@ def collection_page(
 
     ``page`` is a Django Paginator page over ``with_related()`` annotations; ``page_url(n)``
     gives the IRI of page n. An ``embedded`` page is the ``first`` of its collection's
-    document: no @context of its own and a bare IRI for ``partOf``.
+    document: no @context of its own, and ``partOf`` names the collection by ``id`` alone.
+    (The model also allows a bare IRI there, but the W3C suite's page assertions read
+    ``partOf`` as an object: seven of them fail a page that has a string.)
     """
     paginator = page.paginator
     doc: dict[str, Any] = {} if embedded else {"@context": CONTEXT}
     doc["id"] = page_url(page.number)
     doc["type"] = "AnnotationPage"
     if embedded:
-        doc["partOf"] = collection_id
+        doc["partOf"] = {"id": collection_id}
     else:
         doc["partOf"] = {
             "id": collection_id,

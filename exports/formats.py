@@ -95,10 +95,13 @@ def jsonld(scope: ExportScope) -> Iterator[str]:
     """An AnnotationCollection whose one embedded AnnotationPage holds every annotation.
 
     One page, because pages embedded in one document can only be chained through ``next``,
-    nesting each in the one before: a large export would be too deep for JSON parsers.
+    nesting each in the one before: a large export would be too deep for JSON parsers. The
+    page is a part of the export document, so its IRI is a fragment of the export's: fetching
+    it gives the document that holds it (a ``?page=1`` would name another resource, which
+    the export's URL would answer with the whole collection again).
     """
     collection_id = scope.export_iri("jsonld")
-    page_id = collection_id + ("&" if "?" in collection_id else "?") + "page=1"
+    page_id = collection_id + "#page-1"
     head = {
         "@context": CONTEXT,
         "id": collection_id,
@@ -108,7 +111,8 @@ def jsonld(scope: ExportScope) -> Iterator[str]:
         "first": {
             "id": page_id,
             "type": "AnnotationPage",
-            "partOf": collection_id,
+            # An object, as the W3C suite's page assertions read it (see collection_page).
+            "partOf": {"id": collection_id},
             "startIndex": 0,
             "items": ITEMS_MARK,
         },

@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from datetime import UTC
 from pathlib import Path
+from urllib.parse import urldefrag, urlsplit
 
 import bagit
 import bibtexparser
@@ -80,6 +81,26 @@ def test_jsonld_export_passes_every_must_assertion_and_holds_what_olive_may_see(
     assert starts == sorted(
         starts, key=lambda s: (0 if str(annotated["alpha"].uuid) in s[0] else 1, s[1])
     )
+
+
+def test_the_exported_page_is_a_fragment_of_the_export_that_resolves_to_it(
+    client, owner, annotated
+):
+    client.force_login(owner)
+    for query in ("", "tag=dates"):
+        _, body = download(client, "jsonld", query)
+        doc = json.loads(body)
+        page = doc["first"]
+        assert doc["id"] == BASE + url("jsonld", query)
+        assert page["id"] == doc["last"] == doc["id"] + "#page-1"
+        assert page["partOf"] == {"id": doc["id"]}
+        assert_w3c_page({"@context": doc["@context"], **page})  # on its own, too
+        # A client fetches a fragment's document: the export, which holds that page.
+        iri, fragment = urldefrag(page["id"])
+        _, fetched = download(client, "jsonld", urlsplit(iri).query)
+        again = json.loads(fetched)
+        assert fragment and again["first"]["id"] == page["id"]
+        assert again["first"]["items"] == page["items"]
 
 
 def test_private_annotations_of_others_never_appear_even_for_a_curator(

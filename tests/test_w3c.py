@@ -234,3 +234,26 @@ def test_the_validator_fails_a_broken_page_or_collection(
     assert failures(good, kind) == []
     problems = failures(broken(good, path, value), kind)
     assert any(expected in p for p in problems), problems
+
+
+def test_the_embedded_first_page_passes_every_page_assertion_on_its_own(demo_source, member):
+    for i in range(3):
+        make(demo_source, member, i, i + 2)
+    paginator = Paginator(Annotation.objects.with_related().order_by("start"), 2)
+    collection = annotation_collection(
+        paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
+    )
+    first = {"@context": collection["@context"], **collection["first"]}
+    assert_w3c_page(first)
+    assert first["partOf"] == {"id": COLLECTION_ID}
+    # As it was written before: a bare IRI, which the suite's assertions read as an object.
+    bare = failures({**first, "partOf": COLLECTION_ID}, "page")
+    assert sorted(problem.split(":")[0] for problem in bare) == [
+        "3.3.1-pageCreatedValidated.json",
+        "3.3.1-pageModifiedValidated.json",
+        "3.3.6-pageRightsValidated.json",
+        "5.2-pageFirstValidated.json",
+        "5.2-pageLabelValidated.json",
+        "5.2-pageLastValidated.json",
+        "5.2-pageTotalValidated.json",
+    ]
