@@ -87,7 +87,16 @@ class AnnotationAdmin(admin.ModelAdmin):
     )
     search_fields = ("exact", "note")
     list_select_related = ("source", "author")
-    readonly_fields = (*ANCHOR_FIELDS, "author", "collection", "created", "modified", "version")
+    readonly_fields = (
+        *ANCHOR_FIELDS,
+        "author",
+        "collection",
+        "created",
+        "modified",
+        "version",
+        "canonical",
+        "via",
+    )
     fields = (
         *ANCHOR_FIELDS,
         "author",
@@ -98,6 +107,8 @@ class AnnotationAdmin(admin.ModelAdmin):
         "created",
         "modified",
         "version",
+        "canonical",
+        "via",
     )
     inlines = [RevisionInline]
     date_hierarchy = "created"

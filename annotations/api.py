@@ -35,6 +35,7 @@ from annotations.models import (
 from annotations.w3c import (
     MAX_NOTE,
     MEDIA_TYPE,
+    ParsedAnnotation,
     W3CError,
     annotation_collection,
     annotation_to_jsonld,
@@ -292,6 +293,8 @@ def create(request: HttpRequest) -> HttpResponse:
             tags=parsed["tags"],
             visibility=parsed["visibility"],
             citations=citations,
+            canonical=parsed["canonical"],
+            via=via_on_creation(parsed),
             # No read-back: every cited target was looked up through visible_to(request.user),
             # so what was written is what with_related(request.user) would load.
             keep_related=True,
@@ -302,6 +305,32 @@ def create(request: HttpRequest) -> HttpResponse:
     response = ld_response(doc, status=201, etag=annotation.etag, link=LDP_RESOURCE)
     response["Location"] = doc["id"]
     return response
+
+
+def via_on_creation(parsed: ParsedAnnotation) -> list[str] | None:
+    """The via links a new annotation keeps: those sent, and the IRI the client had given it
+    in ``id`` (protocol 5.1: the server assigns its own id and copies the old one to via)."""
+    via = list(parsed["via"] or [])
+    if parsed["sent_id"] and parsed["sent_id"] not in via:
+        via.append(parsed["sent_id"])
+    return via or None
+
+
+def provenance_conflict(parsed: ParsedAnnotation, annotation: Annotation) -> HttpResponse | None:
+    """409 for a PUT that would change canonical or via: they are kept as they were created
+    (protocol 5.3: servers should refuse to change them). Leaving them out keeps them."""
+    for field, sent, kept in (
+        ("canonical", parsed["canonical"], annotation.canonical or None),
+        ("via", parsed["via"], annotation.via or None),
+    ):
+        if sent is not None and sent != kept:
+            return error(
+                409,
+                f"{field} is kept as it was when the annotation was created: send it unchanged "
+                "or leave it out.",
+                field,
+            )
+    return None
 
 
 # --- /api/annotations/<uuid> ---------------------------------------------------------------
@@ -356,6 +385,8 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
         )
     except W3CError as exc:
         return error(400, exc.message, exc.field)
+    if refused := provenance_conflict(parsed, annotation):
+        return refused
     if parsed["has_target"]:
         moved = [
             name

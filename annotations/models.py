@@ -271,6 +271,13 @@ class Annotation(models.Model):
     created = models.DateTimeField(default=timezone.now, editable=False)
     modified = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
+    # W3C provenance links (model 3.3.7), kept as the client sent them when the annotation
+    # was created and never changed after (protocol 5.1, 5.3): its canonical IRI, and the
+    # IRIs of the copies it came from; None when none was sent. Nullable because adding a
+    # NOT NULL column makes SQLite rebuild the table: every annotation rewritten, and
+    # search's own index on it (search/0007) lost. A nullable one is an ADD COLUMN.
+    canonical = models.CharField(max_length=2000, null=True, blank=True, editable=False)
+    via = models.JSONField(null=True, blank=True, editable=False)
 
     objects = AnnotationQuerySet.as_manager()
 
@@ -339,6 +346,8 @@ class Annotation(models.Model):
         visibility: str | None = None,
         collection: Collection | None | EllipsisType = ...,
         citations: list[Citation] | None = None,
+        canonical: str | None = None,
+        via: list[str] | None = None,
         keep_related: bool = False,
     ) -> Annotation:
         """Anchor a new annotation on the source's text layer (the server is the authority).
@@ -366,6 +375,8 @@ class Annotation(models.Model):
                 end=end,
                 note=note,
                 visibility=visibility or cls.Visibility.COLLECTION,
+                canonical=canonical or None,
+                via=via or None,
                 **quote,
             )
             tag_objects = annotation.add_first_tags(tags or [])

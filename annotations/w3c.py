@@ -234,6 +234,14 @@ def annotation_to_jsonld(
             },
             "created": iso_z(annotation.created),
             "modified": iso_z(annotation.modified),
+        }
+    )
+    if annotation.canonical:
+        doc["canonical"] = annotation.canonical
+    if annotation.via:
+        doc["via"] = annotation.via[0] if len(annotation.via) == 1 else annotation.via
+    doc.update(
+        {
             "target": {
                 "source": source_iri(annotation.source, base_url),
                 "selector": [
@@ -344,6 +352,9 @@ class ParsedAnnotation(TypedDict):
     tags: list[str]
     visibility: str | None
     citations: list[dict[str, Any]]  # CitationSpec, for Citation.build_all
+    canonical: str | None
+    via: list[str] | None
+    sent_id: str | None  # the client's own id for it, when an absolute IRI
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -358,7 +369,9 @@ def parse_annotation(
     """Validate a client's W3C annotation; raise W3CError naming the offending field.
 
     Only what a client may set is read: target (source and selectors), the note and tag
-    bodies, and visibility. id, creator, created, modified and motivation are the server's.
+    bodies, visibility, and the provenance links canonical and via (with the client's own
+    ``id``, which protocol 5.1 copies to ``via``). id, creator, created, modified and
+    motivation are the server's.
     Anchoring against the text layer happens later (``Annotation.anchor``), and so does
     checking what citations (linking bodies) point at (``Citation.build_all``). With
     ``base_url``, only IRIs on this server count as archived sources and annotations.
@@ -377,6 +390,9 @@ def parse_annotation(
         tags=[],
         visibility=None,
         citations=[],
+        canonical=None,
+        via=None,
+        sent_id=None,
     )
     if "type" in data and data["type"] != "Annotation":
         raise W3CError("type", 'type must be "Annotation".')
@@ -389,7 +405,28 @@ def parse_annotation(
         if not isinstance(visibility, str) or visibility not in VISIBILITIES:
             raise W3CError("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}.")
         parsed["visibility"] = visibility
+    if data.get("canonical") is not None:
+        parsed["canonical"] = _provenance_iri(data["canonical"], "canonical")
+    if data.get("via") is not None:
+        vias = _as_list(data["via"])
+        if len(vias) > MAX_VIA:
+            raise W3CError("via", f"Send at most {MAX_VIA} via IRIs.")
+        parsed["via"] = list(dict.fromkeys(_provenance_iri(v, "via") for v in vias)) or None
+    if isinstance(data.get("id"), str) and IRI_RE.match(data["id"]):
+        parsed["sent_id"] = data["id"]
     return parsed
+
+
+MAX_IRI = 2000
+MAX_VIA = 20
+# An absolute IRI: a scheme, then no spaces, controls, quotes or angle brackets.
+IRI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$")
+
+
+def _provenance_iri(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not IRI_RE.match(value) or len(value) > MAX_IRI:
+        raise W3CError(field, f"{field} must be an absolute IRI of at most {MAX_IRI:,} characters.")
+    return value
 
 
 def _parse_target(target: Any, parsed: ParsedAnnotation, required: bool) -> None:

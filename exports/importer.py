@@ -394,6 +394,8 @@ class _Importer:
                 visibility=row.visibility,
                 created=row.created,
                 modified=row.modified,
+                canonical=row.canonical,
+                via=row.via,
                 **quote,
             )
             # In the order the package lists them (the order they were added in).

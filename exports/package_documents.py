@@ -112,6 +112,8 @@ class AnnotationRow:
     tags: list[str]
     visibility: str
     citations: list[tuple[dict, str]] = field(default_factory=list)  # (spec, linked IRI)
+    canonical: str | None = None
+    via: list[str] | None = None
 
 
 def read_annotations(package: Package, source_uuids: set[uuid.UUID]) -> list[AnnotationRow]:
@@ -168,6 +170,9 @@ def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> Annotati
         tags=parsed["tags"],
         visibility=parsed["visibility"] or Annotation.Visibility.COLLECTION,
         citations=list(zip(parsed["citations"], _linked_iris(item), strict=True)),
+        # The package's id is this same annotation's, not a copy's: it does not become via.
+        canonical=parsed["canonical"],
+        via=parsed["via"],
     )
 
 

@@ -770,6 +770,70 @@ def test_get_and_head_have_an_etag_and_unknown_methods_get_405(maya, demo_source
         assert response.json()["error"] and "GET" in response["Allow"]
 
 
+# --- Provenance: canonical and via (protocol 5.1, 5.3) -------------------------------------
+
+
+def test_canonical_and_via_sent_on_post_are_kept_and_returned(maya, demo_source):
+    doc = body(
+        demo_source,
+        0,
+        2,
+        canonical="urn:uuid:0f6b5cd8-dc1f-454a-8738-a53b1da34f6b",
+        via=["https://elsewhere.example/anno/7"],
+        id="https://copied-from.example/anno/1",
+    )
+    created = post(maya, doc)
+    assert created.status_code == 201, created.content
+    sent_back = created.json()
+    assert sent_back["canonical"] == "urn:uuid:0f6b5cd8-dc1f-454a-8738-a53b1da34f6b"
+    # The id the client had is the server's now; the old one joins via.
+    assert sent_back["id"] == created["Location"] != doc["id"]
+    assert sent_back["via"] == [
+        "https://elsewhere.example/anno/7",
+        "https://copied-from.example/anno/1",
+    ]
+    assert maya.get(created["Location"]).json() == sent_back
+    assert_w3c_annotation(sent_back)
+    annotation = Annotation.objects.get()
+    assert annotation.canonical == sent_back["canonical"] and annotation.via == sent_back["via"]
+
+
+def test_an_annotation_without_provenance_says_nothing_of_it(maya, demo_source):
+    doc = create(maya, demo_source, start=0, end=2).json()
+    assert "canonical" not in doc and "via" not in doc
+    one_via = post(maya, body(demo_source, 3, 5, via="https://elsewhere.example/a")).json()
+    assert one_via["via"] == "https://elsewhere.example/a"
+
+
+def test_a_put_keeps_canonical_and_via_and_refuses_to_change_them(maya, demo_source):
+    created = post(maya, body(demo_source, 0, 2, canonical="urn:uuid:1", via="https://e.org/a"))
+    url = created["Location"]
+    same = {**content(note="same links"), "canonical": "urn:uuid:1", "via": ["https://e.org/a"]}
+    assert put(maya, url, same).status_code == 200
+    left_out = put(maya, url, content(note="links left out"))
+    assert left_out.status_code == 200
+    assert (left_out.json()["canonical"], left_out.json()["via"]) == (
+        "urn:uuid:1",
+        "https://e.org/a",
+    )
+    for field, value in (("canonical", "urn:uuid:2"), ("via", "https://e.org/b")):
+        refused = put(maya, url, {**content(note="changed"), field: value})
+        assert refused.status_code == 409 and refused.json()["field"] == field
+    annotation = Annotation.objects.get()
+    assert annotation.note == "links left out"
+    assert (annotation.canonical, annotation.via) == ("urn:uuid:1", ["https://e.org/a"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("canonical", "not an iri"), ("canonical", 7), ("via", ["https://ok.example/", "a b"])],
+)
+def test_canonical_and_via_must_be_absolute_iris(maya, demo_source, field, value):
+    response = post(maya, body(demo_source, 0, 2, **{field: value}))
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert not Annotation.objects.exists()
+
+
 def test_an_unknown_annotation_is_a_json_404(maya):
     response = maya.get(f"{API}00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404 and response.json()["error"]

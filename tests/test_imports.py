@@ -83,6 +83,22 @@ def test_export_import_export_gives_the_same_content(owner, annotated, tmp_path)
     )
 
 
+def test_canonical_and_via_survive_the_round_trip(owner, annotated, tmp_path):
+    linked = annotated["a"]["olive-collection"]
+    Annotation.objects.filter(pk=linked.pk).update(
+        canonical="urn:uuid:5e1f6b2c-0000-4000-8000-000000000001",
+        via=["https://elsewhere.example/a/1", "https://elsewhere.example/a/2"],
+    )
+    first = members(export_bag(tmp_path / "first.zip"))
+    empty_everything()
+    import_bytes(tmp_path.joinpath("first.zip").read_bytes())
+    imported = Annotation.objects.get(uuid=linked.uuid)
+    assert imported.canonical == "urn:uuid:5e1f6b2c-0000-4000-8000-000000000001"
+    assert imported.via == ["https://elsewhere.example/a/1", "https://elsewhere.example/a/2"]
+    second = members(export_bag(tmp_path / "second.zip"))
+    assert second["data/annotations.jsonld"] == first["data/annotations.jsonld"]
+
+
 def test_importing_the_same_package_again_changes_nothing(owner, annotated, tmp_path):
     data = export_bag(tmp_path / "bag.zip")
     empty_everything()
