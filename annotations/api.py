@@ -6,7 +6,9 @@ Every answer is JSON: W3C JSON-LD for annotations, collections and pages; ``{"er
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,7 +19,8 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, Whe
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
-from django.utils.cache import parse_etags
+from django.utils.cache import parse_etags, patch_vary_headers
+from django.utils.http import parse_header_parameters
 from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
 
@@ -33,6 +36,7 @@ from annotations.models import (
     TaggedAnnotation,
 )
 from annotations.w3c import (
+    ANNO_CONTEXT,
     MAX_NOTE,
     MEDIA_TYPE,
     ParsedAnnotation,
@@ -53,6 +57,11 @@ LDP_CONTAINER = (
     '<http://www.w3.org/ns/ldp#BasicContainer>; rel="type", '
     '<http://www.w3.org/TR/annotation-protocol/>; rel="http://www.w3.org/ns/ldp#constrainedBy"'
 )
+# Container representation preferences (protocol 4.2), sent as
+# Prefer: return=representation; include="<IRI> <IRI>" (RFC 7240, LDP 7.2).
+PREFER_MINIMAL_CONTAINER = "http://www.w3.org/ns/ldp#PreferMinimalContainer"
+PREFER_CONTAINED_IRIS = "http://www.w3.org/ns/oa#PreferContainedIRIs"
+PREFER_CONTAINED_DESCRIPTIONS = "http://www.w3.org/ns/oa#PreferContainedDescriptions"
 
 
 # --- Plumbing ------------------------------------------------------------------------------
@@ -76,8 +85,97 @@ def ld_response(
     if link:
         response["Link"] = link
     # The same URL answers differently for different users.
-    response["Vary"] = "Cookie, Authorization"
+    patch_vary_headers(response, ("Cookie", "Authorization"))
     return response
+
+
+def content_etag(content: bytes) -> str:
+    """A strong ETag for a representation with no version of its own (a container)."""
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+def json_ld_acceptable(accept: str | None) -> bool:
+    """Whether an Accept header admits the one representation served: JSON-LD in the Web
+    Annotation profile (JSON-LD being JSON, ``application/json`` admits it too).
+
+    The most specific media range that matches decides, with its q (RFC 9110 12.5.1):
+    ``*/*``, then ``application/*``, then the type, then ``application/ld+json`` with a
+    profile list that names anno.jsonld. A profile list without it does not match.
+    """
+    if not accept or not accept.strip():
+        return True
+    best_specificity, best_quality = -1, 0.0
+    for media_range in accept.split(","):
+        if not media_range.strip():
+            continue
+        full_type, params = parse_header_parameters(media_range)
+        main, _, sub = full_type.lower().partition("/")
+        if (main, sub) == ("*", "*"):
+            specificity = 0
+        elif main != "application" or sub not in ("*", "json", "ld+json"):
+            continue
+        elif sub == "*":
+            specificity = 1
+        elif sub == "ld+json" and "profile" in params:
+            if ANNO_CONTEXT not in params["profile"].split():
+                continue
+            specificity = 3
+        else:
+            specificity = 2
+        try:
+            quality = float(params.get("q", 1))
+        except ValueError:
+            quality = 1.0
+        if specificity > best_specificity:
+            best_specificity, best_quality = specificity, quality
+        elif specificity == best_specificity:
+            best_quality = max(best_quality, quality)
+    return best_quality > 0
+
+
+def serves_json_ld_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """406 when the Accept header rules out JSON-LD, the only representation Scholion serves
+    (protocol 4: JSON-LD is required; Turtle is only recommended, and would need an RDF
+    library at run time). Every answer then varies on Accept, for caches."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # OPTIONS and DELETE answer with no representation to negotiate.
+        if request.method in ("OPTIONS", "DELETE") or json_ld_acceptable(
+            request.headers.get("Accept")
+        ):
+            response = view(request, *args, **kwargs)
+        else:
+            response = error(
+                406,
+                f"This API answers only in JSON-LD ({MEDIA_TYPE}), which the Accept header "
+                "rules out.",
+            )
+        patch_vary_headers(response, ("Accept",))
+        return response
+
+    return wrapper
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    return re.findall(rf'(?:[^{separator}"]|"[^"]*")+', text)
+
+
+def requested_inclusions(prefer: str) -> set[str] | None:
+    """The IRIs of ``Prefer: return=representation; include="…"`` (RFC 7240, LDP 7.2), or
+    None when the client expressed no such preference."""
+    for preference in _split_outside_quotes(prefer, ","):
+        name, *parameters = (p.strip() for p in _split_outside_quotes(preference, ";"))
+        token, _, value = name.partition("=")
+        if token.strip().lower() != "return" or value.strip().strip('"') != "representation":
+            continue
+        included: set[str] = set()
+        for parameter in parameters:
+            key, _, iris = parameter.partition("=")
+            if key.strip().lower() == "include":
+                included.update(iris.strip().strip('"').split())
+        return included
+    return None
 
 
 def allow(*methods: str) -> Callable:
@@ -197,11 +295,31 @@ def stale() -> JsonResponse:
 
 @accepts_api_token
 @csrf_exempt
-@allow("GET", "HEAD", "POST")
+@allow("GET", "HEAD", "OPTIONS", "POST")
+@serves_json_ld_only
 def annotation_collection_view(request: HttpRequest) -> HttpResponse:
+    """The Annotation Container (protocol 4), or one of its pages when ``page`` is given."""
     if request.method == "POST":
         return create(request)
-    annotations = Annotation.objects.visible_to(request.user).with_related(request.user)
+    if request.method == "OPTIONS":
+        response = HttpResponse()
+    else:
+        response = read_collection(request)
+        if "page" in request.GET:
+            # A page is not the container (protocol 4.3): no container type, no preferences.
+            return response
+    # Every answer of the container says what it is, what it takes and what it varies on.
+    response["Link"] = LDP_CONTAINER
+    response["Accept-Post"] = MEDIA_TYPE
+    patch_vary_headers(response, ("Prefer",))
+    return response
+
+
+def read_collection(request: HttpRequest) -> HttpResponse:
+    """GET/HEAD: the collection with its first page (or as the client's Prefer header asks),
+    or the page ``page``. ``iris=1`` lists annotations by IRI, in the collection and its pages.
+    """
+    annotations = Annotation.objects.visible_to(request.user)
     params = request.GET
     if params.get("source"):
         uuid = source_uuid_from_ref(params["source"])
@@ -220,9 +338,28 @@ def annotation_collection_view(request: HttpRequest) -> HttpResponse:
         )
     if params.get("author"):
         annotations = annotations.filter(author__username=params["author"])
+    query = params.copy()
+    query.pop("page", None)
+    paging = "page" in params
+    # The client asks for the container once; its pages carry the answer in ``iris``, so
+    # Prefer is read on the container only (protocol 4.3: clients should not send it there).
+    included = None if paging else requested_inclusions(request.headers.get("Prefer", ""))
+    applied: list[str] = []
+    if included is not None:
+        if PREFER_MINIMAL_CONTAINER in included:
+            applied.append(PREFER_MINIMAL_CONTAINER)
+        # The two are exclusive (protocol 4.2): a client asking for both gets the default.
+        if PREFER_CONTAINED_IRIS in included and PREFER_CONTAINED_DESCRIPTIONS not in included:
+            query["iris"] = "1"
+            applied.append(PREFER_CONTAINED_IRIS)
+        elif PREFER_CONTAINED_DESCRIPTIONS in included and PREFER_CONTAINED_IRIS not in included:
+            query.pop("iris", None)
+            applied.append(PREFER_CONTAINED_DESCRIPTIONS)
+    iris = query.get("iris") == "1"
+    annotations = annotations.only("uuid") if iris else annotations.with_related(request.user)
     paginator = Paginator(annotations.order_by("source_id", "start", "-end", "pk"), PAGE_SIZE)
     number = 1
-    if "page" in params:
+    if paging:
         try:
             number = int(params["page"])
         except ValueError:
@@ -230,8 +367,8 @@ def annotation_collection_view(request: HttpRequest) -> HttpResponse:
         if not 1 <= number <= paginator.num_pages:
             return error(404, f"No such page: there are {paginator.num_pages}.", "page")
     page = paginator.page(number)
-    query = params.copy()
-    query.pop("page", None)
+    # The IRI of this representation: the filters and iris=1 when annotations are IRIs, so
+    # that each kind of list has an IRI of its own (protocol 4.1).
     collection_id = request.build_absolute_uri(request.path)
     if query:
         collection_id += "?" + query.urlencode()
@@ -244,10 +381,20 @@ def annotation_collection_view(request: HttpRequest) -> HttpResponse:
         "base_url": base_url(request),
         "collection_id": collection_id,
         "page_url": page_url,
+        "iris": iris,
     }
-    if "page" in params:
-        return ld_response(collection_page(page, **arguments), link=LDP_CONTAINER)
-    return ld_response(annotation_collection(page, **arguments), link=LDP_CONTAINER)
+    if paging:
+        response = ld_response(collection_page(page, **arguments))
+    else:
+        doc = annotation_collection(
+            page, container=True, minimal=PREFER_MINIMAL_CONTAINER in applied, **arguments
+        )
+        response = ld_response(doc)
+        response["Content-Location"] = collection_id
+    if applied:
+        response["Preference-Applied"] = f'return=representation; include="{" ".join(applied)}"'
+    response["ETag"] = content_etag(response.content)
+    return response
 
 
 def create(request: HttpRequest) -> HttpResponse:
@@ -338,7 +485,8 @@ def provenance_conflict(parsed: ParsedAnnotation, annotation: Annotation) -> Htt
 
 @accepts_api_token
 @csrf_exempt
-@allow("GET", "HEAD", "PUT", "DELETE")
+@allow("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+@serves_json_ld_only
 def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
     writing = request.method in ("PUT", "DELETE")
     if writing:
@@ -348,6 +496,14 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         if refused := csrf_refusal(request):
             return refused
     found = Annotation.objects.visible_to(request.user).filter(uuid=uuid)
+    if request.method == "OPTIONS":
+        # What may be done with it (the Allow header), for one the caller can see.
+        if not found.exists():
+            return not_found()
+        response = HttpResponse()
+        response["Link"] = LDP_RESOURCE
+        patch_vary_headers(response, ("Cookie", "Authorization"))
+        return response
     if writing:  # a write reads the tags and citations again, under its lock
         found = found.select_related("source").defer("source__text", "source__blocks")
     else:

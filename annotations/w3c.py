@@ -274,14 +274,16 @@ def collection_page(
     page_url: Callable[[int], str],
     label: str = "Annotations",
     embedded: bool = False,
+    iris: bool = False,
 ) -> dict[str, Any]:
     """One AnnotationPage of a paginated queryset of annotations (model section 5.2).
 
-    ``page`` is a Django Paginator page over ``with_related()`` annotations; ``page_url(n)``
-    gives the IRI of page n. An ``embedded`` page is the ``first`` of its collection's
-    document: no @context of its own, and ``partOf`` names the collection by ``id`` alone.
-    (The model also allows a bare IRI there, but the W3C suite's page assertions read
-    ``partOf`` as an object: seven of them fail a page that has a string.)
+    ``page`` is a Django Paginator page over ``with_related()`` annotations (with ``iris``,
+    whose items are the annotations' IRIs, any annotations); ``page_url(n)`` gives the IRI
+    of page n. An ``embedded`` page is the ``first`` of its collection's document: no
+    @context of its own, and ``partOf`` names the collection by ``id`` alone. (The model
+    also allows a bare IRI there, but the W3C suite's page assertions read ``partOf`` as an
+    object: seven of them fail a page that has a string.)
     """
     paginator = page.paginator
     doc: dict[str, Any] = {} if embedded else {"@context": CONTEXT}
@@ -303,7 +305,12 @@ def collection_page(
         doc["next"] = page_url(page.next_page_number())
     if page.has_previous():
         doc["prev"] = page_url(page.previous_page_number())
-    doc["items"] = [annotation_to_jsonld(a, base_url, with_context=False) for a in page.object_list]
+    if iris:
+        doc["items"] = [annotation_iri(a, base_url) for a in page.object_list]
+    else:
+        doc["items"] = [
+            annotation_to_jsonld(a, base_url, with_context=False) for a in page.object_list
+        ]
     return doc
 
 
@@ -314,25 +321,38 @@ def annotation_collection(
     collection_id: str,
     page_url: Callable[[int], str],
     label: str = "Annotations",
+    container: bool = False,
+    minimal: bool = False,
+    iris: bool = False,
 ) -> dict[str, Any]:
-    """An AnnotationCollection (model section 5.1) with its first page embedded."""
+    """An AnnotationCollection (model section 5.1) with its first page embedded.
+
+    A ``container`` (the API's, protocol 4.1) is also an LDP Basic Container, with the LDP
+    context. ``minimal`` links its first page rather than embedding it (protocol 4.2.1,
+    PreferMinimalContainer); ``iris`` lists the annotations by IRI (PreferContainedIRIs).
+    """
     paginator = first_page.paginator
-    return {
-        "@context": CONTEXT,
+    doc: dict[str, Any] = {
+        "@context": CONTAINER_CONTEXT if container else CONTEXT,
         "id": collection_id,
-        "type": "AnnotationCollection",
+        "type": ["BasicContainer", "AnnotationCollection"] if container else "AnnotationCollection",
         "label": label,
         "total": paginator.count,
-        "first": collection_page(
+    }
+    if minimal:
+        doc["first"] = page_url(1)
+    else:
+        doc["first"] = collection_page(
             first_page,
             base_url=base_url,
             collection_id=collection_id,
             page_url=page_url,
             label=label,
             embedded=True,
-        ),
-        "last": page_url(paginator.num_pages),
-    }
+            iris=iris,
+        )
+    doc["last"] = page_url(paginator.num_pages)
+    return doc
 
 
 # --- In: JSON-LD -> validated values -------------------------------------------------------

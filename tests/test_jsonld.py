@@ -150,7 +150,11 @@ def test_the_api_collection_and_its_pages_expand(client, owner, annotated, cited
     collection = client.get(API).json()
     [node] = expand(collection, mode)
     assert relative_iris(node) == []
-    assert AS + "OrderedCollection" in node["@type"]
+    # The container is both (protocol 4.1), with the LDP context to say so.
+    assert set(node["@type"]) == {
+        AS + "OrderedCollection",
+        "http://www.w3.org/ns/ldp#BasicContainer",
+    }
     assert values(node, AS + "totalItems") == [4]
     first = one(node, AS + "first")
     assert first["@type"] == [AS + "OrderedCollectionPage"]
@@ -181,3 +185,17 @@ def test_the_export_expands_with_every_annotation(client, owner, annotated, cite
         for work in body.get(SCHEMA + "citation", [])
     ]
     assert ["Winters of the North"] in titles
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_minimal_and_iri_only_containers_expand(client, owner, annotated, mode):
+    client.force_login(owner)
+    prefer = (
+        "return=representation; include="
+        '"http://www.w3.org/ns/ldp#PreferMinimalContainer http://www.w3.org/ns/oa#PreferContainedIRIs"'
+    )
+    [minimal] = expand(client.get(API, headers={"Prefer": prefer}).json(), mode)
+    assert minimal[AS + "first"] == [{"@id": "http://testserver/api/annotations/?iris=1&page=1"}]
+    [iris] = expand(client.get(API, {"iris": 1}).json(), mode)
+    items = one(iris, AS + "first")[AS + "items"][0]["@list"]
+    assert len(items) == 4 and all(set(item) == {"@id"} for item in items)

@@ -295,7 +295,7 @@ def test_a_token_still_downloads_the_export_and_reads_the_api(client, owner, exp
     assert b"".join(response.streaming_content).startswith(b"collection,")
     assert client.get("/collections/export-notes/export/csv").status_code == 404
     response = client.get(API_URL, **bearer(key))
-    assert response.status_code == 200 and response.json()["type"] == "AnnotationCollection"
+    assert response.status_code == 200 and "AnnotationCollection" in response.json()["type"]
 
 
 def test_a_bearer_header_beside_a_session_leaves_an_html_page_to_the_session(
