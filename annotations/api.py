@@ -1,7 +1,9 @@
 """The W3C Web Annotation API. The reading page uses it; so can scripts (with a token).
 
-Every answer is JSON: W3C JSON-LD for annotations, collections and pages; ``{"error": ...,
-"field": ...}`` for a refusal, never an HTML page or a redirect to the login form.
+It speaks the W3C Web Annotation Protocol: ``/api/annotations/`` is the Annotation Container
+and each annotation its own resource. Every answer is JSON: W3C JSON-LD for annotations,
+collections and pages; ``{"error": ..., "field": ...}`` for a refusal, never an HTML page or a
+redirect to the login form. (OPTIONS answers with headers alone, and DELETE with 204.)
 """
 
 from __future__ import annotations
