@@ -4,7 +4,14 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from archive.models import Collection, Source, validate_date_published, validate_doi
+from archive.models import (
+    Collection,
+    Source,
+    normalise_isbn,
+    validate_date_published,
+    validate_doi,
+    validate_isbn,
+)
 
 
 class CreatorsField(forms.CharField):
@@ -81,6 +88,10 @@ class ArchiveForm(forms.Form):
 
 class SourceMetadataForm(forms.ModelForm):
     creators = CreatorsField(required=False, help_text="One name per line, e.g. “Smith, Jane”.")
+    editors = CreatorsField(
+        required=False,
+        help_text="Of the book a chapter is in, or of an edited volume: one name per line.",
+    )
     date_published = forms.CharField(
         required=False,
         max_length=10,
@@ -103,3 +114,8 @@ class SourceMetadataForm(forms.ModelForm):
                 value = value[len(prefix) :]
         validate_doi(value)
         return value
+
+    def clean_isbn(self):
+        value = self.cleaned_data["isbn"].strip()
+        validate_isbn(value)
+        return normalise_isbn(value)

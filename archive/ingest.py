@@ -151,10 +151,29 @@ def _archive_spooled(
     for name in ("publisher", "rights"):
         if name in merged:
             merged[name] = merged[name][:300]
-    # Extracted metadata is a suggestion: drop what would not pass the form's validation.
-    for name in ("doi", "date_published", "isbn", "language", "url", "creators"):
-        if name in merged and not _valid(name, merged[name]):
-            del merged[name]
+    if "container_title" in merged:
+        merged["container_title"] = merged["container_title"][:500]
+    for name in ("volume", "issue", "pages"):
+        if name in merged:
+            merged[name] = merged[name][:50]
+    # Extracted metadata is a suggestion: drop what would not pass the form's validation,
+    # and keep what does as the form would (an ISBN normalised).
+    for name in (
+        "doi",
+        "date_published",
+        "isbn",
+        "language",
+        "url",
+        "creators",
+        "editors",
+        "source_type",
+    ):
+        if name in merged:
+            cleaned = _cleaned(name, merged[name])
+            if cleaned is None:
+                del merged[name]
+            else:
+                merged[name] = cleaned
 
     try:
         name, _ = store(spooled)
@@ -193,6 +212,9 @@ def _archive_spooled(
                     **preserved,
                     **merged,
                 )
+                if "source_type" not in merged:
+                    # Nothing said what kind of work it is: as references assumed before.
+                    source.source_type = source.inferred_type()
                 source.citation_key = unique_citation_key(
                     make_citation_key(source.creators, source.date_published, source.title)
                 )
@@ -254,15 +276,15 @@ def _index(source: Source) -> None:
         )
 
 
-def _valid(field_name: str, value: str) -> bool:
+def _cleaned(field_name: str, value):
+    """The value as the model's field cleans it (an ISBN normalised), or None if invalid."""
     from django.core.exceptions import ValidationError
 
     field = Source._meta.get_field(field_name)
     try:
-        field.clean(value, None)
+        return field.clean(value, None)
     except ValidationError:
-        return False
-    return True
+        return None
 
 
 def _add_to_collection(source: Source, collection: Collection | None) -> None:

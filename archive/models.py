@@ -34,6 +34,50 @@ def validate_creators(value: object) -> None:
         raise ValidationError("Creators must be a list of names.")
 
 
+def validate_editors(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        raise ValidationError("Editors must be a list of names.")
+
+
+def normalise_isbn(value: str) -> str:
+    """An ISBN as stored: without the hyphens and spaces people write it with, X capital."""
+    return re.sub(r"[\s\-\u2010-\u2015]", "", value or "").upper()
+
+
+def isbn_check_digit_ok(isbn: str) -> bool:
+    """True for a normalised ISBN-10 or ISBN-13 whose check digit is right."""
+    if re.fullmatch(r"\d{9}[\dX]", isbn):
+        total = sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(isbn))
+        return total % 11 == 0
+    if re.fullmatch(r"97[89]\d{10}", isbn):
+        total = sum((3 if i % 2 else 1) * int(c) for i, c in enumerate(isbn))
+        return total % 10 == 0
+    return False
+
+
+def validate_isbn(value: str) -> None:
+    if not value:
+        return
+    isbn = normalise_isbn(value)
+    if not re.fullmatch(r"\d{9}[\dX]|97[89]\d{10}", isbn):
+        raise ValidationError(
+            "An ISBN has 10 or 13 digits (the last of an ISBN-10 may be X), e.g. 978-0-306-40615-7."
+        )
+    if not isbn_check_digit_ok(isbn):
+        raise ValidationError(
+            f"{value} is not a valid ISBN: its check digit is wrong. Check it against the book."
+        )
+
+
+class ISBNField(models.CharField):
+    """An ISBN, checked (ISBN-10 or ISBN-13 with a right check digit) and stored normalised,
+    however it was written: the form, the admin, an import and ingest all clean it here."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalise_isbn(value) if value else value
+
+
 class CollectionQuerySet(models.QuerySet):
     def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CollectionQuerySet:
         """Collections the user may read: public ones, and those the user owns or belongs to."""
@@ -210,10 +254,46 @@ class Source(models.Model):
     extractor_version = models.CharField(max_length=20, editable=False)
 
     # Bibliographic metadata: editable.
+    class Type(models.TextChoices):
+        # The values are CSL item types (https://citationstyles.org), so a reference's type
+        # is its source's type; BibLaTeX's are mapped in archive.cite.
+        NEWS_ARTICLE = "article-newspaper", "News article"
+        WEB_PAGE = "webpage", "Web page"
+        REPORT = "report", "Report"
+        JOURNAL_ARTICLE = "article-journal", "Journal article"
+        BOOK = "book", "Book"
+        CHAPTER = "chapter", "Book chapter"
+        THESIS = "thesis", "Thesis"
+        INTERVIEW = "interview", "Interview"
+        DATASET = "dataset", "Dataset"
+        OTHER = "document", "Other"
+
     title = models.CharField(max_length=500)
+    source_type = models.CharField(
+        "type",
+        max_length=20,
+        choices=Type.choices,
+        default=Type.OTHER,
+        help_text="What kind of work it is: references are written differently for each.",
+    )
     creators = models.JSONField(
         default=list, blank=True, validators=[validate_creators], help_text="Names, in order."
     )
+    editors = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_editors],
+        help_text="Of the book a chapter is in, or of an edited volume: names, in order.",
+    )
+    container_title = models.CharField(
+        "published in",
+        max_length=500,
+        blank=True,
+        help_text="The journal, newspaper, website or book it is part of.",
+    )
+    volume = models.CharField(max_length=50, blank=True)
+    issue = models.CharField(max_length=50, blank=True)
+    pages = models.CharField(max_length=50, blank=True, help_text="e.g. 45–67")
     publisher = models.CharField("publisher or site", max_length=300, blank=True)
     date_published = models.CharField(
         max_length=10,
@@ -224,7 +304,13 @@ class Source(models.Model):
     language = models.CharField(max_length=35, blank=True, help_text="e.g. en, fr, pt-BR")
     description = models.TextField(blank=True)
     doi = models.CharField("DOI", max_length=200, blank=True, validators=[validate_doi])
-    isbn = models.CharField("ISBN", max_length=20, blank=True)
+    isbn = ISBNField(
+        "ISBN",
+        max_length=20,
+        blank=True,
+        validators=[validate_isbn],
+        help_text="ISBN-10 or ISBN-13; hyphens and spaces are fine.",
+    )
     url = models.URLField("URL", max_length=2000, blank=True)
     rights = models.CharField(max_length=500, blank=True)
     citation_key = models.SlugField(
@@ -249,9 +335,15 @@ class Source(models.Model):
     # The bibliographic description: the only fields a curator or editor may change.
     METADATA_FIELDS = (
         "title",
+        "source_type",
         "creators",
+        "editors",
+        "container_title",
         "publisher",
         "date_published",
+        "volume",
+        "issue",
+        "pages",
         "language",
         "description",
         "doi",
@@ -456,6 +548,18 @@ class Source(models.Model):
                 fixity_status=self.fixity_status, fixity_checked_at=self.fixity_checked_at
             )
         return check
+
+    def inferred_type(self) -> str:
+        """The type a source without one is given (an import of a package from before types,
+        migration 0010): what references assumed before sources had a type. An ISBN makes a
+        book, a DOI a journal article, a URL or an HTML original a web page."""
+        if self.isbn:
+            return self.Type.BOOK
+        if self.doi:
+            return self.Type.JOURNAL_ARTICLE
+        if self.media_type == "text/html" or self.url:
+            return self.Type.WEB_PAGE
+        return self.Type.OTHER
 
     # Citation helpers used by the reading page's "Cite" box.
     def creator_display(self) -> str:

@@ -605,6 +605,9 @@ class _Importer:
         for name in Source.METADATA_FIELDS:
             if name in metadata:
                 setattr(source, name, metadata[name])
+        if "source_type" not in metadata:
+            # A package from before sources had a type: the type its references assumed.
+            source.source_type = source.inferred_type()
         source.citation_key = unique_citation_key(str(source.citation_key), exclude_pk=source.pk)
         try:
             source.clean_fields(

@@ -110,7 +110,13 @@ def test_change_page_shows_bytes_and_text_layer_read_only(admin_client_, demo_so
     editable = set(form.fields)
     assert editable == {
         "title",
+        "source_type",
         "creators",
+        "editors",
+        "container_title",
+        "volume",
+        "issue",
+        "pages",
         "publisher",
         "date_published",
         "language",

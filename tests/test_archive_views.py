@@ -618,6 +618,7 @@ def edit_url(source: Source) -> str:
 
 METADATA = {
     "title": "Operations on March 31",
+    "source_type": "article-newspaper",
     "creators": "Haddad, Rania\nLevi, Dan",
     "publisher": "The Daily",
     "date_published": "2024-03-31",
