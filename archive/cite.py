@@ -1,25 +1,19 @@
-"""A source's reference, naming the archived copy: formatted (Chicago author-date and APA, by
-citeproc-py with the official CSL styles in archive/csl/), plain text, BibTeX and CSL-JSON.
+"""A source's reference, naming the archived copy: formatted (Chicago author-date and APA, with
+the official CSL styles in archive/csl/, by archive.csl_processor), plain text, BibLaTeX and
+CSL-JSON.
 
-Scholion keeps no "item type" on a source, so the type is inferred: an ISBN makes a book, a
-DOI a journal article, a URL or HTML original a web page, anything else a document.
+A source's type is a CSL item type (Source.Type); BibLaTeX's entry types are mapped from it
+(BIBLATEX_TYPES), and every BibLaTeX entry is written from the CSL-JSON item, so that the two
+formats say the same thing.
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import json
-import warnings
-from pathlib import Path
 from typing import NamedTuple
 
-import nh3
-
+from archive.csl_processor import formatted_reference
 from archive.models import Source
-
-CSL_DIR = Path(__file__).resolve().parent / "csl"
-STYLES = {"chicago": "chicago-author-date.csl", "apa": "apa.csl"}
 
 
 class Passage(NamedTuple):
@@ -27,27 +21,6 @@ class Passage(NamedTuple):
     end: int
     exact: str
     permalink: str
-
-
-def _bibtex_escape(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in "{}\\":
-            out.append("\\" + ch if ch != "\\" else "\\textbackslash{}")
-        elif ch in "&%$#_":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def bibtex_entry_type(source: Source) -> str:
-    """BibLaTeX types that Zotero imports: book, article, online, misc."""
-    return {
-        "book": "book",
-        "article-journal": "article",
-        "webpage": "online",
-    }.get(csl_type(source), "misc")
 
 
 def archived_copy_note(source: Source, permalink: str, passage: Passage | None = None) -> str:
@@ -61,36 +34,24 @@ def archived_copy_note(source: Source, permalink: str, passage: Passage | None =
 
 
 def bibtex(source: Source, permalink: str, passage: Passage | None = None) -> str:
-    fields: list[tuple[str, str]] = [("title", source.title)]
-    if source.creators:
-        fields.append(("author", " and ".join(source.creators)))
-    if source.publisher:
-        container = {"article": "journaltitle", "online": "organization"}
-        fields.append((container.get(bibtex_entry_type(source), "publisher"), source.publisher))
-    if source.date_published:
-        fields.append(("date", source.date_published))
-        fields.append(("year", source.date_published[:4]))
-    if source.doi:
-        fields.append(("doi", source.doi))
-    if source.isbn:
-        fields.append(("isbn", source.isbn))
-    fields.append(("url", source.url or source.original_url or permalink))
-    if source.language:
-        fields.append(("langid", source.language))
-    fields.append(("urldate", source.archived_at.date().isoformat()))
-    fields.append(("note", archived_copy_note(source, permalink, passage)))
-    body = ",\n".join(f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields)
-    return f"@{bibtex_entry_type(source)}{{{source.citation_key},\n{body}\n}}\n"
+    """A BibLaTeX entry for a source, written from its CSL-JSON item."""
+    return bibtex_from_csl(csl_json(source, permalink, passage))
 
 
 def plain_reference(source: Source, permalink: str) -> str:
-    """Author-date style: Creators. Year. “Title.” Publisher. URL. Archived copy ..."""
+    """Author-date: Creators. Year. “Title.” Published in. Publisher. URL. Archived copy ..."""
     parts = []
     creators = "; ".join(source.creators) if source.creators else ""
     year = f"{source.date_published[:4]}." if source.date_published else "n.d."
     parts.append(f"{creators}. {year}" if creators else year)
     parts.append(f"“{source.title}.”")
-    if source.publisher:
+    container = container_title(source)
+    if container:
+        numbering = source.volume + (f" ({source.issue})" if source.issue else "")
+        if source.pages:
+            numbering += f": {source.pages}" if numbering else source.pages
+        parts.append(f"{container}{' ' + numbering.strip() if numbering else ''}.")
+    if source.publisher and source.publisher != container:
         parts.append(f"{source.publisher}.")
     if source.doi:
         parts.append(f"https://doi.org/{source.doi}.")
@@ -118,27 +79,36 @@ def csl_date(value: str) -> dict[str, list[list[int]]]:
     return {"date-parts": [[int(part) for part in value.split("-")]]}
 
 
-def csl_type(source: Source) -> str:
-    if source.isbn:
-        return "book"
-    if source.doi:
-        return "article-journal"
-    return "webpage" if source.media_type == "text/html" or source.url else "document"
+# The types whose container is the site or periodical that "publisher or site" has named
+# since before sources had a container title.
+PUBLISHER_AS_CONTAINER = {"webpage", "article-journal", "article-newspaper"}
+
+
+def container_title(source: Source) -> str:
+    """The journal, newspaper, site or book the source is part of: its container title, or,
+    for a web page or an article without one, its "publisher or site"."""
+    if source.container_title:
+        return source.container_title
+    return source.publisher if source.source_type in PUBLISHER_AS_CONTAINER else ""
 
 
 def csl_json(source: Source, permalink: str, passage: Passage | None = None) -> dict:
     """One CSL-JSON item (https://citationstyles.org) for a source, naming the archived copy."""
-    item: dict = {"id": source.citation_key, "type": csl_type(source), "title": source.title}
+    item: dict = {"id": source.citation_key, "type": source.source_type, "title": source.title}
     if source.creators:
         item["author"] = [csl_name(c) for c in source.creators]
+    if source.editors:
+        item["editor"] = [csl_name(c) for c in source.editors]
     if source.date_published:
         item["issued"] = csl_date(source.date_published)
-    if source.publisher:
-        # A site or a journal is the container; a book's or document's is its publisher.
-        if item["type"] in ("webpage", "article-journal"):
-            item["container-title"] = source.publisher
-        else:
-            item["publisher"] = source.publisher
+    container = container_title(source)
+    if container:
+        item["container-title"] = container
+    if source.publisher and source.publisher != container:
+        item["publisher"] = source.publisher
+    for key, value in (("volume", source.volume), ("issue", source.issue), ("page", source.pages)):
+        if value:
+            item[key] = value
     if source.doi:
         item["DOI"] = source.doi
     if source.isbn:
@@ -151,48 +121,6 @@ def csl_json(source: Source, permalink: str, passage: Passage | None = None) -> 
     item["accessed"] = csl_date(source.archived_at.date().isoformat())
     item["note"] = archived_copy_note(source, permalink, passage)
     return item
-
-
-@functools.cache
-def csl_style(name: str):
-    """A shipped CSL style, parsed once per process."""
-    from citeproc import CitationStylesStyle
-    from lxml import etree
-
-    tree = etree.parse(str(CSL_DIR / STYLES[name]))
-    if name == "chicago":
-        # citeproc-py 0.11 ignores CSL 1.0.1's initialize="false", so the style-wide
-        # initialize-with would shorten given names to initials; Chicago spells them out.
-        tree.getroot().attrib.pop("initialize-with", None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CitationStylesStyle(io.BytesIO(etree.tostring(tree)), validate=False)
-
-
-def formatted_reference(item: dict, style: str) -> str:
-    """One bibliography entry as (sanitised) HTML: only <i> and <b> survive.
-
-    citeproc-py takes tens of milliseconds per entry and every reading page shows two, so
-    entries are remembered per item (a source's metadata changes rarely; a change is a new
-    item, hence a new entry)."""
-    return _formatted_reference(json.dumps(item, sort_keys=True), style)
-
-
-@functools.lru_cache(maxsize=2048)
-def _formatted_reference(item_json: str, style: str) -> str:
-    item = json.loads(item_json)
-    from citeproc import Citation, CitationItem, CitationStylesBibliography, formatter
-    from citeproc.source.json import CiteProcJSON
-
-    item = {**item, "id": "item"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bibliography = CitationStylesBibliography(
-            csl_style(style), CiteProcJSON([item]), formatter.html
-        )
-        bibliography.register(Citation([CitationItem("item")]))
-        entries = [str(entry) for entry in bibliography.bibliography()]
-    return nh3.clean(" ".join(entries), tags={"i", "b"}, attributes={})
 
 
 def references(source: Source, permalink: str, passage: Passage | None = None) -> dict:
@@ -214,54 +142,110 @@ def references(source: Source, permalink: str, passage: Passage | None = None) -
     }
 
 
-# CSL item types as BibLaTeX entry types that Zotero imports.
-BIBTEX_TYPES = {
-    "article-journal": "article",
-    "article-newspaper": "article",
-    "article-magazine": "article",
-    "book": "book",
-    "chapter": "incollection",
-    "report": "report",
-    "thesis": "thesis",
-    "webpage": "online",
-    "post-weblog": "online",
+# CSL item types as BibLaTeX entry types (biblatex's data model, checked with biber), with the
+# entrysubtype or type a reader needs to tell them apart. Other CSL types are @misc.
+BIBLATEX_TYPES: dict[str, tuple[str, dict[str, str]]] = {
+    "article-newspaper": ("article", {"entrysubtype": "newspaper"}),
+    "article-magazine": ("article", {"entrysubtype": "magazine"}),
+    "article-journal": ("article", {}),
+    "webpage": ("online", {}),
+    "post-weblog": ("online", {}),
+    # biblatex requires a report's and a thesis's type; Scholion does not know the kind of
+    # report or the degree, so the type is the plain word.
+    "report": ("report", {"type": "Report"}),
+    "thesis": ("thesis", {"type": "Thesis"}),
+    "book": ("book", {}),
+    "chapter": ("incollection", {}),
+    "dataset": ("dataset", {}),
+    "interview": ("misc", {"type": "Interview"}),
 }
+# Where each entry type keeps the CSL container title and publisher; None: not written.
+CONTAINER_FIELD = {"article": "journaltitle", "incollection": "booktitle", "online": "organization"}
+PUBLISHER_FIELD = {"report": "institution", "thesis": "institution", "article": None}
+# Fields biber reads verbatim (biblatex's datamodel: url, doi, eprint, file...): LaTeX escapes
+# would become part of the value (a DOI ending "\_3", a URL holding "%5C"), so they are
+# written as they are.
+VERBATIM_FIELDS = {"url", "doi", "eprint", "file"}
+
+
+def _bibtex_escape(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in "{}\\":
+            out.append("\\" + ch if ch != "\\" else "\\textbackslash{}")
+        elif ch in "&%$#_":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _bibtex_verbatim(value: str) -> str:
+    """A verbatim field's value: only braces, which would end the field, are changed, to
+    their percent-encoding (which a URL needs anyway, and doi.org resolves)."""
+    return value.replace("{", "%7B").replace("}", "%7D")
+
+
+def _biblatex_name(name: dict) -> str:
+    if "literal" in name:
+        # Braced, so that biber reads an organisation as one name, not "family, given".
+        return "{" + _bibtex_escape(name["literal"]) + "}"
+    return _bibtex_escape(f"{name['family']}, {name.get('given', '')}".strip(", "))
+
+
+def _biblatex_date(date: dict) -> str:
+    parts = date["date-parts"][0]
+    return "-".join(f"{p:02d}" if i else f"{p:04d}" for i, p in enumerate(parts))
 
 
 def bibtex_from_csl(item: dict) -> str:
-    """A BibLaTeX entry for a CSL-JSON item (external references cited in notes)."""
-    entry_type = BIBTEX_TYPES.get(item.get("type", ""), "misc")
+    """A BibLaTeX entry for a CSL-JSON item (a source's, or an external reference's).
+
+    An undated item is written without date, year or urldate: biblatex takes the first of
+    date, year, eventdate, origdate and urldate as an entry's year, and only when there is
+    none prints its "nodate" string (n.d.), so an urldate would stand in as the year of
+    publication. biber accepts no date value that says "undated" (``date = {nodate}`` is
+    refused and ignored, ``year = {nodate}`` is not a number, and pandoc prints it as
+    "nodate"), so its data-model check still notes the missing date. The day it was archived
+    stays in the note."""
+    entry_type, extra = BIBLATEX_TYPES.get(item.get("type", ""), ("misc", {}))
     fields: list[tuple[str, str]] = []
     if item.get("title"):
-        fields.append(("title", item["title"]))
-    names = []
-    for name in item.get("author", []):
-        if "literal" in name:
-            names.append("{" + _bibtex_escape(name["literal"]) + "}")
-        else:
-            names.append(_bibtex_escape(f"{name['family']}, {name.get('given', '')}".strip(", ")))
+        fields.append(("title", _bibtex_escape(item["title"])))
+    for role in ("author", "editor"):
+        if item.get(role):
+            fields.append((role, " and ".join(_biblatex_name(n) for n in item[role])))
+    fields += [(name, _bibtex_escape(value)) for name, value in extra.items()]
     if item.get("container-title"):
-        container = {"article": "journaltitle", "incollection": "booktitle"}
-        fields.append((container.get(entry_type, "organization"), item["container-title"]))
+        name = CONTAINER_FIELD.get(entry_type, "howpublished")
+        fields.append((name, _bibtex_escape(item["container-title"])))
     if item.get("publisher"):
-        key = "institution" if entry_type == "report" else "publisher"
-        fields.append((key, item["publisher"]))
+        name = PUBLISHER_FIELD.get(entry_type, "publisher")
+        if name is not None:
+            fields.append((name, _bibtex_escape(item["publisher"])))
+    if item.get("volume"):
+        fields.append(("volume", _bibtex_escape(item["volume"])))
+    if item.get("issue"):
+        fields.append(("number", _bibtex_escape(item["issue"])))
+    if item.get("page"):
+        fields.append(("pages", _bibtex_escape(item["page"])))
     if item.get("issued"):
-        parts = item["issued"]["date-parts"][0]
-        fields.append(("date", "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts))))
-        fields.append(("year", str(parts[0])))
+        fields.append(("date", _biblatex_date(item["issued"])))
+        fields.append(("year", str(item["issued"]["date-parts"][0][0])))
     if item.get("DOI"):
         fields.append(("doi", item["DOI"]))
+    if item.get("ISBN"):
+        fields.append(("isbn", _bibtex_escape(item["ISBN"])))
     if item.get("URL"):
         fields.append(("url", item["URL"]))
-    if item.get("accessed"):
-        parts = item["accessed"]["date-parts"][0]
-        fields.append(
-            ("urldate", "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts)))
-        )
+    if item.get("language"):
+        fields.append(("langid", _bibtex_escape(item["language"])))
+    if item.get("accessed") and item.get("issued"):
+        fields.append(("urldate", _biblatex_date(item["accessed"])))
     if item.get("note"):
-        fields.append(("note", item["note"]))
-    lines = [f"  {name} = {{{_bibtex_escape(value)}}}" for name, value in fields]
-    if names:
-        lines.insert(1 if item.get("title") else 0, f"  author = {{{' and '.join(names)}}}")
+        fields.append(("note", _bibtex_escape(item["note"])))
+    lines = [
+        f"  {name} = {{{_bibtex_verbatim(value) if name in VERBATIM_FIELDS else value}}}"
+        for name, value in fields
+    ]
     return f"@{entry_type}{{{item['id']},\n" + ",\n".join(lines) + "\n}\n"

@@ -81,6 +81,23 @@ def run_worker() -> str:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
     return out.getvalue()
+# --- Real tools as oracles (biber, pandoc, LaTeX, Node.js) ---------------------------------
+
+REQUIRE_TOOLS = os.environ.get("SCHOLION_REQUIRE_TOOLS") == "1"
+
+
+def require_tool(name: str, install: str) -> str:
+    """The path of a command-line tool a test checks Scholion's output with. Missing, the
+    test is skipped locally and fails where SCHOLION_REQUIRE_TOOLS=1 (CI, see .ci/run)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({install})"
+        if REQUIRE_TOOLS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 # --- Browser tests: Playwright driving Debian's Chromium -----------------------------------

@@ -85,10 +85,10 @@ def test_bibtex_parses_back_with_every_field(sources, kind, entry_type):
     entry = parse_bibtex(bibtex(source, PERMALINK))
     assert entry["ENTRYTYPE"] == entry_type and entry["ID"] == source.citation_key
     assert f"SHA-256 {source.sha256}" in entry["note"] and PERMALINK in entry["note"]
-    assert entry["urldate"] == source.archived_at.date().isoformat()
     if kind != "document":
-        assert entry["author"] == "Okafor, Ada and Per Lund"
-        assert entry["year"] == "1998"
+        assert entry["urldate"] == source.archived_at.date().isoformat()
+        assert entry["author"] == "Okafor, Ada and Lund, Per"
+        assert entry["date"] == "1998-05-02" and entry["year"] == "1998"
 
 
 def test_bibtex_escapes_special_characters(sources):
@@ -183,3 +183,100 @@ def test_plain_reference_without_a_date_reads_n_d_once(owner, collection):
     source = archive_text("Undated leaflet\n\nText.", owner, collection)
     reference = plain_reference(source, "https://scholion.example/s/")
     assert reference.startswith("n.d. “Undated leaflet.”") and "n.d.." not in reference
+
+
+@pytest.mark.parametrize(
+    ("source_type", "entry_type", "subtype"),
+    [
+        ("article-newspaper", "article", "newspaper"),
+        ("webpage", "online", None),
+        ("report", "report", None),
+        ("article-journal", "article", None),
+        ("book", "book", None),
+        ("chapter", "incollection", None),
+        ("thesis", "thesis", None),
+        ("interview", "misc", None),
+        ("dataset", "dataset", None),
+        ("document", "misc", None),
+    ],
+)
+def test_each_type_is_its_csl_type_and_biblatex_entry_type(
+    owner, collection, source_type, entry_type, subtype
+):
+    source = archive_text(
+        "x", owner, collection, metadata={"title": "T", "source_type": source_type}
+    )
+    assert csl_json(source, PERMALINK)["type"] == source_type
+    entry = parse_bibtex(bibtex(source, PERMALINK))
+    assert entry["ENTRYTYPE"] == entry_type
+    assert entry.get("entrysubtype") == subtype
+
+
+def test_a_news_article_with_a_doi_stays_a_news_article(owner, collection):
+    source = archive_text(
+        "x",
+        owner,
+        collection,
+        metadata={
+            "title": "Dockers Walk Out",
+            "source_type": "article-newspaper",
+            "doi": "10.1000/news.1",
+            "container_title": "The Harbour Times",
+        },
+    )
+    item = csl_json(source, PERMALINK)
+    assert (item["type"], item["container-title"]) == ("article-newspaper", "The Harbour Times")
+    assert "ahead of print" not in references(source, PERMALINK)["chicago"]
+
+
+def test_bibtex_writes_the_url_and_doi_as_they_are(owner, collection):
+    source = archive_text(
+        "x",
+        owner,
+        collection,
+        metadata={
+            "title": "Grain",
+            "doi": "10.1234/jaeh.1998.042_3",
+            "url": "https://example.org/a?x=1&y=2_z",
+        },
+    )
+    text = bibtex(source, PERMALINK)
+    assert "  doi = {10.1234/jaeh.1998.042_3},\n" in text
+    assert "  url = {https://example.org/a?x=1&y=2_z},\n" in text
+
+
+def test_an_undated_source_gives_biblatex_no_year_to_take_from_the_archive_date(owner, collection):
+    source = archive_text("Undated leaflet\n\nText.", owner, collection)
+    entry = parse_bibtex(bibtex(source, PERMALINK))
+    assert not {"date", "year", "urldate"} & set(entry)
+    assert f"archived {source.archived_at:%Y-%m-%d}" in entry["note"]
+    # CSL-JSON has no such fallback: the access date stays.
+    assert "accessed" in csl_json(source, PERMALINK) and "issued" not in csl_json(source, PERMALINK)
+
+
+def test_a_chapter_names_its_book_editors_and_pages(owner, collection):
+    source = archive_text(
+        "x",
+        owner,
+        collection,
+        metadata={
+            "title": "The Strike",
+            "source_type": "chapter",
+            "creators": ["Okafor, Ada"],
+            "editors": ["Ruiz, Ana", "UNESCO"],
+            "container_title": "Ports of Europe",
+            "pages": "10–20",
+            "publisher": "Tide",
+            "date_published": "1998",
+        },
+    )
+    entry = parse_bibtex(bibtex(source, PERMALINK))
+    assert (entry["booktitle"], entry["editor"], entry["pages"]) == (
+        "Ports of Europe",
+        "Ruiz, Ana and {UNESCO}",
+        "10–20",
+    )
+    chicago = references(source, PERMALINK)["chicago"]
+    assert chicago.startswith(
+        "Okafor, Ada. 1998. “The Strike.” In <i>Ports of Europe</i>, edited by Ana Ruiz and UNESCO"
+    )

@@ -432,7 +432,7 @@ def test_bibtex_parses_back_with_one_entry_per_source(client, owner, annotated):
     entries = {e["ID"]: e for e in database.entries}
     alpha, beta = annotated["alpha"], annotated["beta"]
     assert set(entries) == {alpha.citation_key, beta.citation_key}
-    assert entries[alpha.citation_key]["author"] == "Ada Lovelace"
+    assert entries[alpha.citation_key]["author"] == "Lovelace, Ada"
     assert entries[beta.citation_key]["publisher"] == r"Ledger \& Co"
     assert alpha.sha256 in entries[alpha.citation_key]["note"]
 
