@@ -175,3 +175,77 @@ def test_sniffing_sends_html_to_the_html_extractor_whatever_it_was_called():
 )
 def test_dates_are_normalised(raw, expected):
     assert normalise_date(raw) == expected
+
+
+def page(head: str) -> bytes:
+    return f"<html><head><title>T</title>{head}</head><body><p>Body</p></body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "source_type"),
+    [
+        (
+            '<script type="application/ld+json">{"@type": "NewsArticle"}</script>',
+            "article-newspaper",
+        ),
+        (
+            '<script type="application/ld+json">{"@graph": [{"@type": ["WebPage"]},'
+            ' {"@type": "ScholarlyArticle"}]}</script>',
+            "webpage",
+        ),
+        (
+            '<script type="application/ld+json">{"@type": "ScholarlyArticle"}</script>',
+            "article-journal",
+        ),
+        ('<script type="application/ld+json">{"@type": "Report"}</script>', "report"),
+        ('<script type="application/ld+json">{"@type": "Dataset"}</script>', "dataset"),
+        ('<script type="application/ld+json">{"@type": "Thesis"}</script>', "thesis"),
+        ('<meta property="og:type" content="article">', "article-newspaper"),
+        ('<meta property="og:type" content="website">', "webpage"),
+        ('<meta property="og:type" content="book">', "book"),
+        ('<meta name="citation_dissertation_institution" content="University of Lagos">', "thesis"),
+        ('<meta name="citation_technical_report_number" content="TR-7">', "report"),
+        # A publisher's citation tags say more than its generic Open Graph type.
+        (
+            '<meta property="og:type" content="article">'
+            '<meta name="citation_journal_title" content="Journal of Ports">',
+            "article-journal",
+        ),
+    ],
+)
+def test_the_type_of_work_is_taken_from_the_page(head, source_type):
+    assert extract_html(page(head)).metadata["source_type"] == source_type
+
+
+def test_a_page_that_says_nothing_of_its_type_gets_none_from_extraction():
+    assert "source_type" not in extract_html(page("")).metadata
+
+
+def test_a_journal_article_page_gives_its_journal_volume_issue_and_pages():
+    meta = extract_html(
+        page(
+            '<meta name="citation_title" content="Grain Prices">'
+            '<meta name="citation_journal_title" content="Journal of  Ports">'
+            '<meta name="citation_publisher" content="Tide Press">'
+            '<meta name="citation_volume" content="12"><meta name="citation_issue" content="3">'
+            '<meta name="citation_firstpage" content="45"><meta name="citation_lastpage" content="67">'
+        )
+    ).metadata
+    assert meta["source_type"] == "article-journal"
+    assert meta["container_title"] == "Journal of Ports"
+    assert meta["publisher"] == "Tide Press"
+    assert (meta["volume"], meta["issue"], meta["pages"]) == ("12", "3", "45–67")
+
+
+def test_a_chapter_page_gives_its_book_and_editors():
+    meta = extract_html(
+        page(
+            '<meta name="citation_title" content="The Strike">'
+            '<meta name="citation_inbook_title" content="Ports of Europe">'
+            '<meta name="citation_editor" content="Ruiz, Ana">'
+            '<meta name="citation_editor" content="Lund, Per">'
+            '<meta name="citation_isbn" content="978-0-306-40615-7">'
+        )
+    ).metadata
+    assert (meta["source_type"], meta["container_title"]) == ("chapter", "Ports of Europe")
+    assert meta["editors"] == ["Ruiz, Ana", "Lund, Per"]

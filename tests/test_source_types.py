@@ -167,6 +167,49 @@ def test_the_admin_edits_the_type_and_the_new_fields(client, curator, owner):
     assert (source.source_type, source.publisher) == ("report", "Port Authority")
 
 
+# --- Archiving -------------------------------------------------------------------------------
+
+
+def test_archiving_a_page_takes_its_type_and_journal_from_its_metadata(owner):
+    html = (
+        b"<html><head><title>Grain</title>"
+        b'<meta name="citation_journal_title" content="Journal of Ports">'
+        b'<meta name="citation_volume" content="12">'
+        b'<meta name="citation_isbn" content="978-0-306-40615-7">'
+        b"</head><body><p>Text.</p></body></html>"
+    )
+    source = archive_text(html, owner)
+    assert (source.source_type, source.container_title, source.volume) == (
+        "article-journal",
+        "Journal of Ports",
+        "12",
+    )
+    assert source.isbn == "9780306406157"
+
+
+def test_archiving_a_news_page_makes_a_news_article(owner):
+    html = (
+        b'<html><head><title>Dockers</title><script type="application/ld+json">'
+        b'{"@type": "NewsArticle", "publisher": {"name": "The Harbour Times"}}</script>'
+        b"</head><body><p>Text.</p></body></html>"
+    )
+    source = archive_text(html, owner)
+    assert (source.source_type, source.publisher) == ("article-newspaper", "The Harbour Times")
+
+
+def test_archiving_text_that_says_nothing_types_it_as_references_did(owner):
+    assert archive_text("A leaflet.", owner).source_type == "document"
+    page = archive_text(b"<html><title>Page</title><p>Text.</p></html>", owner)
+    assert page.source_type == "webpage"
+    bad_isbn = archive_text(
+        b'<html><head><meta name="citation_isbn" content="978-0-306-40615-8"></head>'
+        b"<p>Text.</p></html>",
+        owner,
+    )
+    # An extracted ISBN with a wrong check digit is dropped, as a bad DOI is.
+    assert bad_isbn.isbn == "" and bad_isbn.source_type == "webpage"
+
+
 # --- Export and import ----------------------------------------------------------------------
 
 

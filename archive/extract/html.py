@@ -145,17 +145,31 @@ LATIN1_LABELS = {
     "x-cp1252",
 }
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
-ARTICLE_TYPES = {
-    "article",
-    "newsarticle",
-    "scholarlyarticle",
-    "blogposting",
-    "report",
-    "webpage",
-    "reportagenewsarticle",
-    "analysisnewsarticle",
-    "techarticle",
+# schema.org types (lower-cased) as Scholion's source types (Source.Type's CSL values).
+SCHEMA_ORG_TYPES = {
+    "newsarticle": "article-newspaper",
+    "reportagenewsarticle": "article-newspaper",
+    "analysisnewsarticle": "article-newspaper",
+    "opinionnewsarticle": "article-newspaper",
+    "backgroundnewsarticle": "article-newspaper",
+    "reviewnewsarticle": "article-newspaper",
+    "askpublicnewsarticle": "article-newspaper",
+    "scholarlyarticle": "article-journal",
+    "medicalscholarlyarticle": "article-journal",
+    "report": "report",
+    "book": "book",
+    "chapter": "chapter",
+    "thesis": "thesis",
+    "dataset": "dataset",
+    "article": "webpage",
+    "blogposting": "webpage",
+    "techarticle": "webpage",
+    "webpage": "webpage",
 }
+# The JSON-LD objects that describe the page's work (its title, authors, date).
+ARTICLE_TYPES = set(SCHEMA_ORG_TYPES)
+# Open Graph's og:type as source types; "article" is what news sites declare.
+OPEN_GRAPH_TYPES = {"article": "article-newspaper", "book": "book", "website": "webpage"}
 DATE_RE = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
 DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
 
@@ -520,11 +534,18 @@ def _metadata(p: _Parser) -> dict:
             unique.append(c)
     if unique:
         meta["creators"] = unique[:50]
-    publisher = _first(m, "citation_publisher", "citation_journal_title", "og:site_name")
+    publisher = _first(
+        m,
+        "citation_publisher",
+        "citation_dissertation_institution",
+        "citation_technical_report_institution",
+        "og:site_name",
+    )
     if not publisher:
         publisher = (_names(ld.get("publisher")) or [""])[0] or _first(m, "dc.publisher")
     if publisher:
         meta["publisher"] = publisher
+    meta.update(_work(m, p.ld_json))
     date = _first(m, "citation_publication_date", "citation_date", "article:published_time")
     if not date and isinstance(ld.get("datePublished"), str):
         date = ld["datePublished"]
@@ -552,6 +573,46 @@ def _metadata(p: _Parser) -> dict:
             meta["url"] = url
             break
     return meta
+
+
+def _work(m: dict[str, list[str]], ld_json: list[str]) -> dict:
+    """What kind of work the page is and where it was published, from Google Scholar's
+    citation_* tags first (a publisher's own description), then schema.org JSON-LD, then
+    Open Graph. Nothing when none says: archiving then types the source as references did
+    before types (Source.inferred_type)."""
+    work: dict = {}
+    container = _first(m, "citation_journal_title")
+    book = _first(m, "citation_inbook_title", "citation_book_title")
+    if container:
+        work["source_type"] = "article-journal"
+    elif book and book != _first(m, "citation_title"):
+        work["source_type"], container = "chapter", book
+    elif _first(m, "citation_dissertation_institution"):
+        work["source_type"] = "thesis"
+    elif _first(m, "citation_technical_report_institution", "citation_technical_report_number"):
+        work["source_type"] = "report"
+    else:
+        for obj in _ld_objects(ld_json):
+            kind = next((SCHEMA_ORG_TYPES[t] for t in _ld_types(obj) if t in SCHEMA_ORG_TYPES), "")
+            if kind:
+                work["source_type"] = kind
+                break
+        else:
+            kind = OPEN_GRAPH_TYPES.get(_first(m, "og:type").lower(), "")
+            if kind:
+                work["source_type"] = kind
+    if container:
+        work["container_title"] = WHITESPACE.sub(" ", container)
+    for key, name in (("volume", "citation_volume"), ("issue", "citation_issue")):
+        if _first(m, name):
+            work[key] = _first(m, name)
+    first, last = _first(m, "citation_firstpage"), _first(m, "citation_lastpage")
+    if first:
+        work["pages"] = f"{first}–{last}" if last and last != first else first
+    editors = [WHITESPACE.sub(" ", e).strip() for e in m.get("citation_editor", [])]
+    if any(editors):
+        work["editors"] = [e for e in editors if e][:50]
+    return work
 
 
 def head_metadata(head: str, base_url: str = "") -> dict:
