@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -189,3 +190,96 @@ def test_a_late_source_list_keeps_the_source_the_user_highlighted(
     page.get_by_role("list", name="Citations in this annotation").get_by_text(
         "The Harbour Strike"
     ).wait_for()
+
+
+# --- "Cite this source": copying each format -------------------------------------------------
+
+
+@pytest.fixture
+def journal_article(owner, collection):
+    return archive_text(
+        CITED_TEXT,
+        owner,
+        collection,
+        metadata={
+            "title": "Grain Prices in 1900",
+            "source_type": "article-journal",
+            "creators": ["Okafor, Ada"],
+            "date_published": "1998",
+            "container_title": "Journal of Ports",
+            "volume": "12",
+            "issue": "3",
+            "pages": "45–67",
+            "doi": "10.1234/jaeh.1998.042_3",
+        },
+    )
+
+
+@pytest.fixture
+def clipboard_page(_playwright_browser, live_server):
+    """A page whose context may read and write the clipboard, as a person's browser does."""
+    context = _playwright_browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1366, "height": 850},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_each_format_in_the_cite_box_copies_exactly_the_text_shown(clipboard_page, journal_article):
+    from archive.cite import bibtex
+
+    page = clipboard_page
+    login(page, "olive", "pw-olive-123")
+    page.goto(f"/sources/{journal_article.uuid}/")
+    page.get_by_text("Cite this source").click()
+    status = page.locator(".cite-status")
+
+    page.get_by_role("button", name="Copy Chicago reference").click()
+    status.filter(has_text="Copied Chicago reference").wait_for(state="attached")
+    chicago = page.evaluate("navigator.clipboard.readText()")
+    assert chicago == page.locator("#cite-chicago-text").text_content()
+    assert chicago.startswith("Okafor, Ada. 1998. “Grain Prices in 1900.” Journal of Ports 12 (3)")
+
+    # With the keyboard: focus the button, press Enter.
+    page.get_by_role("button", name="Copy BibTeX").focus()
+    page.keyboard.press("Enter")
+    status.filter(has_text="Copied BibTeX").wait_for(state="attached")
+    permalink = f"{page.url.split('/sources/')[0]}/sources/{journal_article.uuid}/"
+    assert page.evaluate("navigator.clipboard.readText()") == bibtex(journal_article, permalink)
+
+    page.get_by_role("button", name="Copy APA reference").click()
+    status.filter(has_text="Copied APA reference").wait_for(state="attached")
+    assert (
+        page.evaluate("navigator.clipboard.readText()")
+        == page.locator("#cite-apa-text").text_content()
+    )
+
+    page.get_by_text("CSL-JSON", exact=True).click()
+    page.get_by_role("button", name="Copy CSL-JSON").click()
+    status.filter(has_text="Copied CSL-JSON").wait_for(state="attached")
+    items = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert items[0]["type"] == "article-journal" and items[0]["volume"] == "12"
+    if SCREENSHOTS:
+        page.locator("#cite-box").screenshot(path=f"{SCREENSHOTS}/cite-box-copied.png")
+
+
+def test_without_the_clipboard_api_copy_selects_the_text_and_says_so(page, journal_article):
+    # As on a page served over plain HTTP from another host: no navigator.clipboard.
+    page.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    login(page, "olive", "pw-olive-123")
+    page.goto(f"/sources/{journal_article.uuid}/")
+    page.get_by_text("Cite this source").click()
+    page.get_by_role("button", name="Copy APA reference").click()
+    status = page.locator(".cite-status")
+    status.filter(has_text="APA reference").wait_for(state="attached")
+    assert (
+        page.evaluate("window.getSelection().toString()")
+        == page.locator("#cite-apa-text").text_content()
+    )
