@@ -115,6 +115,15 @@ class SourceMetadataForm(forms.ModelForm):
         validate_doi(value)
         return value
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form posted without a type (a script, a form from before types) keeps the
+        # source's type; the page's own select always sends one.
+        self.fields["source_type"].required = False
+
+    def clean_source_type(self):
+        return self.cleaned_data["source_type"] or self.instance.source_type
+
     def clean_isbn(self):
         value = self.cleaned_data["isbn"].strip()
         validate_isbn(value)

@@ -78,6 +78,16 @@ def test_the_form_keeps_the_editors_of_a_chapter_in_order(client, owner):
     assert source.source_type == "chapter" and source.editors == ["Ruiz, Ana", "Per Lund"]
 
 
+def test_a_form_posted_without_a_type_keeps_the_type(client, owner):
+    source = archive_text("A report.", owner, metadata={"source_type": "report"})
+    client.force_login(owner)
+    form = {k: v for k, v in FORM.items() if k != "source_type"}
+    response = client.post(f"/sources/{source.uuid}/edit/", form)
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.source_type == "report" and source.container_title == "Journal of Ports"
+
+
 def test_an_isbn_written_with_hyphens_is_stored_without_them(client, owner):
     source = archive_text("A book.", owner)
     client.force_login(owner)
