@@ -140,7 +140,13 @@ def text_stretches(text: str, blocks: Sequence[dict]) -> list[tuple[int, int]]:
 
 
 def metadata_words(source: Source) -> str:
-    fields = [source.title, *source.creators, source.publisher, source.citation_key]
+    fields = [
+        source.title,
+        *source.creators,
+        source.container_title,
+        source.publisher,
+        source.citation_key,
+    ]
     return " ".join(index_words(" ".join(f for f in fields if f)))
 
 
@@ -275,7 +281,14 @@ def rebuild_index(
         batch: list[SourceSegment] = []
         vocabularies: list[SourceVocabulary] = []
         queryset = Source.objects.only(
-            "pk", "title", "creators", "publisher", "citation_key", "text", "blocks"
+            "pk",
+            "title",
+            "creators",
+            "container_title",
+            "publisher",
+            "citation_key",
+            "text",
+            "blocks",
         ).order_by("pk")
         for source in queryset.iterator(chunk_size=100):
             segments = list(_text_segments(source))

@@ -280,6 +280,17 @@ def test_metadata_title_creators_publisher_and_citation_key_are_searched(
 
 
 @pytest.mark.django_db
+def test_the_journal_or_book_a_source_is_published_in_is_searched(client, owner):
+    source = archive_text(
+        "An article about grain.",
+        owner,
+        metadata={"title": "Grain Prices", "container_title": "Journal of Maritime Tolls"},
+    )
+    client.force_login(owner)
+    assert found(client, q="maritime tolls")[0] == [source.title]
+
+
+@pytest.mark.django_db
 def test_passages_match_quote_note_and_tags(client, owner, archive_source):
     passage = annotate(
         archive_source,
