@@ -44,7 +44,10 @@ def plain_reference(source: Source, permalink: str) -> str:
     creators = "; ".join(source.creators) if source.creators else ""
     year = f"{source.date_published[:4]}." if source.date_published else "n.d."
     parts.append(f"{creators}. {year}" if creators else year)
-    parts.append(f"“{source.title}.”")
+    # American punctuation, as the formatted references: the period inside the quotation
+    # marks, and none after a title that ends in its own.
+    title = source.title if source.title.endswith((".", "?", "!")) else f"{source.title}."
+    parts.append(f"“{title}”")
     container = container_title(source)
     if container:
         numbering = source.volume + (f" ({source.issue})" if source.issue else "")

@@ -280,3 +280,27 @@ def test_a_chapter_names_its_book_editors_and_pages(owner, collection):
     assert chicago.startswith(
         "Okafor, Ada. 1998. “The Strike.” In <i>Ports of Europe</i>, edited by Ana Ruiz and UNESCO"
     )
+
+
+def test_the_plain_reference_gives_where_it_was_published_and_no_doubled_punctuation(
+    owner, collection
+):
+    from archive.cite import plain_reference
+
+    source = archive_text(
+        "x",
+        owner,
+        collection,
+        metadata={
+            "title": "Why Strike?",
+            "source_type": "article-journal",
+            "creators": ["Okafor, Ada"],
+            "date_published": "1998",
+            "container_title": "Journal of Ports",
+            "volume": "12",
+            "issue": "3",
+            "pages": "45–67",
+        },
+    )
+    reference = plain_reference(source, PERMALINK)
+    assert reference.startswith("Okafor, Ada. 1998. “Why Strike?” Journal of Ports 12 (3): 45–67.")
