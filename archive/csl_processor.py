@@ -26,6 +26,7 @@ import functools
 import io
 import json
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -93,7 +94,17 @@ def _punctuation_as_in_us(entry: str) -> str:
     return re.sub(r"([”’]+)([.,])", r"\2\1", entry)
 
 
-_reads: list[set[str]] = []
+# The variables read by each substitute being rendered, innermost last; per thread, as
+# requests may render references at the same time.
+_rendering = threading.local()
+
+
+def _reads() -> list[set[str]]:
+    if not hasattr(_rendering, "reads"):
+        _rendering.reads = []
+    return _rendering.reads
+
+
 # Elements' tags as lxml names them (citeproc-py keeps suppressed variables by tag).
 CSL_TEXT = "{http://purl.org/net/xbiblio/csl}text"
 CSL_NAMES = "{http://purl.org/net/xbiblio/csl}names"
@@ -109,8 +120,9 @@ def _agree_with_citeproc_js() -> None:
         # A reference that notes which variables are read while a substitute renders.
         def __getitem__(self, key):
             value = super().__getitem__(key)
-            if _reads and value not in (None, "", []):
-                _reads[-1].add(key.replace("_", "-"))
+            reads = _reads()
+            if reads and value not in (None, "", []):
+                reads[-1].add(key.replace("_", "-"))
             return value
 
     def substitute_render(self, item, context=None, **kwargs):
@@ -120,7 +132,7 @@ def _agree_with_citeproc_js() -> None:
             plain_class = type(reference)
             # A Reference keeps its attributes as its items: set the class past that.
             object.__setattr__(reference, "__class__", RecordingReference)
-            _reads.append(set())
+            _reads().append(set())
             try:
                 if isinstance(child, model.Names) and child.name is None:
                     names = self.xpath_search("./parent::cs:names[1]")[0]
@@ -131,7 +143,7 @@ def _agree_with_citeproc_js() -> None:
                 text = None
             finally:
                 object.__setattr__(reference, "__class__", plain_class)
-                read = _reads.pop()
+                read = _reads().pop()
             if text:
                 # Every variable the substitute rendered, not just a <text variable> or
                 # <names> named in it: a macro's, a choose's.
