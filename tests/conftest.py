@@ -81,23 +81,6 @@ def run_worker() -> str:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
     return out.getvalue()
-# --- Real tools as oracles (biber, pandoc, LaTeX, Node.js) ---------------------------------
-
-REQUIRE_TOOLS = os.environ.get("SCHOLION_REQUIRE_TOOLS") == "1"
-
-
-def require_tool(name: str, install: str) -> str:
-    """The path of a command-line tool a test checks Scholion's output with. Missing, the
-    test is skipped locally and fails where SCHOLION_REQUIRE_TOOLS=1 (CI, see .ci/run)."""
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed ({install})"
-        if REQUIRE_TOOLS:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 # --- Browser tests: Playwright driving Debian's Chromium -----------------------------------
@@ -204,7 +187,7 @@ def django_db_setup(django_db_setup):
     close_helper_connections()
 
 
-# --- Real tools as oracles: pandoc, LibreOffice -------------------------------------------
+# --- Real tools as oracles: pandoc, LibreOffice, biber, LaTeX, citeproc-js -------------------------------------------
 
 REQUIRE_TOOLS = os.environ.get("SCHOLION_REQUIRE_TOOLS") == "1"
 _tool_results = {"passed": 0}
@@ -234,7 +217,7 @@ def pytest_sessionfinish(session, exitstatus):
         print("\nSCHOLION_REQUIRE_BROWSER=1 but no browser test ran and passed.")
         session.exitstatus = 1
     if REQUIRE_TOOLS and exitstatus == 0 and _tool_results["passed"] == 0:
-        print("\nSCHOLION_REQUIRE_TOOLS=1 but no test with pandoc or LibreOffice ran and passed.")
+        print("\nSCHOLION_REQUIRE_TOOLS=1 but no test with an oracle tool ran and passed.")
         session.exitstatus = 1
 
 

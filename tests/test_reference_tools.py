@@ -21,9 +21,9 @@ from annotations.models import Annotation, Citation
 from archive.cite import bibtex, csl_json
 from archive.csl_processor import CSL_DIR, STYLES, formatted_reference
 from archive.models import Source
-from tests.conftest import REQUIRE_TOOLS, archive_text, require_tool
+from tests.conftest import REQUIRE_TOOLS, archive_text, program
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tools]
 
 PERMALINK = "https://scholion.example/sources/x/"
 # A DOI and a URL holding characters LaTeX escapes: they must reach the tools unchanged.
@@ -94,7 +94,7 @@ def write_bib(tmp_path: Path, *sources: Source) -> Path:
 
 
 def biber_warnings(bib: Path) -> list[str]:
-    biber = require_tool("biber", "apt-get install -y biber")
+    biber = program("biber", "biber")
     result = subprocess.run(
         [biber, "--tool", "--validate-datamodel", f"--output-file={bib.name}.out", bib.name],
         capture_output=True,
@@ -153,8 +153,8 @@ def test_biber_notes_only_the_missing_date_of_an_undated_source(undated, tmp_pat
 def test_biblatex_cites_an_undated_source_as_n_d_not_by_the_day_it_was_archived(
     sources, undated, tmp_path
 ):
-    pdflatex = require_tool("pdflatex", "apt-get install -y texlive-latex-recommended")
-    biber = require_tool("biber", "apt-get install -y biber")
+    pdflatex = program("pdflatex", "texlive-latex-recommended")
+    biber = program("biber", "biber")
     write_bib(tmp_path, sources["webpage"], undated)
     (tmp_path / "doc.tex").write_text(
         "\\documentclass{article}\n\\usepackage[style=authoryear,backend=biber]{biblatex}\n"
@@ -190,7 +190,7 @@ def test_biblatex_cites_an_undated_source_as_n_d_not_by_the_day_it_was_archived(
 
 
 def pandoc_items(bib: Path) -> dict[str, dict]:
-    pandoc = require_tool("pandoc", "apt-get install -y pandoc")
+    pandoc = program("pandoc", "pandoc")
     result = subprocess.run(
         [pandoc, "-f", "biblatex", "-t", "csljson", str(bib)],
         capture_output=True,
@@ -259,9 +259,9 @@ def test_a_brace_in_a_url_cannot_end_the_field(owner, collection):
 
 
 def citeproc_js(items: list[dict], style: str) -> list[str]:
-    node = require_tool("node", "apt-get install -y nodejs npm")
+    node = program("node", "nodejs")
     if not (NODE_DIR / "node_modules" / "citeproc").exists():
-        npm = require_tool("npm", "apt-get install -y npm")
+        npm = program("npm", "npm")
         installed = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=NODE_DIR,
