@@ -11,18 +11,16 @@ from django.utils.text import Truncator
 from taggit.models import Tag
 
 from annotations.models import Annotation, AnnotationRevision, TaggedAnnotation
+from annotations.signals import annotation_written
 from annotations.w3c import tag_name_error
 from archive.models import Source
-from exports.admin import ANNOTATION_ACTIONS
 
 ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
 
 
 def reindex(annotations: QuerySet[Annotation]) -> None:
-    from search.index import index_annotation  # search imports annotations.models
-
     for annotation in annotations.prefetch_related("tags"):
-        index_annotation(annotation)
+        annotation_written.send(Annotation, annotation=annotation)
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -112,7 +110,7 @@ class AnnotationAdmin(admin.ModelAdmin):
     )
     inlines = [RevisionInline]
     date_hierarchy = "created"
-    actions = ANNOTATION_ACTIONS
+    actions: list = []  # exports.admin adds its export actions
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Tags in one query for the whole page; the source's text layer never.

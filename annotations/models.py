@@ -17,6 +17,7 @@ from django.utils import timezone
 from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItemBase
 
+from annotations.signals import annotation_written
 from archive.models import DOI_RE, Collection, Source, validate_date_published
 
 if TYPE_CHECKING:
@@ -384,9 +385,9 @@ class Annotation(models.Model):
                 for position, citation in enumerate(citations):
                     citation.annotation, citation.position = annotation, position
                 Citation.objects.bulk_create(citations)
-            from search.index import index_annotation  # search imports this module
-
-            index_annotation(annotation, [t.name for t in tag_objects], new=True)
+            annotation_written.send(
+                cls, annotation=annotation, tag_names=[t.name for t in tag_objects], new=True
+            )
         if keep_related:
             annotation.keep_loaded(tag_objects, citations or [])
         return annotation
@@ -569,9 +570,9 @@ class Annotation(models.Model):
             tag_objects = self._replace_tags(tagged, tags)
             if citations is not None and not citations_same:
                 self.replace_citations(citations)
-            from search.index import index_annotation
-
-            index_annotation(self, [t.name for t in tag_objects])
+            annotation_written.send(
+                Annotation, annotation=self, tag_names=[t.name for t in tag_objects]
+            )
         return True
 
     def delete_if_current(self, expected_version: int | None = None) -> None:

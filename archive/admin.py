@@ -27,8 +27,7 @@ from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
 from archive.models import Collection, FixityCheck, Membership, Source
-from exports.admin import COLLECTION_ACTIONS, SOURCE_ACTIONS
-from search.index import index_source
+from archive.signals import source_written
 
 TEXT_PREVIEW_CHARS = 600
 FIXITY_HISTORY_SHOWN = 50
@@ -123,7 +122,7 @@ class SourceAdmin(admin.ModelAdmin):
         "withdraw_selected",
         "reinstate_selected",
         "verify_fixity_selected",
-        *SOURCE_ACTIONS,
+        # exports.admin adds its export actions
     ]
     inlines = [FixityCheckInline]
     provenance_fields = ("archived_by", "archived_at", "archived_via")
@@ -232,9 +231,9 @@ class SourceAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Source, form, change: bool) -> None:
-        # The admin wraps this in the change view's transaction, as index_source asks.
+        # The admin wraps this in the change view's transaction, as indexing asks.
         super().save_model(request, obj, form, change)
-        index_source(obj)
+        source_written.send(Source, source=obj)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         # Bytes enter only by archiving, which hashes and stores them and derives the text.
@@ -363,7 +362,7 @@ class CollectionAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     autocomplete_fields = ["owner", "sources"]
     inlines = [MembershipInline]
-    actions = COLLECTION_ACTIONS
+    actions: list = []  # exports.admin adds its export actions
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
         return super().get_queryset(request).annotate(source_total=Count("sources", distinct=True))

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import ExtractionError, extract, extract_without_text
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
-from search.index import index_source
+from archive.signals import source_written
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _archive_spooled(
                 )
                 source.save()
                 if len(source.text) <= INLINE_INDEX_CHARS:
-                    index_source(source)
+                    source_written.send(Source, source=source)
                 _add_to_collection(source, collection)
         except IntegrityError:
             # Other bytes archived concurrently took this citation key: choose again.
@@ -268,7 +268,7 @@ def _index(source: Source) -> None:
     happens here: a failure is logged, and ``manage.py rebuild_search_index --missing``
     indexes it later."""
     try:
-        index_source(source)
+        source_written.send(Source, source=source)
     except Exception:
         log.exception(
             "search indexing of %s failed; run manage.py rebuild_search_index --missing",

@@ -13,8 +13,8 @@ from annotations.listing import listed
 from archive.forms import ArchiveForm, SourceMetadataForm
 from archive.ingest import ArchiveError, archive_chunks
 from archive.models import Collection, Source
+from archive.signals import source_written
 from search.forms import BrowseForm
-from search.index import index_source
 from search.query import Filters
 
 SOURCE_SORTS = {  # newest and oldest read in order from archive_source_archived_idx
@@ -133,7 +133,7 @@ def source_edit(request: HttpRequest, uuid) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
-            index_source(source)
+            source_written.send(Source, source=source)
         messages.success(request, "Metadata saved.")
         return redirect(source)
     return render(request, "archive/source_edit.html", {"form": form, "source": source})

@@ -1,5 +1,7 @@
 """Admin actions that download exports: of a collection, of selected sources' references,
-of selected annotations (used by archive.admin and annotations.admin)."""
+of selected annotations. Exports adds them to the archive and annotations admins itself
+(``offer_export_actions``, the one seam between those admins and exports), so that the
+lower apps never import this one."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.html import format_html
 
+from annotations.admin import AnnotationAdmin
 from annotations.w3c import CONTEXT, annotation_to_jsonld
 from archive import cite
+from archive.admin import CollectionAdmin, SourceAdmin
 from archive.models import Collection, Source
 from exports.forms import export_scope
 from exports.models import ImportJob
@@ -122,6 +126,16 @@ def export_annotations_jsonld(modeladmin, request, queryset) -> StreamingHttpRes
 
 
 ANNOTATION_ACTIONS = [export_annotations_jsonld]
+
+
+def offer_export_actions() -> None:
+    """The seam: put the export actions after each admin's own actions."""
+    CollectionAdmin.actions = [*CollectionAdmin.actions, *COLLECTION_ACTIONS]
+    SourceAdmin.actions = [*SourceAdmin.actions, *SOURCE_ACTIONS]
+    AnnotationAdmin.actions = [*AnnotationAdmin.actions, *ANNOTATION_ACTIONS]
+
+
+offer_export_actions()
 
 
 # --- Imports that people asked for on the import page -------------------------------------

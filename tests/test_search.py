@@ -923,7 +923,7 @@ def test_a_source_is_indexed_in_the_transaction_that_archives_it(owner, monkeypa
     def broken(source):
         raise RuntimeError("index unavailable")
 
-    monkeypatch.setattr("archive.ingest.index_source", broken)
+    monkeypatch.setattr("search.index.index_source", broken)
     with pytest.raises(RuntimeError):
         make_source(RIVER_TEXT, owner)
     assert not Source.objects.exists()  # no source without its index
@@ -935,7 +935,7 @@ def test_a_very_long_text_is_archived_even_when_indexing_fails(owner, monkeypatc
         raise RuntimeError("index unavailable")
 
     monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 10)  # RIVER_TEXT counts as long
-    monkeypatch.setattr("archive.ingest.index_source", broken)
+    monkeypatch.setattr("search.index.index_source", broken)
     source = make_source(RIVER_TEXT, owner)
     assert source.pk and not SourceSegment.objects.filter(source=source).exists()
     assert "rebuild_search_index --missing" in caplog.text
