@@ -18,7 +18,6 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
-    path("me/annotations/", views.my_annotations, name="my_annotations"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<uuid:uuid>/revoke", views.token_revoke, name="token_revoke"),
 ]

@@ -5,19 +5,15 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
-from taggit.models import Tag
 
 from accounts import members as roster_rules
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
 from accounts.members import MembershipError
 from accounts.models import ApiToken
-from annotations.listing import listed
-from annotations.models import Annotation
 from archive.models import Collection
 
 NEW_TOKEN_SESSION_KEY = "accounts:new_token"  # noqa: S105 (a session key name)
@@ -140,45 +136,6 @@ def member_remove(request: HttpRequest, slug: str, username: str) -> HttpRespons
         return redirect("archive:collection_list")
     messages.success(request, f"{user.get_username()} was removed from “{collection.title}”.")
     return redirect("accounts:members", slug=collection.slug)
-
-
-# --- My annotations ---------------------------------------------------------------------
-
-
-@login_required
-def my_annotations(request: HttpRequest) -> HttpResponse:
-    """Everything the user wrote that they can still see, newest first."""
-    mine = Annotation.objects.visible_to(request.user).filter(author=request.user)
-    collections = Collection.objects.filter(annotations__in=mine).distinct().order_by("title")
-    tags = (
-        Tag.objects.filter(annotations_taggedannotation_items__content_object__in=mine)
-        .distinct()
-        .order_by("name")
-    )
-    selected = mine
-    problems = []
-    collection_slug = request.GET.get("collection", "").strip()
-    tag_slug = request.GET.get("tag", "").strip()
-    if collection_slug:
-        selected = selected.filter(collection__slug=collection_slug)
-        if not any(c.slug == collection_slug for c in collections):
-            problems.append(f"None of your annotations is in a collection “{collection_slug}”.")
-    if tag_slug:
-        selected = selected.filter(tags__slug=tag_slug)
-        if not any(t.slug == tag_slug for t in tags):
-            problems.append(f"None of your annotations has the tag “{tag_slug}”.")
-    selected = selected.for_listing().order_by("-created", "pk")
-    page = Paginator(selected, 25).get_page(request.GET.get("page"))
-    page.object_list = listed(page.object_list, request.user)
-    context = {
-        "page": page,
-        "collections": collections,
-        "tags": tags,
-        "collection_slug": collection_slug,
-        "tag_slug": tag_slug,
-        "problems": problems,
-    }
-    return render(request, "accounts/my_annotations.html", context)
 
 
 # --- API tokens -------------------------------------------------------------------------

@@ -658,7 +658,7 @@ def source_search(request: HttpRequest) -> JsonResponse:
                     "creators": creators,
                     "year": date_published[:4],
                     "citation_key": key,
-                    "url": reverse("archive:source_detail", args=[uuid]),
+                    "url": reverse("annotations:source_detail", args=[uuid]),
                 }
                 for uuid, title, creators, date_published, key in rows
             ]

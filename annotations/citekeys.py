@@ -140,7 +140,7 @@ def resolve_keys(
     )
     return {
         key: KeyTarget(
-            href=reverse("archive:source_detail", args=[uuid]),
+            href=reverse("annotations:source_detail", args=[uuid]),
             label=short_label(creators or [], date_published, title),
             title=title,
         )

@@ -1000,8 +1000,8 @@ class Citation(models.Model):
         """Where the citation leads on this server (or the external IRI); "" if nowhere."""
         if self.kind == self.Kind.SOURCE:
             if self.is_passage:
-                return reverse("archive:passage", args=[self.source.uuid, self.start, self.end])
-            return reverse("archive:source_detail", args=[self.source.uuid])
+                return reverse("annotations:passage", args=[self.source.uuid, self.start, self.end])
+            return reverse("annotations:source_detail", args=[self.source.uuid])
         if self.kind == self.Kind.ANNOTATION:
             return self.cited_annotation.get_absolute_url() if self.cited_annotation else ""
         return self.external_href

@@ -73,7 +73,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
             mark[0],
             mark[1],
             source.text[mark[0] : mark[1]],
-            request.build_absolute_uri(reverse("archive:passage", args=[source.uuid, *mark])),
+            request.build_absolute_uri(reverse("annotations:passage", args=[source.uuid, *mark])),
         )
     return {
         "source": source,
@@ -155,8 +155,8 @@ def render_entries(
     per entry, left for ``render_reading_page`` to join.
     """
     history, _, history_end = reverse("annotations:history", args=[UUID_SLOT]).partition(UUID_SLOT)
-    tag_url = reverse("annotations:tag_detail", args=["slug"])
-    passage_url = reverse("archive:passage", args=[SOURCE_SLOT, 1, 2])
+    tag_url = reverse("search:tag_detail", args=["slug"])
+    passage_url = reverse("annotations:passage", args=[SOURCE_SLOT, 1, 2])
     passage, _, passage_end = passage_url.replace(SOURCE_SLOT, source_uuid).partition("/1-2/")
     # Authors, visibilities and sets of tags repeat across entries: escape each once.
     escaped = functools.cache(escape)

@@ -127,7 +127,7 @@ def _uuid_route(name: str, uuid: object) -> str:
 
 def source_iri(source: Source, base_url: str) -> str:
     """The target of an annotation: the source's reading page."""
-    return base_url + _uuid_route("archive:source_detail", source.uuid)
+    return base_url + _uuid_route("annotations:source_detail", source.uuid)
 
 
 def annotation_iri(annotation: Annotation, base_url: str) -> str:

@@ -121,7 +121,7 @@ class Collection(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("archive:collection_detail", args=[self.slug])
+        return reverse("search:collection_detail", args=[self.slug])
 
     def role_of(self, user: AbstractBaseUser | AnonymousUser) -> str | None:
         if not user.is_authenticated:
@@ -426,7 +426,7 @@ class Source(models.Model):
             return [row[0] for row in cursor.fetchall()]
 
     def get_absolute_url(self) -> str:
-        return reverse("archive:source_detail", args=[self.uuid])
+        return reverse("annotations:source_detail", args=[self.uuid])
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -5,17 +5,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from annotations.listing import listed
 from archive.forms import ArchiveForm, SourceMetadataForm
 from archive.ingest import ArchiveError, archive_chunks
 from archive.models import Collection, Source
 from archive.signals import source_written
-from search.forms import BrowseForm
-from search.query import Filters
 
 SOURCE_SORTS = {  # newest and oldest read in order from archive_source_archived_idx
     "newest": ("-archived_at", "-pk"),
@@ -36,27 +33,6 @@ def source_list(request: HttpRequest) -> HttpResponse:
         "archive/source_list.html",
         {"page": page, "sort": sort, "sorts": SOURCE_SORTS},
     )
-
-
-@require_safe
-def source_detail(request: HttpRequest, uuid) -> HttpResponse:
-    from annotations.reading import readable_sources, reading_context, render_reading_page
-
-    source = get_object_or_404(readable_sources(request.user), uuid=uuid)
-    return render_reading_page(request, reading_context(request, source))
-
-
-@require_safe
-def source_passage(request: HttpRequest, uuid, start: int, end: int) -> HttpResponse:
-    """A stable link to any passage: the reading page with that range marked."""
-    from annotations.reading import readable_sources, reading_context, render_reading_page
-
-    source = get_object_or_404(readable_sources(request.user), uuid=uuid)
-    if not 0 <= start < end <= len(source.text):
-        raise Http404("That passage is outside this source's text.")
-    context = reading_context(request, source, mark=(start, end))
-    context["passage"] = (start, end, source.text[start:end])
-    return render_reading_page(request, context)
 
 
 @require_safe
@@ -143,44 +119,3 @@ def source_edit(request: HttpRequest, uuid) -> HttpResponse:
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = Collection.objects.visible_to(request.user).select_related("owner")
     return render(request, "archive/collection_list.html", {"collections": collections})
-
-
-@require_safe
-def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """The collection's sources; with annotation filters (tag, author, note, mine), the
-    passages annotated in it that match. The filters are the search page's."""
-    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
-    form = BrowseForm(request.GET or None, user=request.user)
-    filters = form.browse_filters(collection=collection.slug)
-    passages = None
-    if filters.only_passages:
-        passages = Paginator(
-            filters.annotations(request.user)
-            .for_listing()
-            .order_by("source__title", "source_id", "start"),
-            50,
-        ).get_page(request.GET.get("page"))
-        passages.object_list = listed(passages.object_list, request.user)
-        page = None
-    elif form.is_bound and form.is_valid() and filters != Filters(collection=collection.slug):
-        page = Paginator(filters.sources(request.user).for_listing().order_by("title"), 25)
-        page = page.get_page(request.GET.get("page"))
-    else:
-        sources = (
-            Source.objects.visible_to(request.user)
-            .filter(collections=collection)
-            .for_listing()
-            .order_by("title")
-        )
-        page = Paginator(sources, 25).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "archive/collection_detail.html",
-        {
-            "collection": collection,
-            "page": page,
-            "passages": passages,
-            "form": form,
-            "media_types": Source.media_types(),
-        },
-    )

@@ -238,7 +238,7 @@ class ExportScope:
         # reverse() per row would cost more than writing the row: the source's part once.
         prefix = self._passage_prefixes.get(annotation.source_id)
         if prefix is None:
-            sample = reverse("archive:passage", args=[annotation.source.uuid, 0, 1])
+            sample = reverse("annotations:passage", args=[annotation.source.uuid, 0, 1])
             prefix = self.base_url + sample.removesuffix("0-1/")
             self._passage_prefixes[annotation.source_id] = prefix
         return f"{prefix}{annotation.start}-{annotation.end}/"

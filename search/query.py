@@ -35,11 +35,11 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from annotations.citekeys import key_spans, keys_in, resolve_keys
-from annotations.listing import TagLink, TagLinks
 from annotations.markdown import plain_text
 from annotations.models import Annotation, TaggedAnnotation
 from archive.models import Collection, Source
 from search.index import fold_in_place, index_words, word_spans
+from search.listing import TagLink, TagLinks
 from search.models import SourceSegment
 from search.parallel import side_by_side
 
@@ -835,7 +835,7 @@ def passage_url(source: Source, start: int, end: int) -> str:
     """The reading page at a stretch of its text layer (code-point offsets)."""
     from django.urls import reverse
 
-    return reverse("archive:passage", args=[source.uuid, start, end]) + "#passage"
+    return reverse("annotations:passage", args=[source.uuid, start, end]) + "#passage"
 
 
 def _page_bounds(number: int) -> tuple[int, int]:

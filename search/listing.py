@@ -30,7 +30,7 @@ class TagLinks:
 
     def __call__(self, name: str, slug: str) -> TagLink:
         if slug not in self._urls:
-            self._urls[slug] = reverse("annotations:tag_detail", args=[slug])
+            self._urls[slug] = reverse("search:tag_detail", args=[slug])
         return TagLink(name, self._urls[slug])
 
 
