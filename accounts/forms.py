@@ -3,10 +3,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import AbstractBaseUser
 
-from accounts.members import MembershipError, find_user
 from accounts.models import ApiToken
-from archive.models import Membership
+from archive.models import Membership, MembershipError
 
 
 class RegistrationForm(UserCreationForm):
@@ -34,6 +34,32 @@ class ApiTokenForm(forms.ModelForm):
         model = ApiToken
         fields = ["name", "scope"]
         widgets = {"scope": forms.RadioSelect}
+
+
+def find_user(username: str) -> AbstractBaseUser:
+    """The account with this username.
+
+    Never looked up by e-mail address: the owner who added someone by address would see their
+    username on the roster, and the refusals would tell a known address from an unknown one.
+    The username is what Scholion already shows of a person (beside their annotations).
+    """
+    username = username.strip()
+    if not username:
+        raise MembershipError("Give the person's username.")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is not None:
+        return user
+    if "@" in username:
+        # The same answer whether or not some account uses this address.
+        raise MembershipError(
+            f"No account has the username “{username}”. Members are added by username, not "
+            "by e-mail address, so that an address never reveals whose account it is: ask them "
+            "for their username."
+        )
+    raise MembershipError(
+        f"No account has the username “{username}”. "
+        "A curator can create one with `manage.py create_account`."
+    )
 
 
 class MemberAddForm(forms.Form):

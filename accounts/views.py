@@ -10,11 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import members as roster_rules
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
-from accounts.members import MembershipError
 from accounts.models import ApiToken
-from archive.models import Collection
+from archive.models import Collection, MembershipError
 
 NEW_TOKEN_SESSION_KEY = "accounts:new_token"  # noqa: S105 (a session key name)
 
@@ -51,7 +49,7 @@ def _members_collection(request: HttpRequest, slug: str) -> Collection:
 
 
 def _require_manager(request: HttpRequest, collection: Collection) -> None:
-    if not roster_rules.can_manage(collection, request.user):
+    if not collection.can_manage(request.user):
         raise PermissionDenied("Only the collection's owners change its members.")
 
 
@@ -66,8 +64,8 @@ def _render_members(
 ) -> HttpResponse:
     context = {
         "collection": collection,
-        "members": roster_rules.roster(collection),
-        "can_manage": roster_rules.can_manage(collection, request.user),
+        "members": collection.roster(),
+        "can_manage": collection.can_manage(request.user),
         "add_form": add_form,
         "roles": RoleForm.base_fields["role"].choices,
     }
@@ -83,7 +81,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         user, role = form.cleaned_data["username"], form.cleaned_data["role"]
         try:
-            roster_rules.add_member(collection, user, role)
+            collection.add_member(user, role)
         except MembershipError as exc:
             form.add_error("username", str(exc))
         else:
@@ -109,7 +107,7 @@ def member_role(request: HttpRequest, slug: str, username: str) -> HttpResponse:
         messages.error(request, "Choose one of the roles listed.")
         return redirect("accounts:members", slug=collection.slug)
     try:
-        roster_rules.change_role(collection, user, form.cleaned_data["role"])
+        collection.change_role(user, form.cleaned_data["role"])
     except MembershipError as exc:
         messages.error(request, str(exc))
     else:
@@ -126,7 +124,7 @@ def member_remove(request: HttpRequest, slug: str, username: str) -> HttpRespons
     if not leaving:
         _require_manager(request, collection)
     try:
-        roster_rules.remove_member(collection, user)
+        collection.remove_member(user)
     except MembershipError as exc:
         messages.error(request, str(exc))
         return redirect("accounts:members", slug=collection.slug)

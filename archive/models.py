@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -131,6 +132,136 @@ class Collection(models.Model):
         membership = self.memberships.filter(user=user).first()
         return membership.role if membership else None
 
+    # --- Membership rules ------------------------------------------------------------------
+    # A collection's owners are its ``owner`` plus every member with the owner role. A
+    # collection always keeps at least one owner; when ``owner`` steps down, the role of
+    # record passes to the longest-standing remaining owner so the two never disagree.
+
+    def roster(self) -> list[Member]:
+        """Everyone in the collection, owners first, in two queries whatever its size."""
+        memberships = Membership.objects.filter(collection=self).select_related("user")
+        members = {m.user_id: Member(m.user, m.role) for m in memberships}
+        if self.owner_id not in members:
+            members[self.owner_id] = Member(self.owner, Membership.Role.OWNER)
+        elif members[self.owner_id].role != Membership.Role.OWNER:
+            # Collection.owner is an owner whatever its membership row says (see role_of).
+            members[self.owner_id] = Member(self.owner, Membership.Role.OWNER)
+        return sorted(
+            members.values(),
+            key=lambda m: (ROLE_RANK.get(m.role, len(ROLE_RANK)), m.user.get_username().lower()),
+        )
+
+    def can_manage(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Owners and curators add, re-role and remove members."""
+        if getattr(user, "is_staff", False):
+            return True
+        return self.role_of(user) == Membership.Role.OWNER
+
+    def add_member(self, user, role: str) -> Membership:
+        _validate_role(role)
+        with transaction.atomic():
+            collection = self._locked()
+            if collection._is_member(user):
+                raise MembershipError(
+                    f"{user.get_username()} is already a member of “{collection.title}”; "
+                    "change their role instead."
+                )
+            return Membership.objects.create(collection=collection, user=user, role=role)
+
+    def change_role(self, user, role: str) -> None:
+        _validate_role(role)
+        with transaction.atomic():
+            collection = self._locked()
+            if not collection._is_member(user):
+                raise MembershipError(
+                    f"{user.get_username()} is not a member of “{collection.title}”."
+                )
+            if role != Membership.Role.OWNER:
+                collection._refuse_last_owner(user, "made " + Membership.Role(role).label.lower())
+            Membership.objects.update_or_create(
+                collection=collection, user=user, defaults={"role": role}
+            )
+            if role != Membership.Role.OWNER:
+                collection._hand_over_ownership(user)
+
+    def remove_member(self, user) -> None:
+        with transaction.atomic():
+            collection = self._locked()
+            if not collection._is_member(user):
+                raise MembershipError(
+                    f"{user.get_username()} is not a member of “{collection.title}”."
+                )
+            collection._refuse_last_owner(user, "removed")
+            Membership.objects.filter(collection=collection, user=user).delete()
+            collection._hand_over_ownership(user)
+
+    def _owner_ids(self) -> set[int]:
+        ids = set(
+            Membership.objects.filter(collection=self, role=Membership.Role.OWNER).values_list(
+                "user_id", flat=True
+            )
+        )
+        ids.add(self.owner_id)
+        return ids
+
+    def _locked(self) -> Collection:
+        # Lock the collection row so two owners demoting each other at once cannot both succeed.
+        return Collection.objects.select_for_update().get(pk=self.pk)
+
+    def _is_member(self, user) -> bool:
+        return (
+            user.pk == self.owner_id
+            or Membership.objects.filter(collection=self, user=user).exists()
+        )
+
+    def _hand_over_ownership(self, leaving) -> None:
+        """Make another owner the collection's owner of record when ``leaving`` steps down."""
+        if self.owner_id != leaving.pk:
+            return
+        successor = (
+            Membership.objects.filter(collection=self, role=Membership.Role.OWNER)
+            .exclude(user=leaving)
+            .order_by("pk")
+            .first()
+        )
+        if (
+            successor is None
+        ):  # guarded by the last-owner checks; never leave a collection ownerless
+            raise MembershipError("The collection would have no owner.")
+        self.owner_id = successor.user_id
+        self.save(update_fields=["owner"])
+
+    def _refuse_last_owner(self, user, doing: str) -> None:
+        owners = self._owner_ids()
+        if owners == {user.pk}:
+            raise MembershipError(
+                f"{user.get_username()} is the last owner of “{self.title}” and cannot be "
+                f"{doing}. Make another member an owner first."
+            )
+
+
+class MembershipError(Exception):
+    """A membership change the rules refuse; the message says why, for the person asking."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One line of a collection's roster."""
+
+    user: AbstractBaseUser
+    role: str
+
+    @property
+    def role_label(self) -> str:
+        return Membership.Role(self.role).label
+
+
+def _validate_role(role: str) -> None:
+    if role not in Membership.Role.values:
+        raise MembershipError(
+            f"“{role}” is not a role; choose one of {', '.join(Membership.Role.values)}."
+        )
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):
@@ -152,6 +283,14 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.collection} ({self.role})"
+
+
+ROLE_RANK = {
+    Membership.Role.OWNER: 0,
+    Membership.Role.EDITOR: 1,
+    Membership.Role.ANNOTATOR: 2,
+    Membership.Role.VIEWER: 3,
+}
 
 
 class SourceQuerySet(models.QuerySet):

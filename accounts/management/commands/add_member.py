@@ -3,9 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import members as roster_rules
-from accounts.members import MembershipError
-from archive.models import Collection, Membership
+from archive.models import Collection, Membership, MembershipError
 
 
 class Command(BaseCommand):
@@ -37,15 +35,15 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {options['username']!r}.")
         try:
             if options["remove"]:
-                roster_rules.remove_member(collection, user)
+                collection.remove_member(user)
                 self.stdout.write(f"Removed {user.get_username()} from {collection.slug}.")
                 return
             role = options["role"]
             if collection.role_of(user) is None:
-                roster_rules.add_member(collection, user, role)
+                collection.add_member(user, role)
                 self.stdout.write(f"Added {user.get_username()} to {collection.slug} as {role}.")
             else:
-                roster_rules.change_role(collection, user, role)
+                collection.change_role(user, role)
                 self.stdout.write(f"{user.get_username()} is now {role} in {collection.slug}.")
         except MembershipError as exc:
             raise CommandError(str(exc)) from None
