@@ -366,7 +366,10 @@ class Annotation(models.Model):
             start, end = cls.locate_quote(source.text, exact, prefix, suffix)
         quote = cls.anchor(source.text, start, end, exact)
         with transaction.atomic():
-            annotation = cls.objects.create(
+            annotation, tag_objects = cls.write_anchored(
+                quote,
+                tags=tags or [],
+                citations=citations,
                 source=source,
                 collection=(
                     cls.collection_for(author, source) if collection is ... else collection
@@ -378,19 +381,29 @@ class Annotation(models.Model):
                 visibility=visibility or cls.Visibility.COLLECTION,
                 canonical=canonical or None,
                 via=via or None,
-                **quote,
-            )
-            tag_objects = annotation.add_first_tags(tags or [])
-            if citations:
-                for position, citation in enumerate(citations):
-                    citation.annotation, citation.position = annotation, position
-                Citation.objects.bulk_create(citations)
-            annotation_written.send(
-                cls, annotation=annotation, tag_names=[t.name for t in tag_objects], new=True
             )
         if keep_related:
             annotation.keep_loaded(tag_objects, citations or [])
         return annotation
+
+    @classmethod
+    def write_anchored(
+        cls, quote: dict, *, tags: list[str], citations: list[Citation] | None = None, **fields
+    ) -> tuple[Annotation, list[Tag]]:
+        """Write a new annotation, its tags and citations, and have it indexed: the steps
+        every way of adding one shares (``create_anchored``, the importer). ``quote`` is
+        ``anchor``'s, already checked against the source's text; ``fields`` are the other
+        columns. Call it inside a transaction: it opens none of its own."""
+        annotation = cls.objects.create(**fields, **quote)
+        tag_objects = annotation.add_first_tags(tags)
+        if citations:
+            for position, citation in enumerate(citations):
+                citation.annotation, citation.position = annotation, position
+            Citation.objects.bulk_create(citations)
+        annotation_written.send(
+            cls, annotation=annotation, tag_names=[t.name for t in tag_objects], new=True
+        )
+        return annotation, tag_objects
 
     def add_first_tags(self, names: list[str]) -> list[Tag]:
         """Tag a new (untagged) annotation: taggit's ``tags.set`` result, in two queries

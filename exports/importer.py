@@ -51,7 +51,7 @@ from exports.models import (
 )
 from exports.package import Package, PackageError, verify_bag
 from exports.package_documents import AnnotationRow, moment, read_annotations, read_manifest
-from search.index import index_annotation, index_source
+from search.index import index_source
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +383,11 @@ class _Importer:
                     f"Annotation {row.uuid}: its quote does not match the text of source"
                     f" {row.source_uuid} at {row.start}-{row.end} ({exc.message})"
                 ) from None
-            annotation = Annotation.objects.create(
+            # Tags in the order the package lists them (the order they were added in);
+            # citations come later, once every annotation they may cite exists.
+            annotation, _tags = Annotation.write_anchored(
+                quote,
+                tags=row.tags,
                 uuid=claimed,
                 source=source,
                 collection=None,
@@ -396,11 +400,7 @@ class _Importer:
                 modified=row.modified,
                 canonical=row.canonical,
                 via=row.via,
-                **quote,
             )
-            # In the order the package lists them (the order they were added in).
-            tags = annotation.add_first_tags(row.tags) if row.tags else []
-            index_annotation(annotation, [t.name for t in tags], new=True)
             written.append(annotation)
             cited[row.uuid] = annotation
             if row.citations:
