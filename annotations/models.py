@@ -294,6 +294,8 @@ class Annotation(models.Model):
             models.Index(
                 fields=["collection", "created", "id"], name="annotation_collection_new_idx"
             ),
+            # And search_annotation_access, what visible_to decides by: a different index on
+            # each engine, which Meta cannot declare, so migration 0007 makes it.
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="anchor_not_empty")

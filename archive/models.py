@@ -536,6 +536,8 @@ class Source(models.Model):
                 condition=Q(withdrawn_at__isnull=True),
                 name="archive_source_newest_idx",
             ),
+            # And, on PostgreSQL only, search_source_access (a covering index, which SQLite
+            # lacks; Meta cannot declare an index for one engine): migration 0011 makes it.
         ]
 
     def __str__(self) -> str:

@@ -25,13 +25,9 @@ POSTGRES_SQL = [
     " string_to_array(text_words || ' ' || metadata_words, ' '), ''))) STORED;",
     "CREATE INDEX search_sourcevocabulary_document ON search_sourcevocabulary"
     " USING gin (document);",
-    # What visible_to decides by, beside each id: a search checks the thousands of sources
-    # and annotations a common word matches from these indexes alone (index-only scans),
-    # without reading their rows. SQLite has no covering indexes of this kind.
-    "CREATE INDEX search_source_access ON archive_source (id)"
-    " INCLUDE (withdrawn_at, archived_by_id);",
-    "CREATE INDEX search_annotation_access ON annotations_annotation (id)"
-    " INCLUDE (source_id, collection_id, author_id, visibility);",
+    # The covering indexes visible_to decides by (search_source_access,
+    # search_annotation_access) were made here; the apps whose tables they index make them
+    # now (archive 0011, annotations 0007).
     # Matching rows, always through the GIN index. Each row's words are stored out of line,
     # so the planner prices a scan of the table at a few pages, when every row it reads
     # means fetching and decompressing a long tsvector (for a common word, 400 ms against
@@ -48,8 +44,6 @@ POSTGRES_SQL = [
     ),
 ]
 POSTGRES_REVERSE = [
-    "DROP INDEX IF EXISTS search_annotation_access;",
-    "DROP INDEX IF EXISTS search_source_access;",
     "DROP FUNCTION IF EXISTS search_entry_annotations(tsquery);",
     "DROP FUNCTION IF EXISTS search_vocabulary_sources(tsquery);",
     "DROP INDEX IF EXISTS search_sourcevocabulary_document;",

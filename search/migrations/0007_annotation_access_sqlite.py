@@ -1,19 +1,11 @@
 """SQLite: what ``Annotation.objects.visible_to`` decides by, in one index beside each source.
 
-The tag list counts every visible annotation's tags (``AnnotationQuerySet.tag_counts``).
-SQLite's plan reads the visible sources, then each one's annotations by ``source_id``; with
-only an index of ``source_id``, that meant reading each annotation's row (its quote and note
-included) to learn its collection, author and visibility. This index holds them (and the
-id, as every SQLite index does), so the rows are never read: on ``bench/search.py``'s data,
-the statement took 113 ms rather than 160 and the page 143 ms rather than 170.
-
-PostgreSQL already decides from ``search_annotation_access`` (migration 0003), which holds
-the same columns beside the id.
+This migration made the index ``search_annotation_access``; annotations makes it now
+(annotations 0007), as the app whose table it indexes. Kept, empty, as a step of the
+migration history that databases have already applied.
 """
 
 from django.db import migrations
-
-from search.migrations._engines import RunSQLOn
 
 
 class Migration(migrations.Migration):
@@ -22,13 +14,4 @@ class Migration(migrations.Migration):
         ("annotations", "0005_collection_newest_index"),
     ]
 
-    operations = [
-        RunSQLOn(
-            "sqlite",
-            [
-                "CREATE INDEX search_annotation_access ON annotations_annotation"
-                " (source_id, collection_id, author_id, visibility);"
-            ],
-            ["DROP INDEX IF EXISTS search_annotation_access;"],
-        ),
-    ]
+    operations: list = []
