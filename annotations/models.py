@@ -276,7 +276,8 @@ class Annotation(models.Model):
     # was created and never changed after (protocol 5.1, 5.3): its canonical IRI, and the
     # IRIs of the copies it came from; None when none was sent. Nullable because adding a
     # NOT NULL column makes SQLite rebuild the table: every annotation rewritten, and
-    # search's own index on it (search/0007) lost. A nullable one is an ADD COLUMN.
+    # the index search_annotation_access (annotations migration 0007) lost. A nullable one is
+    # an ADD COLUMN.
     canonical = models.CharField(max_length=2000, null=True, blank=True, editable=False)
     via = models.JSONField(null=True, blank=True, editable=False)
 
