@@ -21,7 +21,9 @@ ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
 def reindex(annotations: QuerySet[Annotation]) -> None:
     from search.index import index_annotation  # search imports annotations.models
 
-    for annotation in annotations.prefetch_related("tags"):
+    # django-stubs checks prefetch lookups against Django's own descriptors and does not know
+    # taggit's manager, which Django prefetches all the same.
+    for annotation in annotations.prefetch_related("tags"):  # type: ignore[misc]
         index_annotation(annotation)
 
 
