@@ -56,9 +56,9 @@ class ArchiveForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         if user is not None:
-            collection = self.fields["collection"]
-            assert isinstance(collection, forms.ModelChoiceField)
-            collection.queryset = Collection.objects.writable_by(user)
+            collection_field = self.fields["collection"]
+            assert isinstance(collection_field, forms.ModelChoiceField)
+            collection_field.queryset = Collection.objects.writable_by(user)
         self.fields["file"].help_text += (
             f" Up to {filesizeformat(settings.SCHOLION_MAX_UPLOAD_BYTES)}; a file over"
             f" {filesizeformat(settings.SCHOLION_MAX_TEXT_BYTES)} is kept without a text layer"
