@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import ApiToken
@@ -14,9 +14,11 @@ class RegistrationForm(UserCreationForm):
         label="E-mail address", help_text="Used only to reset your password if you forget it."
     )
 
-    class Meta(UserCreationForm.Meta):
+    # UserCreationForm.Meta's settings, spelled out (the stubs do not declare that class).
+    class Meta:
         model = get_user_model()
         fields = ("username", "email")
+        field_classes = {"username": UsernameField}
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()

@@ -19,7 +19,9 @@ ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
 
 
 def reindex(annotations: QuerySet[Annotation]) -> None:
-    for annotation in annotations.prefetch_related("tags"):
+    # django-stubs checks prefetch lookups against Django's own descriptors and does not know
+    # taggit's manager, which Django prefetches all the same.
+    for annotation in annotations.prefetch_related("tags"):  # type: ignore[misc]
         annotation_written.send(Annotation, annotation=annotation)
 
 

@@ -21,8 +21,8 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, Whe
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
-from django.utils.cache import parse_etags, patch_vary_headers
-from django.utils.http import parse_header_parameters
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags, parse_header_parameters
 from django.views.decorators.csrf import csrf_exempt
 from taggit.models import Tag
 
@@ -186,6 +186,7 @@ def allow(*methods: str) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response: HttpResponse
             if request.method not in methods:
                 response = error(
                     405, f"{request.method} is not allowed here; use {', '.join(methods)}."
@@ -204,15 +205,20 @@ def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
+def _no_response(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
 def csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     """Enforce CSRF for cookie sessions only, after authentication, as DRF does.
 
     The views are csrf_exempt so an anonymous or token request gets a JSON 401/403 rather than
     Django's HTML CSRF page; token requests are marked exempt by the token middleware.
     """
-    check = CsrfViewMiddleware(lambda req: HttpResponse())
+    check = CsrfViewMiddleware(_no_response)
     check.process_request(request)
-    refused = check.process_view(request, None, (), {})
+    # Any view not marked csrf_exempt: the check is wanted whichever view this is.
+    refused = check.process_view(request, _no_response, (), {})
     if refused is not None:
         return error(
             403, "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
@@ -379,17 +385,22 @@ def read_collection(request: HttpRequest) -> HttpResponse:
     def page_url(n: int) -> str:
         return f"{collection_id}{joiner}page={n}"
 
-    arguments = {
-        "base_url": base_url(request),
-        "collection_id": collection_id,
-        "page_url": page_url,
-        "iris": iris,
-    }
+    base = base_url(request)
     if paging:
-        response = ld_response(collection_page(page, **arguments))
+        response = ld_response(
+            collection_page(
+                page, base_url=base, collection_id=collection_id, page_url=page_url, iris=iris
+            )
+        )
     else:
         doc = annotation_collection(
-            page, container=True, minimal=PREFER_MINIMAL_CONTAINER in applied, **arguments
+            page,
+            container=True,
+            minimal=PREFER_MINIMAL_CONTAINER in applied,
+            base_url=base,
+            collection_id=collection_id,
+            page_url=page_url,
+            iris=iris,
         )
         response = ld_response(doc)
         response["Content-Location"] = collection_id
@@ -588,13 +599,11 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
         return stale()
     # A DELETE without If-Match may commit between the edit and this read: the edit went
     # with the annotation, and the client learns what it would learn on its next request.
-    annotation = Annotation.objects.with_related(request.user).filter(pk=annotation.pk).first()
-    if annotation is None:
+    edited = Annotation.objects.with_related(request.user).filter(pk=annotation.pk).first()
+    if edited is None:
         return not_found()
     return ld_response(
-        annotation_to_jsonld(annotation, base_url(request)),
-        etag=annotation.etag,
-        link=LDP_RESOURCE,
+        annotation_to_jsonld(edited, base_url(request)), etag=edited.etag, link=LDP_RESOURCE
     )
 
 

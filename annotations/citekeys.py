@@ -78,7 +78,7 @@ def find_groups(text: str) -> list[tuple[int, int, list[CiteItem]]]:
 
 def key_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, key) of each ``@key`` in the text's citation groups, in order."""
-    spans = []
+    spans: list[tuple[int, int, str]] = []
     if "@" not in text:
         return spans
     for group_start, group_end, items in find_groups(text):

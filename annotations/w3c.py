@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from urllib.parse import quote, urlsplit
 
 from django.urls import get_script_prefix, reverse
@@ -17,7 +17,7 @@ from django.urls import get_script_prefix, reverse
 if TYPE_CHECKING:
     from django.core.paginator import Page
 
-    from annotations.models import Annotation
+    from annotations.models import Annotation, CitationSpec
     from archive.models import Source
 
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
@@ -371,7 +371,7 @@ class ParsedAnnotation(TypedDict):
     note: str
     tags: list[str]
     visibility: str | None
-    citations: list[dict[str, Any]]  # CitationSpec, for Citation.build_all
+    citations: list[CitationSpec]  # for Citation.build_all
     canonical: str | None
     via: list[str] | None
     sent_id: str | None  # the client's own id for it, when an absolute IRI
@@ -512,7 +512,10 @@ def _parse_bodies(bodies: Any, parsed: ParsedAnnotation, base_url: str | None = 
         if not isinstance(body, dict):
             raise W3CError("body", "Each body must be an object (a TextualBody).")
         if body.get("type") == "SpecificResource":
-            parsed["citations"].append(_parse_citation(body, len(parsed["citations"]), base_url))
+            spec = _parse_citation(body, len(parsed["citations"]), base_url)
+            # Its keys are CitationSpec's (and a quote's prefix and suffix, which build_all
+            # reads too), picked by name in loops that mypy cannot follow.
+            parsed["citations"].append(cast("CitationSpec", spec))
             continue
         if body.get("type", "TextualBody") != "TextualBody":
             raise W3CError(

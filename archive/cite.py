@@ -164,7 +164,11 @@ BIBLATEX_TYPES: dict[str, tuple[str, dict[str, str]]] = {
 }
 # Where each entry type keeps the CSL container title and publisher; None: not written.
 CONTAINER_FIELD = {"article": "journaltitle", "incollection": "booktitle", "online": "organization"}
-PUBLISHER_FIELD = {"report": "institution", "thesis": "institution", "article": None}
+PUBLISHER_FIELD: dict[str, str | None] = {
+    "report": "institution",
+    "thesis": "institution",
+    "article": None,
+}
 # Fields biber reads verbatim (biblatex's datamodel: url, doi, eprint, file...): LaTeX escapes
 # would become part of the value (a DOI ending "\_3", a URL holding "%5C"), so they are
 # written as they are.
@@ -223,9 +227,9 @@ def bibtex_from_csl(item: dict) -> str:
         name = CONTAINER_FIELD.get(entry_type, "howpublished")
         fields.append((name, _bibtex_escape(item["container-title"])))
     if item.get("publisher"):
-        name = PUBLISHER_FIELD.get(entry_type, "publisher")
-        if name is not None:
-            fields.append((name, _bibtex_escape(item["publisher"])))
+        publisher_field = PUBLISHER_FIELD.get(entry_type, "publisher")
+        if publisher_field is not None:
+            fields.append((publisher_field, _bibtex_escape(item["publisher"])))
     if item.get("volume"):
         fields.append(("volume", _bibtex_escape(item["volume"])))
     if item.get("issue"):

@@ -176,7 +176,7 @@ def _agree_with_citeproc_js() -> None:
     def label_process_if_variable(self, item, variable=None, plural=None, context=None, **kw):
         # A names element passes its role; a style's own <label variable> is checked here.
         own = self.get("variable") if variable is None else None
-        if own not in (None, "locator") and own.replace("-", "_") not in item.reference:
+        if own is not None and own != "locator" and own.replace("-", "_") not in item.reference:
             return None
         return label_process(self, item, variable, plural, context=context, **kw)
 

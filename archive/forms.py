@@ -56,7 +56,9 @@ class ArchiveForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         if user is not None:
-            self.fields["collection"].queryset = Collection.objects.writable_by(user)
+            collection_field = self.fields["collection"]
+            assert isinstance(collection_field, forms.ModelChoiceField)
+            collection_field.queryset = Collection.objects.writable_by(user)
         self.fields["file"].help_text += (
             f" Up to {filesizeformat(settings.SCHOLION_MAX_UPLOAD_BYTES)}; a file over"
             f" {filesizeformat(settings.SCHOLION_MAX_TEXT_BYTES)} is kept without a text layer"
@@ -76,7 +78,8 @@ class ArchiveForm(forms.Form):
         return upload
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         has_file = bool(cleaned.get("file"))
         has_text = bool((cleaned.get("text") or "").strip())
         if has_file and has_text:

@@ -279,8 +279,10 @@ def _index(source: Source) -> None:
 def _cleaned(field_name: str, value):
     """The value as the model's field cleans it (an ISBN normalised), or None if invalid."""
     from django.core.exceptions import ValidationError
+    from django.db.models import Field
 
     field = Source._meta.get_field(field_name)
+    assert isinstance(field, Field), f"Source.{field_name} is not a concrete field"
     try:
         return field.clean(value, None)
     except ValidationError:

@@ -22,8 +22,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.ingest import (  # noqa: E402
     MB,
     max_rss_mb,
     paragraph,

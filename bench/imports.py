@@ -26,11 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import build  # noqa: E402
-from ingest import MB, setup_django, teardown_django, word  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.export import build  # noqa: E402
+from bench.ingest import MB, setup_django, teardown_django, word  # noqa: E402
+
 # Runs manage.py, then prints the process's own peak resident size on standard error.
 WITH_PEAK = (
     "import atexit, resource, runpy, sys;"

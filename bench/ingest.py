@@ -24,6 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -211,19 +212,20 @@ def main() -> None:
         write_big_file(big, big_size)
         print(f"\nOne {args.big_mb} MB plain-text file (generated on disk by streaming):")
 
-        names: list[str] = []
+        blob_names: list[str] = []
+        archived_uuids: list[UUID] = []
 
         def byte_path() -> None:
             spooled = spool(chunks_of(big))
             try:
-                names.append(store(spooled)[0])
+                blob_names.append(store(spooled)[0])
             finally:
                 spooled.close()
 
         measured("byte path (hash, spool, store)", big_size, byte_path)
 
         # The same bytes again, from scratch: remove the blob the byte path stored.
-        blob = Path(archive_storage().path(names[0]))
+        blob = Path(archive_storage().path(blob_names[0]))
         blob.chmod(0o644)
         blob.unlink()
 
@@ -232,10 +234,10 @@ def main() -> None:
                 chunks_of(big), filename="big.txt", declared_type="text/plain", via="import"
             )
             assert archived.created
-            names.append(archived.source.uuid)
+            archived_uuids.append(archived.source.uuid)
 
         measured("full archive (type, encoding, row)", big_size, full_archive)
-        source = Source.objects.defer("text", "blocks").get(uuid=names[1])
+        source = Source.objects.defer("text", "blocks").get(uuid=archived_uuids[0])
         print(
             f"  stored {source.size / MB:.0f} MB, sha256 {source.sha256[:16]}…;"
             f" fixity {'intact' if source.verify_fixity().ok else 'FAILED'};"

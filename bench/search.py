@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import os
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -395,14 +396,17 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, *, reuse: bool) -> None:
-    from django.db import connection
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
+    from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLWrapper
 
     from search.index import rebuild_index
 
-    if connection.vendor == "sqlite":
-        engine = f"SQLite {connection.Database.sqlite_version}"
+    # The wrapper itself: `connection` is a proxy, which isinstance cannot see through.
+    database = connections[DEFAULT_DB_ALIAS]
+    if isinstance(database, PostgreSQLWrapper):
+        engine = f"PostgreSQL {database.pg_version}"
     else:
-        engine = f"PostgreSQL {connection.pg_version}"
+        engine = f"SQLite {sqlite3.sqlite_version}"
     print(
         f"Engine: {engine}; {args.sources:,} sources of {args.words:,} words,"
         f" {args.annotations:,} annotations"

@@ -58,12 +58,16 @@ class _Sink:
         self.parts: list[bytes] = []
         self.size = 0
 
-    def write(self, data) -> int:
+    def write(self, data: bytes) -> int:
         self.parts.append(bytes(data))
         self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        # Part of the file protocol ZipFile takes; it never closes a file it was handed.
         pass
 
     def drain(self) -> bytes:

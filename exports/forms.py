@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
+from django.utils.datastructures import MultiValueDict
 
 from archive.models import Collection
 from exports.scope import ExportScope
@@ -43,7 +44,9 @@ def export_scope(
     form = SearchForm(given, user=user)
     if not form.is_valid():
         messages = [
-            f"{name}: {' '.join(errors)}" for name, errors in form.errors.items() if name != "q"
+            f"{name}: {' '.join(str(error) for error in errors)}"
+            for name, errors in form.errors.items()
+            if name != "q"
         ]
         raise ValidationError(messages or ["The filters are not valid."])
     return ExportScope(
@@ -69,7 +72,7 @@ class ImportForm(forms.Form):
     @classmethod
     def refused_unread(cls) -> ImportForm:
         """The form as shown for an upload refused, unread, for the length it announced."""
-        form = cls(data={}, files={})
+        form = cls(data={}, files=MultiValueDict())
         form.errors["package"] = form.error_class([too_large_message()])
         return form
 

@@ -112,6 +112,7 @@ class ImportJob(models.Model):
     @classmethod
     def submit(cls, user, upload: UploadedFile) -> ImportJob:
         """Store the uploaded package and queue its import once the job is committed."""
+        assert upload.size is not None, "an upload read from a request knows its size"
         job = cls(user=user, filename=(upload.name or "package.zip")[:255], size=upload.size)
         # Moved, not copied, when Django spooled the upload to a file (FILE_UPLOAD_TEMP_DIR is
         # under the data directory too); the name is the job's, never the uploader's.
@@ -271,8 +272,8 @@ ABANDONED_AFTER = timedelta(minutes=10)
 class PendingImportQuerySet(models.QuerySet):
     def holding(self, model: type[models.Model], uuids) -> PendingImportQuerySet:
         """Unfinished imports that wrote one of these sources or annotations."""
-        kind = PendingObject.Kind(model._meta.model_name)
-        held = model.objects.filter(uuid__in=uuids).values("pk")
+        kind = PendingObject.Kind(model.__name__.lower())
+        held = model._default_manager.filter(uuid__in=uuids).values("pk")
         return self.filter(
             pk__in=PendingObject.objects.filter(kind=kind, object_id__in=held).values("pending")
         )

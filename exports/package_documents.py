@@ -8,18 +8,18 @@ levels of nesting. Each annotation becomes a compact AnnotationRow as it is read
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import ijson
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.utils.dateparse import parse_datetime
 
-from annotations.models import Annotation
+from annotations.models import Annotation, CitationSpec
 from annotations.w3c import UUID_RE, W3CError, parse_annotation, source_uuid_from_ref
 from archive.models import Collection, Source
 from exports.bag import ANNOTATIONS_PATH, MANIFEST_PATH, PACKAGE_FORMAT, PACKAGE_VERSION
@@ -84,9 +84,9 @@ def _require(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
-def _uuid(value: Any, where: str) -> uuid.UUID:
+def _uuid(value: Any, where: str) -> UUID:
     try:
-        return uuid.UUID(str(value))
+        return UUID(str(value))
     except ValueError:
         raise PackageError(f"{where} is not a UUID: {value!r}.") from None
 
@@ -100,8 +100,8 @@ def moment(value: Any, where: str) -> datetime:
 
 @dataclass
 class AnnotationRow:
-    uuid: uuid.UUID
-    source_uuid: uuid.UUID
+    uuid: UUID
+    source_uuid: UUID
     author: str
     created: datetime
     modified: datetime
@@ -111,12 +111,12 @@ class AnnotationRow:
     note: str
     tags: list[str]
     visibility: str
-    citations: list[tuple[dict, str]] = field(default_factory=list)  # (spec, linked IRI)
+    citations: list[tuple[CitationSpec, str]] = field(default_factory=list)  # (spec, linked IRI)
     canonical: str | None = None
     via: list[str] | None = None
 
 
-def read_annotations(package: Package, source_uuids: set[uuid.UUID]) -> list[AnnotationRow]:
+def read_annotations(package: Package, source_uuids: set[UUID]) -> list[AnnotationRow]:
     """Every annotation of the package, checked, read item by item as the file streams."""
     seen: dict[str, Any] = {"type": None, "items": False}
 
@@ -137,7 +137,7 @@ def read_annotations(package: Package, source_uuids: set[uuid.UUID]) -> list[Ann
     return rows
 
 
-def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> AnnotationRow:
+def _annotation_row(item: Any, n: int, source_uuids: set[UUID]) -> AnnotationRow:
     where = f"{ANNOTATIONS_PATH}, annotation {n + 1}"
     if not isinstance(item, dict):
         raise PackageError(f"{where}: it is not a JSON object.")
@@ -149,7 +149,7 @@ def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> Annotati
     if not match:
         raise PackageError(f"{where}: its id holds no UUID.")
     source_ref = source_uuid_from_ref(parsed["source"] or "")
-    if source_ref is None or uuid.UUID(source_ref) not in source_uuids:
+    if source_ref is None or UUID(source_ref) not in source_uuids:
         raise PackageError(f"{where}: its target is not one of the package's sources.")
     if parsed["start"] is None or parsed["end"] is None or parsed["exact"] is None:
         raise PackageError(f"{where}: it needs both a position and a quote selector.")
@@ -158,8 +158,8 @@ def _annotation_row(item: Any, n: int, source_uuids: set[uuid.UUID]) -> Annotati
     if not isinstance(author, str) or not author:
         raise PackageError(f"{where}: its creator has no nickname (username).")
     return AnnotationRow(
-        uuid=uuid.UUID(match.group(1)),
-        source_uuid=uuid.UUID(source_ref),
+        uuid=UUID(match.group(1)),
+        source_uuid=UUID(source_ref),
         author=author,
         created=moment(item.get("created"), f"{where}: created"),
         modified=moment(item.get("modified"), f"{where}: modified"),

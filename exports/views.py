@@ -61,7 +61,7 @@ def export_menu(request: HttpRequest, slug: str) -> HttpResponse:
 
 @accepts_api_token
 @require_safe
-def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse | StreamingHttpResponse:
     collection = get_object_or_404(
         Collection.objects.visible_to(request.user).select_related("owner"), slug=slug
     )

@@ -117,9 +117,9 @@ def sniff(head: bytes) -> str:
     if b"\x00" in head[:8192]:
         return "application/octet-stream"
     # Mostly control characters (other than tab, newline, form feed, carriage return) means binary.
-    sample = head[:8192]
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    if sample and controls / len(sample) > 0.05:
+    window = head[:8192]
+    controls = sum(1 for b in window if b < 32 and b not in (9, 10, 12, 13, 27))
+    if window and controls / len(window) > 0.05:
         return "application/octet-stream"
     return _text_kind(head.lstrip().lower())
 

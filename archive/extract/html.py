@@ -516,8 +516,9 @@ def _metadata(p: _Parser) -> dict:
     ld = ld or {}
     meta: dict = {}
     title = _first(m, "citation_title", "og:title", "dc.title")
-    if not title and isinstance(ld.get("headline") or ld.get("name"), str):
-        title = (ld.get("headline") or ld.get("name")).strip()
+    ld_title = ld.get("headline") or ld.get("name")
+    if not title and isinstance(ld_title, str):
+        title = ld_title.strip()
     title = title or " ".join("".join(p.title).split())
     if title:
         meta["title"] = WHITESPACE.sub(" ", title).strip()

@@ -107,8 +107,8 @@ class Command(BaseCommand):
         try:
             if spec.text is None:
                 with Path(output).open("wb") as out:
-                    for chunk in binary_writer(fmt)(scope):
-                        out.write(chunk)
+                    for data in binary_writer(fmt)(scope):
+                        out.write(data)
             elif output == "-":
                 for chunk in text_writer(fmt, bom=options["bom"])(scope):
                     self.stdout.write(chunk, ending="")
