@@ -65,10 +65,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 def _link_results(results: Results, params: QueryDict) -> None:
     """Each result's links that narrow this search: a source's to search within it, a
     passage's to its author's passages. Made here from the query string encoded once,
-    where {% querystring %} copied and encoded it for each result. With the other links
-    made once in Python (search.query: a tag's, a source's), a page of ten sources and ten
-    passages renders in 11-12 ms rather than 15-17 (bench/search.py's data, SQLite;
-    15-16 rather than 20-21 on PostgreSQL: page p50, three interleaved runs)."""
+    where {% querystring %} copied and encoded it for each result (bench/NOTES.md)."""
     if results.sources:
         within = _query_without(params, "source", "sources_page", "passages_page")
         for source in results.sources:
@@ -103,8 +100,8 @@ def tag_cooccurrence_page(request: HttpRequest) -> HttpResponse:
 
 def _link_pairs(pairs: list[TagPair], collection: str) -> None:
     """Each pair's links: to its tags' pages, and to the search for the passages its counts
-    count. Made here, each tag's once: with four {% url %} tags on each of 200 rows, the
-    template took 48 ms to render; 19 ms now (bench/search.py's data, SQLite)."""
+    count. Made here, each tag's once, rather than by four {% url %} tags on each of 200
+    rows (bench/NOTES.md)."""
     search_url = reverse("search:search")
     within = f"&collection={quote(collection)}" if collection else ""
     tag_urls: dict[int, str] = {}
