@@ -16,7 +16,7 @@ from accounts import members as roster_rules
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
 from accounts.members import MembershipError
 from accounts.models import ApiToken
-from annotations.listing import listed
+from annotations.listing import with_links
 from annotations.models import Annotation
 from archive.models import Collection
 
@@ -169,7 +169,7 @@ def my_annotations(request: HttpRequest) -> HttpResponse:
             problems.append(f"None of your annotations has the tag “{tag_slug}”.")
     selected = selected.for_listing().order_by("-created", "pk")
     page = Paginator(selected, 25).get_page(request.GET.get("page"))
-    page.object_list = listed(page.object_list, request.user)
+    page.object_list = with_links(page.object_list, request.user)
     context = {
         "page": page,
         "collections": collections,

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from taggit.models import Tag
 
 from annotations.citekeys import link_note_keys
-from annotations.listing import listed
+from annotations.listing import with_links
 from annotations.models import Annotation
 from archive.models import Collection
 from search.forms import BrowseForm
@@ -35,7 +35,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
         # A tag used only where the user cannot see must not reveal its name.
         raise Http404("No such tag.")
     found = Annotation.objects.for_listing().in_bulk(page.object_list)
-    page.object_list = listed([found[pk] for pk in page.object_list], request.user)
+    page.object_list = with_links([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(
         request,
@@ -61,11 +61,11 @@ def _page_of_ids(ordered: QuerySet, number, per_page: int) -> Page:
             number = 1
         if number >= 1:
             start = (number - 1) * per_page
-            counted = ordered.annotate(listed=Window(Count("pk"))).values_list("pk", "listed")
+            counted = ordered.annotate(total=Window(Count("pk"))).values_list("pk", "total")
             rows = list(counted[start : start + per_page])
             if rows:  # else past the last page, or none: counted apart, as below
                 paginator.count = rows[0][1]
-                return Page([pk for pk, _listed in rows], number, paginator)
+                return Page([pk for pk, _total in rows], number, paginator)
     return paginator.get_page(number)
 
 

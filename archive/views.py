@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from annotations.listing import listed
+from annotations.listing import with_links
 from archive.forms import ArchiveForm, SourceMetadataForm
 from archive.ingest import ArchiveError, archive_chunks
 from archive.models import Collection, Source
@@ -160,7 +160,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             .order_by("source__title", "source_id", "start"),
             50,
         ).get_page(request.GET.get("page"))
-        passages.object_list = listed(passages.object_list, request.user)
+        passages.object_list = with_links(passages.object_list, request.user)
         page = None
     elif form.is_bound and form.is_valid() and filters != Filters(collection=collection.slug):
         page = Paginator(filters.sources(request.user).for_listing().order_by("title"), 25)

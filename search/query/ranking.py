@@ -42,7 +42,7 @@ def count_and_rank(
     found: Found,
     window: NewestIds,
     hits: SQL,
-    hit_type: type[NamedTuple],
+    hit_type: Callable[..., tuple],
     top: int,
     page: tuple[int, int] | None = None,
     newest: Callable[[], SQL] | None = None,
@@ -80,7 +80,7 @@ def _newest_ids(found: QuerySet) -> Callable[[], SQL]:
 def _count_and_rank_in(
     newest: Callable[[], SQL],
     hits: SQL,
-    hit_type: type[NamedTuple],
+    hit_type: Callable[..., tuple],
     top: int,
     page: tuple[int, int] | None,
 ) -> Counted:
