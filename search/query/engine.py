@@ -53,7 +53,8 @@ class Engine(Protocol):
         """(source_id, segment_id, kind, score) of each segment the clause matches, in the
         sources that the SQL ``sources`` selects, none below source ``first`` (SQL)."""
 
-    def source_window(self, clauses: list[Clause]) -> NewestIds: ...
+    def source_window(self, clauses: list[Clause]) -> NewestIds:
+        """The newest source ids to read the clauses' matches in first."""
 
     def newest_sources(self, rows: QuerySet, words: list[Clause]) -> SQL:
         """Ids of the newest of ``rows`` whose vocabulary holds every one of ``words``
@@ -70,7 +71,8 @@ class Engine(Protocol):
         """Ids of the annotations (from ``from_id`` on) that every clause matches, and
         the words of one tag of each filter in ``tag_words``."""
 
-    def entries_matching_any(self, clauses: list[Clause]) -> SQL: ...
+    def entries_matching_any(self, clauses: list[Clause]) -> SQL:
+        """Ids of the annotations that any of the clauses matches."""
 
     def entry_hits(self, clauses: list[Clause], entries: str, first: str) -> SQL:
         """(id, score) of the annotations the SQL ``entries`` selects that every clause
@@ -81,7 +83,9 @@ class Engine(Protocol):
         clauses: list[Clause],
         tag_words: TagWords | None = None,
         tag_ids: list[list[int]] | None = None,
-    ) -> NewestIds: ...
+    ) -> NewestIds:
+        """The newest annotation ids to read the matches in first; ``tag_ids``: the ids
+        each tag filter names."""
 
     def newest_entries(self, rows: QuerySet, clauses: list[Clause], tag_words: TagWords) -> SQL:
         """Ids of the newest of ``rows`` that every clause (and ``tag_words``) matches, up

@@ -133,8 +133,8 @@ class Filters:
         if self.overlap and len(tags) == 2:
             a, b = tags
             annotations = annotations.filter(
-                Q(_tagged_with_any(a), _meets_tag(b, visible))
-                | Q(_tagged_with_any(b), _meets_tag(a, visible))
+                Q(_tagged_with_any(a), _carries_or_overlaps_tag(b, visible))
+                | Q(_tagged_with_any(b), _carries_or_overlaps_tag(a, visible))
             )
         else:
             for ids in tags:
@@ -176,7 +176,7 @@ def _probe_tagged_with_any(tag_ids: list[int]) -> Exists:
     )
 
 
-def _meets_tag(tag_ids: list[int], visible: QuerySet[Annotation]) -> Exists:
+def _carries_or_overlaps_tag(tag_ids: list[int], visible: QuerySet[Annotation]) -> Exists:
     """The annotation, or a visible one overlapping it on the same source, carries one of
     these tags."""
     return Exists(
