@@ -8,6 +8,7 @@ when each clause matches its quote, note or tags; a phrase stays within one of t
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.db import connection
@@ -103,6 +104,7 @@ def _search_sources(user, query: Query | None, filters: Filters, sort: str, numb
     clauses = query.include if query else []
     engine = current_engine()
 
+    @cache  # each shape built once; keyword-only, so each has one key
     def allowed(*, by_probe: bool) -> QuerySet[Source]:
         """The sources the filters let through, none that an excluded clause matches."""
         rows = filters.sources(user, by_probe=by_probe)
@@ -150,7 +152,7 @@ def _search_sources(user, query: Query | None, filters: Filters, sort: str, numb
         found,
         window,
         hits_sql,
-        SegmentHit,
+        SegmentHit._make,
         limits.MAX_RANKED_SOURCES,
         newest=newest if newest_first else None,
     )
@@ -188,6 +190,7 @@ def _search_passages(user, query: Query | None, filters: Filters, sort: str, num
     clauses = query.include if query else []
     engine = current_engine()
 
+    @cache  # as above
     def allowed(*, by_probe: bool) -> QuerySet[Annotation]:
         """The annotations the filters let through, none that an excluded clause matches."""
         rows = filters.annotations(user, by_words=bool(clauses), by_probe=by_probe)
@@ -233,7 +236,7 @@ def _search_passages(user, query: Query | None, filters: Filters, sort: str, num
             found,
             window,
             hits_sql,
-            PassageHit,
+            PassageHit._make,
             limits.MAX_RANKED_PASSAGES,
             page,
             newest if engine.reads_newest_first else None,

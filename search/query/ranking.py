@@ -6,7 +6,7 @@ statement counts them, keeps the newest few to score (``top``), and scores only 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
@@ -42,13 +42,14 @@ def count_and_rank(
     found: Found,
     window: NewestIds,
     hits: SQL,
-    hit_type: Callable[..., tuple],
+    make_hit: Callable[[Iterable], tuple],
     top: int,
     page: tuple[int, int] | None = None,
     newest: Callable[[], SQL] | None = None,
 ) -> Counted:
     """How many of the rows found are shown and whether there are more, and the scored
-    ``hits`` (SQL reading the ids from ``search_top``) of the ``top`` most recently added.
+    ``hits`` (SQL reading the ids from ``search_top``; each row made by ``make_hit``) of
+    the ``top`` most recently added.
 
     The matches are read first among the ids of ``window``; a window that holds more than
     can be shown holds the newest of them all. Otherwise the next window is wider in
@@ -60,9 +61,9 @@ def count_and_rank(
     while True:
         from_id = highest - width if highest - width > lowest else 0
         if newest is not None:
-            counted = _count_and_rank_in(newest, hits, hit_type, top, page)
+            counted = _count_and_rank_in(newest, hits, make_hit, top, page)
         else:
-            counted = _count_and_rank_in(_newest_ids(found(from_id)), hits, hit_type, top, page)
+            counted = _count_and_rank_in(_newest_ids(found(from_id)), hits, make_hit, top, page)
         if counted.more or from_id == 0:
             return counted
         count = counted.count
@@ -80,7 +81,7 @@ def _newest_ids(found: QuerySet) -> Callable[[], SQL]:
 def _count_and_rank_in(
     newest: Callable[[], SQL],
     hits: SQL,
-    hit_type: Callable[..., tuple],
+    make_hit: Callable[[Iterable], tuple],
     top: int,
     page: tuple[int, int] | None,
 ) -> Counted:
@@ -114,7 +115,7 @@ def _count_and_rank_in(
         cursor.execute(sql, [*found_params, *hits_params])
         rows = cursor.fetchall()
     count, more = capped_count(rows[0][0])
-    return Counted(count, more, [hit_type(*row[1:]) for row in rows if row[1] is not None])
+    return Counted(count, more, [make_hit(row[1:]) for row in rows if row[1] is not None])
 
 
 def page_of_ranked(found: Found, ranked: list[int], count: int, offset: int, limit: int):
@@ -138,7 +139,7 @@ def source_hits(engine: Engine, clauses: list[Clause], source_ids: list[int]) ->
     sql = f"WITH search_hits AS MATERIALIZED ({union}) SELECT * FROM search_hits"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [SegmentHit(*row) for row in cursor.fetchall()]
+        return list(map(SegmentHit._make, cursor.fetchall()))
 
 
 def matched_in_metadata(hits: list[SegmentHit], clauses: int) -> dict[int, float]:

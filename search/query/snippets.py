@@ -22,10 +22,9 @@ SNIPPET_CHARS = 240
 SNIPPET_LEAD = 70
 
 
-class Match(NamedTuple):
-    start: int
-    end: int
-    clause: int  # the clause's number in the query
+# (start, end, clause number) of a match in a text: a plain tuple, as a page makes them by
+# the thousand.
+Match = tuple[int, int, int]
 
 
 class Link(NamedTuple):
@@ -45,7 +44,7 @@ def find_matches(text: str, clauses: list[Clause]) -> list[Match]:
     if folded is None:
         return _find_matches_word_by_word(text, clauses)
     found = [
-        Match(m.start(), m.end(), k)
+        (m.start(), m.end(), k)
         for k, clause in enumerate(clauses)
         for m in _clause_pattern(clause).finditer(folded)
     ]
@@ -77,19 +76,20 @@ def make_snippet(
     for i, (m_start, _, _) in enumerate(matches[:200]):
         reach = m_start + SNIPPET_CHARS - SNIPPET_LEAD
         inside = list(itertools.takewhile(lambda m, reach=reach: m[0] < reach, matches[i : i + 50]))
-        key = (len({m.clause for m in inside if m.end <= reach}), len(inside))
+        key = (len({m[2] for m in inside if m[1] <= reach}), len(inside))
         if key > best_key:
             best, best_key = i, key
     first = matches[best]
-    start = max(0, first.start - SNIPPET_LEAD)
+    first_start, first_end, _ = first
+    start = max(0, first_start - SNIPPET_LEAD)
     if start:
-        start = _word_start(text, start, first.start)
+        start = _word_start(text, start, first_start)
     end = min(len(text), start + SNIPPET_CHARS)
     if end < len(text):
-        end = max(_word_end(text, end), first.end)
+        end = max(_word_end(text, end), first_end)
     html = _marked(text, matches, start, end, links).strip()
     html = ("…" if start else "") + html + ("…" if end < len(text) else "")
-    return _escaped(" ".join(html.split())), (first.start, first.end)
+    return _escaped(" ".join(html.split())), (first_start, first_end)
 
 
 def _escaped(html: str) -> SafeString:
@@ -115,7 +115,7 @@ def _find_matches_word_by_word(text: str, clauses: list[Clause]) -> list[Match]:
         size = len(clause.words)
         for i in range(len(words) - size + 1):
             if _clause_at(clause, words, i):
-                found.append(Match(spans[i][1], spans[i + size - 1][2], k))
+                found.append((spans[i][1], spans[i + size - 1][2], k))
     found.sort()
     return found
 
@@ -155,7 +155,7 @@ def _linked(text: str, matches: list[Match], start: int, end: int, links: list[L
     """``_marked`` with links: cut at every edge of a match or a link, each piece marked if
     it lies in a match, and the pieces of one link kept in one <a> (a match never crosses a
     link's edge, since a key is whole words, but a mark is closed at one if it did)."""
-    matches = [m for m in matches if m.end > start and m.start < end]
+    matches = [m for m in matches if m[1] > start and m[0] < end]
     links = [link for link in links if link.end > start and link.start < end]
     cuts = {start, end}
     for edge_start, edge_end, *_ in (*matches, *links):
@@ -171,7 +171,7 @@ def _linked(text: str, matches: list[Match], start: int, end: int, links: list[L
                 out.append(f'<a href="{escape(link.href)}" title="{escape(link.title)}">')
             current = link
         piece = escape(text[a:b])
-        in_match = any(m.start <= a and b <= m.end for m in matches)
+        in_match = any(m_start <= a and b <= m_end for m_start, m_end, _ in matches)
         out.append(f"<mark>{piece}</mark>" if in_match else piece)
     if current is not None:
         out.append("</a>")
