@@ -141,19 +141,16 @@ class ReadingRow:
 
 
 class AnnotationQuerySet(models.QuerySet):
-    def visible_to(
-        self, user: AbstractBaseUser | AnonymousUser, *, one_by_one: bool = False
-    ) -> AnnotationQuerySet:
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> AnnotationQuerySet:
         """The one rule for who may read an annotation.
 
         The source must be visible to the user; then the author always sees it, members of
         its collection see "collection" annotations, and anyone sees "public" annotations in
-        a public collection. ``one_by_one``: the source is checked for each annotation in
-        turn (``SourceQuerySet.visible_to``), for the few an index of words found.
+        a public collection.
         """
         if getattr(user, "is_staff", False):
             return self.all()
-        visible_sources = Source.objects.visible_to(user, one_by_one=one_by_one)
+        visible_sources = Source.objects.visible_to(user)
         rule = Q(visibility=Annotation.Visibility.PUBLIC, collection__is_public=True)
         if user.is_authenticated:
             member_collections = Collection.objects.filter(
@@ -164,8 +161,6 @@ class AnnotationQuerySet(models.QuerySet):
                 visibility__in=[Annotation.Visibility.COLLECTION, Annotation.Visibility.PUBLIC],
                 collection__in=member_collections,
             )
-        if one_by_one:
-            return self.filter(rule, Exists(visible_sources.filter(pk=OuterRef("source_id"))))
         return self.filter(rule, source__in=visible_sources)
 
     def tag_counts(self) -> list[Tag]:

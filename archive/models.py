@@ -294,29 +294,19 @@ ROLE_RANK = {
 
 
 class SourceQuerySet(models.QuerySet):
-    def visible_to(
-        self, user: AbstractBaseUser | AnonymousUser, *, one_by_one: bool = False
-    ) -> SourceQuerySet:
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> SourceQuerySet:
         """The one rule for who may read a source.
 
         Curators see everything, withdrawn sources included. Everyone else sees sources that
         are not withdrawn and are in a public collection, in a collection they own or belong
         to, or that they archived themselves.
-
-        The rule is checked as a set worked out once per query (few collections, their
-        sources read from an index): the right shape for lists of many sources. With
-        ``one_by_one``, it is checked for each source in turn, by one index probe: the
-        right shape for the few rows an index of words found (``search.query``).
         """
         if getattr(user, "is_staff", False):
             return self.all()
         in_visible = Collection.sources.through.objects.filter(
             collection__in=Collection.objects.visible_to(user)
         )
-        if one_by_one:
-            rule = Q(models.Exists(in_visible.filter(source_id=models.OuterRef("pk"))))
-        else:
-            rule = Q(pk__in=in_visible.values("source_id"))
+        rule = Q(pk__in=in_visible.values("source_id"))
         if user.is_authenticated:
             rule = rule | Q(archived_by=user)
         return self.filter(rule, withdrawn_at__isnull=True)

@@ -34,7 +34,7 @@ class TagLinks:
         return TagLink(name, self._urls[slug])
 
 
-def listed(annotations: Iterable[Annotation], user: AbstractBaseUser | AnonymousUser) -> list:
+def with_links(annotations: Iterable[Annotation], user: AbstractBaseUser | AnonymousUser) -> list:
     """The annotations (a page of them, ``for_listing``) as a list, their notes' citation
     keys resolved for ``user`` (``link_note_keys``), and each with its links made here,
     once per tag and once per source: ``tag_links``, ``source_url`` and ``url`` (its place

@@ -15,7 +15,7 @@ from taggit.models import Tag
 from annotations.models import Annotation
 from archive.models import Collection, Source
 from search.forms import BrowseForm, SearchForm
-from search.listing import listed
+from search.listing import with_links
 from search.query import Filters, QueryError, Results, TagPair, search, tag_cooccurrence
 
 
@@ -72,10 +72,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 def _link_results(results: Results, params: QueryDict) -> None:
     """Each result's links that narrow this search: a source's to search within it, a
     passage's to its author's passages. Made here from the query string encoded once,
-    where {% querystring %} copied and encoded it for each result. With the other links
-    made once in Python (search.query: a tag's, a source's), a page of ten sources and ten
-    passages renders in 11-12 ms rather than 15-17 (bench/search.py's data, SQLite;
-    15-16 rather than 20-21 on PostgreSQL: page p50, three interleaved runs)."""
+    where {% querystring %} copied and encoded it for each result (bench/NOTES.md)."""
     if results.sources:
         within = _query_without(params, "source", "sources_page", "passages_page")
         for source in results.sources:
@@ -110,8 +107,8 @@ def tag_cooccurrence_page(request: HttpRequest) -> HttpResponse:
 
 def _link_pairs(pairs: list[TagPair], collection: str) -> None:
     """Each pair's links: to its tags' pages, and to the search for the passages its counts
-    count. Made here, each tag's once: with four {% url %} tags on each of 200 rows, the
-    template took 48 ms to render; 19 ms now (bench/search.py's data, SQLite)."""
+    count. Made here, each tag's once, rather than by four {% url %} tags on each of 200
+    rows (bench/NOTES.md)."""
     search_url = reverse("search:search")
     within = f"&collection={quote(collection)}" if collection else ""
     tag_urls: dict[int, str] = {}
@@ -142,7 +139,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             .order_by("source__title", "source_id", "start"),
             50,
         ).get_page(request.GET.get("page"))
-        passages.object_list = listed(passages.object_list, request.user)
+        passages.object_list = with_links(passages.object_list, request.user)
         page = None
     elif form.is_bound and form.is_valid() and filters != Filters(collection=collection.slug):
         page = Paginator(filters.sources(request.user).for_listing().order_by("title"), 25)
@@ -189,7 +186,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
         # A tag used only where the user cannot see must not reveal its name.
         raise Http404("No such tag.")
     found = Annotation.objects.for_listing().in_bulk(page.object_list)
-    page.object_list = listed([found[pk] for pk in page.object_list], request.user)
+    page.object_list = with_links([found[pk] for pk in page.object_list], request.user)
     collections = Collection.objects.visible_to(request.user).order_by("title")
     return render(
         request,
@@ -215,11 +212,11 @@ def _page_of_ids(ordered: QuerySet, number, per_page: int) -> Page:
             number = 1
         if number >= 1:
             start = (number - 1) * per_page
-            counted = ordered.annotate(listed=Window(Count("pk"))).values_list("pk", "listed")
+            counted = ordered.annotate(total=Window(Count("pk"))).values_list("pk", "total")
             rows = list(counted[start : start + per_page])
             if rows:  # else past the last page, or none: counted apart, as below
                 paginator.count = rows[0][1]
-                return Page([pk for pk, _listed in rows], number, paginator)
+                return Page([pk for pk, _total in rows], number, paginator)
     return paginator.get_page(number)
 
 
@@ -247,7 +244,7 @@ def my_annotations(request: HttpRequest) -> HttpResponse:
             problems.append(f"None of your annotations has the tag “{tag_slug}”.")
     selected = selected.for_listing().order_by("-created", "pk")
     page = Paginator(selected, 25).get_page(request.GET.get("page"))
-    page.object_list = listed(page.object_list, request.user)
+    page.object_list = with_links(page.object_list, request.user)
     context = {
         "page": page,
         "collections": collections,

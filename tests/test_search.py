@@ -25,7 +25,8 @@ from search.index import (
     unindexed_sources,
 )
 from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
-from search.query import MAX_QUERY_LENGTH, Filters, QueryError, parse_query
+from search.query import Filters, QueryError, parse_query
+from search.query.parsing import MAX_QUERY_LENGTH
 from tests.conftest import archive_text, login
 
 ARCHIVE_TEXT = (
@@ -236,7 +237,7 @@ def test_a_long_prefix_shows_each_source_at_a_stretch_of_text_that_matches(
     # To score sources, SQLite names the words a prefix of four letters or more stands for
     # (resistance, resistant) when there are at most MAX_PREFIX_WORDS, and otherwise leaves
     # the prefix to FTS5: either way, each source is scored and shown where its text matches.
-    monkeypatch.setattr("search.query._SQLite.MAX_PREFIX_WORDS", most_words)
+    monkeypatch.setattr("search.query.sqlite.SQLiteEngine.MAX_PREFIX_WORDS", most_words)
     client.force_login(owner)
     results = search(client, q="resist*").context["results"]
     snippets = {r.source.title: str(r.snippet_html) for r in results.sources}
@@ -1025,7 +1026,7 @@ def test_query_count_does_not_grow_with_results(
     make(2)
     client.force_login(owner)
     # PostgreSQL reads the range of ids of sources and of annotations, and the planner's
-    # estimate of how many match, for its windows of the newest (search.query.Window).
+    # estimate of how many match, for its windows of the newest (search.query.engine.NewestIds).
     most = 10 if connection.vendor == "sqlite" else 14
     with django_assert_max_num_queries(most):
         small = search(client, q="tolls", collection="field-notes")
@@ -1081,8 +1082,8 @@ def test_header_search_box_finds_and_marks_words(page, owner, archive_source):
 def test_past_the_ranked_matches_the_rest_follow_newest_first(
     client, owner, collection, monkeypatch
 ):
-    monkeypatch.setattr("search.query.MAX_RANKED_SOURCES", 2)
-    monkeypatch.setattr("search.query.MAX_RANKED_PASSAGES", 2)
+    monkeypatch.setattr("search.query.limits.MAX_RANKED_SOURCES", 2)
+    monkeypatch.setattr("search.query.limits.MAX_RANKED_PASSAGES", 2)
     texts = ["tolls " * 5, "tolls once", "tolls tolls tolls", "tolls and more", "tolls here"]
     sources = [
         make_source(f"{text} {i}", owner, collection, title=f"S{i}") for i, text in enumerate(texts)
@@ -1101,7 +1102,7 @@ def test_past_the_ranked_matches_the_rest_follow_newest_first(
 
 @pytest.mark.django_db
 def test_passages_are_paged_best_first(client, owner, collection, monkeypatch):
-    monkeypatch.setattr("search.query.PER_PAGE", 2)
+    monkeypatch.setattr("search.query.limits.PER_PAGE", 2)
     source = make_source("Ledgers of tolls and fares.", owner, collection)
     for k in (3, 1, 5, 2, 4):  # made in this order; the more "tolls", the better the match
         annotate(source, owner, "tolls", note=" ".join(["tolls"] * k + ["paid"] * (5 - k)))
@@ -1135,8 +1136,8 @@ def test_sources_whose_metadata_matches_are_listed_first_however_old(
 ):
     """Past the sources that are scored (the most recently added), those whose title,
     creators, publisher or key match are found in an index of metadata alone."""
-    monkeypatch.setattr("search.query.MAX_LISTED", 3)
-    monkeypatch.setattr("search.query.MAX_RANKED_SOURCES", 2)
+    monkeypatch.setattr("search.query.limits.MAX_RESULTS", 3)
+    monkeypatch.setattr("search.query.limits.MAX_RANKED_SOURCES", 2)
     oldest = make_source("tolls once", owner, collection, title="Tolls of the river")
     make_source("tolls kept", stranger, title="Tolls of a stranger")  # not for maya
     for i in range(5):
@@ -1173,7 +1174,7 @@ def test_sources_whose_metadata_matches_are_listed_first_however_old(
 def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     client, owner, member, collection, monkeypatch
 ):
-    monkeypatch.setattr("search.query.MAX_LISTED", 3)
+    monkeypatch.setattr("search.query.limits.MAX_RESULTS", 3)
     # Five of fourteen sources match, spread out: the newest ids hold fewer than the limit,
     # so PostgreSQL's window of newest ids has to widen (_count_and_rank).
     sources = [
@@ -1203,16 +1204,17 @@ def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     # next is wider, and the answer is the same.
     from django.db.models import Max, Min
 
-    from search import query
+    from search.query.engine import NewestIds
+    from search.query.finding import current_engine
 
     def narrow(model):
-        def window(self, clauses, tagged=(), tags=()):
+        def window(self, clauses, tag_words=None, tag_ids=None):
             ids = model.objects.aggregate(first=Min("pk"), newest=Max("pk"))
-            return query.Window(ids["first"], ids["newest"], width=6)
+            return NewestIds(ids["first"], ids["newest"], width=6)
 
         return window
 
-    engine = type(query._engine())
+    engine = type(current_engine())
     monkeypatch.setattr(engine, "source_window", narrow(Source))
     monkeypatch.setattr(engine, "passage_window", narrow(Annotation))
     windowed = search(client, q="tolls").context["results"]
@@ -1220,7 +1222,7 @@ def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     assert [r.annotation for r in windowed.passages] == [r.annotation for r in results.passages]
     assert windowed.sources.more and windowed.passages.more
     monkeypatch.undo()
-    monkeypatch.setattr("search.query.MAX_LISTED", 3)
+    monkeypatch.setattr("search.query.limits.MAX_RESULTS", 3)
 
     newest = search(client, q="tolls", sort="newest").context["results"]
     assert [r.source.title for r in newest.sources] == ["S12", "S9", "S6"]
@@ -1229,7 +1231,7 @@ def test_past_the_limit_the_newest_matches_are_listed_and_the_count_says_more(
     assert (listing.sources.count, listing.sources.more) == (3, True)
 
     # At the limit, not past it: an exact count.
-    monkeypatch.setattr("search.query.MAX_LISTED", 4)
+    monkeypatch.setattr("search.query.limits.MAX_RESULTS", 4)
     response = search(client, q="tolls")
     results = response.context["results"]
     assert (results.sources.count, results.sources.more) == (4, True)
@@ -1303,8 +1305,11 @@ def test_a_tag_filter_looks_its_tag_up_once_then_reads_by_id(owner, archive_sour
 def test_the_rule_checked_one_row_at_a_time_lets_through_the_same_rows(
     owner, member, stranger, curator, collection
 ):
-    """``visible_to(user, one_by_one=True)`` is the same rule in another shape."""
+    """Search's probe-shaped access rule (``search.query.access``) is ``visible_to`` in
+    another shape: the same rows for everyone."""
     from django.contrib.auth.models import AnonymousUser
+
+    from search.query.access import annotations_visible_by_probe, sources_visible_by_probe
 
     shared = make_source("tolls in the shared collection", owner, collection, title="Shared")
     own = make_source("tolls of maya's own", member, title="Own")  # in no collection
@@ -1318,15 +1323,18 @@ def test_the_rule_checked_one_row_at_a_time_lets_through_the_same_rows(
     annotate(elsewhere, stranger, "tolls", visibility="public")
     annotate(elsewhere, stranger, "open", visibility="collection")
     Source.objects.filter(pk=gone.pk).update(withdrawn_at=timezone.now())
+    seen = {}
     for user in (owner, member, stranger, curator, AnonymousUser()):
-        for model in (Source, Annotation):
-            as_set = set(model.objects.visible_to(user))
-            assert as_set == set(model.objects.visible_to(user, one_by_one=True)), (user, model)
-    assert {s.title for s in Source.objects.visible_to(member, one_by_one=True)} == {
-        "Shared",
-        "Own",
-        "Elsewhere",
-    }
+        sources = set(Source.objects.visible_to(user))
+        annotations = set(Annotation.objects.visible_to(user))
+        assert set(sources_visible_by_probe(user)) == sources, user
+        assert set(annotations_visible_by_probe(user)) == annotations, user
+        seen[str(user)] = ({s.title for s in sources}, len(annotations))
+    # Each user sees a different part, so the comparisons above are not all empty sets.
+    assert seen[str(member)][0] == {"Shared", "Own", "Elsewhere"}
+    assert seen[str(stranger)][0] == {"Elsewhere"}
+    assert seen[str(AnonymousUser())] == ({"Elsewhere"}, 1)
+    assert seen[str(curator)] == ({"Shared", "Own", "Gone", "Elsewhere"}, 7)
 
 
 @pytest.mark.django_db
@@ -1375,8 +1383,9 @@ def test_postgresql_estimates_a_tags_use_from_its_own_rows(owner, archive_source
     # holds about as many as the page needs.
     from django.db import connection
 
-    from search import query
     from search.forms import SearchForm
+    from search.query.filters import tag_words
+    from search.query.finding import current_engine
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only: SQLite reads matches newest first")
@@ -1385,11 +1394,11 @@ def test_postgresql_estimates_a_tags_use_from_its_own_rows(owner, archive_source
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE search_annotationentry, annotations_taggedannotation")
         cursor.execute("ANALYZE annotations_annotation")
-    monkeypatch.setattr("search.query.MAX_LISTED", 2)
+    monkeypatch.setattr("search.query.limits.MAX_RESULTS", 2)
     form = SearchForm({"q": "strike", "tag": "labour history"}, user=owner)
     assert form.is_valid(), form.errors
     filters, clauses = form.filters, form.cleaned_data["q"].include
-    engine = query._engine()
-    window = engine.passage_window(clauses, query._tag_sieve(filters), filters.tag_ids())
-    assert window.first < window.newest - window.width  # not every id
-    assert engine.passage_window(clauses, query._tag_sieve(filters)).width > 100  # as it was
+    engine = current_engine()
+    window = engine.passage_window(clauses, tag_words(filters), filters.tag_ids())
+    assert not window.is_every_id
+    assert engine.passage_window(clauses, tag_words(filters)).width > 100  # as it was

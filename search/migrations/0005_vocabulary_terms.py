@@ -1,5 +1,5 @@
 """SQLite: the words of every source's vocabulary, listed in order (an fts5vocab table), so
-that a search can name the words a long prefix stands for (``search.query._SQLite``)."""
+that a search can name the words a long prefix stands for (``search.query.sqlite``)."""
 
 from django.db import migrations
 

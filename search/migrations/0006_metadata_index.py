@@ -1,7 +1,7 @@
 """An index of the sources' metadata rows alone (title, creators, publisher, citation key).
 
 A search lists the sources whose metadata holds every clause first, however long ago they
-were archived (``search.query._titled``). In the index of every stretch of text, a common
+were archived (``search.query.ranking``). In the index of every stretch of text, a common
 word's metadata matches lie among all its matches in text; this index holds one short row
 per source.
 
