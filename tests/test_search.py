@@ -473,8 +473,6 @@ def test_a_collections_newest_passages_are_read_in_order_not_sorted(
     annotate(river_source, owner, "resistant strain", collection=rivers)
     client.force_login(owner)
     assert found(client, collection="field-notes")[1] == [a.exact for a in reversed(made)]
-    if connection.vendor != "sqlite":
-        return  # PostgreSQL's planner reads them all and sorts (annotations.models)
     listing = (
         Filters(collection="field-notes")
         .annotations(owner)
@@ -483,9 +481,17 @@ def test_a_collections_newest_passages_are_read_in_order_not_sorted(
     )
     sql, params = listing.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(row[-1] for row in cursor.fetchall())
-    assert "annotation_collection_new_idx" in plan and "ORDER BY" not in plan, plan
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(row[-1] for row in cursor.fetchall())
+            assert "annotation_collection_new_idx" in plan and "ORDER BY" not in plan, plan
+        else:
+            # PostgreSQL's planner, which reckons reads out of order dear, sorts what it
+            # reads; it must still find the collection's passages from the same index.
+            cursor.execute("SET LOCAL enable_seqscan = off")  # (the table is tiny)
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            assert "Index Scan using annotation_collection_new_idx" in plan, plan
 
 
 @pytest.mark.django_db
