@@ -286,10 +286,9 @@ class Annotation(models.Model):
         indexes = [
             models.Index(fields=["source", "start"]),
             # A collection's passages newest first (a search by collection alone), read in
-            # order and stopped at the listing's end, where all were read and sorted: on
-            # bench/search.py's 40,000 in one collection, SQLite reads the newest in 9-12 ms
-            # rather than 129. (PostgreSQL's planner, which reckons reads out of order dear,
-            # still reads them all and sorts: 95-100 ms.)
+            # order and stopped at the listing's end, where all were read and sorted
+            # (bench/NOTES.md). PostgreSQL's planner, which reckons reads out of order dear,
+            # finds them through it but still sorts them.
             models.Index(
                 fields=["collection", "created", "id"], name="annotation_collection_new_idx"
             ),

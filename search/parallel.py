@@ -4,9 +4,7 @@ A search reads sources and passages apart (``search.query.search``): neither wai
 other, so the sources are read on a helper thread while the request's own thread reads the
 passages. The database works on both at once (two PostgreSQL backends; SQLite, which lets
 other threads run while it works), and the page waits for the slower half instead of the
-sum of both. On bench/search.py's data (page p50, three interleaved runs before and after):
-a common word 83-87 → 52-61 ms on PostgreSQL and 49-51 → 37-42 ms on SQLite; a prefix
-89-90 → 60-63 ms and 52-70 → 41-48 ms.
+sum of both (figures in bench/NOTES.md).
 
 A helper's connection is another session: it sees only what is committed. Inside a
 transaction (``atomic``, or autocommit turned off) the reads run in turn on the caller's

@@ -4,8 +4,7 @@ The tag list counts every visible annotation's tags (``AnnotationQuerySet.tag_co
 SQLite's plan reads the visible sources, then each one's annotations by ``source_id``; with
 only an index of ``source_id``, that meant reading each annotation's row (its quote and note
 included) to learn its collection, author and visibility. This index holds them (and the
-id, as every SQLite index does), so the rows are never read: on ``bench/search.py``'s data,
-the statement took 113 ms rather than 160 and the page 143 ms rather than 170.
+id, as every SQLite index does), so the rows are never read (figures in bench/NOTES.md).
 
 PostgreSQL already decides from ``search_annotation_access`` (migration 0003), which holds
 the same columns beside the id.
