@@ -27,57 +27,7 @@ from search.index import (
 from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
 from search.query import MAX_QUERY_LENGTH, Filters, QueryError, parse_query
 from tests.conftest import archive_text, login
-
-ARCHIVE_TEXT = (
-    "On Resistance in the Archive\n\n"
-    "The archive keeps the records of colonial administration. Résistance appears in the"
-    " margins, where clerks wrote what they were told to leave out.\n\n"
-    "Workers organised a strike in 1911; the strike spread along the railway line.\n\n"
-    "Nothing in this paragraph concerns the weather."
-)
-RIVER_TEXT = (
-    "Notes on the River\n\n"
-    "The river floods each spring. Ferrymen kept ledgers of crossings and tolls.\n\n"
-    "A resistant strain of wheat was planted along the banks."
-)
-
-
-def make_source(text, user, collection=None, **metadata):
-    return archive_text(text, user=user, collection=collection, metadata=metadata)
-
-
-def annotate(source, author, needle, *, note="", tags=(), visibility="collection", collection=None):
-    """An annotation made as the annotation API makes one, then indexed."""
-    start = source.text.index(needle)
-    end = start + len(needle)
-    anchor = Annotation.anchor(source.text, start, end, needle)
-    annotation = Annotation.objects.create(
-        source=source,
-        author=author,
-        collection=collection or source.collections.first(),
-        start=start,
-        end=end,
-        note=note,
-        visibility=visibility,
-        **anchor,
-    )
-    annotation.tags.set(list(tags))
-    index_annotation(annotation)
-    return annotation
-
-
-def search(client, **params):
-    response = client.get("/search/", params)
-    assert response.status_code == 200
-    return response
-
-
-def found(client, **params):
-    """(titles of the sources found, quotes of the passages found) for a search."""
-    results = search(client, **params).context["results"]
-    assert results is not None, "the search did not run"
-    titles = [r.source.title for r in results.sources] if results.sources is not None else None
-    return titles, [r.annotation.exact for r in results.passages]
+from tests.helpers import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source, search
 
 
 @pytest.fixture
