@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, tzinfo
+from datetime import date
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 from urllib.parse import urlsplit
@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -59,85 +59,6 @@ class TaggedAnnotation(TaggedItemBase):
 class TagRef(NamedTuple):
     name: str
     slug: str
-
-
-class ReadingRow:
-    """One annotation as the reading page shows it (see AnnotationQuerySet.reading_rows).
-
-    ``uuid`` is text here: the page writes each id into every highlight run it covers.
-    """
-
-    __slots__ = (
-        "pk",
-        "uuid",
-        "start",
-        "end",
-        "exact",
-        "note",
-        "visibility",
-        "created",
-        "version",
-        "author_id",
-        "username",
-        "tag_list",
-        "visibility_label",
-    )
-
-    @staticmethod
-    def columns() -> tuple:
-        """What reading_rows selects. The id and the time come as the driver gives them:
-        Django's conversions (a UUID object per row, then its text; a parsed, zoned
-        datetime) cost more than the query itself with 2,000 rows (bench/reader.py)."""
-        as_text = models.CharField()
-        return (
-            "pk",
-            models.ExpressionWrapper(models.F("uuid"), output_field=as_text),
-            "start",
-            "end",
-            "exact",
-            "note",
-            "visibility",
-            models.ExpressionWrapper(models.F("created"), output_field=as_text),
-            "version",
-            "author_id",
-            "author__username",
-        )
-
-    def __init__(self, values: tuple, labels: dict[str, str], tz: tzinfo) -> None:
-        (
-            self.pk,
-            uuid,
-            self.start,
-            self.end,
-            self.exact,
-            self.note,
-            self.visibility,
-            created,
-            self.version,
-            self.author_id,
-            self.username,
-        ) = values
-        if isinstance(uuid, str) and len(uuid) == 32:
-            # SQLite keeps a UUID as 32 hex digits (PostgreSQL's driver gives a UUID).
-            uuid = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}"
-        self.uuid = str(uuid)
-        if isinstance(created, str):
-            # SQLite keeps ISO text in the connection's time zone (PostgreSQL's driver gives
-            # an aware datetime).
-            created = datetime.fromisoformat(created).replace(tzinfo=tz)
-        self.created = created
-        self.tag_list: list[TagRef] = []
-        self.visibility_label = labels[self.visibility]
-
-    def get_visibility_display(self) -> str:
-        return self.visibility_label
-
-    @property
-    def note_html(self):
-        """The note as HTML; its [@key] citations are links once ``link_note_keys`` ran."""
-        from annotations.markdown import render_markdown
-
-        return render_markdown(self.note, getattr(self, "note_keys", None))
 
 
 class AnnotationQuerySet(models.QuerySet):
@@ -206,32 +127,6 @@ class AnnotationQuerySet(models.QuerySet):
     def in_text_order(self) -> AnnotationQuerySet:
         return self.order_by("start", "-end", "created")
 
-    def reading_rows(self, tagged: models.QuerySet | None = None) -> list[ReadingRow]:
-        """What a reading page shows of each annotation, in two queries and without model
-        instances: building 2,000 annotations, their authors and tags as objects cost the
-        page more than everything else together (bench/reader.py).
-
-        ``tagged``: TaggedAnnotation rows to take the tags from, when the caller has a
-        simpler query for a superset of them (a source's); tags of other annotations are
-        dropped. By default the rows are found again through this queryset's filter.
-        """
-        labels = {v.value: str(v.label) for v in Annotation.Visibility}
-        tz = connections[self.db].timezone
-        rows = [
-            ReadingRow(values, labels, tz) for values in self.values_list(*ReadingRow.columns())
-        ]
-        if rows:
-            by_pk = {row.pk: row for row in rows}
-            if tagged is None:
-                tagged = TaggedAnnotation.objects.filter(content_object__in=self.values("pk"))
-            for pk, name, slug in tagged.order_by("pk").values_list(
-                "content_object_id", "tag__name", "tag__slug"
-            ):
-                row = by_pk.get(pk)
-                if row is not None:
-                    row.tag_list.append(TagRef(name, slug))
-        return rows
-
 
 class Annotation(models.Model):
     class Visibility(models.TextChoices):
@@ -283,10 +178,9 @@ class Annotation(models.Model):
         indexes = [
             models.Index(fields=["source", "start"]),
             # A collection's passages newest first (a search by collection alone), read in
-            # order and stopped at the listing's end, where all were read and sorted: on
-            # bench/search.py's 40,000 in one collection, SQLite reads the newest in 9-12 ms
-            # rather than 129. (PostgreSQL's planner, which reckons reads out of order dear,
-            # still reads them all and sorts: 95-100 ms.)
+            # order and stopped at the listing's end, where all were read and sorted
+            # (bench/NOTES.md). PostgreSQL's planner, which reckons reads out of order dear,
+            # finds them through it but still sorts them.
             models.Index(
                 fields=["collection", "created", "id"], name="annotation_collection_new_idx"
             ),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import secrets
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -38,6 +39,61 @@ def readable_sources(user) -> QuerySet[Source]:
     )
 
 
+@dataclass(slots=True)
+class ReadingRow:
+    """One annotation as the reading page shows it: its columns, without a model instance.
+
+    ``uuid`` is text: the page writes it into every highlight run the annotation covers.
+    """
+
+    pk: int
+    uuid: str
+    start: int
+    end: int
+    exact: str
+    note: str
+    visibility: str
+    created: datetime
+    version: int
+    author_id: int
+    username: str
+    tag_list: list[TagRef] = field(default_factory=list)
+
+    def get_visibility_display(self) -> str:
+        return str(Annotation.Visibility(self.visibility).label)
+
+
+def reading_rows(on_page: QuerySet[Annotation], tagged: QuerySet[TaggedAnnotation]) -> list:
+    """The annotations ``on_page`` in text order, with their tags taken from ``tagged``
+    (a superset: a source's tagged rows), in two queries."""
+    # Speed device (bench/NOTES.md): rows of values, not model instances with their authors
+    # and tags, which for 2,000 annotations cost more than the rest of the page.
+    rows = [
+        ReadingRow(pk, str(uuid), *values)
+        for pk, uuid, *values in on_page.in_text_order().values_list(
+            "pk",
+            "uuid",
+            "start",
+            "end",
+            "exact",
+            "note",
+            "visibility",
+            "created",
+            "version",
+            "author_id",
+            "author__username",
+        )
+    ]
+    by_pk = {row.pk: row for row in rows}
+    if rows:
+        for pk, name, slug in tagged.order_by("pk").values_list(
+            "content_object_id", "tag__name", "tag__slug"
+        ):
+            if pk in by_pk:
+                by_pk[pk].tag_list.append(TagRef(name, slug))
+    return rows
+
+
 def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] | None = None):
     """The reading page (or passage page, with ``mark``): a fixed number of queries however
     many annotations, citations, citation keys and backlinks it shows.
@@ -46,8 +102,8 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     to show; any other source is treated as citing and cited.
     """
     on_page = Annotation.objects.visible_to(request.user).filter(source=source)
-    annotations = on_page.in_text_order().reading_rows(
-        tagged=TaggedAnnotation.objects.filter(content_object__source=source)
+    annotations = reading_rows(
+        on_page, TaggedAnnotation.objects.filter(content_object__source=source)
     )
     authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
@@ -112,15 +168,9 @@ BIG_PARTS = ("text_html", "entries_html")
 
 
 def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
-    """The reading page, with the text layer and the annotation entries put in once.
-
-    With 2,000 annotations they are megabytes of HTML; given to the template as they are,
-    every level it passes through (include, block, base template) joins and copies the
-    whole page again, which cost more than rendering the entries (bench/reader.py). Here
-    the template renders around a slot for each, and the parts are encoded one by one:
-    the entries, kept apart, are mostly ASCII, which encodes as a plain copy, where one
-    "…" in a string that holds them all makes the encoder convert every character.
-    """
+    """The reading page, with the text layer and the annotation entries put in once."""
+    # Speed device (bench/NOTES.md): the template renders around a slot for each big part,
+    # so megabytes of entries are not joined and copied again at every template level.
     slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
     page = render_to_string("archive/source_detail.html", {**context, **slots}, request)
     chunks: list[str] = []
@@ -148,12 +198,9 @@ def render_entries(
     keys=None,
     source_uuid: str = "",
 ) -> list[str]:
-    """The side panel's entries, built in Python rather than with a template include per entry.
-
-    bench/reader.py measured 2,000 template includes at over a second per page; this is
-    the same markup (every value escaped) at a small fraction of that. One string of HTML
-    per entry, left for ``render_reading_page`` to join.
-    """
+    """The side panel's entries, one string of HTML (every value escaped) per entry."""
+    # Speed device (bench/NOTES.md): f-strings rather than a template include per entry,
+    # which costs seconds on a page of 2,000 annotations.
     history, _, history_end = reverse("annotations:history", args=[UUID_SLOT]).partition(UUID_SLOT)
     tag_url = reverse("search:tag_detail", args=["slug"])
     passage_url = reverse("annotations:passage", args=[SOURCE_SLOT, 1, 2])

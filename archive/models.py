@@ -512,9 +512,8 @@ class Source(models.Model):
             # The search page's list of media types, from the index alone (the same reason).
             models.Index(fields=["withdrawn_at", "media_type"], name="archive_source_media_idx"),
             # The source list newest (or oldest) first, read in order and stopped at the end
-            # of its page, where sorting read every visible source's row. On bench/search.py's
-            # 10,000 sources, the newest 25 were read in 52-85 ms on SQLite and 34-36 ms on
-            # PostgreSQL; in 5-8 ms now. One index for each engine's planner: SQLite reads
+            # of its page, where sorting read every visible source's row (bench/NOTES.md).
+            # One index for each engine's planner: SQLite reads
             # the sources not withdrawn from an index that starts with withdrawn_at; PostgreSQL
             # reads no order from one (its first column only known to be null), but does from
             # a partial index.

@@ -138,9 +138,8 @@ TEMPLATES = [
 
 # Database: SQLite in the data directory unless DATABASE_URL says otherwise. A connection
 # serves the requests of a minute (DATABASE_CONN_MAX_AGE seconds; 0: one per request), and is
-# checked before each request that reuses it. A new connection per request added 15-25 ms
-# to a search page on PostgreSQL (a new backend, its caches empty) and 4-9 ms on SQLite (an
-# empty page cache), on the data of bench/search.py.
+# checked before each request that reuses it: a new connection starts with empty caches (a
+# new PostgreSQL backend, SQLite's page cache), which a search page felt (bench/NOTES.md).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'scholion.sqlite3'}"),
@@ -166,10 +165,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     "SCHOLION_PG_JIT_OFF", True
 ):
     # PostgreSQL without JIT compilation: a page's statements run in milliseconds, and compiling
-    # the ones the planner prices high (a search that counts thousands of matches) took 25-35 ms
-    # before each ran, and 1.3 s before tag co-occurrence's (bench/search.py). A DATABASE_URL that
-    # sets options keeps its own. Behind a pooler that refuses startup options it does not track
-    # (PgBouncer), SCHOLION_PG_JIT_OFF=0 sends none: set jit = off on the database instead.
+    # the ones the planner prices high (a search that counts thousands of matches) took longer
+    # than running them (bench/NOTES.md). A DATABASE_URL that sets options keeps its own.
+    # Behind a pooler that refuses startup options it does not track (PgBouncer),
+    # SCHOLION_PG_JIT_OFF=0 sends none: set jit = off on the database instead.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 
 # A search reads its sources on a helper thread, with a connection of its own, while the

@@ -38,9 +38,9 @@ def with_links(annotations: Iterable[Annotation], user: AbstractBaseUser | Anony
     """The annotations (a page of them, ``for_listing``) as a list, their notes' citation
     keys resolved for ``user`` (``link_note_keys``), and each with its links made here,
     once per tag and once per source: ``tag_links``, ``source_url`` and ``url`` (its place
-    on its source's page). Reversing a URL takes about 40 µs: made in the template, a tag's
-    page of 50 passages reversed some 220 and rendered in 34-40 ms; 23-26 ms now
-    (bench/search.py's data, SQLite, two interleaved runs)."""
+    on its source's page)."""
+    # Speed device (bench/NOTES.md): each URL reversed once per page, not once per passage
+    # in the template.
     annotations = link_note_keys(annotations, user)
     tag_link = TagLinks()
     source_urls: dict[int, str] = {}

@@ -199,8 +199,7 @@ def _page_of_ids(ordered: QuerySet, number, per_page: int) -> Page:
     """The page ``number`` (as ``Paginator.get_page`` takes it) of the ids of ``ordered``.
 
     On SQLite the page and the count come from one statement (COUNT(*) OVER ()): apart,
-    each read every row the filters let through (bench/search.py's tag on 33,000 passages:
-    the page, shortest of 7, 187-235 ms before, 155-175 ms after). PostgreSQL's plan for the
+    each read every row the filters let through (bench/NOTES.md). PostgreSQL's plan for the
     page stops at its last row, which a count over the window would undo: there they stay
     apart.
     """

@@ -1,10 +1,11 @@
-"""Helpers several test modules share: running work in threads at once, and taking apart
-and rebuilding BagIt packages."""
+"""Helpers several test modules share: running work in threads at once, taking apart and
+rebuilding BagIt packages, searching, downloading exports and checking what they hold."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import shutil
 import threading
@@ -14,13 +15,16 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
+from jsonschema import Draft7Validator
 from taggit.models import Tag
 
-from annotations.models import Annotation
+from annotations.models import Annotation, Citation
 from archive.blobstore import archive_storage
 from archive.models import Collection, FixityCheck, Source
 from exports.importer import import_package
 from exports.package import open_package
+from search.index import index_annotation
+from tests.conftest import archive_text
 
 
 def run_at_once(work, count: int = 8) -> tuple[list, list[BaseException]]:
@@ -120,3 +124,104 @@ def counts() -> tuple[int, int, int, int, int]:
         get_user_model().objects.count(),
         FixityCheck.objects.count(),
     )
+
+
+# --- Searching: two sources' texts, annotations indexed as the API indexes them -----------
+
+ARCHIVE_TEXT = (
+    "On Resistance in the Archive\n\n"
+    "The archive keeps the records of colonial administration. Résistance appears in the"
+    " margins, where clerks wrote what they were told to leave out.\n\n"
+    "Workers organised a strike in 1911; the strike spread along the railway line.\n\n"
+    "Nothing in this paragraph concerns the weather."
+)
+RIVER_TEXT = (
+    "Notes on the River\n\n"
+    "The river floods each spring. Ferrymen kept ledgers of crossings and tolls.\n\n"
+    "A resistant strain of wheat was planted along the banks."
+)
+
+
+def make_source(text, user, collection=None, **metadata):
+    return archive_text(text, user=user, collection=collection, metadata=metadata)
+
+
+def annotate(source, author, needle, *, note="", tags=(), visibility="collection", collection=None):
+    """An annotation made as the annotation API makes one, then indexed."""
+    start = source.text.index(needle)
+    end = start + len(needle)
+    anchor = Annotation.anchor(source.text, start, end, needle)
+    annotation = Annotation.objects.create(
+        source=source,
+        author=author,
+        collection=collection or source.collections.first(),
+        start=start,
+        end=end,
+        note=note,
+        visibility=visibility,
+        **anchor,
+    )
+    annotation.tags.set(list(tags))
+    index_annotation(annotation)
+    return annotation
+
+
+def search(client, **params):
+    response = client.get("/search/", params)
+    assert response.status_code == 200
+    return response
+
+
+def found(client, **params):
+    """(titles of the sources found, quotes of the passages found) for a search."""
+    results = search(client, **params).context["results"]
+    assert results is not None, "the search did not run"
+    titles = [r.source.title for r in results.sources] if results.sources is not None else None
+    return titles, [r.annotation.exact for r in results.passages]
+
+
+# --- Exports and citations --------------------------------------------------------------
+
+
+def export_url(fmt: str, query: str = "") -> str:
+    """The field-notes collection's export in ``fmt``."""
+    return f"/collections/field-notes/export/{fmt}" + (f"?{query}" if query else "")
+
+
+def download(client, fmt: str, query: str = "", **headers) -> tuple[object, bytes]:
+    response = client.get(export_url(fmt, query), **headers)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response, body
+
+
+CSL_SCHEMA = json.loads((Path(__file__).parent / "csl-data.json").read_text())
+
+
+def assert_csl_json(items: list[dict]) -> None:
+    errors = sorted(Draft7Validator(CSL_SCHEMA).iter_errors(items), key=str)
+    assert not errors, [e.message for e in errors]
+
+
+def cite_everything(owner, annotated):
+    """olive's collection annotation cites a passage of beta, maya's annotation, a DOI, and
+    a source outside the collection (so outside the package)."""
+    elsewhere = Collection.objects.create(slug="elsewhere", title="Elsewhere", owner=owner)
+    outside = archive_text("A source kept in another collection.", owner, elsewhere)
+    beta = annotated["beta"]
+    start = beta.text.index("the harbour froze")
+    citing = annotated["a"]["olive-collection"]
+    specs = [
+        {"source": str(beta.uuid), "start": start, "end": start + 17, "locator": "4"},
+        {"annotation": str(annotated["a"]["maya-collection"].uuid), "comment": "same winter"},
+        {
+            "doi": "10.1234/abc.def",
+            "title": "Winters of the North",
+            "creators": ["Jansen, Pieter"],
+            "date_published": "1999",
+            "reference_type": "article-journal",
+            "publisher": "Journal of Cold",
+        },
+        {"source": str(outside.uuid)},
+    ]
+    citing.replace_citations(Citation.build_all(specs, user=owner, citing=citing))
+    return citing, outside

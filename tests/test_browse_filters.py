@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import archive_text
-from tests.test_search import ARCHIVE_TEXT, RIVER_TEXT, annotate
+from tests.helpers import ARCHIVE_TEXT, RIVER_TEXT, annotate
 
 pytestmark = pytest.mark.django_db
 

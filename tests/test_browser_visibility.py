@@ -6,8 +6,7 @@ import pytest
 
 from annotations.models import Annotation
 from archive.models import Membership
-from tests.conftest import login
-from tests.test_browser_annotate import drag_select
+from tests.conftest import drag_select, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

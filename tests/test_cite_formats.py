@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import bibtexparser
 import pytest
-from jsonschema import Draft7Validator
 
 from annotations.models import Annotation, Citation
 from archive.cite import Passage, bibtex, csl_json, references
 from tests.conftest import archive_text
+from tests.helpers import assert_csl_json
 
 pytestmark = pytest.mark.django_db
 
-SCHEMA = json.loads((Path(__file__).parent / "csl-data.json").read_text())
 PERMALINK = "https://scholion.example/sources/x/"
 
 
@@ -33,11 +31,6 @@ def parse_bibtex(text: str) -> dict[str, str]:
     database = bibtexparser.loads(text, parser=parser)
     assert len(database.entries) == 1, text
     return database.entries[0]
-
-
-def assert_csl_json(items: list[dict]) -> None:
-    errors = sorted(Draft7Validator(SCHEMA).iter_errors(items), key=str)
-    assert not errors, [e.message for e in errors]
 
 
 @pytest.fixture

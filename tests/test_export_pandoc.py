@@ -13,6 +13,7 @@ import pytest
 
 from annotations.models import Annotation
 from tests.conftest import archive_text, program
+from tests.helpers import cite_everything
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +69,6 @@ def test_download_names_the_sibling_references_file_in_its_yaml_block(client, ow
 def test_pandoc_citeproc_resolves_every_citation_and_writes_one_reference_list(
     client, owner, annotated, tmp_path
 ):
-    from tests.test_imports import cite_everything
-
     alpha, beta = annotated["alpha"], annotated["beta"]
     cite_everything(owner, annotated)  # a passage, an annotation, a DOI, a source elsewhere
     annotate(

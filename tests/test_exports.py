@@ -26,20 +26,11 @@ from annotations.models import Annotation
 from annotations.w3c import CONTEXT
 from archive.cite import plain_reference
 from tests.conftest import program
+from tests.helpers import assert_csl_json, cite_everything, download, export_url
 from tests.w3c import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
 
 pytestmark = pytest.mark.django_db
 BASE = "http://testserver"
-
-
-def url(fmt: str, query: str = "") -> str:
-    return f"/collections/field-notes/export/{fmt}" + (f"?{query}" if query else "")
-
-
-def download(client, fmt: str, query: str = "", **headers) -> tuple[object, bytes]:
-    response = client.get(url(fmt, query), **headers)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
 
 
 def uuids_in(doc: dict) -> set[str]:
@@ -91,7 +82,7 @@ def test_the_exported_page_is_a_fragment_of_the_export_that_resolves_to_it(
         _, body = download(client, "jsonld", query)
         doc = json.loads(body)
         page = doc["first"]
-        assert doc["id"] == BASE + url("jsonld", query)
+        assert doc["id"] == BASE + export_url("jsonld", query)
         assert page["id"] == doc["last"] == doc["id"] + "#page-1"
         assert page["partOf"] == {"id": doc["id"]}
         assert_w3c_page({"@context": doc["@context"], **page})  # on its own, too
@@ -117,10 +108,10 @@ def test_private_annotations_of_others_never_appear_even_for_a_curator(
 
 
 def test_stranger_and_visitor_get_404_for_a_private_collection(client, stranger, annotated):
-    assert client.get(url("csv")).status_code == 404
+    assert client.get(export_url("csv")).status_code == 404
     client.force_login(stranger)
     for fmt in ("jsonld", "xlsx", "csv", "markdown", "pandoc", "bibtex", "csljson", "bagit"):
-        assert client.get(url(fmt)).status_code == 404
+        assert client.get(export_url(fmt)).status_code == 404
 
 
 def test_visitor_gets_only_public_annotations_of_a_public_collection(client, annotated):
@@ -132,8 +123,8 @@ def test_visitor_gets_only_public_annotations_of_a_public_collection(client, ann
 
 def test_unknown_format_is_404_and_post_is_405(client, owner, annotated):
     client.force_login(owner)
-    assert client.get(url("docx")).status_code == 404
-    assert client.post(url("csv")).status_code == 405
+    assert client.get(export_url("docx")).status_code == 404
+    assert client.post(export_url("csv")).status_code == 405
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -527,7 +518,7 @@ def test_filters_are_the_search_filters(client, owner, annotated, query, names):
     _, body = download(client, "jsonld", query)
     doc = json.loads(body)
     assert uuids_in(doc) == expected(annotated, *names)
-    assert doc["id"] == f"{BASE}{url('jsonld', query)}"
+    assert doc["id"] == f"{BASE}{export_url('jsonld', query)}"
 
 
 def test_source_filter_narrows_the_report_and_references(client, owner, annotated):
@@ -542,7 +533,7 @@ def test_source_filter_narrows_the_report_and_references(client, owner, annotate
 
 def test_a_bad_filter_is_a_400_naming_it(client, owner, annotated):
     client.force_login(owner)
-    response = client.get(url("csv", "archived_from=yesterday"))
+    response = client.get(export_url("csv", "archived_from=yesterday"))
     assert response.status_code == 400 and "archived_from" in response.content.decode()
 
 
@@ -568,7 +559,7 @@ def test_a_bearer_token_downloads_an_export_without_a_session(client, owner, ann
     assert len(list(csv.reader(io.StringIO(body.decode(), newline="")))) == 5
     revoked, key = ApiToken.issue(owner, "old")
     revoked.revoke()
-    assert client.get(url("csv"), HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    assert client.get(export_url("csv"), HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
 
 
 # --- Queries -------------------------------------------------------------------------------
@@ -690,7 +681,6 @@ def test_admin_action_downloads_a_collection_export(client, curator, annotated):
 
 
 def test_admin_actions_export_selected_sources_and_annotations(client, curator, annotated):
-    from tests.test_cite_formats import assert_csl_json
 
     client.force_login(curator)
     alpha, beta = annotated["alpha"], annotated["beta"]
@@ -737,8 +727,6 @@ def test_bag_export_of_a_missing_original_fails_in_the_command(owner, annotated,
 def test_citations_reach_every_format_and_hidden_targets_stay_hidden(
     client, owner, member, annotated
 ):
-    from tests.test_cite_formats import assert_csl_json
-    from tests.test_imports import cite_everything
 
     citing, outside = cite_everything(owner, annotated)
     client.force_login(owner)

@@ -23,6 +23,7 @@ from exports.package import PackageError
 from tests.conftest import run_worker
 from tests.helpers import (
     blob_files,
+    cite_everything,
     counts,
     empty_everything,
     export_bag,
@@ -362,34 +363,6 @@ def test_a_curator_import_keeps_authors_missing_here_as_inactive_accounts(
 
 
 # --- Citations -----------------------------------------------------------------------------
-
-
-def cite_everything(owner, annotated):
-    """olive's collection annotation cites a passage of beta, maya's annotation, a DOI, and
-    a source outside the collection (so outside the package)."""
-    from annotations.models import Citation
-    from tests.conftest import archive_text
-
-    elsewhere = Collection.objects.create(slug="elsewhere", title="Elsewhere", owner=owner)
-    outside = archive_text("A source kept in another collection.", owner, elsewhere)
-    beta = annotated["beta"]
-    start = beta.text.index("the harbour froze")
-    citing = annotated["a"]["olive-collection"]
-    specs = [
-        {"source": str(beta.uuid), "start": start, "end": start + 17, "locator": "4"},
-        {"annotation": str(annotated["a"]["maya-collection"].uuid), "comment": "same winter"},
-        {
-            "doi": "10.1234/abc.def",
-            "title": "Winters of the North",
-            "creators": ["Jansen, Pieter"],
-            "date_published": "1999",
-            "reference_type": "article-journal",
-            "publisher": "Journal of Cold",
-        },
-        {"source": str(outside.uuid)},
-    ]
-    citing.replace_citations(Citation.build_all(specs, user=owner, citing=citing))
-    return citing, outside
 
 
 def test_citations_survive_the_round_trip(owner, annotated, tmp_path):

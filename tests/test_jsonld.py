@@ -11,9 +11,8 @@ from pyld import jsonld as pyld
 
 from annotations.models import Annotation, Citation
 from annotations.w3c import ANNO_CONTEXT, REFERENCE_TYPE_CLASSES
+from tests.helpers import cite_everything, download
 from tests.jsonld import MODES, expand, one, relative_iris, values
-from tests.test_exports import download
-from tests.test_imports import cite_everything
 
 pytestmark = pytest.mark.django_db
 API = "/api/annotations/"

@@ -16,10 +16,15 @@ def test_models_and_migrations_agree():
 
 
 @pytest.mark.django_db
-def test_home_page_leads_to_the_source_list(client):
+def test_home_page_leads_to_the_source_list(client, demo_source, collection):
+    # "Sources" alone is in every page's navigation: the list is known by what it lists.
+    collection.is_public = True
+    collection.save()
     response = client.get("/", follow=True)
     assert response.status_code == 200
-    assert b"Sources" in response.content
+    assert response.redirect_chain == [("/sources/", 302)]
+    assert "1 source" in response.text
+    assert f'href="/sources/{demo_source.uuid}/"' in response.text
 
 
 def test_demo_copy_is_byte_exact_with_the_seed():

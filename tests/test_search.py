@@ -28,57 +28,7 @@ from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
 from search.query import Filters, QueryError, parse_query
 from search.query.parsing import MAX_QUERY_LENGTH
 from tests.conftest import archive_text, login
-
-ARCHIVE_TEXT = (
-    "On Resistance in the Archive\n\n"
-    "The archive keeps the records of colonial administration. Résistance appears in the"
-    " margins, where clerks wrote what they were told to leave out.\n\n"
-    "Workers organised a strike in 1911; the strike spread along the railway line.\n\n"
-    "Nothing in this paragraph concerns the weather."
-)
-RIVER_TEXT = (
-    "Notes on the River\n\n"
-    "The river floods each spring. Ferrymen kept ledgers of crossings and tolls.\n\n"
-    "A resistant strain of wheat was planted along the banks."
-)
-
-
-def make_source(text, user, collection=None, **metadata):
-    return archive_text(text, user=user, collection=collection, metadata=metadata)
-
-
-def annotate(source, author, needle, *, note="", tags=(), visibility="collection", collection=None):
-    """An annotation made as the annotation API makes one, then indexed."""
-    start = source.text.index(needle)
-    end = start + len(needle)
-    anchor = Annotation.anchor(source.text, start, end, needle)
-    annotation = Annotation.objects.create(
-        source=source,
-        author=author,
-        collection=collection or source.collections.first(),
-        start=start,
-        end=end,
-        note=note,
-        visibility=visibility,
-        **anchor,
-    )
-    annotation.tags.set(list(tags))
-    index_annotation(annotation)
-    return annotation
-
-
-def search(client, **params):
-    response = client.get("/search/", params)
-    assert response.status_code == 200
-    return response
-
-
-def found(client, **params):
-    """(titles of the sources found, quotes of the passages found) for a search."""
-    results = search(client, **params).context["results"]
-    assert results is not None, "the search did not run"
-    titles = [r.source.title for r in results.sources] if results.sources is not None else None
-    return titles, [r.annotation.exact for r in results.passages]
+from tests.helpers import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source, search
 
 
 @pytest.fixture
@@ -474,8 +424,6 @@ def test_a_collections_newest_passages_are_read_in_order_not_sorted(
     annotate(river_source, owner, "resistant strain", collection=rivers)
     client.force_login(owner)
     assert found(client, collection="field-notes")[1] == [a.exact for a in reversed(made)]
-    if connection.vendor != "sqlite":
-        return  # PostgreSQL's planner reads them all and sorts (annotations.models)
     listing = (
         Filters(collection="field-notes")
         .annotations(owner)
@@ -484,9 +432,20 @@ def test_a_collections_newest_passages_are_read_in_order_not_sorted(
     )
     sql, params = listing.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(row[-1] for row in cursor.fetchall())
-    assert "annotation_collection_new_idx" in plan and "ORDER BY" not in plan, plan
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(row[-1] for row in cursor.fetchall())
+            assert "annotation_collection_new_idx" in plan and "ORDER BY" not in plan, plan
+        else:
+            # PostgreSQL's planner, which reckons reads out of order dear, sorts what it
+            # reads; it must still read only the collection's passages, by an index of
+            # their collection (this one or the foreign key's, as its statistics say).
+            cursor.execute("SET LOCAL enable_seqscan = off")  # (the table is tiny)
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = [row[0].strip() for row in cursor.fetchall()]
+            (read,) = [i for i, step in enumerate(plan) if "on annotations_annotation " in step]
+            assert "Index Scan using annotation" in plan[read], plan
+            assert plan[read + 1].startswith("Index Cond: (collection_id = "), plan
 
 
 @pytest.mark.django_db

@@ -17,7 +17,7 @@ from django.urls import clear_script_prefix, set_script_prefix
 from archive.models import Source
 from search.parallel import close_helper_connections, side_by_side
 from search.query import Filters, parse_query, search
-from tests.test_search import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source
+from tests.helpers import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -230,7 +230,7 @@ def export(tmp_path) -> bytes:
 
 
 def empty_archive():
-    from tests.test_imports import empty_everything
+    from tests.helpers import empty_everything
 
     empty_everything()
 

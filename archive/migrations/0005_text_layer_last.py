@@ -4,10 +4,8 @@ SQLite stores a row's columns one after another, and a value too large for its p
 over a chain of overflow pages. To read a column that comes after the text layer (a title
 for a list, ``withdrawn_at`` or ``archived_by`` for the visibility rule) it walks that
 chain: with the text layer in the middle of the row, every such read cost as much as
-reading the whole text. With it last, they read only the row's first page. Measured on the
-data of ``bench/search.py`` (10,000 sources of 5,000 words), in three alternating runs of
-each layout: the source list from 124-143 ms to 50-77 ms, a tag page from 253-319 ms to
-208-243 ms.
+reading the whole text. With it last, they read only the row's first page (figures in
+bench/NOTES.md).
 
 The state moves the two fields last, so that a later rebuild of the table by Django keeps
 them there; on SQLite the table is rebuilt in that order, its indexes with it, and the

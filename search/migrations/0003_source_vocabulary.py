@@ -30,8 +30,8 @@ POSTGRES_SQL = [
     # now (archive 0011, annotations 0007).
     # Matching rows, always through the GIN index. Each row's words are stored out of line,
     # so the planner prices a scan of the table at a few pages, when every row it reads
-    # means fetching and decompressing a long tsvector (for a common word, 400 ms against
-    # 3 ms); and joined into a larger statement, it mistakes how many rows a word matches.
+    # means fetching and decompressing a long tsvector (bench/NOTES.md); and joined into a
+    # larger statement, it mistakes how many rows a word matches.
     # A function with its own settings is planned on its own: only its result is joined.
     *(
         f"CREATE FUNCTION {name}(query tsquery) RETURNS SETOF bigint"
