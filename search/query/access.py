@@ -18,10 +18,10 @@ from annotations.models import Annotation
 from archive.models import Collection, Source
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
-def sources_visible_by_probe(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Source]:
+def sources_visible_by_probe(user: User | AnonymousUser) -> QuerySet[Source]:
     """``Source.objects.visible_to(user)``, each source checked in turn."""
     if getattr(user, "is_staff", False):
         return Source.objects.all()
@@ -35,7 +35,7 @@ def sources_visible_by_probe(user: AbstractBaseUser | AnonymousUser) -> QuerySet
 
 
 def annotations_visible_by_probe(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
 ) -> QuerySet[Annotation]:
     """``Annotation.objects.visible_to(user)``, each annotation's source checked in turn."""
     if getattr(user, "is_staff", False):
