@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -12,9 +14,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
 from accounts.models import ApiToken
-from archive.models import Collection, MembershipError
+from archive.models import Collection, Membership, MembershipError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 NEW_TOKEN_SESSION_KEY = "accounts:new_token"  # noqa: S105 (a session key name)
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request a ``login_required`` view sees: its user is never anonymous."""
+
+    user: User
 
 
 # --- Self-registration ------------------------------------------------------------------
@@ -67,7 +78,7 @@ def _render_members(
         "members": collection.roster(),
         "can_manage": collection.can_manage(request.user),
         "add_form": add_form,
-        "roles": RoleForm.base_fields["role"].choices,
+        "roles": Membership.Role.choices,  # what RoleForm offers
     }
     return render(request, "accounts/members.html", context, status=status)
 
@@ -142,7 +153,7 @@ def member_remove(request: HttpRequest, slug: str, username: str) -> HttpRespons
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         token, key = ApiToken.issue(
@@ -162,7 +173,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, uuid) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, uuid) -> HttpResponse:
     token = get_object_or_404(ApiToken.objects.filter(user=request.user), uuid=uuid)
     token.revoke()
     messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 # Pandoc's grammar: a key starts with a letter, digit or _, and may carry single internal
 # punctuation characters (:.#$%&-+?<>~/) between alphanumerics; trailing punctuation is not
@@ -122,9 +122,7 @@ def short_label(creators: list[str], date_published: str, title: str) -> str:
     return f"{who} {year}"
 
 
-def resolve_keys(
-    keys: Iterable[str], user: AbstractBaseUser | AnonymousUser
-) -> dict[str, KeyTarget]:
+def resolve_keys(keys: Iterable[str], user: User | AnonymousUser) -> dict[str, KeyTarget]:
     """The sources ``user`` may see for these keys, in one query; unknown keys are left out."""
     from django.urls import reverse
 
@@ -148,7 +146,7 @@ def resolve_keys(
     }
 
 
-def link_note_keys(annotations: Iterable, user: AbstractBaseUser | AnonymousUser) -> list:
+def link_note_keys(annotations: Iterable, user: User | AnonymousUser) -> list:
     """The annotations (a page of them) as a list, each with ``note_keys``: the citation keys
     of all their notes resolved for ``user`` in one query, so ``note_html`` links them."""
     annotations = list(annotations)

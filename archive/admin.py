@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TYPE_CHECKING, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -29,9 +30,20 @@ from archive.forms import SourceMetadataForm
 from archive.models import Collection, FixityCheck, Membership, Source
 from archive.signals import source_written
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class SourceTotal(TypedDict):
+        source_total: int
+
+    # A collection as the admin lists it: with the number of its sources.
+    CountedCollection = WithAnnotations[Collection, SourceTotal]
+
 TEXT_PREVIEW_CHARS = 600
 FIXITY_HISTORY_SHOWN = 50
 FAILURES_LISTED = 20
+FIXITY_CHECK_FIELDS = ("checked_at", "ok", "observed_sha256", "error")
+DELETE_SELECTED_SOURCES = "Delete selected sources"
 
 
 def _is_uuid(value: str) -> bool:
@@ -68,8 +80,8 @@ class RecentChecksFormSet(BaseInlineFormSet):
 class FixityCheckInline(admin.TabularInline):
     model = FixityCheck
     formset = RecentChecksFormSet
-    fields = ["checked_at", "ok", "observed_sha256", "error"]
-    readonly_fields = fields
+    fields = FIXITY_CHECK_FIELDS
+    readonly_fields = FIXITY_CHECK_FIELDS
     ordering = ["-checked_at", "-pk"]
     extra = 0
     max_num = 0
@@ -211,8 +223,8 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="text layer")
     def text_preview(self, obj: Source) -> str:
-        if obj.pk is None:
-            return "—"
+        if obj.pk is None:  # a source not yet saved: the stubs type pk as always set
+            return "—"  # type: ignore[unreachable]
         # Only the beginning travels from the database, however long the text is.
         preview, length, blocks = (
             Source.objects.filter(pk=obj.pk)
@@ -246,7 +258,7 @@ class SourceAdmin(admin.ModelAdmin):
             actions["delete_selected"] = (
                 delete_selected_sources,
                 "delete_selected",
-                delete_selected_sources.short_description,
+                DELETE_SELECTED_SOURCES,
             )
         return actions
 
@@ -328,7 +340,7 @@ class SourceAdmin(admin.ModelAdmin):
         self.message_user(request, summary, messages.ERROR if failures else messages.SUCCESS)
 
 
-@admin.action(permissions=["delete"], description="Delete selected sources")
+@admin.action(permissions=["delete"], description=DELETE_SELECTED_SOURCES)
 def delete_selected_sources(modeladmin: SourceAdmin, request: HttpRequest, queryset):
     """Django's delete action, after refusing sources that carry annotations."""
     annotated = list(queryset.filter(annotations__isnull=False).distinct()[: FAILURES_LISTED + 1])
@@ -364,9 +376,9 @@ class CollectionAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions: list = []  # exports.admin adds its export actions
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CountedCollection]:
         return super().get_queryset(request).annotate(source_total=Count("sources", distinct=True))
 
     @admin.display(description="sources", ordering="source_total")
-    def source_count(self, obj: Collection) -> int:
+    def source_count(self, obj: CountedCollection) -> int:
         return obj.source_total

@@ -4,7 +4,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 DATE_PUBLISHED_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
@@ -80,7 +80,7 @@ class ISBNField(models.CharField):
 
 
 class CollectionQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CollectionQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> CollectionQuerySet:
         """Collections the user may read: public ones, and those the user owns or belongs to."""
         if getattr(user, "is_staff", False):
             return self.all()
@@ -88,7 +88,7 @@ class CollectionQuerySet(models.QuerySet):
             return self.filter(is_public=True)
         return self.filter(Q(is_public=True) | Q(owner=user) | Q(memberships__user=user)).distinct()
 
-    def writable_by(self, user: AbstractBaseUser | AnonymousUser) -> CollectionQuerySet:
+    def writable_by(self, user: User | AnonymousUser) -> CollectionQuerySet:
         """Collections the user may archive sources into (editors and owners)."""
         if not user.is_authenticated:
             return self.none()
@@ -110,7 +110,10 @@ class Collection(models.Model):
     is_public = models.BooleanField(
         default=False, help_text="Anyone, including visitors who are not logged in, may read it."
     )
-    sources = models.ManyToManyField("Source", related_name="collections", blank=True)
+    # Annotated because the plugin cannot infer a relation to a model defined further down.
+    sources: models.ManyToManyField[Source, Any] = models.ManyToManyField(
+        "Source", related_name="collections", blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = CollectionQuerySet.as_manager()
@@ -124,7 +127,7 @@ class Collection(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("search:collection_detail", args=[self.slug])
 
-    def role_of(self, user: AbstractBaseUser | AnonymousUser) -> str | None:
+    def role_of(self, user: User | AnonymousUser) -> str | None:
         if not user.is_authenticated:
             return None
         if user.pk == self.owner_id:
@@ -151,7 +154,7 @@ class Collection(models.Model):
             key=lambda m: (ROLE_RANK.get(m.role, len(ROLE_RANK)), m.user.get_username().lower()),
         )
 
-    def can_manage(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+    def can_manage(self, user: User | AnonymousUser) -> bool:
         """Owners and curators add, re-role and remove members."""
         if getattr(user, "is_staff", False):
             return True
@@ -248,7 +251,7 @@ class MembershipError(Exception):
 class Member:
     """One line of a collection's roster."""
 
-    user: AbstractBaseUser
+    user: User
     role: str
 
     @property
@@ -285,7 +288,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.collection} ({self.role})"
 
 
-ROLE_RANK = {
+ROLE_RANK: dict[str, int] = {
     Membership.Role.OWNER: 0,
     Membership.Role.EDITOR: 1,
     Membership.Role.ANNOTATOR: 2,
@@ -294,7 +297,7 @@ ROLE_RANK = {
 
 
 class SourceQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> SourceQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> SourceQuerySet:
         """The one rule for who may read a source.
 
         Curators see everything, withdrawn sources included. Everyone else sees sources that
@@ -311,7 +314,7 @@ class SourceQuerySet(models.QuerySet):
             rule = rule | Q(archived_by=user)
         return self.filter(rule, withdrawn_at__isnull=True)
 
-    def editable_by(self, user: AbstractBaseUser | AnonymousUser) -> SourceQuerySet:
+    def editable_by(self, user: User | AnonymousUser) -> SourceQuerySet:
         """Sources whose metadata the user may edit: curators all; others those they
         archived, and those in a collection they edit or own."""
         if not user.is_authenticated:
@@ -323,9 +326,7 @@ class SourceQuerySet(models.QuerySet):
         )
         return self.filter(Q(archived_by=user) | Q(pk__in=in_writable.values("source_id")))
 
-    def addable_to(
-        self, collection: Collection, user: AbstractBaseUser | AnonymousUser
-    ) -> SourceQuerySet:
+    def addable_to(self, collection: Collection, user: User | AnonymousUser) -> SourceQuerySet:
         """Sources the user may put in ``collection`` (one they may write): adding a source
         to a public collection publishes it, so only sources they may edit, or those
         already there."""
@@ -604,7 +605,7 @@ class Source(models.Model):
             )
         return super().delete(*args, **kwargs)
 
-    def can_edit_metadata(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+    def can_edit_metadata(self, user: User | AnonymousUser) -> bool:
         """Curators, the archiver, and editors or owners of a collection holding the source."""
         if not user.is_authenticated:
             return False

@@ -38,10 +38,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
-from annotations.models import AnchorError, Annotation, Citation
+from annotations.models import AnchorError, Annotation, Citation, CitationSpec
 from annotations.w3c import source_uuid_from_ref
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
-from archive.models import Collection, FixityCheck, Source, unique_citation_key
+from archive.models import Collection, FixityCheck, Source, SourceQuerySet, unique_citation_key
 from exports.models import (
     ABANDONED_AFTER,
     PENDING_REASON,
@@ -126,7 +126,8 @@ class _Importer:
         self.people: dict[str, Any] = {}
         # Sources already here that the collection gets when the import is complete.
         self.existing_sources: list[Source] = []
-        self.pending: PendingImport | None = None
+        # Set by run() before anything is written, and read only from then on.
+        self.pending: PendingImport
         self.holding = 0.0  # seconds of transactions since the last pause
 
     @property
@@ -307,7 +308,7 @@ class _Importer:
         self.result.collection = collection
         return collection
 
-    def _visible_sources(self) -> models.QuerySet:
+    def _visible_sources(self) -> SourceQuerySet:
         """Sources the importer may refer to: not another unfinished import's, hidden."""
         sources = Source.objects.exclude(pk__in=PendingImport.unfinished(PendingObject.Kind.SOURCE))
         return sources if self.trusted else sources.visible_to(self.importer)
@@ -337,7 +338,7 @@ class _Importer:
         # The package's annotation UUIDs, and those of annotations already here that the
         # importer can see, name the annotations a citation may point at.
         cited: dict[uuid.UUID, Annotation] = {}
-        citing: list[tuple[Annotation, list[tuple[dict, str]]]] = []
+        citing: list[tuple[Annotation, list[tuple[CitationSpec, str]]]] = []
         for start in range(0, len(annotations), ANNOTATIONS_PER_TRANSACTION):
             self.progress(f"Adding annotations: {start:,} of {len(annotations):,}")
             with self._transaction():
@@ -356,7 +357,7 @@ class _Importer:
         sources: dict[uuid.UUID, Source],
         details: dict,
         cited: dict[uuid.UUID, Annotation],
-        citing: list[tuple[Annotation, list[tuple[dict, str]]]],
+        citing: list[tuple[Annotation, list[tuple[CitationSpec, str]]]],
     ) -> None:
         """Write one transaction's annotations, in no collection until the import is
         complete (so that only their authors see them on sources already here)."""
@@ -410,7 +411,7 @@ class _Importer:
 
     def _write_citations(
         self,
-        citing: list[tuple[Annotation, list[tuple[dict, str]]]],
+        citing: list[tuple[Annotation, list[tuple[CitationSpec, str]]]],
         sources: dict[uuid.UUID, Source],
         annotations: dict[uuid.UUID, Annotation],
     ) -> None:
@@ -448,14 +449,14 @@ class _Importer:
                     citation.full_clean(exclude=["annotation", "source", "cited_annotation"])
                 except ValidationError as exc:
                     raise PackageError(f"{where}: {'; '.join(exc.messages)}") from None
-                if citation.start is not None:
-                    text = citation.source.text
-                    if not (0 <= citation.start < citation.end <= len(text)) or (
-                        text[citation.start : citation.end] != citation.exact
-                    ):
+                # A passage has both ends and a source (full_clean checked the constraints).
+                source, start, end = citation.source, citation.start, citation.end
+                if source is not None and start is not None and end is not None:
+                    text = source.text
+                    if not (0 <= start < end <= len(text)) or (text[start:end] != citation.exact):
                         raise PackageError(
-                            f"{where}: the cited passage {citation.start}-{citation.end} does not"
-                            f" match the text of source {citation.source.uuid}."
+                            f"{where}: the cited passage {start}-{end} does not"
+                            f" match the text of source {source.uuid}."
                         )
                 rows.append(citation)
         Citation.objects.bulk_create(rows)

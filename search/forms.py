@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -63,8 +65,10 @@ class SearchForm(forms.Form):
         except QueryError as exc:
             raise ValidationError(str(exc)) from None
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        # What Form.clean returns; the stubs allow None there, for subclasses that return nothing.
+        data = self.cleaned_data
         start, end = data.get("archived_from"), data.get("archived_to")
         if start and end and start > end:
             self.add_error("archived_to", "The end of the range comes before its start.")

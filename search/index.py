@@ -280,7 +280,7 @@ def rebuild_index(
 
         batch: list[SourceSegment] = []
         vocabularies: list[SourceVocabulary] = []
-        queryset = Source.objects.only(
+        source_rows = Source.objects.only(
             "pk",
             "title",
             "creators",
@@ -290,7 +290,7 @@ def rebuild_index(
             "text",
             "blocks",
         ).order_by("pk")
-        for source in queryset.iterator(chunk_size=100):
+        for source in source_rows.iterator(chunk_size=100):
             segments = list(_text_segments(source))
             metadata = _metadata_segment(source)
             vocabularies.append(
@@ -310,10 +310,10 @@ def rebuild_index(
         SourceVocabulary.objects.bulk_create(vocabularies)
 
         entries: list[AnnotationEntry] = []
-        queryset = (
+        annotation_rows = (
             Annotation.objects.only("pk", "exact", "note").prefetch_related("tags").order_by("pk")
         )
-        for annotation in queryset.iterator(chunk_size=2000):
+        for annotation in annotation_rows.iterator(chunk_size=2000):
             entries.append(_annotation_entry(annotation, [t.name for t in annotation.tags.all()]))
             annotations += 1
             if len(entries) >= batch_size * 4:

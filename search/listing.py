@@ -10,7 +10,7 @@ from django.urls import reverse
 from annotations.citekeys import link_note_keys
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
     from annotations.models import Annotation
 
@@ -34,7 +34,7 @@ class TagLinks:
         return TagLink(name, self._urls[slug])
 
 
-def with_links(annotations: Iterable[Annotation], user: AbstractBaseUser | AnonymousUser) -> list:
+def with_links(annotations: Iterable[Annotation], user: User | AnonymousUser) -> list:
     """The annotations (a page of them, ``for_listing``) as a list, their notes' citation
     keys resolved for ``user`` (``link_note_keys``), and each with its links made here,
     once per tag and once per source: ``tag_links``, ``source_url`` and ``url`` (its place

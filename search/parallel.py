@@ -42,14 +42,16 @@ _idle: threading.BoundedSemaphore | None = None
 _size = 0
 
 
-def _pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore] | tuple[None, None]:
-    """The helper threads, started on first use (none when SEARCH_HELPER_THREADS is 0)."""
+def _pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore] | None:
+    """The helper threads and the count of idle ones, started on first use (none when
+    SEARCH_HELPER_THREADS is 0)."""
     global _helpers, _idle, _size
     size = settings.SEARCH_HELPER_THREADS
     if size < 1:
-        return None, None
+        return None
     with _lock:
-        if _helpers is None:
+        # The two are set and cleared together; both are tested so the types say so too.
+        if _helpers is None or _idle is None:
             _helpers = ThreadPoolExecutor(max_workers=size, thread_name_prefix="scholion-read")
             _idle, _size = threading.BoundedSemaphore(size), size
         return _helpers, _idle
@@ -76,8 +78,11 @@ def side_by_side(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]
     other, here. Either's exception is raised once both have finished."""
     if connection.in_atomic_block or not connection.get_autocommit():
         return first(), second()
-    helpers, idle = _pool()
-    if helpers is None or not idle.acquire(blocking=False):
+    pool = _pool()
+    if pool is None:
+        return first(), second()
+    helpers, idle = pool
+    if not idle.acquire(blocking=False):
         return first(), second()
     try:
         future = helpers.submit(_on_helper, first, get_script_prefix(), get_urlconf())

@@ -142,8 +142,8 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
         passages.object_list = with_links(passages.object_list, request.user)
         page = None
     elif form.is_bound and form.is_valid() and filters != Filters(collection=collection.slug):
-        page = Paginator(filters.sources(request.user).for_listing().order_by("title"), 25)
-        page = page.get_page(request.GET.get("page"))
+        sources = filters.sources(request.user).for_listing().order_by("title")
+        page = Paginator(sources, 25).get_page(request.GET.get("page"))
     else:
         sources = (
             Source.objects.visible_to(request.user)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 
-from annotations.models import Annotation
-from archive.models import Collection, Source
+from annotations.models import Annotation, AnnotationQuerySet
+from archive.models import Collection, Source, SourceQuerySet
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
-def sources_visible_by_probe(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Source]:
+def sources_visible_by_probe(user: User | AnonymousUser) -> SourceQuerySet:
     """``Source.objects.visible_to(user)``, each source checked in turn."""
     if getattr(user, "is_staff", False):
         return Source.objects.all()
@@ -35,8 +35,8 @@ def sources_visible_by_probe(user: AbstractBaseUser | AnonymousUser) -> QuerySet
 
 
 def annotations_visible_by_probe(
-    user: AbstractBaseUser | AnonymousUser,
-) -> QuerySet[Annotation]:
+    user: User | AnonymousUser,
+) -> AnnotationQuerySet:
     """``Annotation.objects.visible_to(user)``, each annotation's source checked in turn."""
     if getattr(user, "is_staff", False):
         return Annotation.objects.all()

@@ -13,8 +13,8 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from taggit.models import Tag
 
-from annotations.models import Annotation, TaggedAnnotation
-from archive.models import Collection, Source
+from annotations.models import Annotation, AnnotationQuerySet, TaggedAnnotation
+from archive.models import Collection, Source, SourceQuerySet
 from search.index import index_words
 from search.query.access import annotations_visible_by_probe, sources_visible_by_probe
 from search.query.engine import TagWords
@@ -85,7 +85,7 @@ class Filters:
         """The ids of the tags each tag filter names."""
         return [[pk for pk, _ in self.tags_named(tag)] for tag in self.tags]
 
-    def sources(self, user, *, by_probe: bool = False) -> QuerySet[Source]:
+    def sources(self, user, *, by_probe: bool = False) -> SourceQuerySet:
         """The visible sources these filters let through; ``by_probe``: the rule checked
         for each in turn (``access``)."""
         visible = sources_visible_by_probe(user) if by_probe else Source.objects.visible_to(user)
@@ -100,7 +100,7 @@ class Filters:
 
     def annotations(
         self, user, *, by_words: bool = False, by_probe: bool = False
-    ) -> QuerySet[Annotation]:
+    ) -> AnnotationQuerySet:
         """The visible annotations these filters let through. ``by_words``: the caller
         narrows them further by words, which then find the few candidates; each tag is
         checked on those alone, rather than listed whole first (SQLite plans as written).

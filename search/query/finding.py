@@ -44,7 +44,7 @@ from search.query.results import (
 from search.query.sqlite import SQLiteEngine
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 SORTS = {"relevance": "Relevance", "newest": "Newest first"}
 
@@ -58,7 +58,7 @@ def current_engine() -> Engine:
 
 
 def search(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     query: Query | None,
     filters: Filters,
     *,

@@ -23,7 +23,7 @@ Found = Callable[[int], QuerySet]  # the rows found, from an id on (0: every id)
 
 
 class Counted(NamedTuple):
-    count: int  # how many are shown, at most MAX_RESULTS
+    shown: int  # how many are shown, at most MAX_RESULTS (not ``count``: tuples have a count())
     more: bool  # whether more than that match
     hits: list
 
@@ -66,14 +66,15 @@ def count_and_rank(
             counted = _count_and_rank_in(_newest_ids(found(from_id)), hits, make_hit, top, page)
         if counted.more or from_id == 0:
             return counted
-        count = counted.count
+        count = counted.shown
         width = width * 3 * (limits.MAX_RESULTS + 1) // (2 * count) if count else highest
 
 
 def _newest_ids(found: QuerySet) -> Callable[[], SQL]:
     def sql() -> SQL:
         ids = found.order_by("-pk").values("pk")[: limits.MAX_RESULTS + 1]
-        return ids.query.sql_with_params()
+        sql, params = ids.query.sql_with_params()
+        return sql, list(params)
 
     return sql
 

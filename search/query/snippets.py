@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -57,6 +57,18 @@ def highlight(text: str, clauses: list[Clause]) -> SafeString:
     return _escaped(_marked(text, find_matches(text, clauses), 0, len(text)))
 
 
+@overload
+def make_snippet(
+    text: str, clauses: list[Clause], fallback: Literal[True], links: list[Link] | None = None
+) -> tuple[SafeString, tuple[int, int] | None]: ...
+
+
+@overload
+def make_snippet(
+    text: str, clauses: list[Clause], fallback: bool = False, links: list[Link] | None = None
+) -> tuple[SafeString | None, tuple[int, int] | None]: ...
+
+
 def make_snippet(
     text: str, clauses: list[Clause], fallback: bool = False, links: list[Link] | None = None
 ) -> tuple[SafeString | None, tuple[int, int] | None]:
@@ -75,7 +87,7 @@ def make_snippet(
     best, best_key = 0, (-1, -1)
     for i, (m_start, _, _) in enumerate(matches[:200]):
         reach = m_start + SNIPPET_CHARS - SNIPPET_LEAD
-        inside = list(itertools.takewhile(lambda m, reach=reach: m[0] < reach, matches[i : i + 50]))
+        inside = _starting_before(matches[i : i + 50], reach)
         key = (len({m[2] for m in inside if m[1] <= reach}), len(inside))
         if key > best_key:
             best, best_key = i, key
@@ -90,6 +102,11 @@ def make_snippet(
     html = _marked(text, matches, start, end, links).strip()
     html = ("…" if start else "") + html + ("…" if end < len(text) else "")
     return _escaped(" ".join(html.split())), (first_start, first_end)
+
+
+def _starting_before(matches: list[Match], reach: int) -> list[Match]:
+    """The leading ``matches`` that start before ``reach``."""
+    return list(itertools.takewhile(lambda m: m[0] < reach, matches))
 
 
 def _escaped(html: str) -> SafeString:
@@ -139,7 +156,8 @@ def _marked(
     ``links`` (apart, in order) in a link."""
     if links:
         return _linked(text, matches, start, end, links)
-    out, pos = [], start
+    out: list[str] = []
+    pos = start
     for m_start, m_end, _ in matches:
         if m_end <= pos or m_start >= end:
             continue
@@ -158,7 +176,9 @@ def _linked(text: str, matches: list[Match], start: int, end: int, links: list[L
     matches = [m for m in matches if m[1] > start and m[0] < end]
     links = [link for link in links if link.end > start and link.start < end]
     cuts = {start, end}
-    for edge_start, edge_end, *_ in (*matches, *links):
+    edges = [(m_start, m_end) for m_start, m_end, _ in matches]
+    edges += [(link.start, link.end) for link in links]
+    for edge_start, edge_end in edges:
         cuts.update(p for p in (edge_start, edge_end) if start < p < end)
     points = sorted(cuts)
     out, current = [], None

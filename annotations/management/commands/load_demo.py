@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -17,10 +19,20 @@ DEMO_METADATA = {
     "language": "en",
     "description": "Demo source: a news article archived byte for byte, for examining and tagging.",
 }
+
+
+class DemoAnnotation(TypedDict):
+    """One demo passage: the keyword arguments it adds to ``Annotation.create_anchored``."""
+
+    exact: str
+    tags: list[str]
+    note: str
+
+
 # A researcher's first pass over the article: what it states, where, and what to check.
 # Descriptive notes only (Scholion keeps a source as published, to examine and dispute); two
 # passages overlap, so that the tags that meet on them show on the co-occurrence page.
-DEMO_ANNOTATIONS = [
+DEMO_ANNOTATIONS: list[DemoAnnotation] = [
     {
         "exact": "On March 31",
         "tags": ["date"],
