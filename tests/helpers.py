@@ -11,11 +11,14 @@ import shutil
 import threading
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
 from jsonschema import Draft7Validator
+from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from taggit.models import Tag
 
 from annotations.models import Annotation, Citation
@@ -25,6 +28,10 @@ from exports.importer import import_package
 from exports.package import open_package
 from search.index import index_annotation
 from tests.conftest import archive_text
+
+if TYPE_CHECKING:
+    from django.test import Client
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 
 def run_at_once(work, count: int = 8) -> tuple[list, list[BaseException]]:
@@ -188,10 +195,18 @@ def export_url(fmt: str, query: str = "") -> str:
     return f"/collections/field-notes/export/{fmt}" + (f"?{query}" if query else "")
 
 
-def download(client, fmt: str, query: str = "", **headers) -> tuple[object, bytes]:
+def download(
+    client: Client, fmt: str, query: str = "", **headers: Any
+) -> tuple[_MonkeyPatchedWSGIResponse, bytes]:
     response = client.get(export_url(fmt, query), **headers)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
+    return response, response.getvalue()  # joins a streamed body too
+
+
+def only_sheet(xlsx: bytes) -> Worksheet:
+    """The active (in our exports, the only) worksheet of a workbook."""
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    assert isinstance(sheet, Worksheet)
+    return sheet
 
 
 CSL_SCHEMA = json.loads((Path(__file__).parent / "csl-data.json").read_text())
