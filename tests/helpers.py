@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from taggit.models import Tag
 
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, CitationSpec
 from archive.blobstore import archive_storage
 from archive.models import Collection, FixityCheck, Source
 from exports.importer import import_package
@@ -225,7 +225,7 @@ def cite_everything(owner, annotated):
     beta = annotated["beta"]
     start = beta.text.index("the harbour froze")
     citing = annotated["a"]["olive-collection"]
-    specs = [
+    specs: list[CitationSpec] = [
         {"source": str(beta.uuid), "start": start, "end": start + 17, "locator": "4"},
         {"annotation": str(annotated["a"]["maya-collection"].uuid), "comment": "same winter"},
         {

@@ -115,7 +115,7 @@ def test_uploaded_file_is_archived_byte_for_byte(client, owner, collection):
     assert source.original_filename == "notes.txt"
     assert source.original_url == "https://example.org/notes"
     assert source.title == "Notes from the field"
-    assert list(source.collections.all()) == [collection]
+    assert list(Collection.objects.filter(sources=source)) == [collection]
     with source.open_original() as fh:
         assert fh.read() == data
     # The metadata page comes next, pre-filled, with a message saying so.

@@ -135,6 +135,7 @@ def large_package(owner, tmp_path) -> bytes:
     source = archive_text(f"A long transcript.\n\n{words}\n", owner, collection)
     for i in range(MANY):
         found = re.search(rf"\bword{i}\b", source.text)
+        assert found is not None
         Annotation.create_anchored(
             author=owner, source=source, start=found.start(), end=found.end(), tags=["t"]
         )

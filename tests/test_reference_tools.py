@@ -17,7 +17,7 @@ import bibtexparser
 import citeproc
 import pytest
 
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, CitationSpec
 from archive.cite import bibtex, csl_json
 from archive.csl_processor import CSL_DIR, STYLES, formatted_reference
 from archive.models import Source
@@ -119,7 +119,7 @@ def test_biber_finds_every_field_of_every_type_valid(sources, tmp_path):
 
 def test_biber_reads_external_references_cited_in_notes_as_valid(demo_source, member, tmp_path):
     note = Annotation.create_anchored(author=member, source=demo_source, start=0, end=5)
-    specs = [
+    specs: list[CitationSpec] = [
         {
             "url": URL,
             "doi": DOI,
@@ -178,6 +178,7 @@ def test_biblatex_cites_an_undated_source_as_n_d_not_by_the_day_it_was_archived(
 
     def label_date(source: Source) -> tuple[str, str]:
         entry = re.search(rf"\\entry\{{{source.citation_key}\}}(.*?)\\endentry", bbl, re.S)
+        assert entry is not None
         fields = dict(re.findall(r"\\field\{(\w+)\}\{([^}]*)\}", entry.group(1)))
         return fields["labeldatesource"], fields.get("year", "")
 
