@@ -6,14 +6,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import threading
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
+from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
 from django.db import connections
 from jsonschema import Draft7Validator
@@ -62,7 +65,9 @@ def members(data: bytes) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def rebuild(data: bytes, changes: dict[str, bytes | None], *, fix_manifests: bool = True) -> bytes:
+def rebuild(
+    data: bytes, changes: Mapping[str, bytes | None], *, fix_manifests: bool = True
+) -> bytes:
     """The package with some files replaced (None removes one), its manifests recomputed
     unless ``fix_manifests`` is off (then the checksums no longer match)."""
     files = members(data)
@@ -200,6 +205,13 @@ def download(
 ) -> tuple[_MonkeyPatchedWSGIResponse, bytes]:
     response = client.get(export_url(fmt, query), **headers)
     return response, response.getvalue()  # joins a streamed body too
+
+
+def archive_location() -> str:
+    """The directory of the archive storage, which the tests run on the file system."""
+    storage = archive_storage()
+    assert isinstance(storage, FileSystemStorage)
+    return os.fspath(storage.location)  # a str; the stubs also allow a path object
 
 
 def only_sheet(xlsx: bytes) -> Worksheet:

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from archive.blobstore import archive_storage, blob_name
 from archive.models import Collection, Membership, Source
 from tests.conftest import archive_text
+from tests.helpers import archive_location
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def errors_shown(response) -> str:
 
 
 def partial_files() -> list[Path]:
-    return list(Path(archive_storage().location).rglob(".partial-*"))
+    return list(Path(archive_location()).rglob(".partial-*"))
 
 
 def assert_nothing_archived(data: bytes) -> None:

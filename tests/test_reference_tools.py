@@ -31,8 +31,11 @@ DOI = "10.1234/jaeh.1998.042_3"
 URL = "https://example.org/a?x=1&y=2_z%5C#top"
 NODE_DIR = Path(__file__).parent / "node"
 
-COMMON = {"creators": ["Okafor, Ada", "Per Lund"], "date_published": "1998-05-02"}
-KINDS = {
+# Source metadata as archive_text takes it: text fields, and lists of names.
+Metadata = dict[str, str | list[str]]
+
+COMMON: Metadata = {"creators": ["Okafor, Ada", "Per Lund"], "date_published": "1998-05-02"}
+KINDS: dict[str, Metadata] = {
     "article-newspaper": {
         "title": "Dockers Walk Out",
         "container_title": "The Harbour Times",
