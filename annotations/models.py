@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
@@ -21,7 +22,7 @@ from annotations.signals import annotation_written
 from archive.models import DOI_RE, Collection, Source, validate_date_published
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 QUOTE_CONTEXT = 32  # characters of prefix and suffix kept with each quote
 QUOTE_CANDIDATES = 10_000  # occurrences of a bare quote weighed against its prefix/suffix
@@ -48,7 +49,9 @@ class AnnotationGone(StaleAnnotation):
 class TaggedAnnotation(TaggedItemBase):
     # Indexed with the tag (below), not alone: one index then answers both "this
     # annotation's tags" and, without reading the row, "does it carry this tag".
-    content_object = models.ForeignKey("Annotation", on_delete=models.CASCADE, db_index=False)
+    content_object: models.ForeignKey[Annotation, Annotation] = models.ForeignKey(
+        "Annotation", on_delete=models.CASCADE, db_index=False
+    )
 
     class Meta:
         indexes = [
@@ -62,7 +65,7 @@ class TagRef(NamedTuple):
 
 
 class AnnotationQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> AnnotationQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> AnnotationQuerySet:
         """The one rule for who may read an annotation.
 
         The source must be visible to the user; then the author always sees it, members of
@@ -128,7 +131,9 @@ class AnnotationQuerySet(models.QuerySet):
         return self.order_by("start", "-end", "created")
 
 
-class Annotation(models.Model):
+# taggit is untyped, so the plugin cannot see TaggedAnnotation as a model, nor find the
+# taggedannotation_set that its content_object gives this one.
+class Annotation(models.Model):  # type: ignore[django-manager-missing]
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private (only me)"
         COLLECTION = "collection", "Collection members"
@@ -530,9 +535,8 @@ class Annotation(models.Model):
 
         writers = [Membership.Role.ANNOTATOR, Membership.Role.EDITOR, Membership.Role.OWNER]
         return (
-            source.collections.filter(
-                Q(owner=user) | Q(memberships__user=user, memberships__role__in=writers)
-            )
+            Collection.objects.filter(sources=source)
+            .filter(Q(owner=user) | Q(memberships__user=user, memberships__role__in=writers))
             .order_by("title", "pk")
             .first()
         )
@@ -549,7 +553,7 @@ class Annotation(models.Model):
         return f'"{self.uuid}-{self.version}"'
 
     @staticmethod
-    def anchor(text: str, start: int, end: int, exact: str | None = None) -> dict:
+    def anchor(text: str, start: object, end: object, exact: str | None = None) -> dict:
         """Check an anchor against a text layer; return exact, prefix and suffix from it.
 
         The server is the authority: offsets must fall inside the text and a client's quote
@@ -746,12 +750,12 @@ def validate_web_url(value: str) -> str:
 
 
 class CitationQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> CitationQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> CitationQuerySet:
         """Citations in annotations the user may read. What they cite may still be hidden
         from the user: ``for_display`` says so per row."""
         return self.filter(annotation__in=Annotation.objects.visible_to(user))
 
-    def for_display(self, user: AbstractBaseUser | AnonymousUser | None) -> CitationQuerySet:
+    def for_display(self, user: User | AnonymousUser | None) -> CitationQuerySet:
         """Targets joined in one query (never a text layer), each flagged ``target_visible``.
 
         With ``user=None`` (exports by the server itself) every target counts as visible.
@@ -904,6 +908,7 @@ class Citation(models.Model):
     def target_path(self) -> str:
         """Where the citation leads on this server (or the external IRI); "" if nowhere."""
         if self.kind == self.Kind.SOURCE:
+            assert self.source is not None, "a source citation has a source (check constraint)"
             if self.is_passage:
                 return reverse("annotations:passage", args=[self.source.uuid, self.start, self.end])
             return reverse("annotations:source_detail", args=[self.source.uuid])
@@ -918,6 +923,7 @@ class Citation(models.Model):
         before calling it for them.
         """
         if self.kind == self.Kind.SOURCE:
+            assert self.source is not None, "a source citation has a source (check constraint)"
             what = f"{self.source.title} [@{self.source.citation_key}]"
             if self.is_passage:
                 quote = self.exact if len(self.exact) <= 80 else self.exact[:79] + "…"
@@ -943,6 +949,7 @@ class Citation(models.Model):
         """What is cited, by identifier only, in the shape ``Citation.build_all`` takes."""
         ref: dict = {"kind": self.kind}
         if self.kind == self.Kind.SOURCE:
+            assert self.source is not None, "a source citation has a source (check constraint)"
             ref["source"] = str(self.source.uuid)
             if self.is_passage:
                 ref["start"], ref["end"] = self.start, self.end
@@ -1047,6 +1054,8 @@ class Citation(models.Model):
         for i, spec in enumerate(specs):
             if not isinstance(spec, dict):
                 raise CitationError(i, "citation", "Each citation must be an object.")
+            # Typed by CitationSpec, but a client's JSON may hold values of any type.
+            fields: Mapping[str, object] = spec
             kinds = [k for k in ("source", "annotation") if spec.get(k)]
             if spec.get("url") or spec.get("doi"):
                 kinds.append("external")
@@ -1057,7 +1066,7 @@ class Citation(models.Model):
                     "Cite exactly one thing: a source, an annotation, or a URL/DOI.",
                 )
             if kinds == ["source"]:
-                ref = spec["source"]
+                ref = fields["source"]
                 parsed = parse_source_ref(ref) if isinstance(ref, str) else None
                 if parsed is None:
                     raise CitationError(
@@ -1065,7 +1074,7 @@ class Citation(models.Model):
                     )
                 source_refs[i] = parsed
             elif kinds == ["annotation"]:
-                ref = spec["annotation"]
+                ref = fields["annotation"]
                 uuid_ = annotation_uuid_from_ref(ref) if isinstance(ref, str) else None
                 if uuid_ is None:
                     raise CitationError(i, "annotation", "annotation must be an IRI or UUID.")

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -16,9 +17,15 @@ from django.utils.safestring import mark_safe
 
 from annotations.citekeys import keys_in, resolve_keys
 from annotations.markdown import render_markdown
-from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
+from annotations.models import (
+    Annotation,
+    AnnotationQuerySet,
+    Citation,
+    TaggedAnnotation,
+    TagRef,
+)
 from archive.cite import Passage, references
-from archive.models import Source
+from archive.models import Collection, Source
 from archive.reader import render_text_layer
 
 
@@ -37,6 +44,17 @@ def readable_sources(user) -> QuerySet[Source]:
             ),
         )
     )
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _TargetsVisible(TypedDict):
+        source_visible: bool
+        cited_visible: bool
+
+    # A citation from CitationQuerySet.for_display, which says whether its targets are visible.
+    ShownCitation = WithAnnotations[Citation, _TargetsVisible]
 
 
 @dataclass(slots=True)
@@ -63,7 +81,7 @@ class ReadingRow:
         return str(Annotation.Visibility(self.visibility).label)
 
 
-def reading_rows(on_page: QuerySet[Annotation], tagged: QuerySet[TaggedAnnotation]) -> list:
+def reading_rows(on_page: AnnotationQuerySet, tagged: QuerySet[TaggedAnnotation]) -> list:
     """The annotations ``on_page`` in text order, with their tags taken from ``tagged``
     (a superset: a source's tagged rows), in two queries."""
     # Speed device (bench/NOTES.md): rows of values, not model instances with their authors
@@ -107,7 +125,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     )
     authors = sorted({a.username for a in annotations})
     tags = sorted({t.name for a in annotations for t in a.tag_list}, key=str.lower)
-    citations: dict[int, list[Citation]] = {}
+    citations: dict[int, list[ShownCitation]] = {}
     if annotations and getattr(source, "cites_something", True):
         # The source's citations, kept for the annotations shown: cheaper than asking the
         # database to work out again which annotations those are.
@@ -116,7 +134,8 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
             request.user
         ):
             if citation.annotation_id in shown:
-                citations.setdefault(citation.annotation_id, []).append(citation)
+                shown_citation = cast("ShownCitation", citation)  # for_display annotated it
+                citations.setdefault(citation.annotation_id, []).append(shown_citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     entries_html = render_entries(
         annotations, request.user, citations, keys, source_uuid=str(source.uuid)
@@ -156,9 +175,9 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         "last_check": last_check,
         "can_annotate": Annotation.can_annotate(request.user, source),
         "can_edit_metadata": source.can_edit_metadata(request.user),
-        "collections": source.collections.all()
+        "collections": Collection.objects.filter(sources=source)
         if request.user.is_staff
-        else source.collections.visible_to(request.user),
+        else Collection.objects.filter(sources=source).visible_to(request.user),
     }
 
 
@@ -172,7 +191,7 @@ def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
     # Speed device (bench/NOTES.md): the template renders around a slot for each big part,
     # so megabytes of entries are not joined and copied again at every template level.
     slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
-    page = render_to_string("archive/source_detail.html", {**context, **slots}, request)
+    page: str = render_to_string("archive/source_detail.html", {**context, **slots}, request)
     chunks: list[str] = []
     for name in BIG_PARTS:
         part = context[name]
@@ -194,7 +213,7 @@ def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
 def render_entries(
     annotations,
     user,
-    citations: dict[int, list[Citation]] | None = None,
+    citations: dict[int, list[ShownCitation]] | None = None,
     keys=None,
     source_uuid: str = "",
 ) -> list[str]:
@@ -269,7 +288,7 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_citation(c: Citation) -> str:
+def render_citation(c: ShownCitation) -> str:
     """One cited thing under an annotation; hidden targets are named only as hidden."""
     extra = ""
     if c.locator:
@@ -279,6 +298,7 @@ def render_citation(c: Citation) -> str:
     if c.kind == Citation.Kind.SOURCE:
         if not c.source_visible:
             return f'<li class="cite-hidden">a source you do not have access to{extra}</li>'
+        assert c.source is not None, "a source citation has a source (check constraint)"
         title = f'<a href="{escape(c.target_path())}">{escape(c.source.title)}</a>'
         quote = f' <q class="cite-quote">{escape(_short(c.exact))}</q>' if c.is_passage else ""
         return f'<li class="cite-source">{title}{quote}{extra}</li>'

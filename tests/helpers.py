@@ -6,25 +6,35 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import threading
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
+from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
 from django.db import connections
 from jsonschema import Draft7Validator
+from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from taggit.models import Tag
 
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, CitationSpec
 from archive.blobstore import archive_storage
 from archive.models import Collection, FixityCheck, Source
 from exports.importer import import_package
 from exports.package import open_package
 from search.index import index_annotation
 from tests.conftest import archive_text
+
+if TYPE_CHECKING:
+    from django.test import Client
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 
 def run_at_once(work, count: int = 8) -> tuple[list, list[BaseException]]:
@@ -55,7 +65,9 @@ def members(data: bytes) -> dict[str, bytes]:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
-def rebuild(data: bytes, changes: dict[str, bytes | None], *, fix_manifests: bool = True) -> bytes:
+def rebuild(
+    data: bytes, changes: Mapping[str, bytes | None], *, fix_manifests: bool = True
+) -> bytes:
     """The package with some files replaced (None removes one), its manifests recomputed
     unless ``fix_manifests`` is off (then the checksums no longer match)."""
     files = members(data)
@@ -188,10 +200,25 @@ def export_url(fmt: str, query: str = "") -> str:
     return f"/collections/field-notes/export/{fmt}" + (f"?{query}" if query else "")
 
 
-def download(client, fmt: str, query: str = "", **headers) -> tuple[object, bytes]:
+def download(
+    client: Client, fmt: str, query: str = "", **headers: Any
+) -> tuple[_MonkeyPatchedWSGIResponse, bytes]:
     response = client.get(export_url(fmt, query), **headers)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return response, body
+    return response, response.getvalue()  # joins a streamed body too
+
+
+def archive_location() -> str:
+    """The directory of the archive storage, which the tests run on the file system."""
+    storage = archive_storage()
+    assert isinstance(storage, FileSystemStorage)
+    return os.fspath(storage.location)  # a str; the stubs also allow a path object
+
+
+def only_sheet(xlsx: bytes) -> Worksheet:
+    """The active (in our exports, the only) worksheet of a workbook."""
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    assert isinstance(sheet, Worksheet)
+    return sheet
 
 
 CSL_SCHEMA = json.loads((Path(__file__).parent / "csl-data.json").read_text())
@@ -210,7 +237,7 @@ def cite_everything(owner, annotated):
     beta = annotated["beta"]
     start = beta.text.index("the harbour froze")
     citing = annotated["a"]["olive-collection"]
-    specs = [
+    specs: list[CitationSpec] = [
         {"source": str(beta.uuid), "start": start, "end": start + 17, "locator": "4"},
         {"annotation": str(annotated["a"]["maya-collection"].uuid), "comment": "same winter"},
         {

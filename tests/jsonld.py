@@ -65,7 +65,7 @@ def relative_iris(expanded: Any) -> list[str]:
 
 def values(node: dict[str, Any], iri: str) -> list[Any]:
     """The values of property ``iri`` of an expanded node: @value or @id, lists unrolled."""
-    out = []
+    out: list[Any] = []
     for item in node.get(iri, []):
         if "@list" in item:
             out.extend(i.get("@value", i.get("@id")) for i in item["@list"])

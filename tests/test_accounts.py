@@ -99,7 +99,9 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client, owner, mai
     mail = mailoutbox[0]
     assert mail.to == ["olive@example.org"]
     assert "Choose a password for Scholion" in mail.subject
-    link = re.search(r"https?://testserver(/accounts/reset/\S+)", mail.body).group(1)
+    found = re.search(r"https?://testserver(/accounts/reset/\S+)", mail.body)
+    assert found is not None
+    link = found.group(1)
     set_page = client.get(link, follow=True)
     assert "Choose a password" in set_page.content.decode()
     form_url = set_page.redirect_chain[-1][0]
@@ -131,7 +133,9 @@ def test_create_account_prints_a_link_that_lets_the_user_choose_a_password(
     assert "Created account ines <ines@example.org>." in out
     user = django_user_model.objects.get(username="ines")
     assert user.email == "ines@example.org" and not user.is_staff
-    link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+)", out).group(1)
+    found = re.search(r"https?://[^/\s]+(/accounts/reset/\S+)", out)
+    assert found is not None
+    link = found.group(1)
     form = client.get(link, follow=True)
     assert "Set password" in form.content.decode()
     client.post(
@@ -144,7 +148,9 @@ def test_create_account_prints_a_link_that_lets_the_user_choose_a_password(
 
 def test_create_account_generates_a_password_on_request(client, capsys):
     call_command("create_account", "ines", "--email", "ines@example.org", "--generate-password")
-    password = re.search(r"Password: (\S+)", capsys.readouterr().out).group(1)
+    found = re.search(r"Password: (\S+)", capsys.readouterr().out)
+    assert found is not None
+    password = found.group(1)
     client.post(LOGIN_URL, {"username": "ines", "password": password})
     assert logged_in_as(client) is not None
 

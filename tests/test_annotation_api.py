@@ -112,7 +112,7 @@ def test_create_returns_201_with_location_etag_and_a_valid_w3c_annotation(maya, 
     assert doc["visibility"] == "collection"
     annotation = Annotation.objects.get()
     assert (annotation.start, annotation.end, annotation.exact) == (3, 11, "March 31")
-    assert annotation.collection.slug == "field-notes"
+    assert annotation.collection is not None and annotation.collection.slug == "field-notes"
     assert annotation.author.username == "maya" and annotation.version == 1
 
 
@@ -334,7 +334,9 @@ def test_tags_in_any_script_have_pages_linked_from_the_tag_list_and_search(maya,
     tag_list = maya.get("/tags/")
     assert tag_list.status_code == 200
     for name in ("Résistance", "日本"):
-        link = re.search(rf'href="([^"]+)">{name}</a>', tag_list.content.decode()).group(1)
+        found = re.search(rf'href="([^"]+)">{name}</a>', tag_list.content.decode())
+        assert found is not None
+        link = found.group(1)
         page = maya.get(link)
         assert page.status_code == 200 and name in page.content.decode()
     found = maya.get("/search/", {"q": "résistance"})
@@ -361,7 +363,9 @@ def test_a_tag_an_older_version_left_without_a_slug_gets_one_and_a_working_page(
     assert tag.slug == f"tag-{tag.pk}_1"
     tag_list = maya.get("/tags/")
     assert tag_list.status_code == 200
-    page = maya.get(re.search(r'href="([^"]+)">---</a>', tag_list.content.decode()).group(1))
+    found = re.search(r'href="([^"]+)">---</a>', tag_list.content.decode())
+    assert found is not None
+    page = maya.get(found.group(1))
     assert page.status_code == 200 and "Tag: ---" in page.content.decode()
 
 

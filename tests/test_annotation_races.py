@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from django.db import connections
@@ -83,13 +84,14 @@ def test_a_put_and_a_delete_with_the_same_if_match_never_both_succeed(member, de
         url, etag = f"{API}{annotation.uuid}", annotation.etag
         note = f"confirmed edit {round_}"
         put, delete = run_together(
-            lambda url=url, etag=etag, note=note: editor.put(
+            partial(
+                editor.put,
                 url,
                 content(note, ["after"]),
                 content_type="application/ld+json",
                 HTTP_IF_MATCH=etag,
             ),
-            lambda url=url, etag=etag: deleter.delete(url, HTTP_IF_MATCH=etag),
+            partial(deleter.delete, url, HTTP_IF_MATCH=etag),
         )
         statuses = (status(put), status(delete))
         succeeded = [s for s in statuses if isinstance(s, int) and 200 <= s < 300]
@@ -133,13 +135,14 @@ def test_a_put_racing_an_unconditional_delete_answers_the_edit_or_404_never_500(
         annotation = annotate(member, demo_source, round_)
         url, etag = f"{API}{annotation.uuid}", annotation.etag
         put, delete = run_together(
-            lambda url=url, etag=etag: editor.put(
+            partial(
+                editor.put,
                 url,
                 content("edited", ["after"]),
                 content_type="application/ld+json",
                 HTTP_IF_MATCH=etag,
             ),
-            lambda url=url: deleter.delete(url),
+            partial(deleter.delete, url),
         )
         statuses = (status(put), status(delete))
         if statuses[0] not in (200, 404) or statuses[1] != 204:

@@ -4,7 +4,7 @@ while the worker runs it, and a package over the limit is refused before it is s
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Request, expect
 
 from annotations.models import Annotation
 from exports.models import ImportJob
@@ -59,8 +59,13 @@ def test_a_package_over_the_limit_is_refused_as_soon_as_it_is_chosen(
     settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES = 1024
     login(page, "cora", "pw-cora-123")
     page.goto("/import/")
-    posts = []
-    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    posts: list[str] = []
+
+    def note_post(request: Request) -> None:
+        if request.method == "POST":
+            posts.append(request.url)
+
+    page.on("request", note_post)
     field = page.get_by_label("BagIt package (.zip)")
     form = page.locator("#import-form")
 

@@ -7,7 +7,13 @@ import json
 import pytest
 from django.test import Client
 
-from annotations.models import Annotation, AnnotationRevision, Citation, CitationError
+from annotations.models import (
+    Annotation,
+    AnnotationRevision,
+    Citation,
+    CitationError,
+    CitationSpec,
+)
 from tests.conftest import archive_text
 from tests.w3c import assert_w3c_annotation
 
@@ -92,7 +98,9 @@ def test_a_passage_link_is_enough_to_cite_a_passage(note, member, cited):
         ({"start": 4}, "start", "both start and end"),
     ],
 )
-def test_a_passage_outside_the_text_is_refused_clearly(note, member, cited, spec, field, words):
+def test_a_passage_outside_the_text_is_refused_clearly(
+    note, member, cited, spec: CitationSpec, field, words
+):
     with pytest.raises(CitationError) as caught:
         Citation.build_all([{"source": str(cited.uuid), **spec}], user=member, citing=note)
     assert caught.value.field == field and words in caught.value.message
@@ -152,12 +160,13 @@ def test_citing_what_the_author_cannot_see_is_refused_like_citing_nothing(
         author=stranger, source=hidden, start=0, end=5, visibility="private"
     )
     messages = []
-    for spec in (
+    specs: list[CitationSpec] = [
         {"source": str(hidden.uuid)},
         {"source": "00000000-0000-4000-8000-000000000000"},
         {"annotation": str(other.uuid)},
         {"annotation": "00000000-0000-4000-8000-000000000000"},
-    ):
+    ]
+    for spec in specs:
         with pytest.raises(CitationError) as caught:
             Citation.build_all([spec], user=member, citing=note)
         messages.append(caught.value.message)

@@ -7,7 +7,7 @@ import json
 import bibtexparser
 import pytest
 
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, CitationSpec
 from archive.cite import Passage, bibtex, csl_json, references
 from tests.conftest import archive_text
 from tests.helpers import assert_csl_json
@@ -99,7 +99,7 @@ def test_csl_json_is_valid_against_the_schema_and_typed(sources, kind):
 
 def test_external_references_give_valid_csl_json(demo_source, member):
     note = Annotation.create_anchored(author=member, source=demo_source, start=0, end=5)
-    specs = [
+    specs: list[CitationSpec] = [
         {"url": "https://news.example/a", "title": "Dockers out", "reference_type": t}
         for t in Citation.ReferenceType.values
     ]

@@ -16,6 +16,7 @@ def test_a_single_key_is_found():
 
 def test_locator_prefix_and_several_keys_are_split_into_items():
     items = parse_group("see @smith2024, p. 4; also -@doe99, chap. 2")
+    assert items is not None
     assert [(i.prefix, i.key, i.suffix, i.suppress_author) for i in items] == [
         ("see ", "smith2024", ", p. 4", False),
         ("also ", "doe99", ", chap. 2", True),

@@ -26,7 +26,9 @@ def save_downloads(client, tmp_path, *formats: str, query: str = "") -> dict[str
             f"/collections/field-notes/export/{fmt}" + (f"?{query}" if query else "")
         )
         assert response.status_code == 200
-        name = re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
+        found = re.search(r'filename="([^"]+)"', response["Content-Disposition"])
+        assert found is not None
+        name = found.group(1)
         (tmp_path / name).write_bytes(b"".join(response.streaming_content))
         names[fmt] = name
     return names

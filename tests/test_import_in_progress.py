@@ -54,11 +54,16 @@ def public(package: bytes) -> bytes:
     return rebuild(package, {"data/scholion.json": json.dumps(manifest).encode()})
 
 
-def what_others_see(source_uuid) -> dict[str, object]:
+# The collection page's status; whether the source list and a search show the source;
+# how many annotations the API lists.
+Seen = tuple[int, bool, bool, int]
+
+
+def what_others_see(source_uuid) -> dict[str, Seen]:
     """What a visitor and a logged-in stranger are shown of the imported collection: its
     page, the source in the source list and in a search for its words, annotations."""
     stranger, _ = get_user_model().objects.get_or_create(username="onlooker")
-    seen = {}
+    seen: dict[str, Seen] = {}
     for who, client in (("visitor", Client()), ("stranger", Client())):
         if who == "stranger":
             client.force_login(stranger)
@@ -135,6 +140,7 @@ def large_package(owner, tmp_path) -> bytes:
     source = archive_text(f"A long transcript.\n\n{words}\n", owner, collection)
     for i in range(MANY):
         found = re.search(rf"\bword{i}\b", source.text)
+        assert found is not None
         Annotation.create_anchored(
             author=owner, source=source, start=found.start(), end=found.end(), tags=["t"]
         )

@@ -68,7 +68,8 @@ def test_an_uploaded_package_is_imported_by_the_worker_and_its_page_says_done(
     run_worker()
 
     job.refresh_from_db()
-    assert job.state == "done" and job.collection.slug == "field-notes"
+    assert job.state == "done" and job.collection is not None
+    assert job.collection.slug == "field-notes"
     assert job.started_at and job.finished_at and not job.error
     assert Annotation.objects.count() == 4
     assert stored_packages() == [], "the package must be deleted once imported"

@@ -13,7 +13,7 @@ from django.db import connection
 from archive.blobstore import ContentAddressedFileSystemStorage, archive_storage, blob_name
 from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import Source
-from tests.helpers import run_at_once
+from tests.helpers import archive_location, run_at_once
 
 THREADS = 8
 
@@ -109,7 +109,7 @@ class HalfwayFailingStorage(ContentAddressedFileSystemStorage):
 
 @pytest.fixture
 def failing_storage(settings):
-    location = archive_storage().location
+    location = archive_location()
     # The settings fixture sends setting_changed, whose handler empties Django's storage cache.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -148,7 +148,7 @@ def test_a_disk_write_failing_halfway_leaves_nothing_behind(failing_storage, own
 def test_after_a_failed_write_the_same_bytes_archive_normally(settings, owner):
     data = (f"Retried report {uuid.uuid4()}\n\n" + "Words. " * 2000).encode()
     original = settings.STORAGES
-    location = archive_storage().location
+    location = archive_location()
     settings.STORAGES = {
         **original,
         "archive": {

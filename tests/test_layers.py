@@ -80,6 +80,7 @@ def _app_imports() -> list[tuple[str, str, str, str, int]]:
     found = []
     for module, path in _modules():
         importer = _app_of(module)
+        assert importer is not None  # _modules lists only the apps' modules
         for name, line in _imports(module, path):
             imported = _app_of(name)
             if imported is not None and imported != importer:
@@ -138,7 +139,9 @@ def test_no_import_loop_between_apps():
     ],
 )
 def test_the_rule_tells_up_from_down(importer, name, allowed):
-    assert _allowed(importer, _app_of(name), name) is allowed
+    imported = _app_of(name)
+    assert imported is not None
+    assert _allowed(importer, imported, name) is allowed
 
 
 def test_relative_imports_are_resolved(tmp_path):

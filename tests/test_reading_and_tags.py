@@ -108,12 +108,12 @@ def test_the_tag_list_decides_visibility_without_reading_annotation_rows(member,
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(f"EXPLAIN QUERY PLAN {counting}")
-            plan = [row[-1] for row in cursor.fetchall()]
-            annotation_reads = [step for step in plan if "annotations_annotation" in step]
+            steps = [row[-1] for row in cursor.fetchall()]
+            annotation_reads = [step for step in steps if "annotations_annotation" in step]
             assert annotation_reads == [
                 "SEARCH annotations_annotation USING COVERING INDEX search_annotation_access"
                 " (source_id=?)"
-            ], plan
+            ], steps
         else:
             # PostgreSQL keeps long quotes and notes out of line, so reading a row costs
             # little; it must still reach each visible source's annotations by its index.

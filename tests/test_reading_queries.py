@@ -89,6 +89,7 @@ def test_the_reading_page_costs_a_pinned_number_of_queries(
         response = client.get(f"/sources/{demo_source.uuid}/")
     assert response.content.decode().count('class="ann"') == 20
     citing = Annotation.objects.filter(source=demo_source).first()
+    assert citing is not None
     citing.replace_citations(
         Citation.build_all([{"source": str(demo_source.uuid)}], user=member, citing=citing)
     )

@@ -17,7 +17,7 @@ import bibtexparser
 import citeproc
 import pytest
 
-from annotations.models import Annotation, Citation
+from annotations.models import Annotation, Citation, CitationSpec
 from archive.cite import bibtex, csl_json
 from archive.csl_processor import CSL_DIR, STYLES, formatted_reference
 from archive.models import Source
@@ -31,8 +31,11 @@ DOI = "10.1234/jaeh.1998.042_3"
 URL = "https://example.org/a?x=1&y=2_z%5C#top"
 NODE_DIR = Path(__file__).parent / "node"
 
-COMMON = {"creators": ["Okafor, Ada", "Per Lund"], "date_published": "1998-05-02"}
-KINDS = {
+# Source metadata as archive_text takes it: text fields, and lists of names.
+Metadata = dict[str, str | list[str]]
+
+COMMON: Metadata = {"creators": ["Okafor, Ada", "Per Lund"], "date_published": "1998-05-02"}
+KINDS: dict[str, Metadata] = {
     "article-newspaper": {
         "title": "Dockers Walk Out",
         "container_title": "The Harbour Times",
@@ -119,7 +122,7 @@ def test_biber_finds_every_field_of_every_type_valid(sources, tmp_path):
 
 def test_biber_reads_external_references_cited_in_notes_as_valid(demo_source, member, tmp_path):
     note = Annotation.create_anchored(author=member, source=demo_source, start=0, end=5)
-    specs = [
+    specs: list[CitationSpec] = [
         {
             "url": URL,
             "doi": DOI,
@@ -178,6 +181,7 @@ def test_biblatex_cites_an_undated_source_as_n_d_not_by_the_day_it_was_archived(
 
     def label_date(source: Source) -> tuple[str, str]:
         entry = re.search(rf"\\entry\{{{source.citation_key}\}}(.*?)\\endentry", bbl, re.S)
+        assert entry is not None
         fields = dict(re.findall(r"\\field\{(\w+)\}\{([^}]*)\}", entry.group(1)))
         return fields["labeldatesource"], fields.get("year", "")
 

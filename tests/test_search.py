@@ -442,10 +442,10 @@ def test_a_collections_newest_passages_are_read_in_order_not_sorted(
             # their collection (this one or the foreign key's, as its statistics say).
             cursor.execute("SET LOCAL enable_seqscan = off")  # (the table is tiny)
             cursor.execute(f"EXPLAIN {sql}", params)
-            plan = [row[0].strip() for row in cursor.fetchall()]
-            (read,) = [i for i, step in enumerate(plan) if "on annotations_annotation " in step]
-            assert "Index Scan using annotation" in plan[read], plan
-            assert plan[read + 1].startswith("Index Cond: (collection_id = "), plan
+            steps = [row[0].strip() for row in cursor.fetchall()]
+            (read,) = [i for i, step in enumerate(steps) if "on annotations_annotation " in step]
+            assert "Index Scan using annotation" in steps[read], steps
+            assert steps[read + 1].startswith("Index Cond: (collection_id = "), steps
 
 
 @pytest.mark.django_db
@@ -553,6 +553,7 @@ def test_result_links_keep_the_search_and_lead_to_the_places_shown(
         ["resistant strain"],
     )
     by_author = re.search(r'<a href="([^"]*)" title="Passages annotated by olive">olive</a>', html)
+    assert by_author is not None
     assert query_of(by_author[1]) == {
         "q": ["resist*"],
         "collection": [collection.slug],
@@ -642,8 +643,8 @@ def test_tags_that_meet_on_overlapping_passages(client, owner, member, stranger,
     assert found(client, tag=["archives", "no-such-tag"], overlap="1")[1] == []
     assert found(client, tag=["no-such-tag"], q="colonial")[1] == []
     client.force_login(owner)
-    pairs = {(p.first.name, p.second.name): p.meeting for p in tag_pairs(client)}
-    assert pairs[("archives", "labour")] == 4
+    meetings = {(p.first.name, p.second.name): p.meeting for p in tag_pairs(client)}
+    assert meetings[("archives", "labour")] == 4
     client.force_login(stranger)
     assert tag_pairs(client) == []
 
@@ -654,7 +655,8 @@ def tag_pairs(client):
 
 def pairs_by_hand(annotations):
     """Tag pairs counted the slow, obvious way: every passage against every other."""
-    same, meeting = {}, {}
+    same: dict[tuple[str, ...], set[int]] = {}
+    meeting: dict[tuple[str, ...], set[int]] = {}
     for x in annotations:
         for y in annotations:
             overlap = y.source_id == x.source_id and y.start < x.end and x.start < y.end

@@ -92,9 +92,13 @@ def test_an_error_in_either_read_is_raised_once_both_are_done(owner):
         started.wait(timeout=10)
         return 1
 
+    def start_then_fail():
+        started.set()
+        return 1 / 0
+
     started = threading.Event()
     with pytest.raises(ZeroDivisionError):
-        side_by_side(slow_first, lambda: (started.set(), 1 / 0))
+        side_by_side(slow_first, start_then_fail)
     assert side_by_side(lambda: 1, lambda: 2) == (1, 2)  # the helper is free again
 
 
@@ -135,6 +139,7 @@ def test_links_read_on_the_helper_keep_the_sites_path(owner, collection):
         results = search(owner, parse_query("strike"), Filters())
     finally:
         clear_script_prefix()
+    assert results.sources is not None  # no filter that applies to annotations only
     [found_source] = results.sources
     [found_passage] = results.passages
     assert found_source.url.startswith(f"/scholion/sources/{source.uuid}/")

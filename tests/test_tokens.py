@@ -25,7 +25,7 @@ API_URL = "/api/annotations/"
 
 
 def bearer(key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    return {"Authorization": f"Bearer {key}"}
 
 
 def create_token_through_the_page(client, name="Zotero sync", scope="read") -> str:
@@ -114,7 +114,7 @@ def test_get_on_revoke_is_405(client, owner):
 
 def test_valid_token_is_accepted_on_the_api(client, owner, demo_source):
     _, key = ApiToken.issue(owner, "reader")
-    response = client.get(API_URL, {"source": str(demo_source.uuid)}, **bearer(key))
+    response = client.get(API_URL, {"source": str(demo_source.uuid)}, headers=bearer(key))
     assert response.status_code not in (401, 403)
 
 
@@ -122,16 +122,18 @@ def test_api_answers_as_the_tokens_user(client, owner, stranger, demo_source):
     """A stranger's token cannot read a private source that the owner's token can."""
     _, owner_key = ApiToken.issue(owner, "reader")
     _, stranger_key = ApiToken.issue(stranger, "reader")
-    as_owner = client.get(API_URL, {"source": str(demo_source.uuid)}, **bearer(owner_key))
+    as_owner = client.get(API_URL, {"source": str(demo_source.uuid)}, headers=bearer(owner_key))
     if as_owner.status_code == 501:
         pytest.skip("The annotation API is not built yet.")
-    as_stranger = client.get(API_URL, {"source": str(demo_source.uuid)}, **bearer(stranger_key))
+    as_stranger = client.get(
+        API_URL, {"source": str(demo_source.uuid)}, headers=bearer(stranger_key)
+    )
     assert as_owner.status_code == 200
     assert as_stranger.status_code in (403, 404)
 
 
 def test_unknown_token_is_401_with_a_bearer_challenge(client):
-    response = client.get(API_URL, **bearer("sch_not-a-real-token"))
+    response = client.get(API_URL, headers=bearer("sch_not-a-real-token"))
     assert response.status_code == 401
     assert response.json() == {"error": "This API token is unknown or has been revoked."}
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -145,9 +147,9 @@ def test_empty_bearer_header_is_401(client):
 
 def test_revoked_token_is_401(client, owner):
     token, key = ApiToken.issue(owner, "old laptop")
-    assert client.get(API_URL, **bearer(key)).status_code != 401
+    assert client.get(API_URL, headers=bearer(key)).status_code != 401
     token.revoke()
-    response = client.get(API_URL, **bearer(key))
+    response = client.get(API_URL, headers=bearer(key))
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
 
@@ -156,14 +158,14 @@ def test_token_of_a_deactivated_user_is_401(client, owner):
     _, key = ApiToken.issue(owner, "reader", "write")
     owner.is_active = False
     owner.save()
-    assert client.get(API_URL, **bearer(key)).status_code == 401
+    assert client.get(API_URL, headers=bearer(key)).status_code == 401
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_read_only_token_is_refused_on_writes(client, owner, method):
     _, key = ApiToken.issue(owner, "reader", "read")
     response = getattr(client, method)(
-        API_URL, data="{}", content_type="application/json", **bearer(key)
+        API_URL, data="{}", content_type="application/json", headers=bearer(key)
     )
     assert response.status_code == 403
     assert "read-only" in response.json()["error"]
@@ -172,7 +174,9 @@ def test_read_only_token_is_refused_on_writes(client, owner, method):
 def test_write_token_needs_no_csrf_token(owner):
     csrf_client = Client(enforce_csrf_checks=True)
     _, key = ApiToken.issue(owner, "writer", "write")
-    response = csrf_client.post(API_URL, data="{}", content_type="application/json", **bearer(key))
+    response = csrf_client.post(
+        API_URL, data="{}", content_type="application/json", headers=bearer(key)
+    )
     assert response.status_code not in (401, 403)
     # The same request on a session, without a CSRF token, is refused: the token made the
     # difference.
@@ -183,14 +187,14 @@ def test_write_token_needs_no_csrf_token(owner):
 
 def test_token_is_ignored_on_html_pages(client, owner):
     _, key = ApiToken.issue(owner, "writer", "write")
-    response = client.get("/me/annotations/", **bearer(key))
+    response = client.get("/me/annotations/", headers=bearer(key))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     # Nor does a bad token break a page that ignores it.
-    assert client.get("/sources/", **bearer("sch_garbage")).status_code == 200
+    assert client.get("/sources/", headers=bearer("sch_garbage")).status_code == 200
 
 
 def test_token_auth_covers_export_urls(client):
-    response = client.get("/collections/field-notes/export/bagit", **bearer("sch_garbage"))
+    response = client.get("/collections/field-notes/export/bagit", headers=bearer("sch_garbage"))
     assert response.status_code == 401
 
 
@@ -201,17 +205,17 @@ def test_other_authorization_schemes_are_left_alone(client):
 
 def test_last_use_is_recorded_at_most_once_a_minute(client, owner):
     token, key = ApiToken.issue(owner, "reader")
-    client.get(API_URL, **bearer(key))
+    client.get(API_URL, headers=bearer(key))
     token.refresh_from_db()
     first_use = token.last_used_at
     assert first_use is not None
     with CaptureQueriesContext(connection) as queries:
-        client.get(API_URL, **bearer(key))
+        client.get(API_URL, headers=bearer(key))
     assert not [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
     token.refresh_from_db()
     assert token.last_used_at == first_use
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=first_use - timedelta(minutes=2))
-    client.get(API_URL, **bearer(key))
+    client.get(API_URL, headers=bearer(key))
     token.refresh_from_db()
     assert token.last_used_at > first_use
 
@@ -263,10 +267,10 @@ def test_a_token_cannot_make_its_user_an_owner_through_a_page_whose_path_holds_e
     assert "/export" in add
     attack = {"identifier": "sam", "role": "owner"}
     # As a script sends it: no session, no CSRF token. The CSRF check applies as to anyone.
-    response = Client(enforce_csrf_checks=True).post(add, attack, **bearer(key))
+    response = Client(enforce_csrf_checks=True).post(add, attack, headers=bearer(key))
     assert response.status_code == 403
     # And without the CSRF check, the request is anonymous: the page sends it to log in.
-    response = Client().post(add, attack, **bearer(key))
+    response = Client().post(add, attack, headers=bearer(key))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert not Membership.objects.filter(collection=export_notes, user=stranger).exists()
     export_notes.refresh_from_db()
@@ -278,23 +282,23 @@ def test_a_token_shows_nothing_private_on_html_pages_whose_path_holds_export(
 ):
     _, key = ApiToken.issue(owner, "reader", "write")
     # The owner's own token, on the owner's private collection: the page answers as to a visitor.
-    assert client.get("/collections/export-notes/", **bearer(key)).status_code == 404
-    assert client.get("/collections/export-notes/members/", **bearer(key)).status_code == 302
-    menu = client.get("/collections/export-notes/export/", {"format": "csv"}, **bearer(key))
+    assert client.get("/collections/export-notes/", headers=bearer(key)).status_code == 404
+    assert client.get("/collections/export-notes/members/", headers=bearer(key)).status_code == 302
+    menu = client.get("/collections/export-notes/export/", {"format": "csv"}, headers=bearer(key))
     assert menu.status_code == 404
-    page = client.get("/collections/", **bearer(key))
+    page = client.get("/collections/", headers=bearer(key))
     assert page.status_code == 200 and "Export notes" not in page.content.decode()
-    assert client.get(TOKENS_URL, **bearer(key)).status_code == 302
+    assert client.get(TOKENS_URL, headers=bearer(key)).status_code == 302
 
 
 def test_a_token_still_downloads_the_export_and_reads_the_api(client, owner, export_notes):
     _, key = ApiToken.issue(owner, "backup", "read")
-    response = client.get("/collections/export-notes/export/csv", **bearer(key))
+    response = client.get("/collections/export-notes/export/csv", headers=bearer(key))
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="export-notes-annotations.csv"'
     assert b"".join(response.streaming_content).startswith(b"collection,")
     assert client.get("/collections/export-notes/export/csv").status_code == 404
-    response = client.get(API_URL, **bearer(key))
+    response = client.get(API_URL, headers=bearer(key))
     assert response.status_code == 200 and "AnnotationCollection" in response.json()["type"]
 
 
@@ -305,10 +309,10 @@ def test_a_bearer_header_beside_a_session_leaves_an_html_page_to_the_session(
     _, key = ApiToken.issue(stranger, "script", "write")
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner)
-    page = browser.get("/collections/export-notes/", **bearer(key))
+    page = browser.get("/collections/export-notes/", headers=bearer(key))
     assert page.status_code == 200 and "Export notes" in page.content.decode()
     add = reverse("accounts:member_add", args=["export-notes"])
-    response = browser.post(add, {"identifier": "sam", "role": "owner"}, **bearer(key))
+    response = browser.post(add, {"identifier": "sam", "role": "owner"}, headers=bearer(key))
     assert response.status_code == 403
     assert export_notes.role_of(stranger) is None
 
@@ -328,7 +332,7 @@ def test_a_token_view_needs_no_csrf_exemption_of_its_own(owner):
     """The token middleware runs before the CSRF check (config/settings.py's MIDDLEWARE)."""
     _, key = ApiToken.issue(owner, "writer", "write")
     script = Client(enforce_csrf_checks=True)
-    response = script.post("/whoami", **bearer(key))
+    response = script.post("/whoami", headers=bearer(key))
     assert response.status_code == 200 and response.content == b"olive"
     script.force_login(owner)
     assert script.post("/whoami").status_code == 403
@@ -338,6 +342,6 @@ def test_a_curators_token_reads_everyones_private_annotations(client, curator, a
     """As README's "Who sees what" says: curators read everything, with a token too."""
     private = annotated["a"]["maya-private"]
     _, key = ApiToken.issue(curator, "curation script")
-    response = client.get(f"{API_URL}{private.uuid}", **bearer(key))
+    response = client.get(f"{API_URL}{private.uuid}", headers=bearer(key))
     assert response.status_code == 200 and "MAYAPRIVATE" in response.content.decode()
     assert client.get(f"{API_URL}{private.uuid}").status_code == 404

@@ -169,7 +169,7 @@ def broken(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy with one key changed (value ...) or removed (value None)."""
     doc = copy.deepcopy(doc)
     *parents, last = path.split(".")
-    target = doc
+    target: Any = doc  # a dict or a list, as the path goes
     for key in parents:
         target = target[int(key)] if isinstance(target, list) else target[key]
     if value is None:
@@ -226,11 +226,14 @@ def test_the_validator_fails_a_broken_page_or_collection(
     for i in range(3):
         make(demo_source, member, i, i + 2)
     paginator = Paginator(Annotation.objects.with_related().order_by("start"), 2)
-    arguments = {"base_url": BASE, "collection_id": COLLECTION_ID, "page_url": page_url}
     if kind == "collection":
-        good = annotation_collection(paginator.page(1), **arguments)
+        good = annotation_collection(
+            paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
+        )
     else:
-        good = collection_page(paginator.page(1), **arguments)
+        good = collection_page(
+            paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
+        )
     assert failures(good, kind) == []
     problems = failures(broken(good, path, value), kind)
     assert any(expected in p for p in problems), problems

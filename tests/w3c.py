@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from jsonschema import Draft4Validator, FormatChecker
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SUITE = Path(settings.BASE_DIR) / "tests" / "vendor" / "w3c-annotation-tests"
@@ -60,7 +60,7 @@ def _registry() -> Registry:
     for path in sorted(SUITE.rglob("*.json")):
         doc = json.loads(path.read_text())
         if "id" in doc:
-            resources.append((doc["id"], Resource(contents=doc, specification=DRAFT4)))
+            resources.append((doc["id"], DRAFT4.create_resource(doc)))
     return Registry().with_resources(resources)
 
 
