@@ -191,14 +191,14 @@ def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
     # Speed device (bench/NOTES.md): the template renders around a slot for each big part,
     # so megabytes of entries are not joined and copied again at every template level.
     slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
-    page: str = render_to_string("archive/source_detail.html", {**context, **slots}, request)
+    page: str = render_to_string("annotations/source_detail.html", {**context, **slots}, request)
     chunks: list[str] = []
     for name in BIG_PARTS:
         part = context[name]
         before, found, page = page.partition(slots[name])
         if not found:
             if part:
-                raise ValueError(f"archive/source_detail.html must show {{{{ {name} }}}} once.")
+                raise ValueError(f"annotations/source_detail.html must show {{{{ {name} }}}} once.")
             page = before  # not shown (a source without a text layer), and empty
             continue
         chunks.append(before)
