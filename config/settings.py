@@ -233,6 +233,12 @@ SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(SCHOLION_TMP_DIR)
 SCHOLION_TMP_DIR.mkdir(parents=True, exist_ok=True)
+# Capturing a page by its URL fetches from the server's own network, so addresses on private,
+# loopback and link-local networks are refused. An intranet deployment (or a test) lists here the
+# ranges it means to allow, as CIDRs: "10.1.0.0/16,192.168.5.0/24".
+SCHOLION_CAPTURE_ALLOWED_NETWORKS = env_list("SCHOLION_CAPTURE_ALLOWED_NETWORKS", [])
+# Seconds a whole capture may take, however slowly the server trickles its bytes.
+SCHOLION_CAPTURE_TIMEOUT = env_int("SCHOLION_CAPTURE_TIMEOUT", 60)
 # Pasted text is a form field; allow it up to the upload limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = SCHOLION_MAX_UPLOAD_BYTES + 1024 * 1024
 

@@ -1,0 +1,16 @@
+"""Capturing a live web page by its URL: a guarded fetch and the web archive (WARC) of it.
+
+`fetch.capture(url)` fetches the page, refusing addresses on private networks at every hop, and
+returns its body and provenance; `warc.write_warc(capture)` writes the request and response
+records of the page and of every redirect.
+"""
+
+from __future__ import annotations
+
+
+class CaptureError(Exception):
+    """A capture that failed, with a reason in plain words that can be shown to the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
