@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -439,3 +442,84 @@ def test_a_server_that_is_not_listening_is_reported_without_its_address(allow_lo
     with pytest.raises(CaptureError) as failed:
         capture(f"http://127.0.0.1:{port}/")
     assert failed.value.reason == "the server could not be reached"
+
+
+def test_unsafe_characters_in_the_address_are_percent_encoded(server, allow_local):
+    with pytest.raises(CaptureError):
+        capture(url(server, "/a page/é?q=ü x"))
+    assert [path for path, _ in seen(server)] == ["/a%20page/%C3%A9?q=%C3%BC%20x"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for secure.example, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=secure.example", "-addext", "subjectAltName=DNS:secure.example"]
+        + ["-keyout", key, "-out", cert],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate, monkeypatch) -> Iterator[tuple[ThreadingHTTPServer, list[str | None]]]:
+    """The test server over TLS, recording the name each client asked for (SNI)."""
+    server_names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    handler = type("RecordingHandler", (Handler,), {"seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host.endswith(".example"):
+            host = "127.0.0.1"
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    yield httpd, server_names
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_connects_to_the_checked_address_with_the_urls_name(
+    tls_server, certificate, allow_local, monkeypatch
+):
+    # OpenSSL reads the trusted certificates from SSL_CERT_FILE when a default context is made.
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    httpd, server_names = tls_server
+    with capture(f"https://secure.example:{httpd.server_port}/page") as result:
+        assert result.original.read() == PAGE
+        assert result.provenance()["server_ip"] == "127.0.0.1"
+    assert server_names == ["secure.example"]
+    assert seen(httpd) == [("/page", f"secure.example:{httpd.server_port}")]
+
+
+def test_https_certificate_is_checked_against_the_urls_name(
+    tls_server, certificate, allow_local, monkeypatch
+):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    httpd, _ = tls_server
+    with pytest.raises(CaptureError) as refused:
+        capture(f"https://other.example:{httpd.server_port}/page")
+    assert refused.value.reason == "the server's certificate could not be verified"
+    assert seen(httpd) == []
+
+
+def test_https_certificate_must_be_trusted(tls_server, allow_local):
+    httpd, _ = tls_server
+    with pytest.raises(CaptureError) as refused:
+        capture(f"https://secure.example:{httpd.server_port}/page")
+    assert refused.value.reason == "the server's certificate could not be verified"
+    assert seen(httpd) == []

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -30,6 +30,8 @@ NOT_PUBLIC = "the address is not a public internet address"
 CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 # IPv6 forms that carry an IPv4 address inside them; the IPv4 address is the one that matters.
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Characters that may stay as they are in a request line's path and query.
+PATH_SAFE = "!$&'()*+,-./:;=?@_~%[]"
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,11 @@ def check_url(url: str) -> Target:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise CaptureError("the address has an invalid port") from None
-    path = parts.path or "/"
+    # As a browser does: characters that may not appear on a request line (spaces, non-ASCII,
+    # line breaks) are percent-encoded, and what is already percent-encoded is left alone.
+    path = quote(parts.path or "/", safe=PATH_SAFE)
     if parts.query:
-        path = f"{path}?{parts.query}"
+        path = f"{path}?{quote(parts.query, safe=PATH_SAFE)}"
     return Target(url=url, scheme=scheme, host=host, port=port, path=path, ip=_resolve(host, port))
 
 
