@@ -74,6 +74,21 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for _ in range(50):
                 self.wfile.write(b"y" * 100)
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"only the start")
+            self.close_connection = True
+        elif path == "/chunked-cut":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"20\r\nonly the start")
+            self.close_connection = True
+        elif path == "/not-http":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+            self.close_connection = True
         elif path == "/trickle":
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -411,6 +426,19 @@ def test_a_missing_page_is_reported_in_plain_words(server, allow_local):
     with pytest.raises(CaptureError) as failed:
         capture(url(server, "/missing"))
     assert failed.value.reason == "the server answered 404"
+
+
+@pytest.mark.parametrize("path", ["/truncated", "/chunked-cut"])
+def test_a_page_cut_short_is_a_failure_not_a_capture(path, server, allow_local):
+    with pytest.raises(CaptureError) as failed:
+        capture(url(server, path))
+    assert failed.value.reason == "the server stopped before sending the whole page"
+
+
+def test_an_answer_that_is_not_http_is_a_failure(server, allow_local):
+    with pytest.raises(CaptureError) as failed:
+        capture(url(server, "/not-http"))
+    assert failed.value.reason == "the server's answer was not valid HTTP"
 
 
 def test_too_many_redirects_are_refused(server, allow_local):

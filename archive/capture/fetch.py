@@ -37,6 +37,7 @@ MAX_REDIRECTS = 10
 CONNECT_TIMEOUT = 10.0
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+TRUNCATED = "the server stopped before sending the whole page"
 
 
 def scholion_version() -> str:
@@ -197,6 +198,8 @@ def _fetch_one(target: Target, watchdog: _Watchdog, files: list[IO[bytes]]) -> E
             raise CaptureError(watchdog.reason) from None
         if isinstance(error, TimeoutError):
             raise CaptureError(watchdog.reason) from None
+        if isinstance(error, http.client.IncompleteRead):
+            raise CaptureError(TRUNCATED) from None
         if isinstance(error, http.client.HTTPException):
             raise CaptureError("the server's answer was not valid HTTP") from None
         raise CaptureError("the connection to the server was lost") from None
@@ -244,6 +247,9 @@ def _read_body(response: http.client.HTTPResponse, out: IO[bytes], watchdog: _Wa
         if watchdog.expired:
             raise CaptureError(watchdog.reason)
         if not chunk:
+            # read1 reports a connection closed early as a plain end; what was promised tells.
+            if response.length:
+                raise CaptureError(TRUNCATED)
             return size
         size += len(chunk)
         if size > limit:
