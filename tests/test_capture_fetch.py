@@ -50,6 +50,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         elif path == "/gzip":
             self.send_page(gzip.compress(PAGE), ("Content-Encoding", "gzip"))
+        elif path == "/gzip-bomb":
+            self.send_page(gzip.compress(b"\0" * 1024 * 1024), ("Content-Encoding", "gzip"))
+        elif path == "/brotli":
+            self.send_page(b"\x1b\x00\x00", ("Content-Encoding", "br"))
         elif path == "/r1":
             self.redirect(302, "/r2")
         elif path == "/r2":
@@ -411,6 +415,19 @@ def test_an_oversized_body_is_stopped_at_the_limit(path, server, allow_local, se
     with pytest.raises(CaptureError) as stopped:
         capture(url(server, path))
     assert stopped.value.reason == "the page is larger than 1 KiB"
+
+
+def test_a_compressed_page_is_held_to_the_limit_once_decompressed(server, allow_local, settings):
+    settings.SCHOLION_MAX_UPLOAD_BYTES = 64 * 1024
+    with pytest.raises(CaptureError) as stopped:
+        capture(url(server, "/gzip-bomb"))
+    assert stopped.value.reason == "the page is larger than 64 KiB"
+
+
+def test_a_compression_that_cannot_be_read_is_a_failure(server, allow_local):
+    with pytest.raises(CaptureError) as failed:
+        capture(url(server, "/brotli"))
+    assert failed.value.reason == "the server sent the page compressed as br, which cannot be read"
 
 
 def test_the_size_limit_is_named_as_a_person_would(server, allow_local, settings):

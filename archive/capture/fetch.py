@@ -267,7 +267,9 @@ def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
     elif encoding == "deflate":
         decompressor = zlib.decompressobj()
     else:
-        raise CaptureError(f"the server sent the page compressed as {encoding!r}, unreadable")
+        raise CaptureError(
+            f"the server sent the page compressed as {encoding}, which cannot be read"
+        )
     limit = settings.SCHOLION_MAX_UPLOAD_BYTES
     out = _temporary_file(files)
     size = 0
