@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.capture import CaptureError
@@ -568,3 +569,17 @@ def test_https_certificate_must_be_trusted(tls_server, allow_local):
         capture(f"https://secure.example:{httpd.server_port}/page")
     assert refused.value.reason == "the server's certificate could not be verified"
     assert seen(httpd) == []
+
+
+def test_a_malformed_allowance_stops_with_a_clear_error(settings):
+    settings.SCHOLION_CAPTURE_ALLOWED_NETWORKS = ["10.0.0.0/33"]
+    with pytest.raises(ImproperlyConfigured, match="SCHOLION_CAPTURE_ALLOWED_NETWORKS"):
+        capture("http://10.0.0.1/")
+
+
+def test_an_allowance_lets_through_only_its_own_range(server, settings, connections):
+    settings.SCHOLION_CAPTURE_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    with pytest.raises(CaptureError) as refused:
+        capture(f"http://127.0.0.2:{server.server_port}/page")
+    assert refused.value.reason == PRIVATE_NETWORK
+    assert connections == []
