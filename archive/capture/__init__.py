@@ -1,8 +1,8 @@
 """Capturing a live web page by its URL: a guarded fetch and the web archive (WARC) of it.
 
 `fetch.capture(url)` fetches the page, refusing addresses on private networks at every hop, and
-returns its body and provenance; `warc.write_warc(capture)` writes the request and response
-records of the page and of every redirect.
+returns what it fetched (a `Fetched`: the page's body and provenance); `warc.write_warc(fetched)`
+writes the request and response records of the page and of every redirect.
 """
 
 from __future__ import annotations

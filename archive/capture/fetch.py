@@ -73,7 +73,7 @@ class Exchange:
 
 
 @dataclass
-class Capture:
+class Fetched:
     """A fetched page: every exchange on the way, and the page's bytes. Close it when done."""
 
     url_requested: str
@@ -113,7 +113,7 @@ class Capture:
         for file in self._files:
             file.close()
 
-    def __enter__(self) -> Capture:
+    def __enter__(self) -> Fetched:
         return self
 
     def __exit__(
@@ -125,7 +125,7 @@ class Capture:
         self.close()
 
 
-def capture(url: str) -> Capture:
+def capture(url: str) -> Fetched:
     """Fetch `url`, following at most MAX_REDIRECTS redirects; raise CaptureError on any failure."""
     timeout = settings.SCHOLION_CAPTURE_TIMEOUT
     watchdog = _Watchdog(timeout)
@@ -145,7 +145,7 @@ def capture(url: str) -> Capture:
             if not 200 <= exchange.status < 300:
                 raise CaptureError(f"the server answered {exchange.status}")
             original = _decoded(exchange, files)
-            return Capture(url.strip(), exchanges, original, files)
+            return Fetched(url.strip(), exchanges, original, files)
     except BaseException:
         for file in files:
             file.close()

@@ -16,13 +16,13 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
-from .fetch import Capture, Exchange, scholion_version, user_agent
+from .fetch import Exchange, Fetched, scholion_version, user_agent
 
 # The body is stored after transfer decoding, so a replay tool must not try to de-chunk it.
 DROPPED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
 
 
-def write_warc(capture: Capture) -> IO[bytes]:
+def write_warc(capture: Fetched) -> IO[bytes]:
     """Return a temporary file holding the gzipped WARC of `capture`, positioned at its start."""
     out = tempfile.TemporaryFile(dir=settings.SCHOLION_TMP_DIR)  # noqa: SIM115 - the caller's
     try:
