@@ -4,7 +4,6 @@ what an unfinished import has written, hidden until it is complete."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,8 @@ from django.utils import timezone
 
 from annotations.models import Annotation
 from archive.blobstore import archive_storage
+from archive.jobs import Job
 from archive.models import Collection, Source
-
-# The worker running an import records that it is alive this often (exports.tasks). A running
-# import not heard from for STALLED_AFTER was stopped with its worker (a restart, a crash, an
-# out-of-memory kill): its page says so and offers to run it again.
-HEARTBEAT_SECONDS = 5
-STALLED_AFTER = timedelta(minutes=3)
 
 INTERRUPTED = (
     "The import stopped before it finished, because the worker running it was stopped"
@@ -56,7 +50,7 @@ class ImportJobQuerySet(models.QuerySet):
         return self.filter(user=user).select_related("collection")[:limit]
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """One uploaded package and what became of it.
 
     The package is stored once under SCHOLION_IMPORTS_DIR when the job is created and deleted
@@ -64,13 +58,6 @@ class ImportJob(models.Model):
     package, so that it can be run again (``retry``).
     """
 
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs"
     )
@@ -78,10 +65,7 @@ class ImportJob(models.Model):
     size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
     # Relative to SCHOLION_IMPORTS_DIR, so that the data directory can move; "" once deleted.
     package_name = models.CharField(max_length=100, blank=True)
-    state = models.CharField(max_length=7, choices=State.choices, default=State.QUEUED)
-    progress = models.CharField(max_length=200, blank=True)
     summary = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     collection = models.ForeignKey(
         "archive.Collection",
         null=True,
@@ -89,13 +73,6 @@ class ImportJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    # Each run of the job has its number; a run only records its outcome while it is the
-    # latest, so a worker thought stopped that turns out alive cannot overwrite a retry's.
-    attempt = models.PositiveSmallIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ImportJobQuerySet.as_manager()
 
@@ -140,27 +117,8 @@ class ImportJob(models.Model):
     # --- What the requester sees ----------------------------------------------------------
 
     @property
-    def stalled(self) -> bool:
-        """Running, but its worker has not been heard from: it was stopped."""
-        if self.state != self.State.RUNNING:
-            return False
-        return self.heartbeat_at is None or self.heartbeat_at < timezone.now() - STALLED_AFTER
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (self.State.DONE, self.State.FAILED)
-
-    @property
     def may_retry(self) -> bool:
         return self.stalled and bool(self.package_name)
-
-    @property
-    def display_state(self) -> str:
-        return "stopped" if self.stalled else self.state
-
-    @property
-    def status_label(self) -> str:
-        return "Stopped" if self.stalled else self.get_state_display()
 
     @property
     def status_text(self) -> str:
@@ -190,46 +148,9 @@ class ImportJob(models.Model):
         }
 
     # --- What the worker records (exports.tasks) ------------------------------------------
-    # Conditional updates: each says which run it belongs to and what state it expects, so
-    # that the web process and a worker never overwrite each other's newer record.
-
-    def _this_run(self) -> ImportJobQuerySet:
-        return ImportJob.objects.filter(pk=self.pk, attempt=self.attempt)
-
-    def claim(self) -> bool:
-        """Mark a queued job running; False if it is not queued (run already, or retried)."""
-        now = timezone.now()
-        claimed = (
-            self._this_run()
-            .filter(state=self.State.QUEUED)
-            .update(state=self.State.RUNNING, started_at=now, heartbeat_at=now, progress="")
-        )
-        if claimed:
-            self.state, self.started_at, self.heartbeat_at = self.State.RUNNING, now, now
-        return bool(claimed)
-
-    def beat(self, progress: str | None = None) -> None:
-        changes: dict[str, Any] = {"heartbeat_at": timezone.now()}
-        if progress is not None:
-            changes["progress"] = progress[:200]
-        self._this_run().filter(state=self.State.RUNNING).update(**changes)
 
     def succeed(self, summary: str, collection) -> None:
         self._finish(state=self.State.DONE, summary=summary, collection=collection)
-
-    def fail(self, message: str) -> None:
-        self._finish(state=self.State.FAILED, error=message)
-
-    def _finish(self, **changes: Any) -> None:
-        changes["finished_at"] = timezone.now()
-        if self._this_run().filter(state=self.State.RUNNING).update(**changes):
-            for name, value in changes.items():
-                setattr(self, name, value)
-
-    def interrupted(self) -> None:
-        """The worker is being stopped mid-import: show the job as stopped at once, and keep
-        its package so that it can run again."""
-        self._this_run().filter(state=self.State.RUNNING).update(heartbeat_at=None)
 
     def delete_package(self) -> None:
         if self.package_name:
@@ -237,28 +158,6 @@ class ImportJob(models.Model):
             if self.pk is not None:
                 ImportJob.objects.filter(pk=self.pk).update(package_name="")
             self.package_name = ""
-
-    def retry(self) -> bool:
-        """Queue a stopped job again as a new run; False if it is not stopped."""
-        if not self.may_retry:
-            return False
-        cutoff = timezone.now() - STALLED_AFTER
-        requeued = (
-            self._this_run()
-            .filter(state=self.State.RUNNING)
-            .filter(models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=cutoff))
-            .update(
-                state=self.State.QUEUED,
-                attempt=models.F("attempt") + 1,
-                progress="",
-                started_at=None,
-                heartbeat_at=None,
-            )
-        )
-        if requeued:
-            self.refresh_from_db()
-            transaction.on_commit(self.enqueue)
-        return bool(requeued)
 
 
 # --- What an import in progress has written -------------------------------------------------

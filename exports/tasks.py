@@ -3,58 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 
-from django.db import DatabaseError, connections
 from django_tasks import task
 
+from archive.jobs import Heartbeat
 from exports.importer import import_package
-from exports.models import HEARTBEAT_SECONDS, UNEXPECTED_ERROR, ImportJob
+from exports.models import UNEXPECTED_ERROR, ImportJob
 from exports.package import PackageError, open_package
 
 logger = logging.getLogger(__name__)
-
-
-class Heartbeat:
-    """Records, every HEARTBEAT_SECONDS, that the job's worker is alive and how far its
-    import has got, so that its page can say so (and can tell when the worker was stopped).
-
-    It writes from a thread of its own, on a database connection of its own: the import
-    writes in transactions, and a progress line written inside them would stay unseen until
-    they commit. The thread dies with the worker, which is what makes silence mean "stopped".
-    """
-
-    def __init__(self, job: ImportJob) -> None:
-        self.job = job
-        self.progress: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"import-{job.uuid}-heartbeat", daemon=True
-        )
-
-    def report(self, text: str) -> None:
-        """The import's progress callback: the next beat writes the latest text."""
-        self.progress = text
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
-                try:
-                    self.job.beat(self.progress)
-                except DatabaseError as exc:
-                    # SQLite: another writer held the lock past the busy timeout. The next
-                    # beat tries again; only minutes of silence mark the job stopped.
-                    logger.warning("Import %s: could not record progress (%s)", self.job.uuid, exc)
-        finally:
-            connections.close_all()  # this thread's connections only
 
 
 @task()
