@@ -25,9 +25,10 @@ METADATA_FIELDS = tuple(f for f in Source.METADATA_FIELDS if f != "citation_key"
 CITATION_KEY_ATTEMPTS = 10
 
 # A text layer up to this many characters is indexed for search in the transaction that
-# writes its source (about a second of work). A longer one is indexed right after that
-# transaction commits, in short batched transactions: on SQLite one long transaction would
-# hold the single write lock past other writers' busy timeout.
+# writes its source (about a second of work). A longer one is indexed by the background
+# worker once that transaction commits, in short batched transactions: on SQLite one long
+# transaction would hold the single write lock past other writers' busy timeout, and the
+# person archiving need not wait for it.
 INLINE_INDEX_CHARS = 2_000_000
 
 
@@ -229,7 +230,7 @@ def _archive_spooled(
             continue
         log.info("archived %s %s (%s bytes)", source.uuid, source.sha256, source.size)
         if len(source.text) > INLINE_INDEX_CHARS:
-            _index(source)
+            _index_later(source)
         return Archived(source, created=True)
     raise AssertionError("unreachable")
 
@@ -263,17 +264,14 @@ def _lock_bytes(sha256: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sha256[:15], 16)])
 
 
-def _index(source: Source) -> None:
-    """Index a committed source with a long text layer. The source stays archived whatever
-    happens here: a failure is logged, and ``manage.py rebuild_search_index --missing``
-    indexes it later."""
-    try:
-        source_written.send(Source, source=source)
-    except Exception:
-        log.exception(
-            "search indexing of %s failed; run manage.py rebuild_search_index --missing",
-            source.uuid,
-        )
+def _index_later(source: Source) -> None:
+    """Queue the indexing of a source with a long text layer, once it is committed: the
+    background worker indexes it in short batched transactions. Until then it is archived
+    and readable but not yet found by search; ``manage.py rebuild_search_index --missing``
+    indexes whatever a worker never got to."""
+    from archive.tasks import index_source  # the task module imports this one
+
+    transaction.on_commit(lambda: index_source.enqueue(source.pk))
 
 
 def _cleaned(field_name: str, value):

@@ -27,7 +27,7 @@ from search.index import (
 from search.models import AnnotationEntry, SourceSegment, SourceVocabulary
 from search.query import Filters, QueryError, parse_query
 from search.query.parsing import MAX_QUERY_LENGTH
-from tests.conftest import archive_text, login
+from tests.conftest import archive_text, login, run_worker
 from tests.helpers import ARCHIVE_TEXT, RIVER_TEXT, annotate, found, make_source, search
 
 
@@ -891,7 +891,18 @@ def test_a_source_is_indexed_in_the_transaction_that_archives_it(owner, monkeypa
     assert not Source.objects.exists()  # no source without its index
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
+def test_a_very_long_text_is_archived_and_searchable_once_the_worker_indexes_it(owner, monkeypatch):
+    monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 10)  # RIVER_TEXT counts as long
+    source = make_source(RIVER_TEXT, owner)
+    # Archived and readable at once; indexed by the background worker, not in the request.
+    assert list(unindexed_sources()) == [source]
+    run_worker()
+    assert not list(unindexed_sources())
+    assert SourceSegment.objects.filter(source=source, kind="text").exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_very_long_text_is_archived_even_when_indexing_fails(owner, monkeypatch, caplog):
     def broken(source):
         raise RuntimeError("index unavailable")
@@ -899,17 +910,19 @@ def test_a_very_long_text_is_archived_even_when_indexing_fails(owner, monkeypatc
     monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 10)  # RIVER_TEXT counts as long
     monkeypatch.setattr("search.index.index_source", broken)
     source = make_source(RIVER_TEXT, owner)
+    run_worker()
     assert source.pk and not SourceSegment.objects.filter(source=source).exists()
     assert "rebuild_search_index --missing" in caplog.text
     assert list(unindexed_sources()) == [source]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_very_long_text_is_indexed_in_batches_after_its_source_commits(owner, monkeypatch):
     monkeypatch.setattr("archive.ingest.INLINE_INDEX_CHARS", 1000)
     monkeypatch.setattr("search.index.INDEX_BATCH", 3)
     paragraph = " ".join(["word"] * 300)
     source = make_source("\n\n".join([paragraph] * 40), owner)
+    run_worker()
     text_rows = SourceSegment.objects.filter(source=source, kind="text")
     assert text_rows.count() == 20  # 600 words per stretch
     assert SourceSegment.objects.filter(source=source, kind="meta").count() == 1
