@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from archive.jobs import Job
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
@@ -344,6 +346,7 @@ class Source(models.Model):
         PASTE = "paste", "Pasted text"
         COMMAND_LINE = "cli", "Command line"
         IMPORT = "import", "Import"
+        CAPTURE = "capture", "Capture by URL"
 
     class Fixity(models.TextChoices):
         UNCHECKED = "unchecked", "Not yet checked"
@@ -720,6 +723,174 @@ class FixityCheck(models.Model):
 
 
 STOPWORDS = {"a", "an", "the", "of", "on", "in", "and", "to", "for", "at", "by", "with", "from"}
+
+
+# --- Captures: a live web page archived by its URL, in the background ------------------------
+
+CAPTURE_STOPPED = (
+    "The capture stopped before it finished, because the worker running it was stopped"
+    " (for example by a server restart). Nothing was archived; you can try again."
+)
+CAPTURE_UNEXPECTED_ERROR = (
+    "The capture failed because of an error on the server, not because of the page; nothing"
+    " was archived. The administrators can find the details in the worker's log."
+)
+
+
+class CaptureQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> CaptureQuerySet:
+        """A person's own captures; the provenance of sources they can see is shown on the
+        source's page (``of_source``), not here."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
+    def of_sources_visible_to(self, user: User | AnonymousUser) -> CaptureQuerySet:
+        """Finished captures whose source the person can see."""
+        return self.filter(
+            state=Job.State.DONE, source__in=Source.objects.visible_to(user).values("pk")
+        )
+
+
+class Capture(Job):
+    """One URL a person asked to archive, and what became of it.
+
+    Done, it records the source the page's bytes were archived as (a new one, or one that
+    already held these exact bytes) and the provenance of this fetch: each capture of a URL
+    has its own date, redirects, headers and web archive (WACZ), even when the bytes are the
+    same as before.
+    """
+
+    retry_failed = True  # a server that failed may answer now
+
+    # None: the command line (the server itself).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="captures",
+    )
+    url = models.URLField("URL", max_length=2000, help_text="The URL as it was asked for.")
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    whole_page = models.BooleanField(
+        default=False, help_text="Keep the whole page as the text layer, not only its article."
+    )
+
+    # What the capture found, once done.
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="captures"
+    )
+    new_source = models.BooleanField(
+        default=False, help_text="False when the bytes were already archived as the source."
+    )
+    url_final = models.URLField("final URL", max_length=2000, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    server_ip = models.GenericIPAddressField("server address", null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # The redirects, the response headers and the software, as archive.capture.fetch records.
+    provenance = models.JSONField(default=dict, blank=True)
+    wacz_sha256 = models.CharField("WACZ SHA-256", max_length=64, blank=True)
+    wacz_name = models.CharField(max_length=200, blank=True)
+    wacz_size = models.BigIntegerField(null=True, blank=True)
+    screenshot_sha256 = models.CharField(max_length=64, blank=True)
+    screenshot_name = models.CharField(max_length=200, blank=True)
+    screenshot_size = models.BigIntegerField(null=True, blank=True)
+
+    objects = CaptureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="capture_user_recent"),
+            models.Index(fields=["source", "-fetched_at"], name="capture_source_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.get_state_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("archive:capture", args=[self.uuid])
+
+    @classmethod
+    def submit(
+        cls,
+        user: User | None,
+        url: str,
+        *,
+        collection: Collection | None = None,
+        whole_page: bool = False,
+    ) -> Capture:
+        """Record the request and queue its capture once the request is committed."""
+        capture = cls(user=user, url=url, collection=collection, whole_page=whole_page)
+        with transaction.atomic():
+            capture.save()
+            transaction.on_commit(capture.enqueue)
+        return capture
+
+    def enqueue(self) -> None:
+        from archive.tasks import run_capture  # the task module imports this one
+
+        run_capture.enqueue(str(self.uuid), self.attempt)
+
+    @property
+    def status_text(self) -> str:
+        if self.stalled:
+            return CAPTURE_STOPPED
+        if self.state == self.State.QUEUED:
+            return "Waiting for the worker to start it."
+        if self.state == self.State.RUNNING:
+            return self.progress or "Fetching the page."
+        if self.state == self.State.FAILED:
+            return self.error
+        if self.source is None:
+            return "Archived; the source has since been deleted."
+        if self.new_source:
+            return f"Archived as “{self.source.title}”."
+        return (
+            f"The page's bytes were already archived as “{self.source.title}”: this capture"
+            " is recorded in its provenance."
+        )
+
+    @property
+    def may_retry(self) -> bool:
+        return self.stalled or self.state == self.State.FAILED
+
+    def status(self) -> dict[str, Any]:
+        """The state as the pages and the API show it."""
+        return {
+            "uuid": str(self.uuid),
+            "url": self.url,
+            "state": self.display_state,
+            "label": self.status_label,
+            "text": self.status_text,
+            "finished": self.finished,
+            "may_retry": self.may_retry,
+            "source": (
+                {
+                    "uuid": str(self.source.uuid),
+                    "title": self.source.title,
+                    "url": self.source.get_absolute_url(),
+                }
+                if self.state == self.State.DONE and self.source is not None
+                else None
+            ),
+        }
+
+    def succeed(self, source: Source, *, created: bool, **record: Any) -> bool:
+        return self._finish(state=self.State.DONE, source=source, new_source=created, **record)
+
+    def open_wacz(self):
+        from archive.blobstore import archive_storage
+
+        return archive_storage().open(self.wacz_name, "rb")
+
+    def open_screenshot(self):
+        from archive.blobstore import archive_storage
+
+        return archive_storage().open(self.screenshot_name, "rb")
 
 
 def ascii_slug_word(value: str) -> str:

@@ -1,0 +1,118 @@
+"""A capture from start to end: fetch the page, keep its web archive, archive its bytes.
+
+The worker (archive.tasks.run_capture) and the command line (manage.py archive URL) run it.
+Nothing is written until the page has been fetched whole: a fetch that fails leaves only the
+capture's failure record. The web archive is stored before the source, at its content address,
+so the source and the capture's record are written together, in one transaction, last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import PurePosixPath
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.db import transaction
+
+from archive.blobstore import TooLarge, file_chunks, spool, store
+from archive.ingest import Archived, archive_chunks
+from archive.models import Capture, Collection, Source
+
+from . import CaptureError
+from .fetch import Fetched, capture
+from .wacz import package_wacz
+from .warc import write_warc
+
+# The web archive holds the page, its redirects and (with a browser) what the page loaded.
+WACZ_LIMIT_FACTOR = 4
+
+NO_LONGER_WRITABLE = "you can no longer add sources to the collection it was to go into"
+
+
+class Superseded(Exception):
+    """The capture was retried while this run was still going: the newer run records it."""
+
+
+def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -> Archived:
+    """Capture ``job.url`` as ``job.user`` and record the outcome on ``job``.
+
+    Raises CaptureError (a reason to show), ArchiveError (the page cannot be archived) or
+    Superseded; the caller records a failure.
+    """
+    collection, user = job.collection, job.user
+    if collection is not None and user is not None and not _may_add_to(user, collection):
+        raise CaptureError(NO_LONGER_WRITABLE)
+    progress("Fetching the page.")
+    with capture(job.url) as fetched, ExitStack() as files:
+        progress("Writing the web archive.")
+        warc = files.enter_context(write_warc(fetched))
+        wacz = files.enter_context(
+            package_wacz(
+                warc, url=fetched.final.url, title="", captured_at=fetched.final.fetched_at
+            )
+        )
+        wacz_record = _store(wacz, "web archive")
+        progress("Archiving the page.")
+        final = fetched.final
+        with transaction.atomic():
+            archived = archive_chunks(
+                file_chunks(fetched.original),
+                user=job.user,
+                via=Source.Via.CAPTURE,
+                filename=_filename(final.url),
+                declared_type=final.header("Content-Type") or "",
+                original_url=final.url,
+                metadata={"url": final.url},
+                collection=job.collection,
+            )
+            recorded = job.succeed(
+                archived.source,
+                created=archived.created,
+                **_provenance(fetched),
+                **{f"wacz_{name}": value for name, value in wacz_record.items()},
+            )
+            if not recorded:
+                raise Superseded
+        return archived
+
+
+def _may_add_to(user, collection: Collection) -> bool:
+    return Collection.objects.writable_by(user).filter(pk=collection.pk).exists()
+
+
+def _provenance(fetched: Fetched) -> dict[str, Any]:
+    final = fetched.final
+    provenance = fetched.provenance()
+    return {
+        "url_final": final.url[:2000],
+        "http_status": final.status,
+        "server_ip": final.ip,
+        "fetched_at": final.fetched_at,
+        "provenance": {
+            key: provenance[key] for key in ("redirects", "headers", "software", "url_requested")
+        },
+    }
+
+
+def _store(file: IO[bytes], what: str) -> dict[str, Any]:
+    """Store a file the capture made at its content address."""
+    file.seek(0)
+    try:
+        spooled = spool(
+            file_chunks(file), max_bytes=settings.SCHOLION_MAX_UPLOAD_BYTES * WACZ_LIMIT_FACTOR
+        )
+    except TooLarge:
+        raise CaptureError(f"the {what} is too large to keep") from None
+    try:
+        name, _ = store(spooled)
+    finally:
+        spooled.close()
+    return {"sha256": spooled.sha256, "name": name, "size": spooled.size}
+
+
+def _filename(url: str) -> str:
+    """The last part of the URL's path, as a browser would name the saved page."""
+    return unquote(PurePosixPath(urlsplit(url).path).name)[:300]
