@@ -25,7 +25,7 @@ from annotations.models import (
     TagRef,
 )
 from archive.cite import Passage, references
-from archive.models import Collection, Source
+from archive.models import Capture, Collection, Source
 from archive.reader import render_text_layer
 
 
@@ -33,7 +33,9 @@ def readable_sources(user) -> QuerySet[Source]:
     """Sources ``user`` may read, each with two flags for its reading page: whether an
     annotation on it cites anything (``cites_something``) and whether a citation names it
     (``is_cited``). The queries for citations and backlinks are the page's costliest to
-    build (visibility rules inside visibility rules); a page without any skips them."""
+    build (visibility rules inside visibility rules); a page without any skips them. And
+    whether it was captured from the web (``was_captured``): a source that was not needs
+    no query for its captures."""
     return (
         Source.objects.visible_to(user)
         .select_related("archived_by")
@@ -41,6 +43,9 @@ def readable_sources(user) -> QuerySet[Source]:
             cites_something=Exists(Citation.objects.filter(annotation__source=OuterRef("pk"))),
             is_cited=Exists(
                 Citation.objects.filter(kind=Citation.Kind.SOURCE, source=OuterRef("pk"))
+            ),
+            was_captured=Exists(
+                Capture.objects.filter(source=OuterRef("pk"), state=Capture.State.DONE)
             ),
         )
     )
@@ -141,6 +146,11 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         annotations, request.user, citations, keys, source_uuid=str(source.uuid)
     )
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
+    captures, other_captures = (
+        Capture.objects.history(source, request.user)
+        if getattr(source, "was_captured", True)
+        else ([], [])
+    )
     permalink = request.build_absolute_uri(source.get_absolute_url())
     passage = None
     if mark is not None:
@@ -173,6 +183,9 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         "authors": authors,
         "tags": tags,
         "last_check": last_check,
+        "captures": captures,
+        "other_captures": other_captures,
+        "screenshot": next((c for c in reversed(captures) if c.screenshot_name), None),
         "can_annotate": Annotation.can_annotate(request.user, source),
         "can_edit_metadata": source.can_edit_metadata(request.user),
         "collections": Collection.objects.filter(sources=source)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -87,6 +89,66 @@ class ArchiveForm(forms.Form):
         if not has_file and not has_text and not self.errors.get("file"):
             raise forms.ValidationError("Choose a file to upload or paste some text.")
         return cleaned
+
+
+MAX_URLS_PER_REQUEST = 20
+
+
+class CaptureForm(forms.Form):
+    """One web address or several, one per line, to capture in the background."""
+
+    urls = forms.CharField(
+        label="Web addresses",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=(
+            "One address per line (http or https), at most"
+            f" {MAX_URLS_PER_REQUEST} at a time. Each page is fetched in the background and"
+            " kept exactly as the server sent it, with a web archive (WACZ) of the capture."
+        ),
+    )
+    whole_page = forms.BooleanField(
+        label="Keep the whole page",
+        required=False,
+        help_text=(
+            "The text to read and annotate is the article alone, without the site's menus and"
+            " footers; tick this to keep everything on the page."
+        ),
+    )
+    collection = forms.ModelChoiceField(queryset=Collection.objects.none(), required=False)
+
+    def __init__(self, *args, user=None, **kwargs):
+        kwargs.setdefault("prefix", "capture")
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            collection_field = self.fields["collection"]
+            assert isinstance(collection_field, forms.ModelChoiceField)
+            collection_field.queryset = Collection.objects.writable_by(user)
+
+    def clean_urls(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["urls"].splitlines() if line.strip()]
+        if len(lines) > MAX_URLS_PER_REQUEST:
+            raise forms.ValidationError(
+                f"That is {len(lines)} addresses; capture at most {MAX_URLS_PER_REQUEST} at a time."
+            )
+        field = forms.URLField(max_length=2000, assume_scheme="https")
+        urls, bad = [], []
+        for line in lines:
+            try:
+                url = field.clean(line)
+            except forms.ValidationError:
+                bad.append(line)
+                continue
+            if urlsplit(url).scheme not in ("http", "https"):
+                bad.append(line)
+            elif url not in urls:
+                urls.append(url)
+        if bad:
+            listed = ", ".join(f"“{line[:80]}”" for line in bad[:3])
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise forms.ValidationError(
+                f"Not a web address (http or https): {listed}{more}. Nothing was captured."
+            )
+        return urls
 
 
 class SourceMetadataForm(forms.ModelForm):

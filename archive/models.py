@@ -739,17 +739,42 @@ CAPTURE_UNEXPECTED_ERROR = (
 
 class CaptureQuerySet(models.QuerySet):
     def visible_to(self, user: User | AnonymousUser) -> CaptureQuerySet:
-        """A person's own captures; the provenance of sources they can see is shown on the
-        source's page (``of_source``), not here."""
+        """A person's own captures, in every state: what "My captures" lists and what they
+        may retry."""
         if not user.is_authenticated:
             return self.none()
         return self.filter(user=user)
 
-    def of_sources_visible_to(self, user: User | AnonymousUser) -> CaptureQuerySet:
-        """Finished captures whose source the person can see."""
-        return self.filter(
+    def readable_by(self, user: User | AnonymousUser) -> CaptureQuerySet:
+        """A person's own captures, and the finished captures of every source they can see:
+        a source's provenance (and its web archive) is as visible as the source."""
+        of_visible = Q(
             state=Job.State.DONE, source__in=Source.objects.visible_to(user).values("pk")
         )
+        if not user.is_authenticated:
+            return self.filter(of_visible)
+        return self.filter(Q(user=user) | of_visible)
+
+    def history(self, source: Source, user: User | AnonymousUser) -> tuple[list, list]:
+        """For a source's page: its captures, oldest first (the first archived it, the others
+        found the same bytes again), and the captures of the same addresses that found other
+        bytes (the page had changed), as sources the person can see, newest first."""
+        own = list(self.filter(source=source, state=Job.State.DONE).order_by("fetched_at", "pk"))
+        addresses = {capture.url_final for capture in own} | {capture.url for capture in own}
+        elsewhere = (
+            self.filter(
+                state=Job.State.DONE,
+                url_final__in=addresses,
+                source__in=Source.objects.visible_to(user).values("pk"),
+            )
+            .exclude(source=source)
+            .select_related("source")
+            .order_by("-fetched_at", "-pk")[:OTHER_CAPTURES_SHOWN]
+        )
+        return own, list(elsewhere)
+
+
+OTHER_CAPTURES_SHOWN = 20
 
 
 class Capture(Job):
@@ -878,6 +903,11 @@ class Capture(Job):
                 else None
             ),
         }
+
+    @property
+    def as_list(self) -> list[Capture]:
+        """This capture alone, for templates that list captures."""
+        return [self]
 
     def succeed(self, source: Source, *, created: bool, **record: Any) -> bool:
         return self._finish(state=self.State.DONE, source=source, new_source=created, **record)

@@ -10,4 +10,14 @@ urlpatterns = [
     path("sources/<uuid:uuid>/original", views.source_original, name="source_original"),
     path("sources/<uuid:uuid>/edit/", views.source_edit, name="source_edit"),
     path("collections/", views.collection_list, name="collection_list"),
+    path("captures/", views.capture_list, name="capture_list"),
+    path("captures/status", views.capture_status, name="capture_status"),
+    path("captures/<uuid:capture_uuid>/", views.capture_detail, name="capture"),
+    path("captures/<uuid:capture_uuid>/retry", views.capture_retry, name="capture_retry"),
+    path("captures/<uuid:capture_uuid>/wacz", views.capture_wacz, name="capture_wacz"),
+    path(
+        "captures/<uuid:capture_uuid>/screenshot.png",
+        views.capture_screenshot,
+        name="capture_screenshot",
+    ),
 ]

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import json
+import uuid as uuid_module
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from archive.forms import ArchiveForm, SourceMetadataForm
-from archive.ingest import ArchiveError, archive_chunks
-from archive.models import Collection, Source
+from archive.forms import ArchiveForm, CaptureForm, SourceMetadataForm
+from archive.ingest import Archived, ArchiveError, archive_chunks
+from archive.models import Capture, Collection, Source
 from archive.signals import source_written
 
 SOURCE_SORTS = {  # newest and oldest read in order from archive_source_archived_idx
@@ -56,33 +62,31 @@ def source_original(request: HttpRequest, uuid) -> FileResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_archive(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
+    """Archive a source: capture web addresses (first), or upload a file or paste text."""
+    capture_form = CaptureForm(user=request.user, initial={"urls": request.GET.get("url", "")})
+    form = ArchiveForm(user=request.user)
+    if request.method == "POST" and "capture-urls" in request.POST:
+        capture_form = CaptureForm(request.POST, user=request.user)
+        if capture_form.is_valid():
+            data = capture_form.cleaned_data
+            for url in data["urls"]:
+                Capture.submit(
+                    request.user,
+                    url,
+                    collection=data["collection"],
+                    whole_page=data["whole_page"],
+                )
+            count = len(data["urls"])
+            messages.success(
+                request,
+                f"{count} {'capture' if count == 1 else 'captures'} queued: progress shows below.",
+            )
+            return redirect("archive:source_archive")
+    elif request.method == "POST":
         form = ArchiveForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
-            data = form.cleaned_data
-            upload = data.get("file")
             try:
-                if upload is not None:
-                    archived = archive_chunks(
-                        upload.chunks(),
-                        user=request.user,
-                        via=Source.Via.UPLOAD,
-                        filename=upload.name,
-                        declared_type=upload.content_type or "",
-                        original_url=data["original_url"],
-                        metadata={"title": data["title"]},
-                        collection=data["collection"],
-                    )
-                else:
-                    archived = archive_chunks(
-                        iter([data["text"].encode("utf-8")]),
-                        user=request.user,
-                        via=Source.Via.PASTE,
-                        declared_type="text/plain; charset=utf-8",
-                        original_url=data["original_url"],
-                        metadata={"title": data["title"]},
-                        collection=data["collection"],
-                    )
+                archived = _archive_upload(request, form.cleaned_data)
             except ArchiveError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -94,9 +98,158 @@ def source_archive(request: HttpRequest) -> HttpResponse:
                     return redirect("archive:source_edit", uuid=source.uuid)
                 messages.info(request, archived.message)
                 return redirect(source)
+    context = {
+        "capture_form": capture_form,
+        "form": form,
+        "captures": Capture.objects.visible_to(request.user).select_related("source")[
+            :RECENT_CAPTURES
+        ],
+        "bookmarklet": bookmarklet(request),
+    }
+    return render(request, "archive/source_archive.html", context)
+
+
+RECENT_CAPTURES = 10
+
+
+def _archive_upload(request: HttpRequest, data: dict) -> Archived:
+    upload = data.get("file")
+    if upload is not None:
+        return archive_chunks(
+            upload.chunks(),
+            user=request.user,
+            via=Source.Via.UPLOAD,
+            filename=upload.name,
+            declared_type=upload.content_type or "",
+            original_url=data["original_url"],
+            metadata={"title": data["title"]},
+            collection=data["collection"],
+        )
+    return archive_chunks(
+        iter([data["text"].encode("utf-8")]),
+        user=request.user,
+        via=Source.Via.PASTE,
+        declared_type="text/plain; charset=utf-8",
+        original_url=data["original_url"],
+        metadata={"title": data["title"]},
+        collection=data["collection"],
+    )
+
+
+def bookmarklet(request: HttpRequest) -> str:
+    """A link to keep in the browser's bookmarks: it opens this page with the address of the
+    page being read filled in (the page is captured only when the person confirms)."""
+    target = request.build_absolute_uri(reverse("archive:source_archive"))
+    return (
+        "javascript:void(window.open("
+        f"{json.dumps(target + '?url=')}+encodeURIComponent(location.href)))"
+    )
+
+
+# --- Captures --------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def capture_list(request: HttpRequest) -> HttpResponse:
+    """My captures: every web address the person asked to archive, and what became of it."""
+    captures = Capture.objects.visible_to(request.user).select_related("source", "collection")
+    page = Paginator(captures, 25).get_page(request.GET.get("page"))
+    return render(request, "archive/capture_list.html", {"page": page})
+
+
+def _readable_capture(request: HttpRequest, capture_uuid) -> Capture:
+    return get_object_or_404(
+        Capture.objects.readable_by(request.user).select_related("source", "collection", "user"),
+        uuid=capture_uuid,
+    )
+
+
+@require_safe
+def capture_detail(request: HttpRequest, capture_uuid) -> HttpResponse:
+    """One capture: its state while it runs, then its provenance and downloads."""
+    capture = _readable_capture(request, capture_uuid)
+    return render(
+        request,
+        "archive/capture_detail.html",
+        {"capture": capture, "mine": capture.user_id == request.user.pk},
+    )
+
+
+MAX_STATUS_UUIDS = 50
+
+
+@never_cache
+@login_required
+@require_safe
+def capture_status(request: HttpRequest) -> JsonResponse:
+    """The state of the person's own captures named in ``?uuid=`` (for the pages' script)."""
+    wanted = []
+    for value in request.GET.getlist("uuid")[:MAX_STATUS_UUIDS]:
+        try:
+            wanted.append(uuid_module.UUID(value))
+        except ValueError:
+            continue
+    captures = (
+        Capture.objects.visible_to(request.user).filter(uuid__in=wanted).select_related("source")
+    )
+    return JsonResponse({"captures": [capture.status() for capture in captures]})
+
+
+@login_required
+@require_POST
+def capture_retry(request: HttpRequest, capture_uuid) -> HttpResponse:
+    """Run a failed or stopped capture again, as its requester."""
+    capture = get_object_or_404(Capture.objects.visible_to(request.user), uuid=capture_uuid)
+    if capture.retry():
+        messages.success(request, f"The capture of {capture.url} is queued again.")
     else:
-        form = ArchiveForm(user=request.user)
-    return render(request, "archive/source_archive.html", {"form": form})
+        messages.info(request, "This capture has not failed or stopped: there is nothing to retry.")
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        return redirect(next_url)
+    return redirect(capture)
+
+
+@require_safe
+def capture_wacz(request: HttpRequest, capture_uuid) -> FileResponse:
+    capture = _readable_capture(request, capture_uuid)
+    if not capture.wacz_name:
+        raise Http404("This capture has no web archive.")
+    return _stored_download(
+        capture.open_wacz(),
+        sha256=capture.wacz_sha256,
+        filename=f"{capture.source.citation_key if capture.source else capture.uuid}.wacz",
+        content_type="application/wacz",
+        as_attachment=True,
+    )
+
+
+@require_safe
+def capture_screenshot(request: HttpRequest, capture_uuid) -> FileResponse:
+    capture = _readable_capture(request, capture_uuid)
+    if not capture.screenshot_name:
+        raise Http404("This capture has no screenshot.")
+    return _stored_download(
+        capture.open_screenshot(),
+        sha256=capture.screenshot_sha256,
+        filename=f"{capture.uuid}.png",
+        content_type="image/png",
+        as_attachment=False,
+    )
+
+
+def _stored_download(
+    file, *, sha256: str, filename: str, content_type: str, as_attachment: bool
+) -> FileResponse:
+    response = FileResponse(
+        file, as_attachment=as_attachment, filename=filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    response["ETag"] = f'"{sha256}"'
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
 
 
 @login_required

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 from jsonschema import Draft7Validator
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
@@ -252,3 +253,20 @@ def cite_everything(owner, annotated):
     ]
     citing.replace_citations(Citation.build_all(specs, user=owner, citing=citing))
     return citing, outside
+
+
+def command_env() -> dict[str, str]:
+    """The environment of a `manage.py` process using this test's database."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",  # not tests.settings: a data dir of its own
+        "DATABASE_URL": url,
+        "SCHOLION_DATA_DIR": str(settings.DATA_DIR),
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, models
+from django.db import models
 from django.test import Client
 from django.utils import timezone
 
@@ -36,6 +35,7 @@ from exports.package import PackageError, open_package
 from tests.conftest import archive_text
 from tests.helpers import (
     blob_files,
+    command_env,
     empty_everything,
     export_bag,
     import_bytes,
@@ -150,23 +150,6 @@ def large_package(owner, tmp_path) -> bytes:
     Source.objects.all().delete()
     shutil.rmtree(archive_storage().path(""), ignore_errors=True)
     return data
-
-
-def command_env() -> dict[str, str]:
-    """The environment of a `manage.py` process using this test's database."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        url = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",  # not tests.settings: a data dir of its own
-        "DATABASE_URL": url,
-        "SCHOLION_DATA_DIR": str(settings.DATA_DIR),
-    }
 
 
 def start_import(path: Path) -> subprocess.Popen:

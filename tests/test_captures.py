@@ -1,0 +1,436 @@
+"""Capture by URL, end to end: the archive page queues captures, the real worker runs them
+against a website on 127.0.0.1, and the pages show what became of each."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from archive.blobstore import archive_storage
+from archive.models import Capture, Membership, Source
+from tests.conftest import run_worker
+from tests.helpers import blob_files, command_env
+from tests.websites import Answer, Website, redirect, website
+
+ARTICLE = (
+    b"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+    b"<title>Tolls on the river crossing</title></head><body><article>"
+    b"<h1>Tolls on the river crossing</h1>"
+    b"<p>The ferry charged one penny per passenger in 1843, as the ledger records.</p>"
+    b"</article></body></html>"
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_blobs() -> None:
+    """Blobs that earlier tests stored (files outlive the database's rows)."""
+    shutil.rmtree(archive_storage().path(""), ignore_errors=True)
+
+
+@pytest.fixture
+def site(settings) -> Iterator[Website]:
+    settings.SCHOLION_CAPTURE_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.SCHOLION_CAPTURE_TIMEOUT = 5
+    with website() as site:
+        site.pages["/story"] = Answer(ARTICLE)
+        yield site
+
+
+def capture_urls(client: Client, *urls: str, **fields: object):
+    data = {"capture-urls": "\n".join(urls), **{f"capture-{k}": v for k, v in fields.items()}}
+    return client.post("/sources/new/", data)
+
+
+def status_of(capture: Capture) -> tuple[str, str]:
+    capture.refresh_from_db()
+    return capture.display_state, capture.status_text
+
+
+# --- Through the archive page ----------------------------------------------------------------
+
+
+def test_a_url_on_the_archive_page_becomes_a_source_with_its_provenance(client, owner, site):
+    site.pages["/old-address"] = redirect("/story", status=301)
+    client.force_login(owner)
+    page = client.get("/sources/new/").content.decode()
+    # The address comes first, before the upload.
+    assert page.index('name="capture-urls"') < page.index('name="file"')
+
+    response = capture_urls(client, site.url("/old-address"))
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "1 capture queued" in page
+    assert "Waiting for the worker to start it." in page
+
+    run_worker()
+    capture = Capture.objects.get()
+    assert capture.state == "done", capture.error
+    source = capture.source
+    assert source is not None and capture.new_source
+    assert source.archived_via == "capture" and source.archived_by == owner
+    assert source.sha256 == hashlib.sha256(ARTICLE).hexdigest()
+    with source.open_original() as original:
+        assert original.read() == ARTICLE
+    assert source.original_url == source.url == site.url("/story")
+    assert source.title == "Tolls on the river crossing"
+    assert "one penny per passenger" in source.text
+    assert capture.url == site.url("/old-address")
+    assert capture.url_final == site.url("/story")
+    assert capture.http_status == 200 and capture.server_ip == "127.0.0.1"
+    assert capture.provenance["redirects"] == [
+        {"url": site.url("/old-address"), "status": 301, "location": "/story"}
+    ]
+    assert ["Content-Type", "text/html; charset=utf-8"] in capture.provenance["headers"]
+    assert capture.provenance["software"]["name"] == "Scholion"
+    # Every request carried Scholion's user agent; one for the redirect, one for the page.
+    assert [path for path, _ in site.seen] == ["/old-address", "/story"]
+    assert all(agent and agent.startswith("Scholion/") for _, agent in site.seen)
+
+    archive_page = client.get("/sources/new/").content.decode()
+    assert "Archived as “Tolls on the river crossing”." in archive_page
+    assert source.get_absolute_url() in archive_page
+
+    reading = client.get(source.get_absolute_url()).content.decode()
+    assert "Captured from the web" in reading
+    assert capture.get_absolute_url() in reading
+    assert f"/captures/{capture.uuid}/wacz" in reading
+
+    detail = client.get(capture.get_absolute_url()).content.decode()
+    for shown in (site.url("/old-address"), "answered 301", site.url("/story"), "127.0.0.1"):
+        assert shown in detail
+    assert "Web archive (WACZ)" in detail
+
+
+def test_the_web_archive_download_is_a_wacz_of_the_capture(client, owner, site):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    capture = Capture.objects.get()
+    response = client.get(f"/captures/{capture.uuid}/wacz")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Security-Policy"] == "sandbox"
+    wacz = b"".join(response.streaming_content)
+    assert hashlib.sha256(wacz).hexdigest() == capture.wacz_sha256
+    names = zipfile.ZipFile(io.BytesIO(wacz)).namelist()
+    assert "datapackage.json" in names and "pages/pages.jsonl" in names
+    # Stored at its content address, beside the page's original.
+    assert blob_files() == {capture.wacz_name, capture.source.blob_name}
+
+
+def test_several_urls_one_per_line_each_become_a_capture(client, owner, collection, site):
+    site.pages["/second"] = Answer(ARTICLE.replace(b"1843", b"1844"))
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"), "", site.url("/second"), collection=collection.pk)
+    assert Capture.objects.count() == 2
+    run_worker()
+    assert sorted(c.state for c in Capture.objects.all()) == ["done", "done"]
+    assert set(collection.sources.all()) == {c.source for c in Capture.objects.all()}
+
+
+@pytest.mark.parametrize(
+    "urls, message",
+    [
+        (["not an address"], "Not a web address (http or https): “not an address”."),
+        (["ftp://example.org/file.txt"], "Not a web address"),
+        (["javascript:alert(1)"], "Not a web address"),
+        ([f"https://example.org/{n}" for n in range(21)], "capture at most 20 at a time"),
+        ([], "This field is required."),
+    ],
+)
+def test_bad_addresses_are_refused_and_nothing_is_queued(client, owner, urls, message):
+    client.force_login(owner)
+    response = capture_urls(client, *urls, "https://example.org/fine" if urls else "")
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Capture.objects.exists()
+    # What was typed stays in the box, to be corrected.
+    if urls:
+        assert urls[0] in response.content.decode()
+
+
+def test_the_bookmarklet_fills_in_the_address(client, owner):
+    client.force_login(owner)
+    page = client.get("/sources/new/", {"url": "https://example.org/a?b=1"}).content.decode()
+    assert "https://example.org/a?b=1</textarea>" in page
+    assert "Archive in Scholion" in page
+    assert "encodeURIComponent(location.href)" in page
+
+
+def test_a_capture_into_a_collection_one_may_not_add_to_is_refused(client, stranger, collection):
+    client.force_login(stranger)
+    response = capture_urls(client, "https://example.org/", collection=collection.pk)
+    assert "Select a valid choice" in response.content.decode()
+    assert not Capture.objects.exists()
+
+
+# --- Failures, in plain words, and trying again --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, answer, reason",
+    [
+        ("/gone", Answer(b"no", status=404), "the server answered 404"),
+        ("/broken", Answer(b"no", status=503), "the server answered 503"),
+        ("/to-intranet", redirect("http://10.1.2.3/admin"), "the address is on a private network"),
+        ("/slow", Answer(ARTICLE, trickle=0.05), "the server took longer than 1 s"),
+    ],
+)
+def test_a_failed_capture_says_why_and_leaves_nothing_behind(
+    client, owner, site, settings, path, answer, reason
+):
+    settings.SCHOLION_CAPTURE_TIMEOUT = 1
+    site.pages[path] = answer
+    client.force_login(owner)
+    capture_urls(client, site.url(path))
+    run_worker()
+    capture = Capture.objects.get()
+    assert status_of(capture) == ("failed", f"The capture failed: {reason}.")
+    page = client.get("/captures/").content.decode()
+    assert f"The capture failed: {reason}." in page and "Try again" in page
+    assert not Source.objects.exists() and not blob_files()
+
+
+def test_a_private_address_is_refused_without_the_allowance(client, owner, settings):
+    settings.SCHOLION_CAPTURE_ALLOWED_NETWORKS = []
+    client.force_login(owner)
+    capture_urls(client, "http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/")
+    run_worker()
+    assert sorted(c.error for c in Capture.objects.all()) == [
+        "The capture failed: the address is on a private network.",
+        "The capture failed: the address is on a private network.",
+    ]
+
+
+def test_a_page_that_is_too_large_is_refused(client, owner, site, settings):
+    settings.SCHOLION_MAX_UPLOAD_BYTES = 1024
+    site.pages["/huge"] = Answer(b"x" * 5000)
+    client.force_login(owner)
+    capture_urls(client, site.url("/huge"))
+    run_worker()
+    assert Capture.objects.get().error == "The capture failed: the page is larger than 1 KiB."
+
+
+def test_a_page_scholion_cannot_read_says_so(client, owner, site):
+    site.pages["/photo"] = Answer(
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 64, headers=[("Content-Type", "image/png")]
+    )
+    client.force_login(owner)
+    capture_urls(client, site.url("/photo"))
+    run_worker()
+    capture = Capture.objects.get()
+    assert capture.state == "failed"
+    assert capture.error.startswith("The page was fetched but could not be archived: ")
+    assert "image/png" in capture.error
+    assert not Source.objects.exists()
+
+
+def test_a_failed_capture_can_be_tried_again(client, owner, site):
+    site.pages["/later"] = Answer(b"not yet", status=503)
+    client.force_login(owner)
+    capture_urls(client, site.url("/later"))
+    run_worker()
+    capture = Capture.objects.get()
+    assert capture.state == "failed"
+
+    site.pages["/later"] = Answer(ARTICLE)
+    response = client.post(f"/captures/{capture.uuid}/retry", {"next": "/captures/"})
+    assert response["Location"] == "/captures/"
+    assert status_of(capture) == ("queued", "Waiting for the worker to start it.")
+    run_worker()
+    capture.refresh_from_db()
+    assert capture.state == "done" and capture.attempt == 2 and capture.error == ""
+    # A capture that did not fail is not run again.
+    client.post(f"/captures/{capture.uuid}/retry")
+    assert Capture.objects.get().attempt == 2
+
+
+def test_the_collection_is_checked_again_when_the_capture_runs(client, member, collection, site):
+    Membership.objects.filter(user=member).update(role=Membership.Role.EDITOR)
+    client.force_login(member)
+    capture_urls(client, site.url("/story"), collection=collection.pk)
+    assert Capture.objects.get().state == "queued"
+    Membership.objects.filter(user=member).delete()  # removed before the worker got to it
+    run_worker()
+    capture = Capture.objects.get()
+    assert capture.error == (
+        "The capture failed: you can no longer add sources to the collection it was to go into."
+    )
+    assert not collection.sources.exists()
+
+
+# --- The same address again ------------------------------------------------------------------
+
+
+def test_capturing_the_same_bytes_again_records_the_capture_on_the_same_source(client, owner, site):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    first, second = Capture.objects.order_by("created_at")
+    assert first.source == second.source and first.new_source and not second.new_source
+    assert Source.objects.count() == 1
+    assert "already archived" in status_of(second)[1]
+    reading = client.get(first.source.get_absolute_url()).content.decode()
+    assert reading.count("Captured again") == 1
+    assert first.get_absolute_url() in reading and second.get_absolute_url() in reading
+
+
+def test_a_page_that_changed_becomes_a_new_source_linked_to_the_earlier_capture(
+    client, owner, site
+):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    site.pages["/story"] = Answer(ARTICLE.replace(b"one penny", b"two pence"))
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    first, second = Capture.objects.order_by("created_at")
+    assert first.source != second.source and second.new_source
+    reading = client.get(second.source.get_absolute_url()).content.decode()
+    assert "Other captures of this address" in reading
+    assert first.source.get_absolute_url() in reading
+
+
+# --- Private means private -------------------------------------------------------------------
+
+
+def test_a_stranger_learns_nothing_of_someone_elses_capture(client, owner, stranger, site):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"))
+    run_worker()
+    mine = Capture.objects.get()
+    assert mine.source is not None
+
+    other = Client()
+    other.force_login(stranger)
+    for path in (
+        mine.get_absolute_url(),
+        f"/captures/{mine.uuid}/wacz",
+        f"/captures/{mine.uuid}/screenshot.png",
+    ):
+        assert other.get(path).status_code == 404, path
+    assert other.post(f"/captures/{mine.uuid}/retry").status_code == 404
+    assert other.get("/captures/status", {"uuid": str(mine.uuid)}).json() == {"captures": []}
+    assert site.url("/story") not in other.get("/captures/").content.decode()
+    assert Client().get(mine.get_absolute_url()).status_code == 404
+
+    # Capturing the same page makes the stranger a source of their own, naming nothing of mine.
+    capture_urls(other, site.url("/story"))
+    run_worker()
+    theirs = Capture.objects.get(user=stranger)
+    assert theirs.new_source and theirs.source != mine.source
+    assert theirs.source.archived_by == stranger
+    reading = other.get(theirs.source.get_absolute_url()).content.decode()
+    assert mine.get_absolute_url() not in reading
+    assert mine.source.get_absolute_url() not in reading
+    assert "Other captures of this address" not in reading
+
+
+def test_a_collection_member_sees_the_provenance_of_a_source_they_can_read(
+    client, owner, member, collection, site
+):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"), collection=collection.pk)
+    run_worker()
+    capture = Capture.objects.get()
+    colleague = Client()
+    colleague.force_login(member)
+    assert colleague.get(capture.get_absolute_url()).status_code == 200
+    assert colleague.get(f"/captures/{capture.uuid}/wacz").status_code == 200
+    # But it is not theirs to retry, and not in their list.
+    assert colleague.post(f"/captures/{capture.uuid}/retry").status_code == 404
+    assert site.url("/story") not in colleague.get("/captures/").content.decode()
+
+
+def test_my_captures_needs_a_login(client):
+    assert client.get("/captures/")["Location"].startswith("/accounts/login/")
+    assert client.get("/captures/status")["Location"].startswith("/accounts/login/")
+
+
+# --- A worker killed mid-capture -------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_capture_leaves_nothing_and_the_capture_can_run_again(
+    client, owner, site, settings
+):
+    settings.SCHOLION_CAPTURE_TIMEOUT = 60
+    site.pages["/slow"] = Answer(ARTICLE, trickle=0.2)
+    client.force_login(owner)
+    capture_urls(client, site.url("/slow"))
+    capture = Capture.objects.get()
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"],
+        cwd=settings.BASE_DIR,
+        env={**command_env(), "SCHOLION_CAPTURE_ALLOWED_NETWORKS": "127.0.0.1/32"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not any(path == "/slow" for path, _ in site.seen):
+        assert worker.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert status_of(capture)[0] == "running"
+    # Three minutes without a heartbeat: the capture is shown as stopped.
+    Capture.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    page = client.get(capture.get_absolute_url()).content.decode()
+    assert "The capture stopped before it finished" in page and "Try again" in page
+    assert not Source.objects.exists() and not blob_files()
+
+    site.pages["/slow"] = Answer(ARTICLE)
+    client.post(f"/captures/{capture.uuid}/retry")
+    run_worker()
+    capture.refresh_from_db()
+    assert capture.state == "done" and capture.attempt == 2
+    assert Source.objects.count() == 1
+
+
+# --- The pages' script ----------------------------------------------------------------------
+
+
+def test_the_status_json_names_only_the_asked_for_captures_of_the_person(client, owner, site):
+    client.force_login(owner)
+    capture_urls(client, site.url("/story"), site.url("/missing"))
+    story = Capture.objects.get(url=site.url("/story"))
+    missing = Capture.objects.get(url=site.url("/missing"))
+    assert client.get("/captures/status", {"uuid": [str(story.uuid), "junk"]}).json() == {
+        "captures": [story.status()]
+    }
+    run_worker()
+    answered = client.get("/captures/status", {"uuid": [str(story.uuid), str(missing.uuid)]})
+    by_url = {c["url"]: c for c in answered.json()["captures"]}
+    done = by_url[site.url("/story")]
+    assert done["state"] == "done" and done["finished"] and not done["may_retry"]
+    assert done["source"]["url"] == Capture.objects.get(pk=story.pk).source.get_absolute_url()
+    failed = by_url[site.url("/missing")]
+    assert failed["state"] == "failed" and failed["may_retry"] and failed["source"] is None
+    assert answered["Cache-Control"].startswith("max-age=0")
+
+
+def test_my_captures_lists_newest_first_with_pages(client, owner):
+    client.force_login(owner)
+    for n in range(30):
+        Capture.objects.create(user=owner, url=f"https://example.org/{n}")
+    page = client.get("/captures/").content.decode()
+    shown = re.findall(r"https://example\.org/(\d+)</a>", page)
+    assert shown == [str(n) for n in range(29, 4, -1)]
+    assert "Page 1 of 2" in page
+    assert "My captures" in client.get("/sources/").content.decode()
