@@ -6,11 +6,9 @@ import logging
 
 from django_tasks import task
 
-from archive.capture import CaptureError
-from archive.capture.run import Superseded, perform
-from archive.ingest import ArchiveError
+from archive.capture.run import run
 from archive.jobs import Heartbeat
-from archive.models import CAPTURE_UNEXPECTED_ERROR, Capture, Source
+from archive.models import Capture, Source
 from archive.signals import source_written
 
 logger = logging.getLogger(__name__)
@@ -26,23 +24,8 @@ def run_capture(capture_uuid: str, attempt: int) -> str:
     )
     if job is None or not job.claim():
         return "skipped"  # deleted, retried since, or already run
-    try:
-        with Heartbeat(job) as heartbeat:
-            perform(job, progress=heartbeat.report)
-    except CaptureError as exc:
-        job.fail(f"The capture failed: {exc.reason}.")
-    except ArchiveError as exc:
-        job.fail(f"The page was fetched but could not be archived: {exc}")
-    except Superseded:
-        return "superseded"
-    except Exception:
-        # The traceback is for the administrators; the requester gets a plain sentence.
-        logger.exception("Capture %s of %s failed unexpectedly", job.uuid, job.url)
-        job.fail(CAPTURE_UNEXPECTED_ERROR)
-        raise
-    except BaseException:
-        job.interrupted()  # the worker is being stopped in the middle
-        raise
+    with Heartbeat(job) as heartbeat:
+        run(job, progress=heartbeat.report)
     return job.state
 
 

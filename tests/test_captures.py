@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -434,3 +435,47 @@ def test_my_captures_lists_newest_first_with_pages(client, owner):
     assert shown == [str(n) for n in range(29, 4, -1)]
     assert "Page 1 of 2" in page
     assert "My captures" in client.get("/sources/").content.decode()
+
+
+# --- The command line ------------------------------------------------------------------------
+
+
+def test_the_archive_command_takes_urls_and_paths_mixed(owner, collection, site, tmp_path):
+    site.pages["/gone"] = Answer(b"no", status=404)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Field notes, kept as written.\n")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 of 3 inputs failed"):
+        call_command(
+            "archive",
+            site.url("/story"),
+            str(notes),
+            site.url("/gone"),
+            "--collection",
+            collection.slug,
+            "--user",
+            owner.username,
+            stdout=out,
+            stderr=err,
+        )
+    captured = Source.objects.get(archived_via="capture")
+    uploaded = Source.objects.get(archived_via="cli")
+    assert out.getvalue().splitlines() == [
+        f"{captured.uuid}\t{captured.sha256}\tTolls on the river crossing",
+        f"{uploaded.uuid}\t{uploaded.sha256}\tField notes, kept as written.",
+    ]
+    assert err.getvalue() == f"{site.url('/gone')}: The capture failed: the server answered 404.\n"
+    assert set(collection.sources.all()) == {captured, uploaded}
+    # Recorded as captures of the user's, with their provenance and web archive.
+    done = Capture.objects.get(state="done")
+    assert done.user == owner and done.source == captured and done.wacz_name
+    assert Capture.objects.get(state="failed").url == site.url("/gone")
+
+
+def test_the_archive_command_refuses_private_addresses_too(settings):
+    settings.SCHOLION_CAPTURE_ALLOWED_NETWORKS = []
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("archive", "http://localhost./admin", stdout=io.StringIO(), stderr=err)
+    assert "the address is on a private network" in err.getvalue()
+    assert not Source.objects.exists()

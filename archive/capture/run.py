@@ -8,6 +8,7 @@ so the source and the capture's record are written together, in one transaction,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import PurePosixPath
@@ -18,13 +19,15 @@ from django.conf import settings
 from django.db import transaction
 
 from archive.blobstore import TooLarge, file_chunks, spool, store
-from archive.ingest import Archived, archive_chunks
-from archive.models import Capture, Collection, Source
+from archive.ingest import Archived, ArchiveError, archive_chunks
+from archive.models import CAPTURE_UNEXPECTED_ERROR, Capture, Collection, Source
 
 from . import CaptureError
 from .fetch import Fetched, capture
 from .wacz import package_wacz
 from .warc import write_warc
+
+log = logging.getLogger(__name__)
 
 # The web archive holds the page, its redirects and (with a browser) what the page loaded.
 WACZ_LIMIT_FACTOR = 4
@@ -34,6 +37,32 @@ NO_LONGER_WRITABLE = "you can no longer add sources to the collection it was to 
 
 class Superseded(Exception):
     """The capture was retried while this run was still going: the newer run records it."""
+
+
+def run(job: Capture, progress: Callable[[str], None] = lambda text: None) -> bool:
+    """Run a claimed capture and record its outcome: True if it archived the page.
+
+    The worker's task and the command line both run captures through here. A failure the
+    person can act on is recorded in plain words; an unexpected error is recorded as one and
+    raised, for the log; a worker stopped in the middle leaves the capture to be retried.
+    """
+    try:
+        perform(job, progress)
+    except CaptureError as exc:
+        job.fail(f"The capture failed: {exc.reason}.")
+    except ArchiveError as exc:
+        job.fail(f"The page was fetched but could not be archived: {exc}")
+    except Superseded:
+        return False
+    except Exception:
+        # The traceback is for the administrators; the requester gets a plain sentence.
+        log.exception("Capture %s of %s failed unexpectedly", job.uuid, job.url)
+        job.fail(CAPTURE_UNEXPECTED_ERROR)
+        raise
+    except BaseException:
+        job.interrupted()  # the worker is being stopped in the middle
+        raise
+    return job.state == job.State.DONE
 
 
 def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -> Archived:
