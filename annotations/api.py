@@ -49,7 +49,8 @@ from annotations.w3c import (
     parse_annotation,
     source_uuid_from_ref,
 )
-from archive.models import Source
+from archive.forms import capture_url
+from archive.models import Capture, Collection, Source
 
 PAGE_SIZE = 100
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -641,7 +642,15 @@ MAX_SOURCE_RESULTS = 20
 
 
 @accepts_api_token
-@allow("GET", "HEAD")
+@csrf_exempt
+@allow("GET", "HEAD", "POST")
+def sources(request: HttpRequest) -> HttpResponse:
+    """GET: sources to cite (the editor's "Cite" box). POST: capture a web page by its URL."""
+    if request.method == "POST":
+        return capture_create(request)
+    return source_search(request)
+
+
 def source_search(request: HttpRequest) -> JsonResponse:
     """Sources to cite, for the editor's "Cite" box: visible ones whose title, creators or
     citation key contain the query."""
@@ -673,6 +682,69 @@ def source_search(request: HttpRequest) -> JsonResponse:
             ]
         }
     )
+
+
+def capture_create(request: HttpRequest) -> HttpResponse:
+    """Queue the capture of ``{"url": ..., "collection": "<slug>", "whole_page": false}``:
+    202 Accepted, with the capture's status to poll at ``Location``."""
+    if not request.user.is_authenticated:
+        return error(401, "Log in or send an API token to archive sources.")
+    if refused := csrf_refusal(request):
+        return refused
+    try:
+        data = read_json(request)
+    except W3CError as exc:
+        return error(400, exc.message, exc.field)
+    if not isinstance(data, dict):
+        return error(400, 'Send a JSON object: {"url": "https://…"}.')
+    url = capture_url(data["url"]) if isinstance(data.get("url"), str) else None
+    if url is None:
+        return error(400, "url must be a web address (http or https).", "url")
+    whole_page = data.get("whole_page", False)
+    if not isinstance(whole_page, bool):
+        return error(400, "whole_page must be true or false.", "whole_page")
+    collection = None
+    if data.get("collection") is not None:
+        slug = data["collection"]
+        # The same answer whether the collection is hidden, missing or not open to this person.
+        collection = (
+            Collection.objects.writable_by(request.user).filter(slug=slug).first()
+            if isinstance(slug, str)
+            else None
+        )
+        if collection is None:
+            return error(404, "No collection you may add sources to has that slug.", "collection")
+    capture = Capture.submit(request.user, url, collection=collection, whole_page=whole_page)
+    response = capture_response(request, capture, status=202)
+    response["Location"] = response["Content-Location"]
+    return response
+
+
+def capture_response(request: HttpRequest, capture: Capture, status: int = 200) -> JsonResponse:
+    body = capture.status()
+    body["id"] = request.build_absolute_uri(reverse("annotations:api_capture", args=[capture.uuid]))
+    body["page"] = request.build_absolute_uri(capture.get_absolute_url())
+    if body["source"] is not None:
+        body["source"]["url"] = request.build_absolute_uri(body["source"]["url"])
+    response = JsonResponse(body, status=status)
+    response["Content-Location"] = body["id"]
+    if not capture.finished:
+        response["Retry-After"] = "2"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@accepts_api_token
+@allow("GET", "HEAD")
+def capture_detail(request: HttpRequest, uuid) -> HttpResponse:
+    """A capture's state, for the script that asked for it: the source's URL once done."""
+    if not request.user.is_authenticated:
+        return error(401, "Log in or send an API token.")
+    capture = Capture.objects.visible_to(request.user).select_related("source").filter(uuid=uuid)
+    found = capture.first()
+    if found is None:
+        return error(404, "No capture of yours has that id.")
+    return capture_response(request, found)
 
 
 @accepts_api_token

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/annotations/<uuid:uuid>", api.annotation_detail, name="api_detail"),
     path("api/tags/", api.tag_suggestions, name="api_tags"),
     path("api/preview/", api.note_preview, name="api_preview"),
-    path("api/sources/", api.source_search, name="api_sources"),
+    path("api/sources/", api.sources, name="api_sources"),
+    path("api/captures/<uuid:uuid>", api.capture_detail, name="api_capture"),
     path("annotations/<uuid:uuid>/history/", views.history, name="history"),
 ]

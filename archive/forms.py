@@ -94,6 +94,16 @@ class ArchiveForm(forms.Form):
 MAX_URLS_PER_REQUEST = 20
 
 
+def capture_url(text: str) -> str | None:
+    """``text`` as a web address a capture may ask for (http or https), or None. Whether its
+    host may be fetched is decided when the capture runs, at every redirect."""
+    try:
+        url = forms.URLField(max_length=2000, assume_scheme="https").clean(text.strip())
+    except forms.ValidationError:
+        return None
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
 class CaptureForm(forms.Form):
     """One web address or several, one per line, to capture in the background."""
 
@@ -130,15 +140,10 @@ class CaptureForm(forms.Form):
             raise forms.ValidationError(
                 f"That is {len(lines)} addresses; capture at most {MAX_URLS_PER_REQUEST} at a time."
             )
-        field = forms.URLField(max_length=2000, assume_scheme="https")
         urls, bad = [], []
         for line in lines:
-            try:
-                url = field.clean(line)
-            except forms.ValidationError:
-                bad.append(line)
-                continue
-            if urlsplit(url).scheme not in ("http", "https"):
+            url = capture_url(line)
+            if url is None:
                 bad.append(line)
             elif url not in urls:
                 urls.append(url)

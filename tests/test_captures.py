@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import shutil
 import signal
@@ -20,6 +21,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from archive.blobstore import archive_storage
 from archive.models import Capture, Membership, Source
 from tests.conftest import run_worker
@@ -479,3 +481,93 @@ def test_the_archive_command_refuses_private_addresses_too(settings):
         call_command("archive", "http://localhost./admin", stdout=io.StringIO(), stderr=err)
     assert "the address is on a private network" in err.getvalue()
     assert not Source.objects.exists()
+
+
+# --- The API: POST /api/sources/ -------------------------------------------------------------
+
+
+def bearer(user, scope: str = "write") -> dict[str, str]:
+    _, key = ApiToken.issue(user, "capture script", scope)
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def post_json(client: Client, data: object, **headers: str):
+    return client.post(
+        "/api/sources/", json.dumps(data), content_type="application/json", **headers
+    )
+
+
+def test_a_script_captures_with_a_token_and_polls_until_the_source_is_there(
+    client, owner, collection, site
+):
+    auth = bearer(owner)
+    response = post_json(client, {"url": site.url("/story"), "collection": collection.slug}, **auth)
+    assert response.status_code == 202
+    location = response["Location"]
+    capture = Capture.objects.get()
+    assert location == f"http://testserver/api/captures/{capture.uuid}"
+    assert response.json()["state"] == "queued" and response.json()["source"] is None
+
+    polled = client.get(location, **auth)
+    assert polled.status_code == 200 and polled["Retry-After"] == "2"
+    assert polled.json()["state"] == "queued"
+
+    run_worker()
+    done = client.get(location, **auth)
+    assert done.status_code == 200 and "Retry-After" not in done
+    body = done.json()
+    source = Capture.objects.get().source
+    assert body["state"] == "done" and body["finished"]
+    assert body["source"] == {
+        "uuid": str(source.uuid),
+        "title": "Tolls on the river crossing",
+        "url": f"http://testserver{source.get_absolute_url()}",
+    }
+    assert source in collection.sources.all()
+
+
+@pytest.mark.parametrize(
+    "data, status, message",
+    [
+        ({}, 400, "url must be a web address (http or https)."),
+        ({"url": "file:///etc/passwd"}, 400, "url must be a web address (http or https)."),
+        ({"url": 12}, 400, "url must be a web address (http or https)."),
+        (["https://example.org/"], 400, "Send a JSON object"),
+        ({"url": "https://example.org/", "whole_page": "yes"}, 400, "whole_page must be"),
+        ({"url": "https://example.org/", "collection": "nowhere"}, 404, "No collection you may"),
+    ],
+)
+def test_the_api_refuses_bad_requests_clearly(client, owner, data, status, message):
+    response = post_json(client, data, **bearer(owner))
+    assert response.status_code == status
+    assert response.json()["error"].startswith(message)
+    assert not Capture.objects.exists()
+
+
+def test_a_stranger_cannot_capture_into_a_collection_or_learn_that_it_exists(
+    client, owner, stranger, collection
+):
+    hidden = post_json(
+        client, {"url": "https://example.org/", "collection": collection.slug}, **bearer(stranger)
+    )
+    missing = post_json(
+        client, {"url": "https://example.org/", "collection": "no-such-thing"}, **bearer(stranger)
+    )
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json() == missing.json()
+    assert not Capture.objects.exists()
+
+
+def test_the_api_needs_a_login_and_a_csrf_token_for_cookie_sessions(client, owner, stranger):
+    anonymous = post_json(client, {"url": "https://example.org/"})
+    assert anonymous.status_code == 401
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(owner)
+    assert post_json(session, {"url": "https://example.org/"}).status_code == 403
+    assert not Capture.objects.exists()
+
+    mine = Capture.submit(owner, "https://example.org/")
+    assert client.get(f"/api/captures/{mine.uuid}").status_code == 401
+    theirs = client.get(f"/api/captures/{mine.uuid}", **bearer(stranger))
+    assert theirs.status_code == 404
+    assert theirs.json() == {"error": "No capture of yours has that id."}

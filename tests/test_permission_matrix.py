@@ -17,7 +17,7 @@ from django.urls import URLResolver, get_resolver
 
 from accounts.models import ApiToken
 from annotations.models import Annotation
-from archive.models import Collection, Membership, Source
+from archive.models import Capture, Collection, Membership, Source
 from exports.formats import FORMATS
 from exports.models import ImportJob
 from tests.conftest import archive_text, run_worker
@@ -120,8 +120,41 @@ def world(django_user_model):
         state=ImportJob.State.DONE,
         summary="OWNERSJOB imported.",
     )
+    # Captures: the archivist's of their own source (its web archive standing in by the
+    # source's bytes), the owner's of the private collection's source, and one still queued.
+    captures = [
+        (
+            Capture.objects.create(
+                user=users["archivist"],
+                url="https://example.org/PERSONALTITLE",
+                state=Capture.State.DONE,
+                source=sx,
+                wacz_name=sx.blob_name,
+                wacz_sha256=sx.sha256,
+                screenshot_name=sx.blob_name,
+                screenshot_sha256=sx.sha256,
+            ),
+            "PERSONALTITLE",
+        ),
+        (
+            Capture.objects.create(
+                user=users["owner"],
+                url="https://example.org/PRIVTITLE",
+                state=Capture.State.DONE,
+                source=sp,
+                wacz_name=sp.blob_name,
+                wacz_sha256=sp.sha256,
+            ),
+            "PRIVTITLE",
+        ),
+        (
+            Capture.objects.create(user=users["owner"], url="https://example.org/OWNERSJOB"),
+            "OWNERSJOB",
+        ),
+    ]
     return {
         "job": job,
+        "captures": captures,
         "users": users,
         "private": private,
         "public": public,
@@ -200,6 +233,10 @@ def _job_fills(w):
     return [({"job_uuid": w["job"].uuid}, "OWNERSJOB")]
 
 
+def _capture_fills(w):
+    return [({"capture_uuid": capture.uuid}, marker) for capture, marker in w["captures"]]
+
+
 # For each URL pattern with parameters: the values to fill it with, each with the marker of
 # the object they name (None for one every role may see).
 FILLS = {
@@ -225,6 +262,11 @@ FILLS = {
     ],
     "menu": lambda w: [({"slug": "privcoll"}, "PRIVCOLLTITLE"), ({"slug": "pubcoll"}, None)],
     "job": _job_fills,
+    "capture": _capture_fills,
+    "capture_retry": _capture_fills,
+    "capture_wacz": _capture_fills,
+    "capture_screenshot": _capture_fills,
+    "api_capture": lambda w: [({"uuid": c.uuid}, marker) for c, marker in w["captures"]],
     "job_status": _job_fills,
     "job_retry": _job_fills,
     "tag_detail": lambda w: [
@@ -304,9 +346,10 @@ def test_no_page_leaks_what_a_user_may_not_see(role, world):
                 problems.append(f"{path}: {status}")
                 continue
             if marker is not None and marker in hidden:
-                # An object the user may not see: 404, or the login page for a visitor,
-                # or 405 for a POST-only URL; never 200 and never 403.
-                allowed = {404, 405} | ({302} if role == "anonymous" else set())
+                # An object the user may not see: 404, or for a visitor the login page (or
+                # an API's 401, the same for every id), or 405 for a POST-only URL; never 200
+                # and never 403.
+                allowed = {404, 405} | ({302, 401} if role == "anonymous" else set())
                 if status not in allowed:
                     problems.append(f"{path}: {status} for an object {role} may not see")
             raw = response.getvalue()  # joins a streamed body too

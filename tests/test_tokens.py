@@ -230,6 +230,7 @@ TOKEN_VIEWS = {
     "annotations:api_detail",
     "annotations:api_tags",
     "annotations:api_sources",
+    "annotations:api_capture",
     "annotations:api_preview",
     "exports:download",
 }
