@@ -1,26 +1,34 @@
-"""The WACZ of a capture, checked with py-wacz's own validator and read back with warcio.
+"""The WACZ of a capture, checked with py-wacz's own validator, read back with warcio, and
+replayed in ReplayWeb.page running in Chromium.
 
 Pages are served from a real HTTP server on 127.0.0.1, captured with the guarded fetcher and
 written to a WARC, as a capture does; the WACZ is what a user downloads and opens in
-ReplayWeb.page.
+ReplayWeb.page. ReplayWeb.page's built viewer (`ui.js`, `sw.js`) comes from its npm package,
+fetched on first use into tests/node/replaywebpage/ (without its dependencies, which it bundles)
+and checked against the package's published integrity hash.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import gzip
 import hashlib
 import io
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +42,7 @@ from archive.capture import wacz as wacz_module
 from archive.capture.fetch import Fetched, capture
 from archive.capture.wacz import NOT_PACKAGED, TOOK_TOO_LONG, package_wacz, wacz_environment
 from archive.capture.warc import write_warc
+from tests.conftest import REQUIRE_TOOLS, program
 
 TITLE = "Wire — a story with an accent: é"
 PAGE = (
@@ -422,3 +431,107 @@ def test_packaging_that_takes_too_long_fails_with_a_capture_error(server, allow_
     with pytest.raises(CaptureError) as failed:
         package(fetched, warc)
     assert failed.value.reason == TOOK_TOO_LONG
+
+
+# --- ReplayWeb.page: the viewer a user opens the WACZ in ----------------------------------
+
+REPLAYWEBPAGE = "replaywebpage@2.5.3"
+# npm's dist.integrity for that version: the package is used only if its bytes are these.
+REPLAYWEBPAGE_INTEGRITY = "sha512-nCj2PSON3BxeSJKE8AsYPyULv0XPZKJWfy4l9PyQre9SqwLZ+WKZVs/sfLqPOQ4GrH+0YkjbwOhr8cSTH08gsQ=="
+REPLAYWEBPAGE_DIR = Path(__file__).parent / "node" / "replaywebpage"
+
+
+def replaywebpage() -> Path:
+    """ReplayWeb.page's ui.js and sw.js; missing, the test is skipped locally and fails in CI."""
+    if (REPLAYWEBPAGE_DIR / "ui.js").exists() and (REPLAYWEBPAGE_DIR / "sw.js").exists():
+        return REPLAYWEBPAGE_DIR
+    npm = program("npm", "npm")
+    with tempfile.TemporaryDirectory() as download:
+        packed = subprocess.run(
+            [npm, "pack", REPLAYWEBPAGE, "--pack-destination", download, "--silent"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        tarballs = list(Path(download).glob("*.tgz"))
+        if packed.returncode != 0 or len(tarballs) != 1:
+            message = f"npm pack {REPLAYWEBPAGE} failed: {packed.stderr[-500:]}"
+            if REQUIRE_TOOLS:
+                pytest.fail(message)
+            pytest.skip(message)
+        data = tarballs[0].read_bytes()
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+        assert integrity == REPLAYWEBPAGE_INTEGRITY, f"{REPLAYWEBPAGE} is not the package expected"
+        staging = Path(download) / "replaywebpage"
+        staging.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for name in ("ui.js", "sw.js", "LICENSE"):
+                member = tar.extractfile(f"package/{name}")
+                assert member is not None
+                (staging / name).write_bytes(member.read())
+        shutil.rmtree(REPLAYWEBPAGE_DIR, ignore_errors=True)
+        shutil.move(staging, REPLAYWEBPAGE_DIR)
+    return REPLAYWEBPAGE_DIR
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def replayed_frame(page, url: str):
+    return next((frame for frame in page.frames if frame.url.endswith("mp_/" + url)), None)
+
+
+@pytest.mark.browser
+@pytest.mark.tools
+def test_replaywebpage_replays_the_page_from_the_wacz_alone(
+    packaged, _playwright_browser, tmp_path
+):
+    viewer = replaywebpage()
+    site = tmp_path / "site"
+    (site / "replay").mkdir(parents=True)
+    shutil.copy(viewer / "ui.js", site / "ui.js")
+    shutil.copy(viewer / "sw.js", site / "replay" / "sw.js")
+    shutil.copy(packaged.path, site / "capture.wacz")
+    files = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietFiles, directory=site))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files.server_port}"
+    # Opened at the URL first asked for: the viewer follows the archived redirect to the page.
+    (site / "index.html").write_text(
+        '<!doctype html><html><head><script src="ui.js"></script></head><body>'
+        f'<replay-web-page source="{base}/capture.wacz" url="{packaged.asked}"'
+        ' replayBase="./replay/" style="display:block;height:600px"></replay-web-page>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    context = _playwright_browser.new_context()
+    elsewhere: list[str] = []
+
+    def only_the_viewer(route):
+        # The capture's server is still running: the page must come from the WACZ, not from it.
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_viewer)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base + "/index.html")
+        deadline = time.monotonic() + 30
+        while (frame := replayed_frame(page, packaged.page_url)) is None:
+            assert time.monotonic() < deadline, [f.url for f in page.frames]
+            page.wait_for_timeout(200)
+        frame.wait_for_selector("text=Bytes kept as sent")
+        assert frame.inner_text("p") == "Bytes kept as sent: \u00e9\u2014\u00fc"
+        assert f"/{packaged.captured_at.strftime('%Y%m%d%H%M%S')}mp_/" in frame.url
+        assert elsewhere == []
+        assert errors == []
+    finally:
+        context.close()
+        files.shutdown()
+        files.server_close()
