@@ -278,6 +278,16 @@ def test_a_url_with_no_path_is_listed_and_validates(server, allow_local, tmp_pat
     assert json.loads(pages[1])["url"] == asked
 
 
+def test_a_title_with_characters_a_command_line_cannot_carry_is_kept_legible(server, allow_local):
+    with capture(url(server, "/page")) as fetched:
+        warc = write_warc(fetched)
+        wacz = package(fetched, warc, title="Nul\x00 and \ud800 lone\n  surrogate")
+    with zipfile.ZipFile(wacz) as package_file:
+        page = json.loads(package_file.read("pages/pages.jsonl").splitlines()[1])
+        datapackage = json.loads(package_file.read("datapackage.json"))
+    assert page["title"] == datapackage["title"] == "Nul and ? lone surrogate"
+
+
 def test_a_page_larger_than_the_indexers_memory_buffer_is_packaged_whole(
     server, allow_local, tmp_path
 ):

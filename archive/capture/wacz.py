@@ -66,6 +66,7 @@ def package_wacz(warc: IO[bytes], *, url: str, title: str, captured_at: datetime
     """
     if captured_at.tzinfo is None:
         raise ValueError("captured_at must be an aware datetime")
+    title = _printable(title)
     when = captured_at.astimezone(UTC)
     timestamp = when.strftime("%Y%m%d%H%M%S")  # the 14-digit form of the WARC-Date, in seconds
     iso_date = when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -104,6 +105,12 @@ def package_wacz(warc: IO[bytes], *, url: str, title: str, captured_at: datetime
             raise
     result.seek(0)
     return result
+
+
+def _printable(title: str) -> str:
+    # A title goes on a command line, which cannot carry NUL or a lone surrogate, and into JSON.
+    title = title.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return " ".join(title.split())
 
 
 def _write_pages(path: Path, *, url: str, iso_date: str, title: str) -> None:
