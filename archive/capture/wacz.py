@@ -81,8 +81,8 @@ def package_wacz(warc: IO[bytes], *, url: str, title: str, captured_at: datetime
             "create",
             WARC_NAME,
             f"--output={WACZ_NAME}",
-            # The page list is ours, copied as it is: py-wacz would otherwise give the page
-            # a random id, and list a page of a WARC only when it finds it a second time.
+            # The page list is ours, copied as it is: py-wacz's own would title the page with
+            # its URL and give it a random id.
             f"--pages={PAGES_NAME}",
             "--copy-pages",
             "--hash-type=sha256",
