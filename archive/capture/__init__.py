@@ -2,7 +2,8 @@
 
 `fetch.capture(url)` fetches the page, refusing addresses on private networks at every hop, and
 returns what it fetched (a `Fetched`: the page's body and provenance); `warc.write_warc(fetched)`
-writes the request and response records of the page and of every redirect.
+writes the request and response records of the page and of every redirect; and
+`wacz.package_wacz(warc, ...)` packages that WARC as a WACZ, which web-archive tools open.
 """
 
 from __future__ import annotations
