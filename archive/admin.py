@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
-from archive.models import Collection, FixityCheck, Membership, Source
+from archive.models import Capture, Collection, FixityCheck, Membership, Source
 from archive.signals import source_written
 
 if TYPE_CHECKING:
@@ -382,3 +382,28 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.display(description="sources", ordering="source_total")
     def source_count(self, obj: CountedCollection) -> int:
         return obj.source_total
+
+
+@admin.register(Capture)
+class CaptureAdmin(admin.ModelAdmin):
+    """Read-only: a capture is asked for on the archive page (or by the API or the command
+    line) and changed only by its worker. Its page, linked from here, shows its provenance."""
+
+    list_display = ["url", "user", "state", "created_at", "source", "new_source"]
+    list_filter = ["state", "new_source"]
+    search_fields = ["url", "url_final", "user__username", "uuid"]
+    list_select_related = ["user", "source"]
+    readonly_fields = [f.name for f in Capture._meta.concrete_fields if f.name != "id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Capture page")
+    def capture_page(self, capture: Capture) -> str:
+        return format_html('<a href="{}">{}</a>', capture.get_absolute_url(), capture.status_label)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["capture_page", *self.readonly_fields]

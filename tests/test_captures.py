@@ -571,3 +571,16 @@ def test_the_api_needs_a_login_and_a_csrf_token_for_cookie_sessions(client, owne
     theirs = client.get(f"/api/captures/{mine.uuid}", **bearer(stranger))
     assert theirs.status_code == 404
     assert theirs.json() == {"error": "No capture of yours has that id."}
+
+
+def test_curators_see_every_capture_in_the_admin_read_only(client, owner, curator):
+    capture = Capture.objects.create(
+        user=owner, url="https://example.org/report", state="failed", error="The capture failed."
+    )
+    client.force_login(curator)
+    listing = client.get("/admin/archive/capture/").content.decode()
+    assert "https://example.org/report" in listing
+    change = client.get(f"/admin/archive/capture/{capture.pk}/change/").content.decode()
+    assert capture.get_absolute_url() in change and 'name="url"' not in change
+    assert client.get(capture.get_absolute_url()).status_code == 200
+    assert client.get("/admin/archive/capture/add/").status_code == 403
