@@ -75,7 +75,7 @@ class Job(models.Model):
 
     @property
     def status_label(self) -> str:
-        return "Stopped" if self.stalled else self.get_state_display()  # type: ignore[attr-defined]
+        return "Stopped" if self.stalled else self.get_state_display()
 
     # --- What the worker records ----------------------------------------------------------
 

@@ -845,13 +845,14 @@ class Capture(Job):
     @classmethod
     def submit(
         cls,
-        user: User | None,
+        user: User | AnonymousUser | None,
         url: str,
         *,
         collection: Collection | None = None,
         whole_page: bool = False,
     ) -> Capture:
         """Record the request and queue its capture once the request is committed."""
+        assert user is None or user.is_authenticated, "captures are asked for by people"
         capture = cls(user=user, url=url, collection=collection, whole_page=whole_page)
         with transaction.atomic():
             capture.save()

@@ -59,6 +59,11 @@ def capture_urls(client: Client, *urls: str, **fields: object):
     return client.post("/sources/new/", data)
 
 
+def source_of(capture: Capture) -> Source:
+    assert capture.source is not None, capture.error
+    return capture.source
+
+
 def status_of(capture: Capture) -> tuple[str, str]:
     capture.refresh_from_db()
     return capture.display_state, capture.status_text
@@ -133,7 +138,7 @@ def test_the_web_archive_download_is_a_wacz_of_the_capture(client, owner, site):
     names = zipfile.ZipFile(io.BytesIO(wacz)).namelist()
     assert "datapackage.json" in names and "pages/pages.jsonl" in names
     # Stored at its content address, beside the page's original.
-    assert blob_files() == {capture.wacz_name, capture.source.blob_name}
+    assert blob_files() == {capture.wacz_name, source_of(capture).blob_name}
 
 
 def test_several_urls_one_per_line_each_become_a_capture(client, owner, collection, site):
@@ -339,8 +344,8 @@ def test_a_stranger_learns_nothing_of_someone_elses_capture(client, owner, stran
     run_worker()
     theirs = Capture.objects.get(user=stranger)
     assert theirs.new_source and theirs.source != mine.source
-    assert theirs.source.archived_by == stranger
-    reading = other.get(theirs.source.get_absolute_url()).content.decode()
+    assert source_of(theirs).archived_by == stranger
+    reading = other.get(source_of(theirs).get_absolute_url()).content.decode()
     assert mine.get_absolute_url() not in reading
     assert mine.source.get_absolute_url() not in reading
     assert "Other captures of this address" not in reading
@@ -422,7 +427,7 @@ def test_the_status_json_names_only_the_asked_for_captures_of_the_person(client,
     by_url = {c["url"]: c for c in answered.json()["captures"]}
     done = by_url[site.url("/story")]
     assert done["state"] == "done" and done["finished"] and not done["may_retry"]
-    assert done["source"]["url"] == Capture.objects.get(pk=story.pk).source.get_absolute_url()
+    assert done["source"]["url"] == source_of(Capture.objects.get(pk=story.pk)).get_absolute_url()
     failed = by_url[site.url("/missing")]
     assert failed["state"] == "failed" and failed["may_retry"] and failed["source"] is None
     assert answered["Cache-Control"].startswith("max-age=0")
@@ -493,8 +498,13 @@ def bearer(user, scope: str = "write") -> dict[str, str]:
 
 def post_json(client: Client, data: object, **headers: str):
     return client.post(
-        "/api/sources/", json.dumps(data), content_type="application/json", **headers
+        "/api/sources/", json.dumps(data), content_type="application/json", headers=http(headers)
     )
+
+
+def http(meta: dict[str, str]) -> dict[str, str]:
+    """``HTTP_AUTHORIZATION`` as the ``Authorization`` header the test client's headers take."""
+    return {name.removeprefix("HTTP_").title(): value for name, value in meta.items()}
 
 
 def test_a_script_captures_with_a_token_and_polls_until_the_source_is_there(
@@ -516,7 +526,7 @@ def test_a_script_captures_with_a_token_and_polls_until_the_source_is_there(
     done = client.get(location, **auth)
     assert done.status_code == 200 and "Retry-After" not in done
     body = done.json()
-    source = Capture.objects.get().source
+    source = source_of(Capture.objects.get())
     assert body["state"] == "done" and body["finished"]
     assert body["source"] == {
         "uuid": str(source.uuid),
