@@ -583,3 +583,23 @@ def test_an_allowance_lets_through_only_its_own_range(server, settings, connecti
         capture(f"http://127.0.0.2:{server.server_port}/page")
     assert refused.value.reason == PRIVATE_NETWORK
     assert connections == []
+
+
+def test_a_name_whose_lookup_never_answers_is_given_up_in_bounded_time(monkeypatch, connections):
+    from archive.capture import addresses
+
+    never = threading.Event()
+
+    def hang(host, port, *args, **kwargs):
+        never.wait(30)
+        raise socket.gaierror("gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    monkeypatch.setattr(addresses, "DNS_TIMEOUT", 0.3)
+    started = time.monotonic()
+    with pytest.raises(CaptureError) as refused:
+        capture("http://silent-dns.example/")
+    never.set()
+    assert refused.value.reason == "looking up the server's name took too long"
+    assert time.monotonic() - started < 3
+    assert connections == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import SplitResult, quote, urlsplit
@@ -146,7 +147,7 @@ def _resolve(host: str, port: int) -> str:
         addresses: list[IPAddress] = [ipaddress.IPv4Address("127.0.0.1")]
     else:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = _lookup(host, port)
         except (socket.gaierror, UnicodeError):
             raise CaptureError("the server's name could not be found") from None
         # Address families other than IPv4 and IPv6 (none in practice) cannot be connected to.
@@ -162,3 +163,31 @@ def _resolve(host: str, port: int) -> str:
         if reason is not None:
             raise CaptureError(reason)
     return str(addresses[0])
+
+
+# How long a name's lookup may take. The system resolver has no timeout of its own that a
+# caller can set, so a name whose DNS server never answers would hold the capture past its
+# time limit: the lookup runs in a thread of its own, left to finish by itself if it is late.
+DNS_TIMEOUT = 10.0
+DNS_TOO_SLOW = "looking up the server's name took too long"
+
+
+def _lookup(host: str, port: int) -> list[tuple]:
+    infos: list[list[tuple]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            infos.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="capture-dns", daemon=True).start()
+    if not done.wait(DNS_TIMEOUT):
+        raise CaptureError(DNS_TOO_SLOW)
+    if errors:
+        raise errors[0]
+    return infos[0]
