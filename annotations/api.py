@@ -49,7 +49,7 @@ from annotations.w3c import (
     parse_annotation,
     source_uuid_from_ref,
 )
-from archive.forms import capture_url
+from archive.forms import capture_url, too_many_waiting
 from archive.models import Capture, Collection, Source
 
 PAGE_SIZE = 100
@@ -714,6 +714,8 @@ def capture_create(request: HttpRequest) -> HttpResponse:
         )
         if collection is None:
             return error(404, "No collection you may add sources to has that slug.", "collection")
+    if not Capture.room_for(request.user):
+        return error(429, too_many_waiting(0))
     capture = Capture.submit(request.user, url, collection=collection, whole_page=whole_page)
     response = capture_response(request, capture, status=202)
     response["Location"] = response["Content-Location"]

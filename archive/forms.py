@@ -7,6 +7,8 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from archive.models import (
+    MAX_WAITING_CAPTURES,
+    Capture,
     Collection,
     Source,
     normalise_isbn,
@@ -104,6 +106,14 @@ def capture_url(text: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
+def too_many_waiting(room: int) -> str:
+    return (
+        f"You have {MAX_WAITING_CAPTURES - room} captures waiting or running, the most one person"
+        f" may have at once ({MAX_WAITING_CAPTURES}); you may ask for {room} more now."
+        " Nothing was captured: try again once some have finished."
+    )
+
+
 class CaptureForm(forms.Form):
     """One web address or several, one per line, to capture in the background."""
 
@@ -129,6 +139,7 @@ class CaptureForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         kwargs.setdefault("prefix", "capture")
         super().__init__(*args, **kwargs)
+        self.user = user
         if user is not None:
             collection_field = self.fields["collection"]
             assert isinstance(collection_field, forms.ModelChoiceField)
@@ -153,6 +164,8 @@ class CaptureForm(forms.Form):
             raise forms.ValidationError(
                 f"Not a web address (http or https): {listed}{more}. Nothing was captured."
             )
+        if self.user is not None and len(urls) > (room := Capture.room_for(self.user)):
+            raise forms.ValidationError(too_many_waiting(room))
         return urls
 
 

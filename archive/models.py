@@ -727,6 +727,10 @@ STOPWORDS = {"a", "an", "the", "of", "on", "in", "and", "to", "for", "at", "by",
 
 # --- Captures: a live web page archived by its URL, in the background ------------------------
 
+# One person's captures queued or running at once: a queue filled by one person holds up
+# everyone else's, and the server would fetch whatever it is asked to.
+MAX_WAITING_CAPTURES = 100
+
 CAPTURE_STOPPED = (
     "The capture stopped before it finished, because the worker running it was stopped"
     " (for example by a server restart). Nothing was archived; you can try again."
@@ -757,6 +761,10 @@ class CaptureQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.filter(of_visible)
         return self.filter(Q(user=user) | of_visible)
+
+    def waiting_for(self, user: User | AnonymousUser) -> int:
+        """How many of the person's captures are queued or running."""
+        return self.filter(user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
 
     def history(self, source: Source, user: User | AnonymousUser) -> tuple[list, list]:
         """For a source's page: its captures, oldest first (the first archived it, the others
@@ -907,6 +915,11 @@ class Capture(Job):
                 else None
             ),
         }
+
+    @classmethod
+    def room_for(cls, user: User | AnonymousUser) -> int:
+        """How many more captures the person may ask for now."""
+        return max(0, MAX_WAITING_CAPTURES - cls.objects.waiting_for(user))
 
     @property
     def as_list(self) -> list[Capture]:

@@ -594,3 +594,24 @@ def test_curators_see_every_capture_in_the_admin_read_only(client, owner, curato
     assert capture.get_absolute_url() in change and 'name="url"' not in change
     assert client.get(capture.get_absolute_url()).status_code == 200
     assert client.get("/admin/archive/capture/add/").status_code == 403
+
+
+def test_one_person_may_have_at_most_100_captures_waiting(client, owner, stranger):
+    Capture.objects.bulk_create(
+        Capture(user=owner, url=f"https://example.org/{n}") for n in range(99)
+    )
+    client.force_login(owner)
+    refused = capture_urls(client, "https://example.org/a", "https://example.org/b")
+    assert "You have 99 captures waiting or running" in refused.content.decode()
+    assert "you may ask for 1 more now" in refused.content.decode()
+    assert Capture.objects.count() == 99
+    capture_urls(client, "https://example.org/a")
+    assert Capture.objects.count() == 100
+    api = post_json(client, {"url": "https://example.org/c"}, **bearer(owner))
+    assert api.status_code == 429 and "Nothing was captured" in api.json()["error"]
+    # Finished ones do not count, nor do other people's.
+    Capture.objects.filter(url="https://example.org/0").update(state="failed")
+    assert post_json(client, {"url": "https://example.org/c"}, **bearer(owner)).status_code == 202
+    assert (
+        post_json(client, {"url": "https://example.org/d"}, **bearer(stranger)).status_code == 202
+    )
