@@ -51,7 +51,6 @@ SETTLE_SECONDS = 3
 # Time the browser process gets to stop on its own past its time limit, before it is killed.
 GRACE_SECONDS = 5
 CHROMIUM_ARGS = [
-    "--headless=new",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
