@@ -90,6 +90,7 @@ class Handler(BaseHTTPRequestHandler):
             "/pic.png": ("image/png", IMAGE),
             "/app.js": ("text/javascript", SCRIPT),
             "/more.json": ("application/json", b'{"text": "loaded by the script"}'),
+            "/big.png": ("image/png", png(200, 200, IMAGE_COLOUR)[:100] + b"\0" * 2000),
             "/sw.js": ("text/javascript", b"self.addEventListener('fetch', () => {});"),
         }
         if self.path == "/trickle":
@@ -297,6 +298,22 @@ def test_a_page_gets_no_more_resources_than_its_budget(server, browser, monkeypa
     assert ("the page asked for more than 2 resources") in {
         reason for _, reason in rendering.refused
     }
+
+
+@pytest.mark.browser
+def test_resources_past_the_size_limit_are_cut_off_and_not_kept(server, browser, settings):
+    settings.SCHOLION_MAX_UPLOAD_BYTES = 1024
+    add_to_page(server, "<img src='/big.png'>")
+    with capture(url(server)) as fetched:
+        rendering = render(fetched)
+        kept = [exchange.url for exchange in fetched.resources]
+    assert rendering.screenshot is not None
+    # The limit holds for all the page's resources together, as for each one.
+    assert (url(server, "/big.png"), "the page's resources are larger than 1 KiB") in (
+        rendering.refused
+    )
+    assert url(server, "/big.png") not in kept
+    assert url(server, "/style.css") in kept
 
 
 @pytest.mark.browser

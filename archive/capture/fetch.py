@@ -115,7 +115,9 @@ class Fetched:
 
     def decoded(self, exchange: Exchange) -> IO[bytes]:
         """The body of `exchange` as a browser reads it: decompressed, if it was compressed."""
-        return _decoded(exchange, self._files)
+        what = "the page" if exchange is self.final else "a resource of the page"
+        limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+        return _decoded(exchange, self._files, f"{what} is larger than {format_size(limit)}")
 
     def hold(self, file: IO[bytes]) -> IO[bytes]:
         """Close `file` with this capture."""
@@ -203,9 +205,19 @@ def fetch_resource(
     budget.fetched += 1
     watchdog = _Watchdog(seconds)
     try:
-        limit = min(settings.SCHOLION_MAX_UPLOAD_BYTES, budget.size - budget.spent)
+        limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+        too_large = f"a resource of the page is larger than {format_size(limit)}"
+        if budget.size - budget.spent < limit:
+            limit = budget.size - budget.spent
+            too_large = f"the page's resources are larger than {format_size(budget.size)}"
         exchange = _fetch_one(
-            target, watchdog, fetched._files, limit=limit, accept=accept or "*/*", any_status=True
+            target,
+            watchdog,
+            fetched._files,
+            limit=limit,
+            accept=accept or "*/*",
+            any_status=True,
+            too_large=too_large,
         )
     finally:
         watchdog.cancel()
@@ -222,6 +234,7 @@ def _fetch_one(
     limit: int | None = None,
     accept: str = PAGE_ACCEPT,
     any_status: bool = False,
+    too_large: str | None = None,
 ) -> Exchange:
     request_headers = [
         ("Host", target.host_header),
@@ -257,7 +270,7 @@ def _fetch_one(
         )
         wanted = exchange.status in REDIRECT_STATUSES or 200 <= exchange.status < 300
         if wanted or any_status:
-            exchange.body_size = _read_body(response, exchange.body, watchdog, limit)
+            exchange.body_size = _read_body(response, exchange.body, watchdog, limit, too_large)
         return exchange
     except CaptureError:
         raise
@@ -308,11 +321,13 @@ def _read_body(
     out: IO[bytes],
     watchdog: _Watchdog,
     limit: int | None = None,
+    too_large: str | None = None,
 ) -> int:
     limit = settings.SCHOLION_MAX_UPLOAD_BYTES if limit is None else limit
+    too_large = too_large or f"the page is larger than {format_size(limit)}"
     declared = response.getheader("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise CaptureError(f"the page is larger than {format_size(limit)}")
+        raise CaptureError(too_large)
     size = 0
     while True:
         chunk = response.read1(CHUNK)
@@ -326,11 +341,11 @@ def _read_body(
             return size
         size += len(chunk)
         if size > limit:
-            raise CaptureError(f"the page is larger than {format_size(limit)}")
+            raise CaptureError(too_large)
         out.write(chunk)
 
 
-def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
+def _decoded(exchange: Exchange, files: list[IO[bytes]], too_large: str | None = None) -> IO[bytes]:
     exchange.body.seek(0)
     encoding = (exchange.header("Content-Encoding") or "identity").strip().lower()
     if encoding == "identity":
@@ -344,6 +359,7 @@ def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
             f"the server sent the page compressed as {encoding}, which cannot be read"
         )
     limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+    too_large = too_large or f"the page is larger than {format_size(limit)}"
     out = _temporary_file(files)
     size = 0
     try:
@@ -353,7 +369,7 @@ def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
                 data = decompressor.decompress(chunk, CHUNK)
                 size += len(data)
                 if size > limit:
-                    raise CaptureError(f"the page is larger than {format_size(limit)}")
+                    raise CaptureError(too_large)
                 out.write(data)
                 chunk = decompressor.unconsumed_tail
         out.write(decompressor.flush())
