@@ -91,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             "/app.js": ("text/javascript", SCRIPT),
             "/more.json": ("application/json", b'{"text": "loaded by the script"}'),
             "/big.png": ("image/png", png(200, 200, IMAGE_COLOUR)[:100] + b"\0" * 2000),
+            "/file.bin": ("application/octet-stream", b"\0\1\2 not a page"),
             "/sw.js": ("text/javascript", b"self.addEventListener('fetch', () => {});"),
         }
         if self.path == "/trickle":
@@ -390,6 +391,17 @@ def browsers_left_running() -> list[str]:
         if any(b"chrom" in arg for arg in args[:1]) and any(b"/browser-" in arg for arg in args):
             left.append(pid)
     return left
+
+
+@pytest.mark.browser
+def test_a_file_that_is_not_a_page_is_kept_without_a_screenshot(server, browser):
+    with capture(url(server, "/file.bin")) as fetched:
+        rendering = render(fetched)
+        assert fetched.original.read() == b"\0\1\2 not a page"
+    assert rendering.screenshot is None
+    assert rendering.failure == (
+        "the browser could not show the page: it is a file to download, not a page to show"
+    )
 
 
 def test_without_a_browser_configured_nothing_is_loaded(server, settings):

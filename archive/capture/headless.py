@@ -135,7 +135,10 @@ def main() -> None:
             send({"timeout": True})
         except PlaywrightError as error:
             message = str(error).strip().splitlines()
-            send({"failed": message[0] if message else type(error).__name__})
+            if message and "Download is starting" in message[0]:
+                send({"failed": "it is a file to download, not a page to show"})
+            else:
+                send({"failed": message[0] if message else type(error).__name__})
         finally:
             context.close()
 
