@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -375,20 +380,21 @@ def test_a_page_that_hangs_the_browser_is_stopped_and_the_html_capture_stands(
     assert elapsed < 30
     assert original == page(hang)
     assert records[0] == ("response", url(server), 200, page(hang))
-    assert not browsers_left_running()
+    assert not browsers_left_running(settings.SCHOLION_TMP_DIR)
     assert not list(settings.SCHOLION_TMP_DIR.glob("browser-*"))
 
 
-def browsers_left_running() -> list[str]:
-    """Chromium processes still running with a profile from one of these tests."""
+def browsers_left_running(tmp_dir: Path) -> list[str]:
+    """Processes still running that were started for a browser with its files in `tmp_dir`."""
+    marker = str(tmp_dir / "browser-").encode()
     left = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                args = cmdline.read().split(b"\0")
+                args = cmdline.read()
         except OSError:
             continue
-        if any(b"chrom" in arg for arg in args[:1]) and any(b"/browser-" in arg for arg in args):
+        if marker in args:
             left.append(pid)
     return left
 
@@ -402,6 +408,51 @@ def test_a_file_that_is_not_a_page_is_kept_without_a_screenshot(server, browser)
     assert rendering.failure == (
         "the browser could not show the page: it is a file to download, not a page to show"
     )
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch) -> Iterator[ThreadingHTTPServer]:
+    """The test server over TLS as https://secure.example, a name only the fetcher can resolve,
+    with a certificate only the fetcher trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=secure.example", "-addext", "subjectAltName=DNS:secure.example"]
+        + ["-keyout", key, "-out", cert],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    servers = serve("127.0.0.1")
+    httpd = next(servers)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        host = "127.0.0.1" if host == "secure.example" else host
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    yield httpd
+    next(servers, None)
+
+
+@pytest.mark.browser
+def test_a_secure_page_is_loaded_through_the_fetcher_alone(tls_server, browser):
+    address = f"https://secure.example:{tls_server.server_port}/"
+    with capture(address) as fetched:
+        rendering = render(fetched)
+        shot = rendering.screenshot
+        assert shot is not None
+        colour = Image.open(shot.file).convert("RGB").getpixel((1000, 50))
+        kept = {exchange.url for exchange in fetched.resources}
+    assert colour == BACKGROUND
+    assert f"https://secure.example:{tls_server.server_port}/style.css" in kept
+    assert {agent for _, _, agent in seen(tls_server)} == {user_agent()}
 
 
 def test_without_a_browser_configured_nothing_is_loaded(server, settings):

@@ -286,7 +286,7 @@ class _Session:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         # Chromium runs in a session of its own: it quits once the driver's pipe to it closes,
-        # or it is killed here, so that nothing is left writing in the directory.
+        # or it is killed here, so that nothing is left running or writing in the directory.
         deadline = time.monotonic() + GRACE_SECONDS
         while pids := _browser_pids(self.work):
             if time.monotonic() > deadline:
@@ -303,8 +303,10 @@ class _Session:
 
 
 def _browser_pids(work: Path) -> list[int]:
-    """The live processes started with a profile in `work`: the browser we launched."""
-    marker = str(work / "profile").encode()
+    """The live processes that name `work` on their command line: the browser we launched, its
+    helpers (they name the profile), and its crash handler (it names a folder in HOME), which
+    leaves the browser's process tree and would outlive it."""
+    marker = str(work).encode() + b"/"
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():

@@ -17,10 +17,17 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+from playwright.sync_api import (
+    BrowserContext,
+    Request,
+    Route,
+    WebSocketRoute,
+    sync_playwright,
+)
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Request, Route, WebSocketRoute, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 # Headers Chromium computes itself from the body it is given; passing the server's would lie.
@@ -92,55 +99,61 @@ def main() -> None:
         left = max(1.0, (deadline - time.monotonic()) * 1000)
         return left if most is None else min(left, most * 1000)
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            config["profile"],
-            executable_path=config["chromium"],
-            headless=True,
-            args=config["args"],
-            service_workers="block",
-            viewport={"width": config["width"], "height": config["height"]},
-            accept_downloads=False,
-            timeout=remaining_ms(),
-        )
-        try:
-            context.route("**/*", answer)
-            context.route_web_socket(re.compile(".*"), refuse_websocket)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.goto(config["url"], wait_until="load", timeout=remaining_ms())
-            # Late images and script-loaded content, for a moment; a page that keeps polling
-            # never goes idle, and is photographed as it stands.
-            with contextlib.suppress(PlaywrightError):
-                page.wait_for_load_state(
-                    "networkidle", timeout=remaining_ms(config["settle_seconds"])
-                )
-            page.set_default_timeout(remaining_ms())
-            width, height = page.evaluate(
-                "() => [document.documentElement.scrollWidth,"
-                " Math.max(document.documentElement.scrollHeight,"
-                " document.body ? document.body.scrollHeight : 0)]"
-            )
-            width = min(max(int(width), 1), config["width"])
-            height = min(max(int(height), 1), config["max_height"])
-            page.screenshot(
-                path=config["screenshot"],
-                type="png",
-                full_page=True,
-                clip={"x": 0, "y": 0, "width": width, "height": height},
-                animations="disabled",
+    # Launching counts against the time limit too: a slow start is a timeout like any other.
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                config["profile"],
+                executable_path=config["chromium"],
+                headless=True,
+                args=config["args"],
+                service_workers="block",
+                viewport={"width": config["width"], "height": config["height"]},
+                accept_downloads=False,
                 timeout=remaining_ms(),
             )
-            send({"done": {"width": width, "height": height}})
-        except PlaywrightTimeoutError:
-            send({"timeout": True})
-        except PlaywrightError as error:
-            message = str(error).strip().splitlines()
-            if message and "Download is starting" in message[0]:
-                send({"failed": "it is a file to download, not a page to show"})
-            else:
-                send({"failed": message[0] if message else type(error).__name__})
-        finally:
-            context.close()
+            try:
+                photograph(context, config, remaining_ms)
+            finally:
+                context.close()
+    except PlaywrightTimeoutError:
+        send({"timeout": True})
+    except PlaywrightError as error:
+        message = str(error).strip().splitlines()
+        if message and "Download is starting" in message[0]:
+            send({"failed": "it is a file to download, not a page to show"})
+        else:
+            send({"failed": message[0] if message else type(error).__name__})
+
+
+def photograph(
+    context: BrowserContext, config: dict[str, Any], remaining_ms: Callable[..., float]
+) -> None:
+    context.route("**/*", answer)
+    context.route_web_socket(re.compile(".*"), refuse_websocket)
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(config["url"], wait_until="load", timeout=remaining_ms())
+    # Late images and script-loaded content, for a moment; a page that keeps polling never
+    # goes idle, and is photographed as it stands.
+    with contextlib.suppress(PlaywrightError):
+        page.wait_for_load_state("networkidle", timeout=remaining_ms(config["settle_seconds"]))
+    page.set_default_timeout(remaining_ms())
+    width, height = page.evaluate(
+        "() => [document.documentElement.scrollWidth,"
+        " Math.max(document.documentElement.scrollHeight,"
+        " document.body ? document.body.scrollHeight : 0)]"
+    )
+    width = min(max(int(width), 1), config["width"])
+    height = min(max(int(height), 1), config["max_height"])
+    page.screenshot(
+        path=config["screenshot"],
+        type="png",
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": width, "height": height},
+        animations="disabled",
+        timeout=remaining_ms(),
+    )
+    send({"done": {"width": width, "height": height}})
 
 
 if __name__ == "__main__":
