@@ -239,6 +239,14 @@ SCHOLION_TMP_DIR.mkdir(parents=True, exist_ok=True)
 SCHOLION_CAPTURE_ALLOWED_NETWORKS = env_list("SCHOLION_CAPTURE_ALLOWED_NETWORKS", [])
 # Seconds a whole capture may take, however slowly the server trickles its bytes.
 SCHOLION_CAPTURE_TIMEOUT = env_int("SCHOLION_CAPTURE_TIMEOUT", 60)
+# A Chromium to load each captured page in (e.g. /usr/bin/chromium), for a screenshot and the
+# page's images and style sheets in its web archive; empty, captures keep the HTML only. Every
+# request it makes goes through the same guarded fetcher. It needs Playwright
+# (`pip install scholion[browser]`).
+SCHOLION_CAPTURE_BROWSER = env_str("SCHOLION_CAPTURE_BROWSER", "")
+# Seconds the browser may take over one page, its resources and the screenshot, after the page
+# itself was fetched; past it the browser is stopped and the capture keeps the HTML only.
+SCHOLION_CAPTURE_BROWSER_TIMEOUT = env_int("SCHOLION_CAPTURE_BROWSER_TIMEOUT", 30)
 # Pasted text is a form field; allow it up to the upload limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = SCHOLION_MAX_UPLOAD_BYTES + 1024 * 1024
 

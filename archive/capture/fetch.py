@@ -38,6 +38,7 @@ CONNECT_TIMEOUT = 10.0
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TRUNCATED = "the server stopped before sending the whole page"
+PAGE_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 
 
 def scholion_version() -> str:
@@ -79,6 +80,9 @@ class Fetched:
     url_requested: str
     exchanges: list[Exchange]
     original: IO[bytes]  # the page's bytes; the final body unless the server compressed it
+    # What a browser loading the page fetched besides it (images, style sheets, scripts), through
+    # this same fetcher: see `fetch_resource`.
+    resources: list[Exchange] = field(default_factory=list)
     _files: list[IO[bytes]] = field(default_factory=list, repr=False)
 
     @property
@@ -108,6 +112,17 @@ class Fetched:
                 "user_agent": user_agent(),
             },
         }
+
+    def decoded(self, exchange: Exchange) -> IO[bytes]:
+        """The body of `exchange` as a browser reads it: decompressed, if it was compressed."""
+        what = "the page" if exchange is self.final else "a resource of the page"
+        limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+        return _decoded(exchange, self._files, f"{what} is larger than {format_size(limit)}")
+
+    def hold(self, file: IO[bytes]) -> IO[bytes]:
+        """Close `file` with this capture."""
+        self._files.append(file)
+        return file
 
     def close(self) -> None:
         for file in self._files:
@@ -145,7 +160,7 @@ def capture(url: str) -> Fetched:
             if not 200 <= exchange.status < 300:
                 raise CaptureError(f"the server answered {exchange.status}")
             original = _decoded(exchange, files)
-            return Fetched(url.strip(), exchanges, original, files)
+            return Fetched(url.strip(), exchanges, original, _files=files)
     except BaseException:
         for file in files:
             file.close()
@@ -154,11 +169,77 @@ def capture(url: str) -> Fetched:
         watchdog.cancel()
 
 
-def _fetch_one(target: Target, watchdog: _Watchdog, files: list[IO[bytes]]) -> Exchange:
+class ResourceBudget:
+    """What a browser loading one captured page may fetch besides the page, all together."""
+
+    def __init__(self, count: int, size: int, seconds: float) -> None:
+        self.count = count
+        self.size = size
+        self.seconds = seconds
+        self.fetched = 0
+        self.spent = 0  # bytes
+        self._deadline = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+
+def fetch_resource(
+    fetched: Fetched, url: str, budget: ResourceBudget, accept: str | None = None
+) -> Exchange:
+    """GET one resource of the page `fetched` (an image, a style sheet, a script) under the same
+    guards as the page, charge it to `budget`, and record it in `fetched.resources`.
+
+    Redirects are not followed: the exchange is returned as it is, and the browser asks for the
+    next hop, which comes here in turn. Any status is kept, a 404 as much as a 200, since that
+    is what the page got. Raise CaptureError if the address is refused or a limit is reached.
+    """
+    if budget.fetched >= budget.count:
+        raise CaptureError(f"the page asked for more than {budget.count} resources")
+    if budget.spent >= budget.size:
+        raise CaptureError(f"the page's resources are larger than {format_size(budget.size)}")
+    seconds = min(budget.remaining(), settings.SCHOLION_CAPTURE_TIMEOUT)
+    if seconds <= 0:
+        raise CaptureError(f"the page's resources took longer than {budget.seconds:g} s")
+    target = check_url(url)
+    budget.fetched += 1
+    watchdog = _Watchdog(seconds)
+    try:
+        limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+        too_large = f"a resource of the page is larger than {format_size(limit)}"
+        if budget.size - budget.spent < limit:
+            limit = budget.size - budget.spent
+            too_large = f"the page's resources are larger than {format_size(budget.size)}"
+        exchange = _fetch_one(
+            target,
+            watchdog,
+            fetched._files,
+            limit=limit,
+            accept=accept or "*/*",
+            any_status=True,
+            too_large=too_large,
+        )
+    finally:
+        watchdog.cancel()
+    budget.spent += exchange.body_size
+    fetched.resources.append(exchange)
+    return exchange
+
+
+def _fetch_one(
+    target: Target,
+    watchdog: _Watchdog,
+    files: list[IO[bytes]],
+    *,
+    limit: int | None = None,
+    accept: str = PAGE_ACCEPT,
+    any_status: bool = False,
+    too_large: str | None = None,
+) -> Exchange:
     request_headers = [
         ("Host", target.host_header),
         ("User-Agent", user_agent()),
-        ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+        ("Accept", accept),
         ("Accept-Encoding", "identity"),
         ("Connection", "close"),
     ]
@@ -188,8 +269,8 @@ def _fetch_one(target: Target, watchdog: _Watchdog, files: list[IO[bytes]]) -> E
             body_size=0,
         )
         wanted = exchange.status in REDIRECT_STATUSES or 200 <= exchange.status < 300
-        if wanted:
-            exchange.body_size = _read_body(response, exchange.body, watchdog)
+        if wanted or any_status:
+            exchange.body_size = _read_body(response, exchange.body, watchdog, limit, too_large)
         return exchange
     except CaptureError:
         raise
@@ -235,11 +316,18 @@ def _connect(target: Target, watchdog: _Watchdog) -> socket.socket:
         raise CaptureError("the server could not be reached") from None
 
 
-def _read_body(response: http.client.HTTPResponse, out: IO[bytes], watchdog: _Watchdog) -> int:
-    limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+def _read_body(
+    response: http.client.HTTPResponse,
+    out: IO[bytes],
+    watchdog: _Watchdog,
+    limit: int | None = None,
+    too_large: str | None = None,
+) -> int:
+    limit = settings.SCHOLION_MAX_UPLOAD_BYTES if limit is None else limit
+    too_large = too_large or f"the page is larger than {format_size(limit)}"
     declared = response.getheader("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise CaptureError(f"the page is larger than {format_size(limit)}")
+        raise CaptureError(too_large)
     size = 0
     while True:
         chunk = response.read1(CHUNK)
@@ -253,11 +341,11 @@ def _read_body(response: http.client.HTTPResponse, out: IO[bytes], watchdog: _Wa
             return size
         size += len(chunk)
         if size > limit:
-            raise CaptureError(f"the page is larger than {format_size(limit)}")
+            raise CaptureError(too_large)
         out.write(chunk)
 
 
-def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
+def _decoded(exchange: Exchange, files: list[IO[bytes]], too_large: str | None = None) -> IO[bytes]:
     exchange.body.seek(0)
     encoding = (exchange.header("Content-Encoding") or "identity").strip().lower()
     if encoding == "identity":
@@ -271,6 +359,7 @@ def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
             f"the server sent the page compressed as {encoding}, which cannot be read"
         )
     limit = settings.SCHOLION_MAX_UPLOAD_BYTES
+    too_large = too_large or f"the page is larger than {format_size(limit)}"
     out = _temporary_file(files)
     size = 0
     try:
@@ -280,7 +369,7 @@ def _decoded(exchange: Exchange, files: list[IO[bytes]]) -> IO[bytes]:
                 data = decompressor.decompress(chunk, CHUNK)
                 size += len(data)
                 if size > limit:
-                    raise CaptureError(f"the page is larger than {format_size(limit)}")
+                    raise CaptureError(too_large)
                 out.write(data)
                 chunk = decompressor.unconsumed_tail
         out.write(decompressor.flush())

@@ -1,8 +1,9 @@
 """The web archive (WARC, ISO 28500) of one capture, written with warcio.
 
-Each exchange, the page and every redirect before it, becomes a request record and a response
-record. `WARC-Target-URI` is the URL as asked for, with its host name, since that is what a replay
-tool looks up; `WARC-IP-Address` is the address the fetcher connected to.
+Each exchange, the page and every redirect before it, then every resource a browser loaded with
+it (when a browser is configured), becomes a request record and a response record.
+`WARC-Target-URI` is the URL as asked for, with its host name, since that is what a replay tool
+looks up; `WARC-IP-Address` is the address the fetcher connected to.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def write_warc(capture: Fetched) -> IO[bytes]:
                 },
             )
         )
-        for exchange in capture.exchanges:
+        # The page first, so that a reader of the WARC meets it before what it loaded.
+        for exchange in capture.exchanges + capture.resources:
             _write_exchange(writer, exchange)
     except BaseException:
         out.close()
