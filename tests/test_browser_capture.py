@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +88,57 @@ def test_the_bookmarklet_opens_the_archive_page_with_the_address(page, live_serv
     popup = popup_info.value
     popup.wait_for_load_state()
     assert popup.get_by_label("Web addresses").input_value() == "about:blank"
+
+
+def test_with_a_browser_the_capture_keeps_a_screenshot_and_what_the_page_loaded(
+    client, owner, site, settings
+):
+    from io import BytesIO
+
+    from PIL import Image
+    from warcio.archiveiterator import ArchiveIterator
+
+    from tests.conftest import CHROMIUM
+
+    settings.SCHOLION_CAPTURE_BROWSER = CHROMIUM
+    site.pages["/styled"] = Answer(
+        b"<!doctype html><html><head><title>Styled minutes</title>"
+        b"<link rel=stylesheet href=/style.css></head><body><h1>Styled minutes</h1>"
+        b"<p>The board met again.</p><img src='http://169.254.169.254/latest/x.png'></body></html>"
+    )
+    site.pages["/style.css"] = Answer(
+        b"body { background: rgb(0, 128, 0); }", headers=[("Content-Type", "text/css")]
+    )
+    client.force_login(owner)
+    client.post("/sources/new/", {"capture-urls": site.url("/styled")})
+    run_worker()
+    capture = Capture.objects.get()
+    assert capture.state == "done", capture.error
+    assert capture.screenshot_name and capture.provenance["browser"]["resources"] == 1
+    assert capture.provenance["browser"]["refused"][0]["url"].startswith("http://169.254.169.254")
+
+    shot = client.get(f"/captures/{capture.uuid}/screenshot.png")
+    assert shot["Content-Type"] == "image/png"
+    image = Image.open(BytesIO(b"".join(shot.streaming_content))).convert("RGB")
+    assert image.getpixel((5, image.height - 5)) == (0, 128, 0)  # the stylesheet was applied
+
+    assert capture.source is not None
+    reading = client.get(capture.source.get_absolute_url()).content.decode()
+    assert "What the page looked like" in reading
+    assert f"/captures/{capture.uuid}/screenshot.png" in reading
+    detail = client.get(capture.get_absolute_url()).content.decode()
+    assert "Loaded, with the 1 file it asked for kept in the web archive" in detail
+    assert "the address is on a private network" in detail
+
+    wacz = zipfile.ZipFile(
+        BytesIO(b"".join(client.get(f"/captures/{capture.uuid}/wacz").streaming_content))
+    )
+    with wacz.open("archive/capture.warc.gz") as warc:
+        uris = [
+            r.rec_headers.get_header("WARC-Target-URI")
+            for r in ArchiveIterator(warc)
+            if r.rec_type == "response"
+        ]
+    assert uris == [site.url("/styled"), site.url("/style.css")]
+    # The server saw the page once, and the stylesheet, each from Scholion.
+    assert sorted(path for path, _ in site.seen) == ["/style.css", "/styled"]

@@ -23,6 +23,7 @@ from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import CAPTURE_UNEXPECTED_ERROR, Capture, Collection, Source
 
 from . import CaptureError
+from .browser import render
 from .fetch import Fetched, capture
 from .wacz import package_wacz
 from .warc import write_warc
@@ -76,6 +77,11 @@ def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -
         raise CaptureError(NO_LONGER_WRITABLE)
     progress("Fetching the page.")
     with capture(job.url) as fetched, ExitStack() as files:
+        screenshot: dict[str, Any] = {}
+        record = _provenance(fetched)
+        if settings.SCHOLION_CAPTURE_BROWSER:
+            progress("Loading the page in a browser.")
+            screenshot, record["provenance"]["browser"] = _browse(fetched)
         progress("Writing the web archive.")
         warc = files.enter_context(write_warc(fetched))
         wacz = files.enter_context(
@@ -100,12 +106,32 @@ def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -
             recorded = job.succeed(
                 archived.source,
                 created=archived.created,
-                **_provenance(fetched),
+                **record,
                 **{f"wacz_{name}": value for name, value in wacz_record.items()},
+                **screenshot,
             )
             if not recorded:
                 raise Superseded
         return archived
+
+
+def _browse(fetched: Fetched) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load the page in the configured browser: its resources join the WARC, and its
+    screenshot is stored. A browser that fails leaves the capture as it was (the page's bytes
+    and WARC stand), and the capture's page says there is no screenshot, and why."""
+    rendering = render(fetched)
+    record: dict[str, Any] = {}
+    if rendering.screenshot is not None:
+        stored = _store(rendering.screenshot.file, "screenshot")
+        record = {f"screenshot_{name}": value for name, value in stored.items()}
+    elif rendering.failure:
+        log.warning("Capture of %s has no screenshot: %s", fetched.final.url, rendering.failure)
+    browser = {
+        "failure": rendering.failure or "",
+        "refused": [{"url": url, "reason": reason} for url, reason in rendering.refused],
+        "resources": len(fetched.resources),
+    }
+    return record, browser
 
 
 def _may_add_to(user, collection: Collection) -> bool:
