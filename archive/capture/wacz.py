@@ -53,7 +53,12 @@ WACZ_NAME = "capture.wacz"
 PAGES_MEMBER = "pages/pages.jsonl"
 INDEX_MEMBER = "indexes/index.cdx.gz"
 # `python -m wacz` always exits 0, even when validation fails; `main()` returns the real status.
-RUN_WACZ = "import sys; from wacz.main import main; sys.exit(main(sys.argv[1:]))"
+# One child runs both commands (create, then validate what it wrote): starting Python and
+# importing py-wacz is most of a small page's packaging time (bench/NOTES.md).
+RUN_WACZ = (
+    "import sys; from wacz.main import main; cut = sys.argv.index('--then');"
+    " sys.exit(main(sys.argv[1:cut]) or main(sys.argv[cut + 1:]))"
+)
 
 
 def package_wacz(warc: IO[bytes], *, url: str, title: str, captured_at: datetime) -> IO[bytes]:
@@ -93,8 +98,7 @@ def package_wacz(warc: IO[bytes], *, url: str, title: str, captured_at: datetime
         if urlsplit(url).path:
             # Also makes py-wacz fail if the WARC has no response for this URL at this time.
             create += [f"--url={url}", f"--ts={timestamp}"]
-        _run_wacz(create, work)
-        _run_wacz(["validate", f"--file={WACZ_NAME}"], work)
+        _run_wacz([*create, "--then", "validate", f"--file={WACZ_NAME}"], work)
         _check_page_indexed(work / WACZ_NAME, url=url, timestamp=timestamp)
         result = tempfile.TemporaryFile(dir=settings.SCHOLION_TMP_DIR)  # noqa: SIM115 - the caller's
         try:
@@ -155,12 +159,11 @@ def _run_wacz(arguments: list[str], work: Path) -> None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        logger.warning("wacz %s took longer than %g s", arguments[0], PACKAGING_TIMEOUT)
+        logger.warning("wacz took longer than %g s", PACKAGING_TIMEOUT)
         raise CaptureError(TOOK_TOO_LONG) from None
     if completed.returncode != 0:
         logger.warning(
-            "wacz %s failed (exit status %d): %s",
-            arguments[0],
+            "wacz create or validate failed (exit status %d): %s",
             completed.returncode,
             (completed.stdout + completed.stderr)[-4000:],
         )
