@@ -393,7 +393,9 @@ def test_source_search_finds_visible_sources_by_title_creator_or_key(client, mem
         found = client.get("/api/sources/", {"q": query}).json()["sources"]
         assert [s["uuid"] for s in found] == [str(cited.uuid)], query
     assert client.get("/api/sources/", {"q": "SECRET"}).json()["sources"] == []
-    assert client.post("/api/sources/").status_code == 405
+    assert client.put("/api/sources/").status_code == 405
+    # POST captures a page by its URL (tests/test_captures.py), and needs one.
+    assert client.post("/api/sources/").status_code == 400
 
 
 # --- What readers see -----------------------------------------------------------------------
