@@ -1,0 +1,180 @@
+"""Metadata benchmark: how often the HTML extraction gets a real news page's title and byline
+right, on pages with ground truth that no one here wrote.
+
+    .venv/bin/python bench/extraction.py CORPUS_DIR [--misses]
+
+CORPUS_DIR is one of (the pages are the publishers'; neither corpus is committed here):
+
+- fundus's parser test data (MIT licence): ``tests/resources/parser/test_data`` of
+  https://github.com/flairNLP/fundus, real news pages from about 150 publishers in 40
+  countries (``<Publisher>_<date>.html.gz``), each with the title and authors that fundus's
+  hand-written parser for that publisher reads (``<Publisher>.json``, one entry per parser
+  version) and the page's URL (``meta.info``).
+- Mozilla Readability's test pages (Apache 2.0): ``test/test-pages`` of
+  https://github.com/mozilla/readability, one folder per page with ``source.html`` and
+  ``expected-metadata.json`` (title, byline). Not all are news; bylines are a free string.
+
+A title is right when it equals the expected one, case, spacing, quote and dash styles
+aside. A byline is right when the set of names equals the expected set the same way (for
+Readability's byline string: the names joined, a leading "By" aside). Pages without an
+expected byline are counted apart: there, giving no byline is right. Prints figures;
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from archive.extract import extract  # noqa: E402
+
+
+@dataclass
+class Page:
+    name: str
+    html: bytes
+    url: str
+    title: str
+    authors: list[str] | None  # None: a free byline string, in byline
+    byline: str = ""
+
+
+def fundus_pages(root: Path) -> Iterator[Page]:
+    for expected_path in sorted(root.glob("*/*.json")):
+        if expected_path.name == "meta.info":
+            continue
+        publisher = expected_path.stem
+        versions = json.loads(expected_path.read_text("utf-8"))
+        meta_path = expected_path.parent / "meta.info"
+        meta = json.loads(meta_path.read_text("utf-8")) if meta_path.exists() else {}
+        pages = sorted(expected_path.parent.glob(f"{publisher}_*.html.gz"))
+        # One page per parser version, the oldest page for the oldest version.
+        entries = [versions[k] for k in sorted(versions, key=_version_order)]
+        if len(entries) != len(pages):
+            print(f"skipped {publisher}: {len(pages)} pages, {len(entries)} versions")
+            continue
+        for page_path, entry in zip(pages, entries, strict=True):
+            if not entry.get("title"):
+                continue
+            yield Page(
+                name=f"{expected_path.parent.name}/{page_path.name}",
+                html=gzip.decompress(page_path.read_bytes()),
+                url=meta.get(page_path.name, {}).get("url", ""),
+                title=entry["title"],
+                authors=list(entry.get("authors") or []),
+            )
+
+
+def _version_order(key: str) -> tuple:
+    return tuple(int(n) for n in re.findall(r"\d+", key)) or (0,)
+
+
+def readability_pages(root: Path) -> Iterator[Page]:
+    for folder in sorted(p for p in root.iterdir() if (p / "expected-metadata.json").exists()):
+        expected = json.loads((folder / "expected-metadata.json").read_text("utf-8"))
+        if not expected.get("title"):
+            continue
+        yield Page(
+            name=folder.name,
+            html=(folder / "source.html").read_bytes(),
+            url="",
+            title=expected["title"],
+            authors=None,
+            byline=expected.get("byline") or "",
+        )
+
+
+QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\xa0": " "})
+
+
+def norm(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value).translate(QUOTES).casefold()
+    # Invisible characters (soft hyphens, zero-width spaces) are not part of what one reads.
+    value = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    return " ".join(value.split()).strip(" .")
+
+
+def name_set(names: list[str]) -> set[str]:
+    # "Family, Given" (citation_author's form) names the same person as "Given Family".
+    names = [" ".join(reversed(n.split(", "))) if n.count(", ") == 1 else n for n in names]
+    return {norm(n) for n in names if norm(n)}
+
+
+def byline_names(byline: str) -> set[str]:
+    byline = re.sub(r"^\s*by\s+", "", byline, flags=re.I)
+    return name_set(re.split(r",\s*|\s+and\s+|\s*&\s*|\s*;\s*", byline))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--misses", action="store_true", help="print each wrong title and byline")
+    args = parser.parse_args()
+    root: Path = args.corpus
+    if any(root.glob("*/expected-metadata.json")):
+        pages = list(readability_pages(root))
+        kind = "Mozilla Readability test pages"
+    else:
+        pages = list(fundus_pages(root))
+        kind = "fundus parser test pages"
+    if not pages:
+        raise SystemExit(f"No pages with ground truth found under {root}.")
+
+    titles = bylines = with_byline = without_byline = none_given = 0
+    extractors: dict[str, int] = {}
+    started = time.perf_counter()
+    for page in pages:
+        try:
+            extraction = extract(page.html, "text/html", page.url)
+        except Exception as exc:  # a page the extractor refuses counts as wrong
+            print(f"{page.name}: {exc}")
+            continue
+        extractors[extraction.extractor] = extractors.get(extraction.extractor, 0) + 1
+        meta = extraction.metadata
+        if norm(meta.get("title", "")) == norm(page.title):
+            titles += 1
+        elif args.misses:
+            print(f"title  {page.name}: {meta.get('title')!r} != {page.title!r}")
+        got = name_set(meta.get("creators", []))
+        if page.authors is None:
+            expected = byline_names(page.byline)
+            got = byline_names(", ".join(meta.get("creators", [])))
+        else:
+            expected = name_set(page.authors)
+        if expected:
+            with_byline += 1
+            if got == expected:
+                bylines += 1
+            elif args.misses:
+                print(f"byline {page.name}: {sorted(got)} != {sorted(expected)}")
+        else:
+            without_byline += 1
+            none_given += not got
+    elapsed = time.perf_counter() - started
+
+    n = len(pages)
+    print(f"{kind}: {n} pages from {root}")
+    print(f"titles right:  {titles}/{n} = {titles / n:.1%}")
+    if with_byline:
+        print(f"bylines right: {bylines}/{with_byline} = {bylines / with_byline:.1%}")
+    if without_byline:
+        print(f"no byline expected, none given: {none_given}/{without_byline}")
+    print(
+        "text layer by extractor: " + ", ".join(f"{k} {v}" for k, v in sorted(extractors.items()))
+    )
+    print(f"{elapsed / n * 1000:.0f} ms per page")
+
+
+if __name__ == "__main__":
+    main()
