@@ -65,8 +65,11 @@ def archive_chunks(
     source_uuid: uuid_module.UUID | None = None,
     archived_at: datetime | None = None,
     reuse: bool = True,
+    whole_page: bool = False,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
+
+    An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -98,6 +101,7 @@ def archive_chunks(
             metadata=metadata or {},
             collection=collection,
             reuse=reuse,
+            whole_page=whole_page,
             preserved={
                 k: v
                 for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
@@ -119,6 +123,7 @@ def _archive_spooled(
     metadata,
     collection,
     reuse,
+    whole_page,
     preserved,
 ) -> Archived:
     if spooled.size == 0:
@@ -138,7 +143,10 @@ def _archive_spooled(
         else:
             spooled.file.seek(0)
             extraction = extract(
-                spooled.file.read(), declared_type=declared_type, base_url=original_url
+                spooled.file.read(),
+                declared_type=declared_type,
+                base_url=original_url,
+                whole_page=whole_page,
             )
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None

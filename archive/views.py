@@ -72,6 +72,7 @@ def source_archive(request: HttpRequest) -> HttpResponse:
                         original_url=data["original_url"],
                         metadata={"title": data["title"]},
                         collection=data["collection"],
+                        whole_page=data["whole_page"],
                     )
                 else:
                     archived = archive_chunks(

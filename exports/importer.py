@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from annotations.models import AnchorError, Annotation, Citation, CitationSpec
 from annotations.w3c import source_uuid_from_ref
+from archive.extract.html import HTML_EXTRACTOR
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
 from archive.models import Collection, FixityCheck, Source, SourceQuerySet, unique_citation_key
 from exports.models import (
@@ -562,6 +563,9 @@ class _Importer:
                 source_uuid=claimed,
                 archived_at=moment(provenance.get("archived_at"), f"{spec['uuid']} archived_at"),
                 reuse=False,
+                # The annotations' offsets index the text layer the exporting archive made:
+                # a page kept whole there (or archived before articles) is kept whole here.
+                whole_page=provenance.get("extractor") == HTML_EXTRACTOR[0],
             )
         except ArchiveError as exc:
             raise PackageError(f"{spec['original']} could not be archived: {exc}") from None

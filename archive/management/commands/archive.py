@@ -35,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="record this user as the archiver (default: none)"
         )
+        parser.add_argument(
+            "--whole-page",
+            action="store_true",
+            help="for HTML pages: keep all of the page's text, not only its article",
+        )
 
     def handle(self, *args, **options):
         if options["url"]:
@@ -67,6 +72,7 @@ class Command(BaseCommand):
                         original_url=options["url"],
                         metadata={"title": options["title"] or ""},
                         collection=collection,
+                        whole_page=options["whole_page"],
                     )
             except (OSError, ArchiveError) as exc:
                 failures += 1
