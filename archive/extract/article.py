@@ -7,8 +7,8 @@ HTML, and that HTML is rendered by the same sanitising renderer as a whole page
 (archive.extract.html): the text layer is exactly what the renderer makes of the HTML
 trafilatura gives, with the same block structure and the same guarantees.
 
-When trafilatura finds no article (a short page, a page that is not an article) the whole
-page is kept, and the source records the ``html`` extractor, which made its text.
+When there is no article (a short page, a page that is not an article) the whole page is
+kept, and the source records the ``html`` extractor, which made its text.
 
 trafilatura is pinned to one release in pyproject.toml: ``article`` 1 is what that release
 makes of a page. A stored text layer is never re-extracted, but an import re-derives it from
@@ -23,6 +23,7 @@ import lxml.html
 import trafilatura
 from lxml.etree import ParserError
 from lxml.html import HtmlElement
+from trafilatura.readability_lxml import is_probably_readerable
 from trafilatura.settings import DEFAULT_CONFIG
 
 from archive.extract import Extraction
@@ -53,7 +54,10 @@ def extract_article(data: bytes, base_url: str = "", *, whole_page: bool = False
     page = render(html, base_url)
     tree = _load(html) if len(data) <= MAX_ARTICLE_PAGE_BYTES else None
     metadata = page_metadata(page, _library_metadata(tree, page.base_url))
-    if not whole_page and tree is not None:
+    # is_probably_readerable (Mozilla Readability's test, as trafilatura ships it) tells a
+    # page holding an article from a list of links, a form or a few lines; on those
+    # trafilatura would fall back to a dump of all of the page's text in one paragraph.
+    if not whole_page and tree is not None and is_probably_readerable(tree):
         article_html = _article_html(tree, page.base_url)
         if article_html is not None:
             article = render(article_html, page.base_url)
