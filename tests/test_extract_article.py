@@ -12,10 +12,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from annotations.models import Annotation
 from archive.extract import extract
 from archive.extract.html import extract_html, strip_site_name
 from archive.models import Source
 from tests.conftest import archive_text
+from tests.helpers import annotate, empty_everything, export_bag, import_bytes
 
 PARAGRAPHS = [
     "The river rose two metres overnight, flooding the lower town and closing the old"
@@ -339,3 +341,24 @@ def test_the_archive_command_keeps_the_whole_page_with_its_flag(tmp_path, flag, 
     source = Source.objects.get(uuid=source_uuid)
     assert source.extractor == extractor
     assert ("NAVHOME" in source.text) is bool(flag)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("whole_page", [False, True])
+def test_an_imported_page_gets_the_text_layer_its_annotations_were_made_on(
+    owner, collection, tmp_path, whole_page
+):
+    exported = archive_text(
+        unique_page(), owner, collection, filename="rivers.html", whole_page=whole_page
+    )
+    # Anchored after the navigation when the whole page is kept: offsets that only the
+    # same text layer matches.
+    annotation = annotate(exported, owner, "What the council said")
+    export_bag(tmp_path / "package.zip")
+    empty_everything()
+    import_bytes((tmp_path / "package.zip").read_bytes())
+    source = Source.objects.get(uuid=exported.uuid)
+    assert source.extractor == exported.extractor == ("html" if whole_page else "article")
+    assert source.text == exported.text
+    imported = Annotation.objects.get(uuid=annotation.uuid)
+    assert source.text[imported.start : imported.end] == "What the council said"
