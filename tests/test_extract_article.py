@@ -259,6 +259,12 @@ def test_names_are_people_without_addresses():
         ("Rivers rise – EXAMPLE WIRE", "Example Wire", "", "Rivers rise"),
         ("Rivers rise | Example Wire", "", "https://www.examplewire.com/a", "Rivers rise"),
         ("Rivers rise - Die Neue Wire", "", "https://wire.example/a", "Rivers rise"),
+        (
+            "Rivers rise - Example of a flood",
+            "",
+            "https://example.org/a",
+            "Rivers rise - Example of a flood",
+        ),
         # A dash that is part of the title stays.
         (
             "Left - right: a history",

@@ -568,8 +568,8 @@ def strip_site_name(
 
     What goes: the part another of the page's titles (``others``: its <title>, og:title,
     ...) leaves out ("Rivers rise | Sport | The Site" beside "Rivers rise"), or else a part
-    that is one of ``site_names`` or holds the URL's host name ("Die Neue Zeitung" on
-    zeitung.example). Letters and digits are compared, case ignored.
+    that is one of ``site_names`` or a short name ending in the URL's host name ("Die Neue
+    Zeitung" on zeitung.example). Letters and digits are compared, case ignored.
     """
     parts = TITLE_SEPARATORS.split(title)
     if len(parts) < 2:
@@ -596,7 +596,9 @@ def strip_site_name(
 
     def is_site(part: str) -> bool:
         name = _comparable(part)
-        return name in names or (len(label) >= 4 and label in name and len(part.split()) <= 5)
+        return name in names or (
+            len(label) >= 4 and name.endswith(label) and len(part.split()) <= 5
+        )
 
     start, end = 0, len(parts)
     if is_site(parts[-1]):
