@@ -12,7 +12,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from archive.blobstore import Spooled, TooLarge, spool, store
-from archive.extract import ExtractionError, extract, extract_without_text
+from archive.extract import (
+    ARTICLE_EXTRACTOR,
+    ExtractionError,
+    extract,
+    extract_without_text,
+)
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
 from archive.signals import source_written
 
@@ -128,7 +133,9 @@ def _archive_spooled(
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
-    existing = reusable_source(spooled.sha256, user, collection) if reuse else None
+    existing = (
+        reusable_source(spooled.sha256, user, collection, whole_page=whole_page) if reuse else None
+    )
     if existing is not None:
         _add_to_collection(existing, collection)
         return Archived(existing, created=False)
@@ -197,7 +204,11 @@ def _archive_spooled(
                 _lock_bytes(spooled.sha256)
                 # The same bytes archived meanwhile by this person (another tab, a retry):
                 # checked again under the lock, so they make one source, not two.
-                existing = reusable_source(spooled.sha256, user, collection) if reuse else None
+                existing = (
+                    reusable_source(spooled.sha256, user, collection, whole_page=whole_page)
+                    if reuse
+                    else None
+                )
                 if existing is not None:
                     _add_to_collection(existing, collection)
                     return Archived(existing, created=False)
@@ -242,7 +253,14 @@ def _archive_spooled(
     raise AssertionError("unreachable")
 
 
-def reusable_source(sha256: str, user, collection: Collection | None) -> Source | None:
+def reusable_source(
+    sha256: str,
+    user,
+    collection: Collection | None,
+    *,
+    whole_page: bool = False,
+    extractor: str = "",
+) -> Source | None:
     """The source these bytes are already archived as, if the person archiving may use it.
 
     Bytes are stored once, but a source (its metadata, collections and visibility) belongs
@@ -251,8 +269,15 @@ def reusable_source(sha256: str, user, collection: Collection | None) -> Source 
     public collection publishes it. Anyone else's source is neither reused nor named; the
     bytes make a new source of the person's own over the same stored blob. ``user`` None
     is the server itself (the command line without --user), which may use any source.
+
+    A page's article is not what ``whole_page`` asks for, so it is not reused then; an
+    ``extractor`` named reuses only a source whose text layer that extractor made.
     """
     candidates = Source.objects.filter(sha256=sha256).defer("text", "blocks")
+    if whole_page:
+        candidates = candidates.exclude(extractor=ARTICLE_EXTRACTOR[0])
+    if extractor:
+        candidates = candidates.filter(extractor=extractor)
     if user is not None:
         candidates = candidates.visible_to(user)
         if collection is not None:

@@ -536,7 +536,14 @@ class _Importer:
         # The same bytes already archived here under another UUID, as a source the person
         # who archived them may add to this collection: that source is used.
         if found is None:
-            found = reusable_source(spec["sha256"].lower(), archiver, collection)
+            # Only one whose text layer the package's annotations were made on.
+            extractor = provenance.get("extractor")
+            found = reusable_source(
+                spec["sha256"].lower(),
+                archiver,
+                collection,
+                extractor=extractor if isinstance(extractor, str) else "",
+            )
             if (
                 found is not None
                 and PendingImport.unfinished(PendingObject.Kind.SOURCE)

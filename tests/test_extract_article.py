@@ -15,6 +15,7 @@ from django.core.management import call_command
 from annotations.models import Annotation
 from archive.extract import extract
 from archive.extract.html import extract_html, strip_site_name
+from archive.ingest import archive_chunks
 from archive.models import Source
 from tests.conftest import archive_text
 from tests.helpers import annotate, empty_everything, export_bag, import_bytes
@@ -306,13 +307,18 @@ def unique_page() -> bytes:
 @pytest.mark.django_db
 def test_archived_html_keeps_its_article_by_default_and_the_whole_page_when_asked(owner):
     data = unique_page()
-    source = archive_text(data, owner, filename="rivers.html")
-    assert source.extractor == "article" and "NAVHOME" not in source.text
-    whole = archive_text(data, owner, filename="rivers.html", whole_page=True, reuse=False)
-    assert whole.extractor == "html" and "NAVHOME" in whole.text
+    article = archive_chunks(iter([data]), user=owner, filename="rivers.html")
+    assert article.created and article.source.extractor == "article"
+    assert "NAVHOME" not in article.source.text
+    # The same bytes kept whole: the article is not what was asked for, so a second source.
+    whole = archive_chunks(iter([data]), user=owner, filename="rivers.html", whole_page=True)
+    assert whole.created and whole.source.extractor == "html"
+    assert "NAVHOME" in whole.source.text
+    again = archive_chunks(iter([data]), user=owner, filename="rivers.html", whole_page=True)
+    assert not again.created and again.source == whole.source
     # A source keeps the text layer it was archived with.
-    source.refresh_from_db()
-    assert source.extractor == "article" and "NAVHOME" not in source.text
+    article.source.refresh_from_db()
+    assert article.source.extractor == "article" and "NAVHOME" not in article.source.text
 
 
 @pytest.mark.django_db
@@ -368,3 +374,21 @@ def test_an_imported_page_gets_the_text_layer_its_annotations_were_made_on(
     assert source.text == exported.text
     imported = Annotation.objects.get(uuid=annotation.uuid)
     assert source.text[imported.start : imported.end] == "What the council said"
+
+
+@pytest.mark.django_db
+def test_an_import_does_not_take_the_same_bytes_with_another_text_layer(
+    owner, collection, tmp_path
+):
+    data = unique_page()
+    exported = archive_text(data, owner, collection, filename="rivers.html", whole_page=True)
+    annotation = annotate(exported, owner, "What the council said")
+    export_bag(tmp_path / "package.zip")
+    Annotation.objects.all().delete()
+    exported.delete()
+    article = archive_text(data, owner, collection, filename="rivers.html")
+    assert article.extractor == "article"
+    import_bytes((tmp_path / "package.zip").read_bytes())
+    imported = Annotation.objects.get(uuid=annotation.uuid)
+    assert imported.source != article and imported.source.extractor == "html"
+    assert imported.source.text[imported.start : imported.end] == "What the council said"

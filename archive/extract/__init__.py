@@ -176,6 +176,9 @@ def normalise_newlines(text: str) -> str:
 
 
 PLAIN_EXTRACTOR = ("plain-text", "1")
+# An HTML page's article (archive.extract.article); named here so that naming it does not
+# load the extraction library.
+ARTICLE_EXTRACTOR = ("article", "1")
 
 
 def extract_plain(data: bytes) -> Extraction:

@@ -26,7 +26,7 @@ from lxml.html import HtmlElement
 from trafilatura.readability_lxml import is_probably_readerable
 from trafilatura.settings import DEFAULT_CONFIG
 
-from archive.extract import Extraction
+from archive.extract import ARTICLE_EXTRACTOR, Extraction
 from archive.extract.html import (
     HTML_EXTRACTOR,
     WHITESPACE,
@@ -35,8 +35,6 @@ from archive.extract.html import (
     page_metadata,
     render,
 )
-
-ARTICLE_EXTRACTOR = ("article", "1")
 
 # Below trafilatura's own threshold for a main text worth the name, the whole page is kept.
 MIN_ARTICLE_CHARS = DEFAULT_CONFIG.getint("DEFAULT", "MIN_EXTRACTED_SIZE")
