@@ -746,10 +746,10 @@ def head_metadata(head: str, base_url: str = "") -> dict:
     return page_metadata(parser)
 
 
-def render(html: str, base_url: str = "") -> _Parser:
-    """Parse ``html`` into the text layer, its blocks and the page's metadata tags."""
+def render(markup: str, base_url: str = "") -> _Parser:
+    """Parse HTML into the text layer, its blocks and the page's metadata tags."""
     parser = _Parser(base_url)
-    parser.feed(normalise_newlines(html))
+    parser.feed(normalise_newlines(markup))
     parser.close_all()
     return parser
 
