@@ -156,6 +156,16 @@ def test_a_page_without_an_article_is_kept_whole(body):
     assert "NAVHOME" in e.text
 
 
+def test_a_page_over_the_size_limit_is_kept_whole(monkeypatch):
+    from archive.extract import article
+
+    data = page()
+    monkeypatch.setattr(article, "MAX_ARTICLE_PAGE_BYTES", len(data) - 1)
+    assert extract(data).extractor == "html"
+    monkeypatch.setattr(article, "MAX_ARTICLE_PAGE_BYTES", len(data))
+    assert extract(data).extractor == "article"
+
+
 LAYERS = [
     (
         "json-ld",
