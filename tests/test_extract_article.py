@@ -73,7 +73,7 @@ ARTICLE = f"""
 <h1>Rivers rise across the valley</h1>
 <p>{PARAGRAPHS[0]}</p>
 <h2>What the council said</h2>
-<p>{PARAGRAPHS[1]}</p>
+<p onclick="steal()">{PARAGRAPHS[1]} <a href="javascript:alert(1)">Shelters</a>.</p>
 <ul><li>Shelter at the school hall</li><li>Shelter at the library</li></ul>
 <blockquote><p>We have never seen the water this high in living memory.</p></blockquote>
 <table><caption>River levels</caption><tr><th>Day</th><th>Level</th></tr>
@@ -105,8 +105,10 @@ def test_only_the_article_is_kept_with_its_structure():
     blocks = by_text(e)
     assert blocks["Rivers rise across the valley"]["t"] == "h1"
     assert blocks["What the council said"]["t"] == "h2"
-    for paragraph in PARAGRAPHS[:2]:
-        assert blocks[paragraph]["t"] == "p"
+    assert blocks[PARAGRAPHS[0]]["t"] == "p"
+    # Archived HTML stays inert: a javascript: link keeps only its text.
+    assert "links" not in blocks[PARAGRAPHS[1] + " Shelters."]
+    assert "steal" not in e.text and "alert" not in e.text
     first, second = blocks["Shelter at the school hall"], blocks["Shelter at the library"]
     assert first["t"] == second["t"] == "li" and first["list"] == second["list"]
     assert "quote" in blocks["We have never seen the water this high in living memory."]
