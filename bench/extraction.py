@@ -14,7 +14,11 @@ clone fundus and pass that directory.
 A title is right when it equals the expected one, case, spacing, invisible characters, quote
 and dash styles aside. A byline is right when the set of names equals the expected set the
 same way ("Family, Given" read as "Given Family"). Pages without an expected byline are
-counted apart: there, giving none is right. Prints figures; asserts nothing.
+counted apart: there, giving none is right. The text layer is compared with the article's
+text fundus reads (summary, section headings, paragraphs) word by word: precision is the
+share of the layer's words that are the article's, recall the share of the article's words
+in the layer; the whole page's text is measured the same way beside it. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import re
 import sys
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -45,6 +50,7 @@ class Page:
     title: str
     authors: list[str]
     date: str = ""  # YYYY-MM-DD, when known
+    body: str = ""  # the article's text: summary, section headings and paragraphs
 
 
 def fundus_pages(root: Path) -> Iterator[Page]:
@@ -71,7 +77,26 @@ def fundus_pages(root: Path) -> Iterator[Page]:
                 title=entry["title"],
                 authors=list(entry.get("authors") or []),
                 date=(entry.get("publishing_date") or "")[:10],
+                body=_body_text(entry.get("body") or {}),
             )
+
+
+def _body_text(body: dict) -> str:
+    parts = list(body.get("summary") or [])
+    for section in body.get("sections") or []:
+        parts += list(section.get("headline") or []) + list(section.get("paragraphs") or [])
+    return "\n".join(parts)
+
+
+def words(text: str) -> Counter[str]:
+    return Counter(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+
+
+def overlap(got: str, expected: str) -> tuple[int, int, int]:
+    """(words in both, words extracted, words expected), each word counted as often as it
+    occurs."""
+    g, e = words(got), words(expected)
+    return sum((g & e).values()), sum(g.values()), sum(e.values())
 
 
 def _version_order(key: str) -> tuple:
@@ -113,6 +138,9 @@ def main() -> None:
 
     titles = bylines = with_byline = without_byline = none_given = dates = with_date = 0
     extractors: dict[str, int] = {}
+    # Words of the expected article text in the text layer, and in the whole page's.
+    layer_words = [0, 0, 0]
+    page_words = [0, 0, 0]
     started = time.perf_counter()
     for page in pages:
         try:
@@ -121,6 +149,11 @@ def main() -> None:
             print(f"{page.name}: {exc}")
             continue
         extractors[extraction.extractor] = extractors.get(extraction.extractor, 0) + 1
+        if page.body:
+            whole = extract(page.html, "text/html", page.url, whole_page=True).text
+            for total, text in ((layer_words, extraction.text), (page_words, whole)):
+                for i, n in enumerate(overlap(text, page.body)):
+                    total[i] += n
         meta = extraction.metadata
         if norm(meta.get("title", "")) == norm(page.title):
             titles += 1
@@ -157,6 +190,13 @@ def main() -> None:
         )
     if without_byline:
         print(f"no byline expected, none given: {none_given}/{without_byline}")
+    for name, (both, got_n, expected_n) in (
+        ("text layer", layer_words),
+        ("whole page", page_words),
+    ):
+        print(
+            f"article words, {name}: precision {both / got_n:.1%}, recall {both / expected_n:.1%}"
+        )
     print(
         "text layer by extractor: " + ", ".join(f"{k} {v}" for k, v in sorted(extractors.items()))
     )
