@@ -56,6 +56,14 @@ class ArchiveForm(forms.Form):
         help_text="Where the source was published, if known.",
     )
     collection = forms.ModelChoiceField(queryset=Collection.objects.none(), required=False)
+    whole_page = forms.BooleanField(
+        label="Keep the whole page",
+        required=False,
+        help_text=(
+            "For an HTML page: keep all of its text, menus and comments included. Otherwise"
+            " only the article is kept as the text you read and annotate."
+        ),
+    )
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)

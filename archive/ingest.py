@@ -12,7 +12,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from archive.blobstore import Spooled, TooLarge, spool, store
-from archive.extract import ExtractionError, extract, extract_without_text
+from archive.extract import (
+    ARTICLE_EXTRACTOR,
+    ExtractionError,
+    extract,
+    extract_without_text,
+)
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
 from archive.signals import source_written
 
@@ -66,8 +71,11 @@ def archive_chunks(
     source_uuid: uuid_module.UUID | None = None,
     archived_at: datetime | None = None,
     reuse: bool = True,
+    whole_page: bool = False,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
+
+    An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -99,6 +107,7 @@ def archive_chunks(
             metadata=metadata or {},
             collection=collection,
             reuse=reuse,
+            whole_page=whole_page,
             preserved={
                 k: v
                 for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
@@ -120,11 +129,14 @@ def _archive_spooled(
     metadata,
     collection,
     reuse,
+    whole_page,
     preserved,
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
-    existing = reusable_source(spooled.sha256, user, collection) if reuse else None
+    existing = (
+        reusable_source(spooled.sha256, user, collection, whole_page=whole_page) if reuse else None
+    )
     if existing is not None:
         _add_to_collection(existing, collection)
         return Archived(existing, created=False)
@@ -139,7 +151,10 @@ def _archive_spooled(
         else:
             spooled.file.seek(0)
             extraction = extract(
-                spooled.file.read(), declared_type=declared_type, base_url=original_url
+                spooled.file.read(),
+                declared_type=declared_type,
+                base_url=original_url,
+                whole_page=whole_page,
             )
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None
@@ -190,7 +205,11 @@ def _archive_spooled(
                 _lock_bytes(spooled.sha256)
                 # The same bytes archived meanwhile by this person (another tab, a retry):
                 # checked again under the lock, so they make one source, not two.
-                existing = reusable_source(spooled.sha256, user, collection) if reuse else None
+                existing = (
+                    reusable_source(spooled.sha256, user, collection, whole_page=whole_page)
+                    if reuse
+                    else None
+                )
                 if existing is not None:
                     _add_to_collection(existing, collection)
                     return Archived(existing, created=False)
@@ -235,7 +254,14 @@ def _archive_spooled(
     raise AssertionError("unreachable")
 
 
-def reusable_source(sha256: str, user, collection: Collection | None) -> Source | None:
+def reusable_source(
+    sha256: str,
+    user,
+    collection: Collection | None,
+    *,
+    whole_page: bool = False,
+    extractor: str = "",
+) -> Source | None:
     """The source these bytes are already archived as, if the person archiving may use it.
 
     Bytes are stored once, but a source (its metadata, collections and visibility) belongs
@@ -244,8 +270,15 @@ def reusable_source(sha256: str, user, collection: Collection | None) -> Source 
     public collection publishes it. Anyone else's source is neither reused nor named; the
     bytes make a new source of the person's own over the same stored blob. ``user`` None
     is the server itself (the command line without --user), which may use any source.
+
+    A page's article is not what ``whole_page`` asks for, so it is not reused then; an
+    ``extractor`` named reuses only a source whose text layer that extractor made.
     """
     candidates = Source.objects.filter(sha256=sha256).defer("text", "blocks")
+    if whole_page:
+        candidates = candidates.exclude(extractor=ARTICLE_EXTRACTOR[0])
+    if extractor:
+        candidates = candidates.filter(extractor=extractor)
     if user is not None:
         candidates = candidates.visible_to(user)
         if collection is not None:

@@ -124,6 +124,7 @@ def _archive_upload(request: HttpRequest, data: dict) -> Archived:
             original_url=data["original_url"],
             metadata={"title": data["title"]},
             collection=data["collection"],
+            whole_page=data["whole_page"],
         )
     return archive_chunks(
         iter([data["text"].encode("utf-8")]),

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from annotations.models import AnchorError, Annotation, Citation, CitationSpec
 from annotations.w3c import source_uuid_from_ref
+from archive.extract.html import HTML_EXTRACTOR
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
 from archive.models import Collection, FixityCheck, Source, SourceQuerySet, unique_citation_key
 from exports.models import (
@@ -535,7 +536,14 @@ class _Importer:
         # The same bytes already archived here under another UUID, as a source the person
         # who archived them may add to this collection: that source is used.
         if found is None:
-            found = reusable_source(spec["sha256"].lower(), archiver, collection)
+            # Only one whose text layer the package's annotations were made on.
+            extractor = provenance.get("extractor")
+            found = reusable_source(
+                spec["sha256"].lower(),
+                archiver,
+                collection,
+                extractor=extractor if isinstance(extractor, str) else "",
+            )
             if (
                 found is not None
                 and PendingImport.unfinished(PendingObject.Kind.SOURCE)
@@ -562,6 +570,9 @@ class _Importer:
                 source_uuid=claimed,
                 archived_at=moment(provenance.get("archived_at"), f"{spec['uuid']} archived_at"),
                 reuse=False,
+                # The annotations' offsets index the text layer the exporting archive made:
+                # a page kept whole there (or archived before articles) is kept whole here.
+                whole_page=provenance.get("extractor") == HTML_EXTRACTOR[0],
             )
         except ArchiveError as exc:
             raise PackageError(f"{spec['original']} could not be archived: {exc}") from None

@@ -102,6 +102,7 @@ def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -
                 original_url=final.url,
                 metadata={"url": final.url},
                 collection=job.collection,
+                whole_page=job.whole_page,
             )
             recorded = job.succeed(
                 archived.source,

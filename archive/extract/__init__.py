@@ -176,6 +176,9 @@ def normalise_newlines(text: str) -> str:
 
 
 PLAIN_EXTRACTOR = ("plain-text", "1")
+# An HTML page's article (archive.extract.article); named here so that naming it does not
+# load the extraction library.
+ARTICLE_EXTRACTOR = ("article", "1")
 
 
 def extract_plain(data: bytes) -> Extraction:
@@ -236,15 +239,21 @@ def plain_metadata(text: str) -> dict:
     return {}
 
 
-def extract(data: bytes, declared_type: str = "", base_url: str = "") -> Extraction:
-    """Dispatch on the sniffed type. The declared type is recorded by the caller, not trusted."""
+def extract(
+    data: bytes, declared_type: str = "", base_url: str = "", *, whole_page: bool = False
+) -> Extraction:
+    """Dispatch on the sniffed type. The declared type is recorded by the caller, not trusted.
+
+    An HTML page gives its article (the ``article`` extractor), or the whole page (``html``)
+    when ``whole_page`` is asked for or no article is found in it.
+    """
     if not data:
         raise ExtractionError("The file is empty: there is nothing to archive.")
     media_type = supported_type(data[:65536], declared_type)
     if media_type == "text/html":
-        from archive.extract.html import extract_html
+        from archive.extract.article import extract_article
 
-        return extract_html(data, base_url=base_url)
+        return extract_article(data, base_url=base_url, whole_page=whole_page)
     if media_type == "text/plain":
         return extract_plain(data)
     raise AssertionError(media_type)

@@ -8,6 +8,7 @@ stream of events, handled in linear time.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -17,7 +18,6 @@ from archive.extract import (
     DECLARED_NOTE,
     Extraction,
     ExtractionError,
-    Undecodable,
     bom_encoding,
     decode_plain,
     normalise_newlines,
@@ -503,57 +503,179 @@ def _names(value) -> list[str]:
     items = value if isinstance(value, list) else [value]
     names = []
     for item in items:
-        if isinstance(item, str):
-            names.append(item.strip())
-        elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            names.append(item["name"].strip())
+        if isinstance(item, dict):
+            item = item.get("name")
+        names.append(_ld_text(item))
     return [n for n in names if n]
 
 
-def _metadata(p: _Parser) -> dict:
-    m = p.meta
-    ld = next((o for o in _ld_objects(p.ld_json) if _ld_types(o) & ARTICLE_TYPES), None)
-    ld = ld or {}
-    meta: dict = {}
-    title = _first(m, "citation_title", "og:title", "dc.title")
-    ld_title = ld.get("headline") or ld.get("name")
-    if not title and isinstance(ld_title, str):
-        title = ld_title.strip()
-    title = title or " ".join("".join(p.title).split())
-    if title:
-        meta["title"] = WHITESPACE.sub(" ", title).strip()
-    creators: list[str] = []
-    creators += m.get("citation_author", [])
-    creators += _names(ld.get("author"))
-    creators += m.get("author", []) + m.get("dc.creator", [])
-    creators += [c for c in m.get("article:author", []) if not urlsplit(c).scheme]
+def _article_object(raw_scripts: list[str]) -> dict:
+    """The JSON-LD object describing the page's work: an article type before a bare WebPage,
+    whose name is often the browser tab's title, site name and all."""
+    objects = [o for o in _ld_objects(raw_scripts) if _ld_types(o) & ARTICLE_TYPES]
+    specific = [o for o in objects if _ld_types(o) - {"webpage"}]
+    return (specific or objects or [{}])[0]
+
+
+# Soft hyphens, zero-width spaces and joiners, byte-order marks: invisible in a title.
+INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+
+
+def _clean(value: str) -> str:
+    return WHITESPACE.sub(" ", INVISIBLE.sub("", value)).strip()
+
+
+def _ld_text(value) -> str:
+    """A JSON-LD string as text: many sites write HTML character references into it."""
+    return _clean(html.unescape(value)) if isinstance(value, str) else ""
+
+
+# "A, B and C": one string naming several people (a single comma is "Family, Given").
+NAME_JOINERS = re.compile(r"\s+(?:and|und|og|och|&)\s+", re.IGNORECASE)
+
+
+def _people(names: list[str]) -> list[str]:
+    """Names as separate people, without e-mail addresses and URLs, each once."""
+    split: list[str] = []
+    for name in map(_clean, names):
+        if NAME_JOINERS.search(name):
+            split += re.split(r"\s*,\s*|" + NAME_JOINERS.pattern, name, flags=re.IGNORECASE)
+        else:
+            split.append(name)
     seen: set[str] = set()
     unique = []
-    for c in (WHITESPACE.sub(" ", c).strip() for c in creators):
-        if c and c.lower() not in seen:
-            seen.add(c.lower())
-            unique.append(c)
-    if unique:
-        meta["creators"] = unique[:50]
-    publisher = _first(
-        m,
-        "citation_publisher",
-        "citation_dissertation_institution",
-        "citation_technical_report_institution",
-        "og:site_name",
+    for name in map(_clean, split):
+        if not name or "@" in name or urlsplit(name).scheme or name.lower().startswith("www."):
+            continue
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            unique.append(name)
+    return unique[:50]
+
+
+# What separates a page's title from the site's name in <title> and og:title.
+TITLE_SEPARATORS = re.compile(r"\s+[-|–—:·•»/]\s+|\s+::\s+")
+
+
+def _comparable(name: str) -> str:
+    return re.sub(r"\W+", "", name.casefold())
+
+
+def strip_site_name(
+    title: str, site_names: list[str], url: str = "", others: list[str] | None = None
+) -> str:
+    """The title without a site name before or after it (" - Example Wire", "The Site | ").
+
+    What goes: the part another of the page's titles (``others``: its <title>, og:title,
+    ...) leaves out ("Rivers rise | Sport | The Site" beside "Rivers rise"), or else a part
+    that is one of ``site_names`` or a short name ending in the URL's host name ("Die Neue
+    Zeitung" on zeitung.example). Letters and digits are compared, case ignored.
+    """
+    parts = TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    separators = TITLE_SEPARATORS.findall(title)
+
+    def joined(start: int, end: int) -> str:
+        kept = parts[start]
+        for sep, part in zip(separators[start : end - 1], parts[start + 1 : end], strict=True):
+            kept += sep + part
+        return kept.strip()
+
+    shorter = {_comparable(o) for o in others or []} - {""}
+    for size in range(len(parts) - 1, 0, -1):
+        for start in (0, len(parts) - size):
+            if _comparable(joined(start, start + size)) in shorter:
+                return joined(start, start + size)
+
+    names = {_comparable(n) for n in site_names if n}
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    label = _comparable(host.split(".")[-2]) if host.count(".") >= 1 else ""
+    names |= {_comparable(host), label}
+    names.discard("")
+
+    def is_site(part: str) -> bool:
+        name = _comparable(part)
+        return name in names or (
+            len(label) >= 4 and name.endswith(label) and len(part.split()) <= 5
+        )
+
+    start, end = 0, len(parts)
+    if is_site(parts[-1]):
+        end -= 1
+    if end - start > 1 and is_site(parts[0]):
+        start += 1
+    return joined(start, end) or title
+
+
+def page_metadata(p: _Parser, library: dict | None = None) -> dict:
+    """The page's metadata, each field from the first of these that has it: schema.org
+    JSON-LD, Google Scholar's citation_* tags, Dublin Core, Open Graph (and plain <meta>
+    author and date), ``library`` (what an extraction library found in the page: title,
+    creators, date_published, publisher), and last the page's own <title> and lang."""
+    m = p.meta
+    ld = _article_object(p.ld_json)
+    library = library or {}
+    meta: dict = {}
+
+    publisher = (
+        (_names(ld.get("publisher")) or [""])[0]
+        or _first(m, "citation_publisher")
+        or _first(m, "citation_dissertation_institution", "citation_technical_report_institution")
+        or _first(m, "dc.publisher", "dcterms.publisher")
+        or _first(m, "og:site_name")
+        or library.get("publisher", "")
     )
-    if not publisher:
-        publisher = (_names(ld.get("publisher")) or [""])[0] or _first(m, "dc.publisher")
     if publisher:
-        meta["publisher"] = publisher
+        meta["publisher"] = _clean(publisher)
+
+    titles = [
+        _ld_text(ld.get("headline")),
+        _ld_text(ld.get("name")),
+        _first(m, "citation_title"),
+        _first(m, "dc.title", "dcterms.title"),
+        _first(m, "og:title"),
+        _clean(library.get("title", "")),
+        _clean("".join(p.title)),
+    ]
+    title = next((_clean(t) for t in titles if t), "")
+    if title:
+        site_names = [publisher, _first(m, "og:site_name"), _first(m, "application-name")]
+        url = p.canonical or _first(m, "og:url") or p.base_url
+        others = [_clean(t) for t in [*titles, _first(m, "twitter:title")] if t]
+        meta["title"] = strip_site_name(title, site_names, url, others)
+
+    creators = (
+        _people(_names(ld.get("author")))
+        or _people(m.get("citation_author", []))
+        or _people(m.get("dc.creator", []) + m.get("dcterms.creator", []))
+        or _people(m.get("article:author", []))
+        or _people(m.get("author", []))
+        or _people(library.get("creators", []))
+    )
+    if creators:
+        meta["creators"] = creators
+
     meta.update(_work(m, p.ld_json))
-    date = _first(m, "citation_publication_date", "citation_date", "article:published_time")
-    if not date and isinstance(ld.get("datePublished"), str):
-        date = ld["datePublished"]
-    date = normalise_date(date or _first(m, "date", "dc.date", "dcterms.date"))
+
+    date = (
+        _ld_text(ld.get("datePublished"))
+        or _first(m, "citation_publication_date", "citation_date")
+        or _first(m, "dc.date", "dcterms.date", "dcterms.issued", "dc.date.issued")
+        or _first(m, "article:published_time", "date")
+        or library.get("date_published", "")
+    )
+    date = normalise_date(date)
     if date:
         meta["date_published"] = date
-    lang = p.lang or _first(m, "citation_language", "dc.language", "og:locale")
+
+    lang = (
+        _ld_text(ld.get("inLanguage"))
+        or _first(m, "citation_language")
+        or _first(m, "dc.language", "dcterms.language")
+        or _first(m, "og:locale")
+        or p.lang
+    )
     if lang:
         meta["language"] = lang.replace("_", "-")[:35]
     description = _first(m, "description", "og:description", "dc.description")
@@ -621,17 +743,20 @@ def head_metadata(head: str, base_url: str = "") -> dict:
     parser = _Parser(base_url)
     parser.feed(normalise_newlines(head))
     parser.close_all()
-    return _metadata(parser)
+    return page_metadata(parser)
 
 
-def extract_html(data: bytes, base_url: str = "") -> Extraction:
-    try:
-        text, encoding, note = decode_html(data)
-    except Undecodable:
-        raise
+def render(markup: str, base_url: str = "") -> _Parser:
+    """Parse HTML into the text layer, its blocks and the page's metadata tags."""
     parser = _Parser(base_url)
-    parser.feed(normalise_newlines(text))
+    parser.feed(normalise_newlines(markup))
     parser.close_all()
+    return parser
+
+
+def page_extraction(
+    parser: _Parser, encoding: str, note: str, extractor: tuple[str, str], metadata: dict
+) -> Extraction:
     layer = "".join(parser.text_parts)
     if not layer.strip():
         raise ExtractionError(
@@ -643,7 +768,14 @@ def extract_html(data: bytes, base_url: str = "") -> Extraction:
         encoding_note=note,
         text=layer,
         blocks=parser.blocks,
-        extractor=HTML_EXTRACTOR[0],
-        extractor_version=HTML_EXTRACTOR[1],
-        metadata=_metadata(parser),
+        extractor=extractor[0],
+        extractor_version=extractor[1],
+        metadata=metadata,
     )
+
+
+def extract_html(data: bytes, base_url: str = "") -> Extraction:
+    """The whole page as text (the ``html`` extractor)."""
+    text, encoding, note = decode_html(data)
+    parser = render(text, base_url)
+    return page_extraction(parser, encoding, note, HTML_EXTRACTOR, page_metadata(parser))

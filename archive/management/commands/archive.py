@@ -48,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="record this user as the archiver (default: none)"
         )
+        parser.add_argument(
+            "--whole-page",
+            action="store_true",
+            help="for HTML pages: keep all of the page's text, not only its article",
+        )
 
     def handle(self, *args, **options):
         if options["url"]:
@@ -98,6 +103,7 @@ class Command(BaseCommand):
                     original_url=options["url"],
                     metadata={"title": options["title"] or ""},
                     collection=collection,
+                    whole_page=options["whole_page"],
                 )
         except (OSError, ArchiveError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -108,7 +114,9 @@ class Command(BaseCommand):
         if len(url) > MAX_URL_LENGTH:
             self.stderr.write(f"{url[:80]}…: the URL is longer than {MAX_URL_LENGTH} characters")
             return None
-        job = Capture.objects.create(user=user, url=url, collection=collection)
+        job = Capture.objects.create(
+            user=user, url=url, collection=collection, whole_page=options["whole_page"]
+        )
         job.claim()
         if not run(job):
             self.stderr.write(f"{url}: {job.error}")
