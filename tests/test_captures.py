@@ -615,3 +615,43 @@ def test_one_person_may_have_at_most_100_captures_waiting(client, owner, strange
     assert (
         post_json(client, {"url": "https://example.org/d"}, **bearer(stranger)).status_code == 202
     )
+
+
+NEWS = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+    "<title>Harbour dues rise for the winter - Coast Wire</title>"
+    "<meta property='og:site_name' content='Coast Wire'>"
+    '<script type=\'application/ld+json\'>{"@context": "https://schema.org",'
+    ' "@type": "NewsArticle", "headline": "Harbour dues rise for the winter",'
+    ' "author": {"@type": "Person", "name": "Ada Okafor"},'
+    ' "datePublished": "2026-11-30T08:00:00Z"}</script></head><body>'
+    "<nav><a href='/'>Home</a> <a href='/sport'>Sport</a> <a href='/weather'>Weather</a></nav>"
+    "<article><h1>Harbour dues rise for the winter</h1>"
+    + "".join(
+        f"<p>The harbour board set the winter dues at its meeting, paragraph {n}: ships over"
+        " forty metres pay by the metre, fishing boats by the season, and ferries as before.</p>"
+        for n in range(6)
+    )
+    + "</article><aside><h2>Related</h2><ul><li><a href='/a'>Other story</a></li></ul></aside>"
+    "<footer>Share this story. © Coast Wire. Subscribe to our newsletter.</footer></body></html>"
+).encode()
+
+
+@pytest.mark.parametrize("whole_page", [False, True])
+def test_a_captured_news_page_keeps_its_article_or_the_whole_page(client, owner, site, whole_page):
+    site.pages["/news"] = Answer(NEWS)
+    client.force_login(owner)
+    capture_urls(client, site.url("/news"), **({"whole_page": "on"} if whole_page else {}))
+    run_worker()
+    source = source_of(Capture.objects.get())
+    assert source.title == "Harbour dues rise for the winter"
+    assert source.creators == ["Ada Okafor"]
+    assert source.date_published == "2026-11-30"
+    assert "ferries as before" in source.text
+    if whole_page:
+        assert source.extractor == "html"
+        assert "Subscribe to our newsletter" in source.text
+    else:
+        assert source.extractor == "article"
+        assert "Subscribe to our newsletter" not in source.text
+        assert "Other story" not in source.text and "Weather" not in source.text
