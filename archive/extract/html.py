@@ -608,6 +608,23 @@ def strip_site_name(
     return joined(start, end) or title
 
 
+# A topic line before a headline ("Olympische Spiele: ...", "«Evnukkmakeren»: ..."): a few
+# words and a colon. Longer, the part before the colon is the headline's own first half.
+KICKER = re.compile(r"^(.{1,60}?):\s+(?=\S)")
+
+
+def strip_kicker(title: str, others: list[str]) -> str:
+    """The title without a topic line before it ("Olympische Spiele: Deutscher Erfolg"),
+    when another of the page's titles (``others``) is the same without it. Letters and
+    digits are compared, case ignored; a colon alone is no reason to cut a title."""
+    match = KICKER.match(title)
+    if not match:
+        return title
+    rest = title[match.end() :].strip()
+    shorter = {_comparable(o) for o in others} - {""}
+    return rest if _comparable(rest) in shorter else title
+
+
 def page_metadata(p: _Parser, library: dict | None = None) -> dict:
     """The page's metadata, each field from the first of these that has it: schema.org
     JSON-LD, Google Scholar's citation_* tags, Dublin Core, Open Graph (and plain <meta>
@@ -643,7 +660,7 @@ def page_metadata(p: _Parser, library: dict | None = None) -> dict:
         site_names = [publisher, _first(m, "og:site_name"), _first(m, "application-name")]
         url = p.canonical or _first(m, "og:url") or p.base_url
         others = [_clean(t) for t in [*titles, _first(m, "twitter:title")] if t]
-        meta["title"] = strip_site_name(title, site_names, url, others)
+        meta["title"] = strip_kicker(strip_site_name(title, site_names, url, others), others)
 
     creators = (
         _people(_names(ld.get("author")))
