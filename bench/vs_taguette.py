@@ -707,6 +707,10 @@ def run(args: argparse.Namespace, work: Work, data_dir: Path, taguette_python: P
             f" {scholion_built:.1f} s in Scholion through its models, {taguette_built:.1f} s in"
             f" Taguette through its API)."
         )
+        # Both pages show every highlight (checked once, outside the timing).
+        shown = s.get(source_path).body.count(b'<li class="ann" id="a-')
+        assert shown == args.highlights, f"Scholion's reading page lists {shown} annotations"
+        assert len(t.get(doc_api).json()["highlights"]) == args.highlights
         reference = machine_reference()
         # Reads first, on exactly the built highlights; the creates add to them.
         measure([read, listing, export, create], args.runs)
