@@ -44,19 +44,13 @@ def source_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def source_original(request: HttpRequest, uuid) -> FileResponse:
     source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
-    filename = source.original_filename or f"{source.sha256}"
-    response = FileResponse(
+    return _stored_download(
         source.open_original(),
-        as_attachment=True,
-        filename=filename,
+        sha256=source.sha256,
+        filename=source.original_filename or source.sha256,
         content_type=source.media_type,
+        as_attachment=True,
     )
-    # The original may be hostile HTML: never let it run on this origin.
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    response["ETag"] = f'"{source.sha256}"'
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
 
 
 @login_required
@@ -243,6 +237,8 @@ def capture_screenshot(request: HttpRequest, capture_uuid) -> FileResponse:
 def _stored_download(
     file, *, sha256: str, filename: str, content_type: str, as_attachment: bool
 ) -> FileResponse:
+    """Archived bytes as a download: immutable (named by their hash), and sandboxed, since an
+    original may be hostile HTML that must never run on this origin."""
     response = FileResponse(
         file, as_attachment=as_attachment, filename=filename, content_type=content_type
     )
