@@ -133,13 +133,13 @@ def test_a_character_cut_between_chunks_still_decodes():
     def read():
         return (data[i : i + 1] for i in range(len(data)))  # every multi-byte char cut
 
-    assert decode_stream(data[:10], read, None, text=True)[0] == "utf-8"
+    assert decode_stream(data[:10], read, [], text=True)[0] == "utf-8"
     broken = data[:12] + b"\xc3(" + data[12:]  # a lead byte without its continuation
 
     def read_broken():
         return (broken[i : i + 3] for i in range(0, len(broken), 3))
 
-    encoding, note = decode_stream(broken[:10], read_broken, None, text=True)
+    encoding, note = decode_stream(broken[:10], read_broken, [], text=True)
     assert encoding == "windows-1252"
     assert "first invalid byte at 12" in note
 
