@@ -111,6 +111,20 @@ def test_html_keeps_its_type_declared_charset_and_title(owner):
     assert source.title == "Tonnage report"
 
 
+def test_a_long_page_is_read_in_the_charset_its_server_declared(owner):
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        "<title>Tonnage r\xe9sum\xe9</title></head><body>"
+        + "<p>Caf\xe9 row</p>" * 500
+        + "</body></html>"
+    ).encode("cp1252")
+    declared = "text/html; charset=windows-1252"
+    source = archive_chunks(iter([page]), user=owner, declared_type=declared).source
+    assert not source.has_text_layer
+    assert source.encoding_note == "windows-1252: declared by the server (Content-Type)"
+    assert source.title == "Tonnage r\xe9sum\xe9"
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
