@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 
 from archive.extract import extract  # noqa: E402
 
-
 # fundus stores each page as the text it decoded, written out in UTF-8 (a page's <meta> may
 # still name the charset the publisher sent it in): what a server would declare for these bytes.
 FUNDUS_TYPE = "text/html; charset=utf-8"
