@@ -218,3 +218,19 @@ def test_a_deployment_sets_it_with_django_storages_own_variables(s3, owner, tmp_
     )
     assert refused.returncode != 0
     assert "Set the environment variable AWS_STORAGE_BUCKET_NAME." in refused.stderr
+
+
+@pytest.mark.django_db
+def test_the_health_check_asks_the_bucket(s3, settings):
+    client = Client()
+    assert client.get("/healthz").json() == {"database": "ok", "storage": "ok"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "archive": {
+            **settings.STORAGES["archive"],
+            "OPTIONS": {**settings.STORAGES["archive"]["OPTIONS"], "bucket_name": "gone"},
+        },
+    }
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "storage": "failing"}
