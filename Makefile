@@ -31,6 +31,7 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py load_demo
+	DEBUG=1 $(PY) manage.py cleanup --schedule
 	@echo ""
 	@echo "Scholion is running on http://$(HOST):$(PORT)/  (log in with the demo login above)"
 	@echo ""
@@ -43,6 +44,7 @@ test: install-dev
 serve: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput
+	$(PY) manage.py cleanup --schedule
 	$(call with_worker,$(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --bind $(HOST):$(PORT))
 
 lint: install-dev

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from django_tasks import task
+from django.utils import timezone
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from archive.jobs import Heartbeat
+from exports.cleanup import clean_up
 from exports.importer import import_package
 from exports.models import UNEXPECTED_ERROR, ImportJob
 from exports.package import PackageError, open_package
@@ -42,3 +46,29 @@ def run_import(job_uuid: str, attempt: int) -> str:
         job.succeed(result.summary(), result.collection)
     job.delete_package()
     return job.state
+
+
+# How often the worker cleans up after killed processes (exports.cleanup).
+CLEANUP_EVERY = timedelta(days=1)
+
+
+@task()
+def clean_up_daily() -> str:
+    """Clean up (exports.cleanup), then queue the next run a day later: a periodic task on
+    the queue, with no scheduler beside the worker. ``manage.py cleanup --schedule`` (which
+    `make serve` runs) queues the first."""
+    try:
+        return clean_up().summary()
+    finally:
+        schedule_cleanup(after=CLEANUP_EVERY)
+
+
+def schedule_cleanup(after: timedelta = timedelta(0)) -> bool:
+    """Queue the daily cleanup to run after ``after``, unless a run is already waiting."""
+    waiting = DBTaskResult.objects.filter(
+        task_path=clean_up_daily.module_path, status=TaskResultStatus.READY
+    )
+    if waiting.exists():
+        return False
+    clean_up_daily.using(run_after=timezone.now() + after).enqueue()
+    return True

@@ -4,6 +4,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from archive.cleanup import unreferenced_blobs
 from archive.models import Source
 
 
@@ -45,7 +46,23 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Checked {checked} source{plural}: {checked - failed} intact, {failed} failed."
         )
+        if options["source"] is None:
+            self._report_unreferenced()
         if failed:
             raise CommandError(
                 f"Fixity FAILED for {failed} of {checked} source{plural}: see the lines above."
+            )
+
+    def _report_unreferenced(self) -> None:
+        """Stored files nothing names: left by a process killed between writing a blob and
+        committing its row (or by one still running). Not a fixity failure: reported."""
+        unreferenced = list(unreferenced_blobs())
+        for blob in unreferenced:
+            self.stdout.write(f"UNREFERENCED {blob.name} ({blob.size} bytes)")
+        if unreferenced:
+            count = len(unreferenced)
+            self.stdout.write(
+                f"{count} stored file{'s' if count != 1 else ''} ("
+                f"{sum(b.size for b in unreferenced) / 1e6:.1f} MB) named by no source or"
+                " capture: manage.py cleanup removes those older than a day."
             )
