@@ -162,7 +162,7 @@ def test_the_worker_cleans_up_daily():
     run_worker()
     ran = DBTaskResult.objects.get(status=TaskResultStatus.SUCCESSFUL)
     assert ran.task_path == clean_up_daily.module_path
-    assert "Removed 0 stored blobs" in ran.return_value
+    assert "Removed 0 stored blobs" in str(ran.return_value)
     # It queued its next run, a day later.
     following = DBTaskResult.objects.get(status=TaskResultStatus.READY)
     assert following.run_after is not None
