@@ -171,6 +171,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     # Behind a pooler that refuses startup options it does not track (PgBouncer),
     # SCHOLION_PG_JIT_OFF=0 sends none: set jit = off on the database instead.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Behind a pooler in transaction mode (PgBouncer), a server-side cursor cannot outlive the
+    # statement's transaction: iterating exports then reads whole results client-side instead.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+    )
 
 # A search reads its sources on a helper thread, with a connection of its own, while the
 # request reads its passages (search.parallel); this many helpers per process, 0 for none.
@@ -247,6 +253,11 @@ if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
     AWS_DEFAULT_ACL = None  # the bucket's own policy: private unless its owner says otherwise
     # A blob's name is its hash: a second write of the name is the same bytes, not a clash.
     AWS_S3_FILE_OVERWRITE = True
+    # Uploaded packages wait for the worker in the bucket too: it may run on another machine.
+    STORAGES["imports"] = {
+        "BACKEND": ARCHIVE_STORAGE_BACKEND,
+        "OPTIONS": {"location": "/".join(p for p in (AWS_LOCATION, "imports") if p)},
+    }
 SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # A longer file is archived (its bytes, checked and verifiable) without a text layer: it
 # cannot be read or annotated in the browser, and archiving it never holds it in memory.
@@ -322,7 +333,8 @@ SCHOLION_IMPORT_MAX_RATIO = env_int("SCHOLION_IMPORT_MAX_RATIO", 100)
 # The largest package the import page accepts (the command line has no such limit). A request
 # announcing a longer body is refused before it is read.
 SCHOLION_IMPORT_MAX_UPLOAD_BYTES = env_int("SCHOLION_IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
-# Uploaded packages wait here for the worker, which deletes each once its import has finished.
+# Uploaded packages wait here for the worker, which deletes each once its import has finished
+# (in the bucket instead, with S3: see STORAGES["imports"]).
 SCHOLION_IMPORTS_DIR = DATA_DIR / "imports"
 
 # Background work (imports; later, captures) goes through Django's tasks API. The database

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
 from archive import cleanup as archive_cleanup
@@ -86,7 +84,7 @@ def clean_up(
         report(f"temporary {temporary.name} ({temporary.size} bytes)")
         if not dry_run:
             archive_cleanup.remove_temporary(temporary.name)
-    for package in _abandoned_packages(cutoff.timestamp()):
+    for package in _abandoned_packages(cutoff):
         done.packages.append(package)
         report(f"package {package.name} ({package.size} bytes)")
         if not dry_run:
@@ -95,22 +93,18 @@ def clean_up(
     return done
 
 
-def _abandoned_packages(cutoff: float) -> list[StoredFile]:
+def _abandoned_packages(cutoff: datetime) -> list[StoredFile]:
     """Uploaded packages no import names (its upload or its job's row cut short)."""
-    root = Path(settings.SCHOLION_IMPORTS_DIR)
-    if not root.is_dir():
+    storage = package_storage()
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:
         return []
-    files = {p.name: p for p in root.iterdir() if p.is_file() and p.stat().st_mtime < cutoff}
+    old = [n for n in sorted(names) if storage.get_modified_time(n) < cutoff]
     named = set(
-        ImportJob.objects.filter(package_name__in=list(files)).values_list(
-            "package_name", flat=True
-        )
+        ImportJob.objects.filter(package_name__in=old).values_list("package_name", flat=True)
     )
-    return [
-        StoredFile(name, path.stat().st_size)
-        for name, path in sorted(files.items())
-        if name not in named
-    ]
+    return [StoredFile(n, storage.size(n)) for n in old if n not in named]
 
 
 def _count(files: list[StoredFile], noun: str) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models, transaction
 from django.urls import reverse
@@ -32,8 +31,12 @@ UNEXPECTED_ERROR = (
 )
 
 
-def package_storage() -> FileSystemStorage:
-    """Where uploaded packages wait for the worker (read per call, so tests can move it)."""
+def package_storage() -> Storage:
+    """Where uploaded packages wait for the worker, which may run on another machine: the
+    "imports" storage where one is configured (the bucket, with S3), else
+    SCHOLION_IMPORTS_DIR (read per call, so tests can move it)."""
+    if "imports" in settings.STORAGES:
+        return storages["imports"]
     return FileSystemStorage(location=settings.SCHOLION_IMPORTS_DIR)
 
 
@@ -108,11 +111,10 @@ class ImportJob(Job):
 
         run_import.enqueue(str(self.uuid), self.attempt)
 
-    @property
-    def package_path(self) -> Path:
+    def open_package_file(self) -> IO[bytes]:
         if not self.package_name:
             raise FileNotFoundError(f"The package of import {self.uuid} has been deleted.")
-        return Path(package_storage().path(self.package_name))
+        return package_storage().open(self.package_name, "rb")
 
     # --- What the requester sees ----------------------------------------------------------
 

@@ -27,7 +27,11 @@ def run_import(job_uuid: str, attempt: int) -> str:
     if job is None or not job.claim():
         return "skipped"  # deleted, retried since, or already run
     try:
-        with Heartbeat(job) as heartbeat, open_package(job.package_path) as package:
+        with (
+            Heartbeat(job) as heartbeat,
+            job.open_package_file() as file,
+            open_package(file) as package,
+        ):
             result = import_package(package, importer=job.user, progress=heartbeat.report, job=job)
     except PackageError as exc:
         job.fail(f"Nothing was imported: {exc}")

@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from tests.s3 import s3, s3_server  # noqa: F401 - fixtures: an S3 server and a bucket in it
+
 DEMO_PATH = settings.BASE_DIR / "demo" / "000_7ab34eae5234665d.txt"
 
 

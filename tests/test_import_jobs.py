@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from annotations.models import Annotation
-from exports.models import UNEXPECTED_ERROR, ImportJob
+from exports.models import UNEXPECTED_ERROR, ImportJob, package_storage
 from tests.conftest import run_worker
 from tests.helpers import counts, export_bag
 
@@ -109,7 +109,7 @@ def test_an_unexpected_error_gives_a_plain_message_and_logs_the_traceback(
     client.force_login(curator)
     upload(client, package)
     job = ImportJob.objects.get()
-    job.package_path.unlink()  # e.g. a worker that does not share the web's data directory
+    package_storage().delete(job.package_name)  # e.g. removed by hand meanwhile
 
     with caplog.at_level(logging.ERROR, logger="exports"):
         run_worker()
