@@ -381,6 +381,8 @@ class Source(models.Model):
     archived_via = models.CharField(max_length=10, choices=Via.choices, editable=False)
 
     # The text layer: derived once from the bytes by a named, versioned extractor.
+    # Where each of its pages (or chapters) begins and ends: archive.divisions.
+    divisions = models.JSONField(default=dict, editable=False)
     text = models.TextField(editable=False)
     blocks = models.JSONField(default=list, editable=False)
     extractor = models.CharField(max_length=40, editable=False)
@@ -502,6 +504,7 @@ class Source(models.Model):
         "blocks",
         "extractor",
         "extractor_version",
+        "divisions",
     )
 
     class Meta:
@@ -629,6 +632,12 @@ class Source(models.Model):
     def no_text_layer_reason(self) -> str:
         from django.template.defaultfilters import filesizeformat
 
+        if self.media_type == "application/pdf":
+            return (
+                "The PDF holds no text, only images of its pages (it looks scanned), so it has"
+                " no text layer to read or annotate here. Its original bytes are archived"
+                " unchanged and their fixity is checked: download the original to read it."
+            )
         return (
             f"At {filesizeformat(self.size)} the file is too long to read or annotate in the"
             " browser, so it has no text layer. Its original bytes are archived unchanged and"
