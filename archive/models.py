@@ -18,6 +18,8 @@ from archive.jobs import Job
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
+    from archive.divisions import Divisions
+
 DATE_PUBLISHED_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 
@@ -643,6 +645,13 @@ class Source(models.Model):
             " browser, so it has no text layer. Its original bytes are archived unchanged and"
             " their fixity is checked: download the original to read it."
         )
+
+    @property
+    def text_divisions(self) -> Divisions:
+        """Where the text layer's pages (or chapters) begin and end."""
+        from archive.divisions import Divisions
+
+        return Divisions(self.divisions)
 
     @property
     def is_withdrawn(self) -> bool:
