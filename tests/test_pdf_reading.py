@@ -46,9 +46,8 @@ def test_the_reading_page_marks_where_each_page_starts(client, owner, pdf_source
     marks = re.findall(r'<div class="page-mark" id="page-(\d+)"[^>]*>([^<]*)</div>', page)
     assert marks == [("1", "p. i"), ("2", "p. 12"), ("3", "p. 13")]
     # Before the text each page starts with, and outside every text run.
-    assert re.search(r'p\. 12</div><p class="blk" data-s="(\d+)"', page).group(1) == str(
-        pdf_source.text.index("The harbour master")
-    )
+    first_block = re.search(r'p\. 12</div><p class="blk" data-s="(\d+)"', page)
+    assert first_block and first_block.group(1) == str(pdf_source.text.index("The harbour master"))
     runs = re.findall(r'<span data-o="\d+">([^<]*)</span>', page)
     assert "p. 12" not in "".join(html.unescape(r) for r in runs)
     assert "Download original" in shown(response)
