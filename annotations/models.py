@@ -899,6 +899,8 @@ class Citation(models.Model):
     def locator_text(self) -> str:
         if not self.locator:
             return ""
+        if self.locator_label == self.LocatorLabel.PAGE and re.search(r"\d\s*[–-]", self.locator):
+            return f"pp. {self.locator}"  # a range of pages
         return f"{self.get_locator_label_display()} {self.locator}"
 
     @property
@@ -1224,3 +1226,11 @@ class Citation(models.Model):
                 f"locator_label must be one of {', '.join(cls.LocatorLabel.values)}.",
             )
         citation.locator_label = label
+        if not citation.locator and citation.kind == cls.Kind.SOURCE and citation.is_passage:
+            # A passage of a paged source is cited by its page unless the person said where.
+            assert citation.source is not None and citation.start is not None
+            pages = citation.source.text_divisions
+            assert citation.end is not None
+            citation.locator = pages.labels(citation.start, citation.end)
+            if citation.locator:
+                citation.locator_label = pages.unit

@@ -72,6 +72,12 @@ class Divisions:
             return found[0].label
         return f"{found[0].label}–{found[-1].label}"
 
+    def pdf_fragment(self, start: int, end: int) -> str:
+        """The RFC 3778 fragment of the page a passage starts on ("page=3", physical page
+        numbers from 1), or "" for a source without pages."""
+        found = self.covering(start, end) if self.unit == "page" else []
+        return f"page={found[0].number}" if found else ""
+
     def starts(self) -> list[Division]:
         """Each division that holds text, where it starts: the reading page's page marks."""
         return [

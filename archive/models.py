@@ -12,6 +12,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from archive.jobs import Job
 
@@ -646,9 +647,9 @@ class Source(models.Model):
             " their fixity is checked: download the original to read it."
         )
 
-    @property
+    @cached_property
     def text_divisions(self) -> Divisions:
-        """Where the text layer's pages (or chapters) begin and end."""
+        """Where the text layer's pages (or chapters) begin and end (immutable: kept)."""
         from archive.divisions import Divisions
 
         return Divisions(self.divisions)
