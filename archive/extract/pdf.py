@@ -2,9 +2,9 @@
 
 pdfminer.six was chosen over pypdfium2 by trying both on PDFs like the tests': pdfium reads
 text in the order it is drawn (a two-column page whose right column is drawn first comes out
-right column first), drops a Type 1 font's ﬁ glyph ("oﬃce" became "oﬁce") and replaces a
-line-end hyphen with U+FFFE; pdfminer's layout analysis gets all three right. It is slower
-(pure Python: about 33 dense pages a second, against pdfium's 900; bench/ingest.py).
+right column first) and replaces a line-end hyphen with U+FFFE, losing the printed hyphen;
+pdfminer's layout analysis gets both right. It is slower (pure Python: tens of pages a
+second, against pdfium's hundreds; bench/NOTES.md).
 
 A PDF is untrusted input to a large parser: it is read in a child process with its address
 space, CPU time and wall-clock time limited (a decompression bomb or a page that takes
