@@ -153,6 +153,15 @@ def bomb_page() -> bytes:
     )
 
 
+def slow_page() -> bytes:
+    """A page of 300,000 lines: more than a second's reading."""
+    lines = b"\n".join(b"1 0 0 1 72 %d Tm (slow line) Tj" % (i % 700) for i in range(300_000))
+    packed = zlib.compress(b"BT /F1 10 Tf\n" + lines + b"\nET")
+    return (
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "needle"),
     [
@@ -161,6 +170,7 @@ def bomb_page() -> bytes:
         ("truncated", "The PDF \\(application/pdf\\) is truncated"),
         ("too many pages", "The PDF has 5 pages, more than the 3 Scholion reads"),
         ("bomb", "within the limits of"),
+        ("slow", "within the limits of 1 seconds"),
     ],
 )
 def test_a_bad_pdf_is_refused_with_a_clear_message_and_leaves_nothing(
@@ -168,6 +178,7 @@ def test_a_bad_pdf_is_refused_with_a_clear_message_and_leaves_nothing(
 ):
     settings.SCHOLION_MAX_PDF_PAGES = 3
     settings.SCHOLION_PDF_MEMORY_BYTES = 256 * 1024 * 1024
+    settings.SCHOLION_PDF_SECONDS = 1 if name == "slow" else 60
     page = text_page(marker())
     data = {
         "encrypted": lambda: make_pdf([page], encrypt=True),
@@ -175,6 +186,7 @@ def test_a_bad_pdf_is_refused_with_a_clear_message_and_leaves_nothing(
         "truncated": lambda: make_pdf([page, page, page])[:-200],
         "too many pages": lambda: make_pdf([page] * 5),
         "bomb": lambda: make_pdf([page], page_contents=[bomb_page()]),
+        "slow": lambda: make_pdf([page], page_contents=[slow_page()]),
     }[name]()
     with pytest.raises(ArchiveError, match=needle):
         archive_pdf(data, owner)
