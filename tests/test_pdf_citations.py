@@ -9,10 +9,12 @@ import uuid
 from typing import TYPE_CHECKING, cast
 
 import pytest
+from django.core.management import call_command
 
-from annotations.models import Citation, CitationError
+from annotations.models import Annotation, Citation, CitationError
 from archive.ingest import archive_chunks
-from tests.helpers import annotate, download
+from archive.models import Source
+from tests.helpers import annotate, download, empty_everything, export_bag, members
 from tests.pdfs import make_pdf, text_page
 
 if TYPE_CHECKING:
@@ -152,3 +154,19 @@ def test_a_stranger_cannot_cite_the_pdf_or_learn_its_pages(client, stranger, pdf
     )
     response, body = download(client, "csv")
     assert response.status_code == 404 and b"tolls" not in body
+
+
+def test_a_pdf_source_and_its_pages_survive_an_export_and_import(
+    owner, pdf_source, on_page_two, tmp_path
+):
+    first = members(export_bag(tmp_path / "first.zip"))
+    spans = pdf_source.divisions
+    empty_everything()
+    call_command("import_collection", str(tmp_path / "first.zip"))
+    source = Source.objects.get(uuid=pdf_source.uuid)
+    assert (source.extractor, source.divisions) == ("pdf", spans)
+    imported = Annotation.objects.get(uuid=on_page_two.uuid)
+    assert (imported.start, imported.end) == (on_page_two.start, on_page_two.end)
+    second = members(export_bag(tmp_path / "second.zip"))
+    assert first["data/annotations.csv"] == second["data/annotations.csv"]
+    assert b'"value": "page=2"' in second["data/annotations.jsonld"]
