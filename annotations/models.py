@@ -904,6 +904,23 @@ class Citation(models.Model):
         return f"{self.get_locator_label_display()} {self.locator}"
 
     @property
+    def shown_locator(self) -> str:
+        """The locator, unless it is the page of a passage the viewer may not see (filled in
+        from that source's pages, it would tell them where the passage is). A locator the
+        author typed is their words, shown like the comment. Reads ``source_visible``
+        (``CitationQuerySet.for_display``)."""
+        if not self.locator or getattr(self, "source_visible", True):
+            return self.locator
+        if self.kind == self.Kind.SOURCE and self.start is not None and self.end is not None:
+            assert self.source is not None
+            pages = self.source.text_divisions
+            if self.locator_label == pages.unit and self.locator == pages.labels(
+                self.start, self.end
+            ):
+                return ""
+        return self.locator
+
+    @property
     def external_href(self) -> str:
         return f"https://doi.org/{self.doi}" if self.doi else self.url
 

@@ -311,7 +311,7 @@ def _short(text: str, limit: int = 160) -> str:
 def render_citation(c: ShownCitation) -> str:
     """One cited thing under an annotation; hidden targets are named only as hidden."""
     extra = ""
-    if c.locator:
+    if c.shown_locator:
         extra += f' <span class="locator">{escape(c.locator_text)}</span>'
     if c.comment:
         extra += f' <span class="cite-comment">— {escape(c.comment)}</span>'

@@ -179,7 +179,7 @@ def citation_body(citation: Any, base_url: str) -> dict[str, Any] | None:
             if value
         }
         body["reference"] = reference
-    if citation.locator:
+    if citation.shown_locator:
         body["locator"] = citation.locator
         body["locatorLabel"] = citation.locator_label
     if citation.comment:

@@ -170,3 +170,28 @@ def test_a_pdf_source_and_its_pages_survive_an_export_and_import(
     second = members(export_bag(tmp_path / "second.zip"))
     assert first["data/annotations.csv"] == second["data/annotations.csv"]
     assert b'"value": "page=2"' in second["data/annotations.jsonld"]
+
+
+def test_a_reader_who_cannot_see_the_pdf_is_not_told_the_cited_page(
+    client, owner, member, collection, pdf_source
+):
+    # olive cites a passage of her PDF, kept out of the collection maya reads, in a note
+    # maya can read: maya learns that a source is cited, not which page of it.
+    note_source = archive_chunks(
+        iter([f"Board notes {uuid.uuid4().hex}".encode()]), user=owner, collection=collection
+    ).source
+    note = annotate(note_source, owner, "Board notes")
+    collection.sources.remove(pdf_source)
+    start = pdf_source.text.index("raised the tolls")
+    cite(owner, note, source=str(pdf_source.uuid), start=start, end=start + 16)
+    typed = annotate(note_source, owner, "notes")
+    cite(owner, typed, source=str(pdf_source.uuid), start=start, end=start + 16, locator="7")
+    client.force_login(member)
+    page = client.get(note_source.get_absolute_url()).content.decode()
+    assert page.count("a source you do not have access to") == 2
+    assert "p. 2" not in page and "p. 7" in page  # what olive typed is hers to show
+    body = client.get(f"/api/annotations/{note.uuid}").json()["body"]
+    linking = [b for b in body if b.get("purpose") == "linking"]
+    assert linking and "locator" not in linking[0] and "tolls" not in json.dumps(body)
+    client.force_login(owner)
+    assert "p. 2" in client.get(note_source.get_absolute_url()).content.decode()
