@@ -43,7 +43,7 @@ test: install-dev
 serve: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput
-	$(call with_worker,$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3})
+	$(call with_worker,$(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi --bind $(HOST):$(PORT))
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.utils.http import content_disposition_header
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -60,6 +61,23 @@ class ContentAddressedFileSystemStorage(FileSystemStorage):
 
 def archive_storage() -> Storage:
     return storages["archive"]
+
+
+def signed_download_url(name: str, *, filename: str, content_type: str) -> str | None:
+    """A short-lived signed URL at which the storage itself serves the blob as a download
+    named ``filename``, or None for a storage that does not sign its URLs (the filesystem,
+    or a bucket configured for unsigned URLs, which must never be handed out)."""
+    storage = archive_storage()
+    if not getattr(storage, "querystring_auth", False):
+        return None
+    # django-storages' S3Storage.url, which takes the response headers to sign in.
+    return storage.url(  # type: ignore[call-arg]
+        name,
+        parameters={
+            "ResponseContentDisposition": content_disposition_header(True, filename),
+            "ResponseContentType": content_type,
+        },
+    )
 
 
 def blob_name(sha256: str) -> str:

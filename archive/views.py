@@ -8,13 +8,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from archive.blobstore import archive_storage, signed_download_url
 from archive.forms import ArchiveForm, CaptureForm, SourceMetadataForm
 from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import Capture, Collection, Source
@@ -42,10 +51,10 @@ def source_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def source_original(request: HttpRequest, uuid) -> FileResponse:
+def source_original(request: HttpRequest, uuid) -> HttpResponseBase:
     source = get_object_or_404(Source.objects.visible_to(request.user), uuid=uuid)
     return _stored_download(
-        source.open_original(),
+        source.blob_name,
         sha256=source.sha256,
         filename=source.original_filename or source.sha256,
         content_type=source.media_type,
@@ -207,12 +216,12 @@ def capture_retry(request: HttpRequest, capture_uuid) -> HttpResponse:
 
 
 @require_safe
-def capture_wacz(request: HttpRequest, capture_uuid) -> FileResponse:
+def capture_wacz(request: HttpRequest, capture_uuid) -> HttpResponseBase:
     capture = _readable_capture(request, capture_uuid)
     if not capture.wacz_name:
         raise Http404("This capture has no web archive.")
     return _stored_download(
-        capture.open_wacz(),
+        capture.wacz_name,
         sha256=capture.wacz_sha256,
         filename=f"{capture.source.citation_key if capture.source else capture.uuid}.wacz",
         content_type="application/wacz",
@@ -221,12 +230,12 @@ def capture_wacz(request: HttpRequest, capture_uuid) -> FileResponse:
 
 
 @require_safe
-def capture_screenshot(request: HttpRequest, capture_uuid) -> FileResponse:
+def capture_screenshot(request: HttpRequest, capture_uuid) -> HttpResponseBase:
     capture = _readable_capture(request, capture_uuid)
     if not capture.screenshot_name:
         raise Http404("This capture has no screenshot.")
     return _stored_download(
-        capture.open_screenshot(),
+        capture.screenshot_name,
         sha256=capture.screenshot_sha256,
         filename=f"{capture.uuid}.png",
         content_type="image/png",
@@ -235,12 +244,25 @@ def capture_screenshot(request: HttpRequest, capture_uuid) -> FileResponse:
 
 
 def _stored_download(
-    file, *, sha256: str, filename: str, content_type: str, as_attachment: bool
-) -> FileResponse:
+    name: str, *, sha256: str, filename: str, content_type: str, as_attachment: bool
+) -> HttpResponseBase:
     """Archived bytes as a download: immutable (named by their hash), and sandboxed, since an
-    original may be hostile HTML that must never run on this origin."""
+    original may be hostile HTML that must never run on this origin.
+
+    From an object store that signs URLs, a download is a redirect to a short-lived signed
+    URL at which the store serves it (as an attachment), so that no web server reads a large
+    original; an image shown in a page is streamed from here, on this origin."""
+    if as_attachment:
+        url = signed_download_url(name, filename=filename, content_type=content_type)
+        if url:
+            redirect = HttpResponseRedirect(url)
+            redirect["Cache-Control"] = "private, no-store"  # the URL expires
+            return redirect
     response = FileResponse(
-        file, as_attachment=as_attachment, filename=filename, content_type=content_type
+        archive_storage().open(name, "rb"),
+        as_attachment=as_attachment,
+        filename=filename,
+        content_type=content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"

@@ -42,6 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 from archive.extract import extract  # noqa: E402
 
+# fundus stores each page as the text it decoded, written out in UTF-8 (a page's <meta> may
+# still name the charset the publisher sent it in): what a server would declare for these bytes.
+FUNDUS_TYPE = "text/html; charset=utf-8"
+
 
 @dataclass
 class Page:
@@ -148,13 +152,13 @@ def main() -> None:
     started = time.perf_counter()
     for index, page in enumerate(pages):
         try:
-            extraction = extract(page.html, "text/html", page.url)
+            extraction = extract(page.html, FUNDUS_TYPE, page.url)
         except Exception as exc:  # a page the extractor refuses counts as wrong
             print(f"{page.name}: {exc}")
             continue
         extractors[extraction.extractor] = extractors.get(extraction.extractor, 0) + 1
         if page.body:
-            whole = extract(page.html, "text/html", page.url, whole_page=True).text
+            whole = extract(page.html, FUNDUS_TYPE, page.url, whole_page=True).text
             for total, text in ((layer_words, extraction.text), (page_words, whole)):
                 for i, n in enumerate(overlap(text, page.body)):
                     total[i] += n

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.ops.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -225,6 +226,27 @@ STORAGES = {
     },
 }
 SCHOLION_TMP_DIR = DATA_DIR / "tmp"
+
+# S3 or any S3-compatible store (SCHOLION_ARCHIVE_STORAGE=storages.backends.s3.S3Storage), read
+# under django-storages' own names. Credentials left unset come from boto3's usual chain (an
+# instance role, say). Downloads are redirects to signed URLs that expire after
+# AWS_QUERYSTRING_EXPIRE seconds, never a public URL; a blob read back (fixity, exports) spills
+# to a temporary file past AWS_S3_MAX_MEMORY_SIZE bytes rather than filling memory.
+if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
+    AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
+    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "") or None
+    AWS_S3_SIGNATURE_VERSION = env_str("AWS_S3_SIGNATURE_VERSION", "s3v4")
+    AWS_LOCATION = env_str("AWS_LOCATION", "")
+    AWS_S3_USE_SSL = env_bool("AWS_S3_USE_SSL", True)
+    AWS_S3_VERIFY = env_str("AWS_S3_VERIFY", "") or None  # a CA bundle's path, if not the system's
+    AWS_QUERYSTRING_AUTH = True  # the bucket stays private; every URL handed out is signed
+    AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 300)
+    AWS_S3_MAX_MEMORY_SIZE = env_int("AWS_S3_MAX_MEMORY_SIZE", 1024 * 1024)
+    AWS_DEFAULT_ACL = None  # the bucket's own policy: private unless its owner says otherwise
+    # A blob's name is its hash: a second write of the name is the same bytes, not a clash.
+    AWS_S3_FILE_OVERWRITE = True
 SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # A longer file is archived (its bytes, checked and verifiable) without a text layer: it
 # cannot be read or annotated in the browser, and archiving it never holds it in memory.
@@ -276,6 +298,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # A load balancer's health probe may come over plain HTTP, from inside.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -328,12 +352,22 @@ SCHOLION_PROXY_COUNT = env_int("SCHOLION_PROXY_COUNT", 0 if DEBUG else 1)
 
 TAGGIT_CASE_INSENSITIVE = True
 
+# One line per request (config.ops.RequestLogMiddleware), and the apps' own lines, on stderr;
+# LOG_FORMAT=json makes each a line of JSON for a log collector.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use text or json.")
+LOG_LEVEL = env_str("SCHOLION_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.ops.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "loggers": {
-        "archive": {"handlers": ["console"], "level": env_str("SCHOLION_LOG_LEVEL", "INFO")},
-        "exports": {"handlers": ["console"], "level": env_str("SCHOLION_LOG_LEVEL", "INFO")},
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in ("archive", "exports", "scholion")
     },
 }

@@ -248,6 +248,25 @@ def test_a_page_scholion_cannot_read_says_so(client, owner, site):
     assert not Source.objects.exists()
 
 
+def test_the_page_is_read_in_the_charset_its_server_declared(client, owner, site):
+    # The server sends Latin-1 and says so; the page's <meta> was left saying UTF-8.
+    page = (
+        "<!doctype html><html lang='es'><head><meta charset='utf-8'>"
+        "<title>La sanción del puerto</title></head><body><article><h1>La sanción del puerto</h1>"
+        "<p>El registro de 1843 anota la sanción impuesta al barquero por cobrar de más.</p>"
+        "</article></body></html>"
+    ).encode("latin-1")
+    site.pages["/latin"] = Answer(page, headers=[("Content-Type", "text/html; charset=ISO-8859-1")])
+    client.force_login(owner)
+    capture_urls(client, site.url("/latin"))
+    run_worker()
+    source = source_of(Capture.objects.get())
+    assert source.title == "La sanción del puerto"
+    assert "la sanción impuesta" in source.text
+    assert source.encoding == "windows-1252"
+    assert source.encoding_note == "windows-1252: declared by the server (Content-Type)"
+
+
 def test_a_failed_capture_can_be_tried_again(client, owner, site):
     site.pages["/later"] = Answer(b"not yet", status=503)
     client.force_login(owner)

@@ -99,7 +99,7 @@ def by_text(extraction) -> dict[str, dict]:
 
 def test_only_the_article_is_kept_with_its_structure():
     e = extract(page(), "text/html", "https://example.org/news/rivers")
-    assert e.extractor == "article" and e.extractor_version == "1"
+    assert e.extractor == "article" and e.extractor_version == "2"
     for word in [*BOILERPLATE, "SCRIPTTEXT", "ALTTEXT"]:
         assert word not in e.text
     blocks = by_text(e)
@@ -133,7 +133,7 @@ def test_whole_page_keeps_todays_html_extractor():
     data = page("<title>Rivers rise</title>")
     e = extract(data, "text/html", "https://example.org/news/rivers", whole_page=True)
     whole = extract_html(data, "https://example.org/news/rivers")
-    assert (e.extractor, e.extractor_version) == ("html", "1")
+    assert (e.extractor, e.extractor_version) == ("html", "2")
     assert (e.text, e.blocks) == (whole.text, whole.blocks)
     assert "NAVHOME" in e.text and "COMMENTONE" in e.text
     # The metadata is the page's, whichever text is kept.
@@ -153,7 +153,7 @@ def test_whole_page_keeps_todays_html_extractor():
 def test_a_page_without_an_article_is_kept_whole(body):
     data = page("<title>Example Wire</title>", article=body)
     e = extract(data, "text/html", "https://example.org/")
-    assert (e.extractor, e.extractor_version) == ("html", "1")
+    assert (e.extractor, e.extractor_version) == ("html", "2")
     assert e.text == extract_html(data, "https://example.org/").text
     assert "NAVHOME" in e.text
 

@@ -142,6 +142,31 @@ def test_encodings(data, encoding, expected):
     assert e.text == expected
 
 
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "note"),
+    [
+        # The server's word comes before the page's own, as in a browser.
+        ("text/html; charset=utf-8", "utf-8", "utf-8: declared by the server (Content-Type)"),
+        ('text/html; charset="UTF-8"', "utf-8", "utf-8: declared by the server (Content-Type)"),
+        # No charset, an unknown one, or one the bytes do not decode in: the page's <meta>.
+        ("text/html", "windows-1252", "windows-1252: declared in <meta charset>"),
+        ("text/html; charset=klingon", "windows-1252", "windows-1252: declared in <meta charset>"),
+        # As browsers do, US-ASCII and Latin-1 labels are read as Windows-1252.
+        (
+            "text/html; charset=us-ascii",
+            "windows-1252",
+            "windows-1252: declared by the server (Content-Type)",
+        ),
+    ],
+)
+def test_the_charset_the_server_declared_comes_first(content_type, encoding, note):
+    # A page saved as UTF-8 that still declares the Latin-1 it was written in.
+    data = '<meta charset="iso-8859-1"><p>Sanci\u00f3n</p>'.encode()
+    e = extract(data, content_type)
+    assert (e.encoding, e.encoding_note) == (encoding, note)
+    assert e.text == ("Sanci\u00f3n" if encoding == "utf-8" else "Sanci\u00c3\u00b3n")
+
+
 def test_code_point_offsets_around_emoji_and_right_to_left_text():
     e = extract_html(
         '<p>\U0001f642 <a href="https://x.org/">\u05e9\u05dc\u05d5\u05dd \U0001f30d</a> e\u0301</p>'.encode()

@@ -111,6 +111,20 @@ def test_html_keeps_its_type_declared_charset_and_title(owner):
     assert source.title == "Tonnage report"
 
 
+def test_a_long_page_is_read_in_the_charset_its_server_declared(owner):
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        "<title>Tonnage r\xe9sum\xe9</title></head><body>"
+        + "<p>Caf\xe9 row</p>" * 500
+        + "</body></html>"
+    ).encode("cp1252")
+    declared = "text/html; charset=windows-1252"
+    source = archive_chunks(iter([page]), user=owner, declared_type=declared).source
+    assert not source.has_text_layer
+    assert source.encoding_note == "windows-1252: declared by the server (Content-Type)"
+    assert source.title == "Tonnage r\xe9sum\xe9"
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
@@ -133,13 +147,13 @@ def test_a_character_cut_between_chunks_still_decodes():
     def read():
         return (data[i : i + 1] for i in range(len(data)))  # every multi-byte char cut
 
-    assert decode_stream(data[:10], read, None, text=True)[0] == "utf-8"
+    assert decode_stream(data[:10], read, [], text=True)[0] == "utf-8"
     broken = data[:12] + b"\xc3(" + data[12:]  # a lead byte without its continuation
 
     def read_broken():
         return (broken[i : i + 3] for i in range(0, len(broken), 3))
 
-    encoding, note = decode_stream(broken[:10], read_broken, None, text=True)
+    encoding, note = decode_stream(broken[:10], read_broken, [], text=True)
     assert encoding == "windows-1252"
     assert "first invalid byte at 12" in note
 

@@ -154,6 +154,7 @@ def decode_plain(data: bytes) -> tuple[str, str, str]:
 BOM_NOTE = "{}: byte-order mark present"
 UTF8_NOTE = "utf-8: the bytes are valid UTF-8"
 DECLARED_NOTE = "{}: declared in <meta charset>"
+TRANSPORT_NOTE = "{}: declared by the server (Content-Type)"
 CP1252_NOTE = (
     "windows-1252: not valid UTF-8 (first invalid byte at {}), every byte defined in Windows-1252"
 )
@@ -180,7 +181,7 @@ def normalise_newlines(text: str) -> str:
 PLAIN_EXTRACTOR = ("plain-text", "1")
 # An HTML page's article (archive.extract.article); named here so that naming it does not
 # load the extraction library.
-ARTICLE_EXTRACTOR = ("article", "1")
+ARTICLE_EXTRACTOR = ("article", "2")
 # A PDF's text layer, page by page (archive.extract.pdf).
 PDF_EXTRACTOR = ("pdf", "1")
 
@@ -257,7 +258,9 @@ def extract(
     if media_type == "text/html":
         from archive.extract.article import extract_article
 
-        return extract_article(data, base_url=base_url, whole_page=whole_page)
+        return extract_article(
+            data, base_url=base_url, whole_page=whole_page, content_type=declared_type
+        )
     if media_type == "text/plain":
         return extract_plain(data)
     if media_type == "application/pdf":
@@ -301,11 +304,14 @@ def extract_without_text(
     checked to decode), the metadata comes from the first bytes; the text layer is empty.
     """
     media_type = supported_type(head, declared_type)
-    declared = None
+    declared: list[tuple[tuple[str, str] | None, str]] = []
     if media_type == "text/html":
-        from archive.extract.html import declared_charset
+        from archive.extract.html import declared_charset, transport_charset
 
-        declared = declared_charset(head)
+        declared = [
+            (transport_charset(declared_type), TRANSPORT_NOTE),
+            (declared_charset(head), DECLARED_NOTE),
+        ]
     encoding, note = decode_stream(head, read, declared, text=media_type == "text/plain")
     sample = head.decode(encoding, errors="ignore")
     if media_type == "text/html":
@@ -329,24 +335,27 @@ def extract_without_text(
 def decode_stream(
     head: bytes,
     read: Callable[[], Iterable[bytes]],
-    declared: tuple[str, str] | None,
+    declared: list[tuple[tuple[str, str] | None, str]],
     *,
     text: bool,
 ) -> tuple[str, str]:
-    """``decode_plain``'s (or, given a declared charset, ``decode_html``'s) decision for a
-    file read chunk by chunk: (encoding, the decision in words). Each call of ``read``
-    reads the file again from its start; a plain text must hold no NUL."""
+    """``decode_plain``'s (or, given the charsets an HTML page was declared in, each with
+    the words that say where, ``decode_html``'s) decision for a file read chunk by chunk:
+    (encoding, the decision in words). Each call of ``read`` reads the file again from its
+    start; a plain text must hold no NUL."""
     bom = bom_encoding(head)
     if bom:
         error = _decode_error(bom, read(), text)
         if error is not None:
             raise bad_bom(bom, error)
         return bom, BOM_NOTE.format(bom)
-    if declared is not None:
-        codec, name = declared
+    for charset, where in declared:
+        if charset is None:
+            continue
+        codec, name = charset
         try:
             if _decode_error(codec, read(), text) is None:
-                return name, DECLARED_NOTE.format(name)
+                return name, where.format(name)
         except LookupError:
             pass
     utf8_error = _decode_error("utf-8", read(), text)

@@ -44,11 +44,13 @@ MIN_ARTICLE_CHARS = DEFAULT_CONFIG.getint("DEFAULT", "MIN_EXTRACTED_SIZE")
 MAX_ARTICLE_PAGE_BYTES = 4 * 1024 * 1024
 
 
-def extract_article(data: bytes, base_url: str = "", *, whole_page: bool = False) -> Extraction:
+def extract_article(
+    data: bytes, base_url: str = "", *, whole_page: bool = False, content_type: str = ""
+) -> Extraction:
     """The article in an HTML page as a text layer, or the whole page (``whole_page``, a
     page over MAX_ARTICLE_PAGE_BYTES, or when no article is found). Metadata comes from the
     whole page either way."""
-    html, encoding, note = decode_html(data)
+    html, encoding, note = decode_html(data, content_type)
     page = render(html, base_url)
     tree = _load(html) if len(data) <= MAX_ARTICLE_PAGE_BYTES else None
     metadata = page_metadata(page, _library_metadata(tree, page.base_url))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from email.message import Message
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from archive.extract import (
     DECLARED_NOTE,
+    TRANSPORT_NOTE,
     Extraction,
     ExtractionError,
     bom_encoding,
@@ -23,7 +25,7 @@ from archive.extract import (
     normalise_newlines,
 )
 
-HTML_EXTRACTOR = ("html", "1")
+HTML_EXTRACTOR = ("html", "2")
 
 # Elements whose content never reaches the text layer: executable, embedded, tracking, or form UI.
 DROPPED = {
@@ -174,20 +176,34 @@ DATE_RE = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
 DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)")
 
 
-def decode_html(data: bytes) -> tuple[str, str, str]:
-    """Decode as a browser would: BOM, then a declared <meta> charset, then UTF-8, then 1252."""
+def decode_html(data: bytes, content_type: str = "") -> tuple[str, str, str]:
+    """Decode as a browser would: BOM, then the charset the server declared in its
+    Content-Type (``content_type``), then a <meta> charset, then UTF-8, then 1252."""
     encoding = bom_encoding(data)
     if encoding:
         return decode_plain(data)
-    declared = declared_charset(data)
-    if declared:
-        codec, name = declared
-        try:
-            return data.decode(codec), name, DECLARED_NOTE.format(name)
-        except (LookupError, UnicodeDecodeError):
-            pass
+    for declared, note in (
+        (transport_charset(content_type), TRANSPORT_NOTE),
+        (declared_charset(data), DECLARED_NOTE),
+    ):
+        if declared:
+            codec, name = declared
+            try:
+                return data.decode(codec), name, note.format(name)
+            except (LookupError, UnicodeDecodeError):
+                pass
     text, enc, note = decode_plain(data)
     return text, enc, note
+
+
+def transport_charset(content_type: str) -> tuple[str, str] | None:
+    """(Python codec, name to record) of the charset in a Content-Type header's value."""
+    if "charset" not in content_type.lower():
+        return None
+    header = Message()
+    header["Content-Type"] = content_type
+    label = header.get_content_charset()
+    return _charset(label) if label else None
 
 
 def declared_charset(head: bytes) -> tuple[str, str] | None:
@@ -195,9 +211,14 @@ def declared_charset(head: bytes) -> tuple[str, str] | None:
     match = CHARSET_RE.search(head[:4096])
     if not match:
         return None
-    label = match.group(1).decode("ascii", "ignore").strip().lower()
+    return _charset(match.group(1).decode("ascii", "ignore"))
+
+
+def _charset(label: str) -> tuple[str, str] | None:
+    label = label.strip().lower()
     codec = "cp1252" if label in LATIN1_LABELS else label
-    # A page cannot declare UTF-16 in its own ASCII-compatible <meta>: the standard says UTF-8.
+    # A page cannot declare UTF-16 in its own ASCII-compatible <meta>: the standard says
+    # UTF-8. A server declaring it for bytes without a BOM is as wrong.
     if codec.startswith(("utf-16", "utf16", "utf-32", "utf32")):
         return None
     return codec, "windows-1252" if codec == "cp1252" else label
