@@ -123,6 +123,7 @@ def child_main() -> None:
     import resource
 
     max_pages, seconds, memory_bytes = (int(a) for a in sys.argv[2:5])
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
     logging.disable(logging.CRITICAL)  # pdfminer warns freely about what it repairs
@@ -135,6 +136,21 @@ def child_main() -> None:
         os._exit(REFUSED)
     sys.stdout.write(json.dumps(derived, ensure_ascii=False))
     sys.stdout.flush()
+
+
+def _die_with_parent() -> None:
+    """Stop when the process that asked is gone (a web worker killed at its timeout): no
+    one is waiting for the text any more."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took hold
+        os._exit(REFUSED)
 
 
 def derive(data: bytes, max_pages: int) -> dict[str, Any]:
