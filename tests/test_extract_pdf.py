@@ -216,3 +216,13 @@ def test_the_command_line_archives_a_pdf(tmp_path):
     assert source.extractor == "pdf"
     assert source.text.startswith("From the command line.")
     assert str(source.uuid) in out.getvalue()
+
+
+def test_lines_join_as_read_and_an_unreadable_glyph_is_one_replacement_character():
+    from archive.extract.pdf import join_lines
+
+    assert join_lines(["a well-", "known infor-", "mation desk -", "not a break"]) == (
+        "a well-known infor-mation desk - not a break"
+    )
+    # A bitmap font without a ToUnicode map: pdfminer writes "(cid:28)" for such a glyph.
+    assert join_lines(["the (cid:28)scal (cid:28)-", "nance"]) == "the \ufffdscal \ufffd-nance"

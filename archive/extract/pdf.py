@@ -47,6 +47,9 @@ LIGATURE_LETTERS = {
 # Control characters other than tab and newline, and U+FFFE/U+FFFF (not characters).
 UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
 SPACES = re.compile(r"[ \t\u00a0]+")
+# pdfminer's stand-in for a glyph whose font says no character for it (a bitmap font without
+# a ToUnicode map): one replacement character, not eight characters of its own.
+UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
 DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 
 # Exit status of the child when the bytes are not a PDF it can read; its message is on stdout.
@@ -269,7 +272,7 @@ def join_lines(lines: Any) -> str:
             continue
         if not out:
             out = line
-        elif out.endswith("-") and len(out) > 1 and out[-2].isalpha():
+        elif out.endswith("-") and len(out) > 1 and (out[-2].isalnum() or out[-2] == "\ufffd"):
             out += line  # a line-end hyphen stays as printed, the word rejoined
         else:
             out += " " + line
@@ -278,6 +281,7 @@ def join_lines(lines: Any) -> str:
 
 def clean(text: str) -> str:
     text = LIGATURES.sub(lambda m: LIGATURE_LETTERS[m.group()], text)
+    text = UNMAPPED_GLYPH.sub("\ufffd", text)
     return UNPRINTABLE.sub("", text.replace("\n", " ").replace("\r", " "))
 
 
