@@ -169,6 +169,7 @@ def slow_page() -> bytes:
         ("garbage", "could not be read"),
         ("truncated", "The PDF \\(application/pdf\\) is truncated"),
         ("too many pages", "The PDF has 5 pages, more than the 3 Scholion reads"),
+        ("a page count that lies", "The PDF has more than the 3 pages Scholion reads"),
         ("bomb", "within the limits of"),
         ("slow", "within the limits of 1 seconds"),
     ],
@@ -185,6 +186,7 @@ def test_a_bad_pdf_is_refused_with_a_clear_message_and_leaves_nothing(
         "garbage": lambda: b"%PDF-1.7\n" + marker().encode() + b"\x00\xff" * 500 + b"\n%%EOF\n",
         "truncated": lambda: make_pdf([page, page, page])[:-200],
         "too many pages": lambda: make_pdf([page] * 5),
+        "a page count that lies": lambda: make_pdf([page] * 5).replace(b"/Count 5", b"/Count 1"),
         "bomb": lambda: make_pdf([page], page_contents=[bomb_page()]),
         "slow": lambda: make_pdf([page], page_contents=[slow_page()]),
     }[name]()
