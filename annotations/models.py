@@ -899,7 +899,26 @@ class Citation(models.Model):
     def locator_text(self) -> str:
         if not self.locator:
             return ""
+        if self.locator_label == self.LocatorLabel.PAGE and re.search(r"\d\s*[–-]", self.locator):
+            return f"pp. {self.locator}"  # a range of pages
         return f"{self.get_locator_label_display()} {self.locator}"
+
+    @property
+    def shown_locator(self) -> str:
+        """The locator, unless it is the page of a passage the viewer may not see (filled in
+        from that source's pages, it would tell them where the passage is). A locator the
+        author typed is their words, shown like the comment. Reads ``source_visible``
+        (``CitationQuerySet.for_display``)."""
+        if not self.locator or getattr(self, "source_visible", True):
+            return self.locator
+        if self.kind == self.Kind.SOURCE and self.start is not None and self.end is not None:
+            assert self.source is not None
+            pages = self.source.text_divisions
+            if self.locator_label == pages.unit and self.locator == pages.labels(
+                self.start, self.end
+            ):
+                return ""
+        return self.locator
 
     @property
     def external_href(self) -> str:
@@ -1224,3 +1243,11 @@ class Citation(models.Model):
                 f"locator_label must be one of {', '.join(cls.LocatorLabel.values)}.",
             )
         citation.locator_label = label
+        if not citation.locator and citation.kind == cls.Kind.SOURCE and citation.is_passage:
+            # A passage of a paged source is cited by its page unless the person said where.
+            assert citation.source is not None and citation.start is not None
+            pages = citation.source.text_divisions
+            assert citation.end is not None
+            citation.locator = pages.labels(citation.start, citation.end)
+            if citation.locator:
+                citation.locator_label = pages.unit

@@ -25,6 +25,7 @@ from annotations.models import (
     TagRef,
 )
 from archive.cite import Passage, references
+from archive.divisions import Divisions
 from archive.models import Capture, Collection, Source
 from archive.reader import render_text_layer
 
@@ -142,8 +143,9 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
                 shown_citation = cast("ShownCitation", citation)  # for_display annotated it
                 citations.setdefault(citation.annotation_id, []).append(shown_citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
+    divisions = source.text_divisions
     entries_html = render_entries(
-        annotations, request.user, citations, keys, source_uuid=str(source.uuid)
+        annotations, request.user, citations, keys, source_uuid=str(source.uuid), pages=divisions
     )
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     captures, other_captures = (
@@ -175,6 +177,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
             mark=mark,
             # A stored text layer never changes (a database trigger refuses it).
             layout_key=(source.uuid, source.sha256),
+            pages=divisions.starts(),
         )
         if source.has_text_layer
         else "",
@@ -229,6 +232,7 @@ def render_entries(
     citations: dict[int, list[ShownCitation]] | None = None,
     keys=None,
     source_uuid: str = "",
+    pages: Divisions | None = None,
 ) -> list[str]:
     """The side panel's entries, one string of HTML (every value escaped) per entry."""
     # Speed device (bench/NOTES.md): f-strings rather than a template include per entry,
@@ -268,6 +272,9 @@ def render_entries(
             items = "".join(render_citation(c) for c in citations[a.pk])
             cited = f'<ul class="citations" aria-label="Cites">{items}</ul>'
         created = a.created.astimezone(UTC).isoformat()
+        on_pages = ""
+        if pages:
+            on_pages = f'<span class="pages">{escape(pages.locator(a.start, a.end))}</span> · '
         edited = ""
         if a.version > 1:
             edited = f' · <a href="{history}{uuid}{history_end}">edited</a>'
@@ -283,7 +290,7 @@ def render_entries(
             # The link inside the quote: a link around a blockquote has no accessible name.
             f' tabindex="-1"><blockquote><a class="ann-quote" href="#hl-{uuid}"'
             f' data-goto="{uuid}">{quote}</a></blockquote>{tag_list}{note}{cited}'
-            f'<p class="ann-meta"><span class="author">{username}</span> · <time'
+            f'<p class="ann-meta">{on_pages}<span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
             f'<p class="ann-actions"><button type="button" class="link"'
@@ -304,7 +311,7 @@ def _short(text: str, limit: int = 160) -> str:
 def render_citation(c: ShownCitation) -> str:
     """One cited thing under an annotation; hidden targets are named only as hidden."""
     extra = ""
-    if c.locator:
+    if c.shown_locator:
         extra += f' <span class="locator">{escape(c.locator_text)}</span>'
     if c.comment:
         extra += f' <span class="cite-comment">— {escape(c.comment)}</span>'

@@ -179,12 +179,25 @@ def citation_body(citation: Any, base_url: str) -> dict[str, Any] | None:
             if value
         }
         body["reference"] = reference
-    if citation.locator:
+    if citation.shown_locator:
         body["locator"] = citation.locator
         body["locatorLabel"] = citation.locator_label
     if citation.comment:
         body["comment"] = citation.comment
     return body
+
+
+# A PDF's page, as RFC 3778 names it in a fragment ("page=12": physical pages from 1).
+RFC_3778 = "http://tools.ietf.org/rfc/rfc3778"
+
+
+def page_selector(source: Any, start: int, end: int) -> list[dict[str, str]]:
+    """The page a passage of a PDF starts on, as a FragmentSelector (none for other
+    sources): a PDF viewer opens the original there, where code points mean nothing."""
+    fragment = source.text_divisions.pdf_fragment(start, end)
+    if not fragment:
+        return []
+    return [{"type": "FragmentSelector", "conformsTo": RFC_3778, "value": fragment}]
 
 
 def motivation(note: str, tags: list[str]) -> str:
@@ -256,6 +269,7 @@ def annotation_to_jsonld(
                         "prefix": annotation.prefix,
                         "suffix": annotation.suffix,
                     },
+                    *page_selector(annotation.source, annotation.start, annotation.end),
                 ],
             },
             "visibility": annotation.visibility,
@@ -496,6 +510,8 @@ def _parse_selector(selector: Any, parsed: ParsedAnnotation) -> str:
         parsed["exact"] = exact
         parsed["prefix"] = selector.get("prefix")
         parsed["suffix"] = selector.get("suffix")
+    elif kind == "FragmentSelector":
+        pass  # a PDF's page, written beside the text selectors, which anchor the passage
     else:
         raise W3CError(
             "target.selector",
@@ -597,6 +613,8 @@ def _parse_citation(body: dict[str, Any], index: int, base_url: str | None) -> d
                 for name in ("prefix", "suffix"):
                     if isinstance(selector.get(name), str):
                         spec[name] = selector[name]
+            elif selector.get("type") == "FragmentSelector":
+                pass  # a PDF's page, beside the text selectors
             else:
                 raise W3CError(
                     f"{where}.selector",

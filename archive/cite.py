@@ -29,7 +29,9 @@ def archived_copy_note(source: Source, permalink: str, passage: Passage | None =
         f" SHA-256 {source.sha256}"
     )
     if passage is not None:
-        note += f". Passage (characters {passage.start}–{passage.end}): {passage.permalink}"
+        pages = source.text_divisions.locator(passage.start, passage.end)
+        where = f"characters {passage.start}–{passage.end}" + (f", {pages}" if pages else "")
+        note += f". Passage ({where}): {passage.permalink}"
     return note
 
 
@@ -135,7 +137,8 @@ def references(source: Source, permalink: str, passage: Passage | None = None) -
     )
     if passage is not None:
         quote = passage.exact if len(passage.exact) <= 200 else passage.exact[:199] + "…"
-        archived += f" Passage “{quote}”: {passage.permalink}."
+        pages = source.text_divisions.locator(passage.start, passage.end)
+        archived += f" Passage “{quote}”{f' ({pages})' if pages else ''}: {passage.permalink}."
     return {
         "chicago": formatted_reference(item, "chicago"),
         "apa": formatted_reference(item, "apa"),

@@ -17,7 +17,9 @@ from archive.extract import (
     ExtractionError,
     extract,
     extract_without_text,
+    sniff,
 )
+from archive.extract.pdf import extract_pdf
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
 from archive.signals import source_written
 
@@ -142,7 +144,10 @@ def _archive_spooled(
         return Archived(existing, created=False)
 
     try:
-        if spooled.size > settings.SCHOLION_MAX_TEXT_BYTES:
+        if sniff(spooled.head) == "application/pdf":
+            # A PDF's text is far smaller than its file: read up to the upload limit.
+            extraction = extract_pdf(spooled.file)
+        elif spooled.size > settings.SCHOLION_MAX_TEXT_BYTES:
             # Too long to read or annotate in a browser: keep the bytes, make no text layer,
             # and never hold the file in memory.
             extraction = extract_without_text(
@@ -229,6 +234,7 @@ def _archive_spooled(
                     blocks=extraction.blocks,
                     extractor=extraction.extractor,
                     extractor_version=extraction.extractor_version,
+                    divisions=extraction.divisions,
                     **preserved,
                     **merged,
                 )

@@ -12,11 +12,14 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from archive.jobs import Job
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
+
+    from archive.divisions import Divisions
 
 DATE_PUBLISHED_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
@@ -381,6 +384,8 @@ class Source(models.Model):
     archived_via = models.CharField(max_length=10, choices=Via.choices, editable=False)
 
     # The text layer: derived once from the bytes by a named, versioned extractor.
+    # Where each of its pages (or chapters) begins and ends: archive.divisions.
+    divisions = models.JSONField(default=dict, editable=False)
     text = models.TextField(editable=False)
     blocks = models.JSONField(default=list, editable=False)
     extractor = models.CharField(max_length=40, editable=False)
@@ -502,6 +507,7 @@ class Source(models.Model):
         "blocks",
         "extractor",
         "extractor_version",
+        "divisions",
     )
 
     class Meta:
@@ -629,11 +635,24 @@ class Source(models.Model):
     def no_text_layer_reason(self) -> str:
         from django.template.defaultfilters import filesizeformat
 
+        if self.media_type == "application/pdf":
+            return (
+                "The PDF holds no text, only images of its pages (it looks scanned), so it has"
+                " no text layer to read or annotate here. Its original bytes are archived"
+                " unchanged and their fixity is checked: download the original to read it."
+            )
         return (
             f"At {filesizeformat(self.size)} the file is too long to read or annotate in the"
             " browser, so it has no text layer. Its original bytes are archived unchanged and"
             " their fixity is checked: download the original to read it."
         )
+
+    @cached_property
+    def text_divisions(self) -> Divisions:
+        """Where the text layer's pages (or chapters) begin and end (immutable: kept)."""
+        from archive.divisions import Divisions
+
+        return Divisions(self.divisions)
 
     @property
     def is_withdrawn(self) -> bool:

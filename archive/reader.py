@@ -22,6 +22,8 @@ from typing import Protocol
 
 from django.utils.safestring import SafeString, mark_safe
 
+from archive.divisions import Division
+
 HEADING_SHIFT = {"h1": "h2", "h2": "h3", "h3": "h4", "h4": "h5", "h5": "h6", "h6": "h6"}
 BLOCK_TAGS = {"p", "li", "pre", "td", "th", "caption", "figcaption"} | set(HEADING_SHIFT)
 
@@ -49,13 +51,15 @@ def render_text_layer(
     mark: tuple[int, int] | None = None,
     *,
     layout_key: Hashable | None = None,
+    pages: Sequence[Division] = (),
 ) -> SafeString:
-    """HTML for the whole text layer; ``mark`` is a passage to show as targeted.
+    """HTML for the whole text layer; ``mark`` is a passage to show as targeted, ``pages``
+    where the text layer's pages start (each gets a quiet "p. 12" before it).
 
     ``layout_key`` names this text layer for ``text_layout``'s memory; it must change
-    whenever the text or blocks could (a source's id and digest do).
+    whenever the text, blocks or pages could (a source's id and digest do).
     """
-    layout = text_layout(text, blocks, layout_key)
+    layout = text_layout(text, blocks, layout_key, pages)
     anns = sorted(annotations, key=lambda a: (a.start, -a.end))
     # Every offset where a run ends: each highlight's start and end, and the passage's.
     points = sorted({p for a in anns for p in (a.start, a.end)}.union(mark or ()))
@@ -114,17 +118,22 @@ _layouts_size = 0
 _layouts_lock = Lock()
 
 
-def text_layout(text: str, blocks: Sequence[dict], key: Hashable | None = None) -> Layout:
+def text_layout(
+    text: str,
+    blocks: Sequence[dict],
+    key: Hashable | None = None,
+    pages: Sequence[Division] = (),
+) -> Layout:
     """The text layer's markup and stretches of text, remembered under ``key`` if given."""
     global _layouts_size
     if key is None:
-        return _lay_out(text, blocks)
+        return _lay_out(text, blocks, pages)
     with _layouts_lock:
         found = _layouts.get(key)
         if found is not None:
             _layouts.move_to_end(key)
             return found[0]
-    layout = _lay_out(text, blocks)
+    layout = _lay_out(text, blocks, pages)
     size = len(text)
     if size <= LAYOUT_CACHE_CHARS // 4:
         with _layouts_lock:
@@ -137,8 +146,9 @@ def text_layout(text: str, blocks: Sequence[dict], key: Hashable | None = None) 
     return layout
 
 
-def _lay_out(text: str, blocks: Sequence[dict]) -> Layout:
+def _lay_out(text: str, blocks: Sequence[dict], pages: Sequence[Division] = ()) -> Layout:
     out: Layout = []
+    next_page = 0
     wrappers: list[tuple[str, object]] = []  # open containers: (tag, group id)
 
     def stretch(s: int, e: int) -> None:
@@ -147,6 +157,9 @@ def _lay_out(text: str, blocks: Sequence[dict]) -> Layout:
             out.append((s, e, f'<span data-o="{s}">{escape(text[s:e])}</span>'))
 
     for block in blocks:
+        while next_page < len(pages) and pages[next_page].start <= block["s"]:
+            out.append(_page_mark(pages[next_page]))
+            next_page += 1
         _sync_wrappers(out, wrappers, _wanted_wrappers(block))
         kind = block.get("t", "p")
         tag = HEADING_SHIFT.get(kind, kind if kind in BLOCK_TAGS else "p")
@@ -177,6 +190,16 @@ def _lay_out(text: str, blocks: Sequence[dict]) -> Layout:
         else:
             merged.append(item)
     return merged
+
+
+def _page_mark(page: Division) -> str:
+    # Outside every text run (no data-o) and not selectable: a selection across it, and the
+    # quote it makes, hold only the text layer's own code points.
+    label = escape(page.label)
+    return (
+        f'<div class="page-mark" id="page-{page.number}" role="doc-pagebreak"'
+        f' aria-label="page {label}">p. {label}</div>'
+    )
 
 
 def _wanted_wrappers(block: dict) -> list[tuple[str, object]]:

@@ -1,7 +1,8 @@
-"""Ingest benchmark: sources archived per second, and memory while archiving a 200 MB file
-(too long for a text layer: its bytes only) and a file at the text-layer limit.
+"""Ingest benchmark: sources archived per second, PDF pages read per second, and memory while
+archiving a 500-page PDF, a 200 MB file (too long for a text layer: its bytes only) and a file
+at the text-layer limit.
 
-    DEBUG=1 .venv/bin/python bench/ingest.py [--articles 300] [--big-mb 200]
+    DEBUG=1 .venv/bin/python bench/ingest.py [--articles 300] [--pdf-pages 500] [--big-mb 200]
 
 Sets Django up itself with a throwaway data directory (blobs, spool files) and a throwaway
 database: SQLite in that directory, or, when DATABASE_URL is set, a fresh database created
@@ -170,9 +171,54 @@ def chunks_of(path: Path) -> Iterator[bytes]:
         yield from file_chunks(fh)
 
 
+def pdf_of(pages: int, rng: random.Random) -> bytes:
+    """A PDF of ``pages`` dense pages: two columns of 50 lines each, as a journal prints."""
+    from tests.pdfs import make_pdf
+
+    def line() -> str:
+        text = ""
+        while len(text) < 48:
+            text += word(rng) + " "
+        return text.strip()
+
+    return make_pdf(
+        [
+            [(72, 740 - 13 * i, line()) for i in range(50)]
+            + [(320, 740 - 13 * i, line()) for i in range(50)]
+            for _ in range(pages)
+        ]
+    )
+
+
+def pdf_figures(pages: int) -> None:
+    """Pages per second through the whole archive path, and the peak memory of the child
+    process that reads the PDF (the server's own process only passes its file on)."""
+    from archive.ingest import archive_chunks
+
+    data = pdf_of(pages, random.Random(pages))
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    archived = archive_chunks(iter([data]), filename="bench.pdf", via="import")
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    source = archived.source
+    assert source.extractor == "pdf" and len(source.divisions["spans"]) == pages
+    print(
+        f"  {pages} pages ({len(data) / MB:.1f} MB, {len(source.text) / MB:.1f} M characters)"
+        f" in {elapsed:.1f} s: {pages / elapsed:.0f} pages/s;"
+        f" reader's peak RSS {child_peak:.0f} MB"
+        f"{' (an earlier child peaked higher)' if child_peak <= children_before else ''};"
+        f" server's tracemalloc peak {peak / MB:.1f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=300, help="articles per kind (300)")
+    parser.add_argument("--pdf-pages", type=int, default=500, help="pages of the PDF (500)")
     parser.add_argument("--big-mb", type=int, default=200, help="size of the big file (200)")
     args = parser.parse_args()
     big_size = args.big_mb * MB
@@ -207,6 +253,9 @@ def main() -> None:
             ".html",
             "text/html",
         )
+
+        print(f"\nOne PDF of {args.pdf_pages} two-column pages (extractor pdf 1):")
+        pdf_figures(args.pdf_pages)
 
         big = data_dir / "big.txt"
         write_big_file(big, big_size)

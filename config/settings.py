@@ -262,6 +262,11 @@ SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 102
 # A longer file is archived (its bytes, checked and verifiable) without a text layer: it
 # cannot be read or annotated in the browser, and archiving it never holds it in memory.
 SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
+# A PDF is read in a child process with these limits (a PDF built to exhaust its reader, a
+# decompression bomb, fails alone), and one of more pages is refused before any is read.
+SCHOLION_MAX_PDF_PAGES = env_int("SCHOLION_MAX_PDF_PAGES", 2000)
+SCHOLION_PDF_SECONDS = env_int("SCHOLION_PDF_SECONDS", 120)
+SCHOLION_PDF_MEMORY_BYTES = env_int("SCHOLION_PDF_MEMORY_BYTES", 1024 * 1024 * 1024)
 # Uploads larger than this spill to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(SCHOLION_TMP_DIR)

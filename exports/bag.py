@@ -41,7 +41,7 @@ SEND_BYTES = 256 * 1024
 # What the archive recorded about the bytes and how they came in: every immutable column but
 # the text layer (derived, and rebuilt on import) and the storage name; then fixity.
 PROVENANCE_FIELDS = (
-    *(f for f in Source.IMMUTABLE_FIELDS if f not in ("blob_name", "text", "blocks")),
+    *(f for f in Source.IMMUTABLE_FIELDS if f not in ("blob_name", "text", "blocks", "divisions")),
     "fixity_status",
     "fixity_checked_at",
 )

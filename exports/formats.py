@@ -37,6 +37,7 @@ CSV_COLUMNS = (
     "sha256",
     "start",
     "end",
+    "pages",
     "quote",
     "note",
     "tags",
@@ -55,6 +56,7 @@ TYPED_COLUMNS = (
     "source_creators",
     "source_url",
     "citation_key",
+    "pages",  # printed page labels come from the PDF
     "quote",
     "note",
     "tags",
@@ -152,6 +154,7 @@ def annotation_values(scope: ExportScope, annotation: Annotation) -> list:
         source.sha256,
         annotation.start,
         annotation.end,
+        source.text_divisions.labels(annotation.start, annotation.end),
         annotation.exact,
         annotation.note,
         ", ".join(t.name for t in annotation.tags.all()),
@@ -200,6 +203,9 @@ def _block_quote(text: str) -> str:
 def _passage(scope: ExportScope, annotation: Annotation) -> str:
     tags = ", ".join(f"`{t.name}`" for t in annotation.tags.all())
     about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
+    pages = annotation.source.text_divisions.locator(annotation.start, annotation.end)
+    if pages:
+        about.append(pages)
     about.append(f"by {annotation.author.get_username()}")
     if tags:
         about.append(f"tags: {tags}")
@@ -295,6 +301,9 @@ def _pandoc_passage(scope: ExportScope, annotation: Annotation, keys: Container[
     lines = [line.strip() for line in annotation.exact.splitlines()] or [""]
     quote = "\n".join(f"> {pandoc_text(line)}".rstrip() for line in lines)
     about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
+    pages = annotation.source.text_divisions.locator(annotation.start, annotation.end)
+    if pages:
+        about.append(pandoc_text(pages))
     about.append(f"by {pandoc_text(annotation.author.get_username())}")
     tags = ", ".join(_code_span(t.name) for t in annotation.tags.all())
     if tags:

@@ -47,6 +47,7 @@ SOURCE_FIELDS = (
     "original_filename",
     "original_url",
     "archived_at",
+    "divisions",  # a PDF's pages, for page locators (stored before the text layer)
     *Source.METADATA_FIELDS,
 )
 # Text order within a source; UUIDs rather than primary keys break ties, so an export of

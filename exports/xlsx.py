@@ -47,6 +47,7 @@ WIDTHS = {
     "sha256": 12,
     "start": 8,
     "end": 8,
+    "pages": 8,
     "quote": 50,
     "note": 50,
     "tags": 20,

@@ -77,9 +77,12 @@ def test_metadata_can_change_while_the_text_layer_stays(demo_source):
     assert source.sha256 == DEMO_SHA
 
 
-@pytest.mark.parametrize("column", ["text", "sha256", "size", "blob_name", "extractor_version"])
+@pytest.mark.parametrize(
+    "column", ["text", "sha256", "size", "blob_name", "extractor_version", "divisions"]
+)
 def test_database_trigger_rejects_raw_sql_updates_of_immutable_columns(demo_source, column):
-    value = 1 if column == "size" else "tampered"
+    values: dict[str, int | str] = {"size": 1, "divisions": '{"unit": "page", "spans": []}'}
+    value = values.get(column, "tampered")
     with pytest.raises(Exception) as excinfo, transaction.atomic(), connection.cursor() as cur:
         cur.execute(
             f"UPDATE archive_source SET {column} = %s WHERE id = %s",  # noqa: S608 - fixed names

@@ -157,6 +157,7 @@ def test_csv_reads_back_with_the_csv_module_and_neutralises_formulas(client, own
         "sha256": annotated["alpha"].sha256,
         "start": str(first.start),
         "end": str(first.end),
+        "pages": "",  # a plain text has no pages
         "quote": "The first passage",
         "note": 'Line one\nLine two, with "quotes" and a comma',
         "tags": "dates, claims",  # the order they were given in
@@ -227,7 +228,7 @@ def test_xlsx_holds_the_csv_rows_with_numbers_and_dates_a_spreadsheet_can_sort(
     assert workbook.sheetnames == ["Annotations"]
     sheet = only_sheet(body)
     assert sheet.freeze_panes == "A2"  # the header stays in view
-    assert sheet.auto_filter.ref == "A1:S5"
+    assert sheet.auto_filter.ref == "A1:T5"
     assert sheet.column_dimensions["K"].width > sheet.column_dimensions["I"].width  # quote, start
     header, rows = workbook_rows(body)
     _, csv_body = download(client, "csv")
@@ -248,6 +249,7 @@ def test_xlsx_holds_the_csv_rows_with_numbers_and_dates_a_spreadsheet_can_sort(
         "sha256": alpha.sha256,
         "start": first.start,
         "end": first.end,
+        "pages": None,  # an empty cell: a plain text has no pages
         "quote": "The first passage",
         "note": 'Line one\nLine two, with "quotes" and a comma',
         "tags": "dates, claims",
@@ -285,13 +287,13 @@ def test_xlsx_keeps_accents_emoji_line_breaks_and_formula_like_notes_as_written(
     header = [c.value for c in sheet[1]]
     notes = {c.value: c for c in sheet[get_column_letter(header.index("note") + 1)]}
     assert "Nota en español 🦜\nsegunda línea" in notes
-    assert "économie" in [c.value for c in sheet["M"]]
+    assert "économie" in [c.value for c in sheet["N"]]
     assert "Ramón y Cajal, Santiago" in [c.value for c in sheet["C"]]
     # Stored as text, never as a formula or an error value: no spreadsheet evaluates them,
     # and unlike the CSV they need no leading quote.
     for text in ('=HYPERLINK("http://evil")', "#N/A", "-minus first"):
         assert notes[text].data_type == "s", text
-    quotes = {c.value: c for c in sheet["K"]}
+    quotes = {c.value: c for c in sheet["L"]}
     assert quotes["=SUM(A1)"].data_type == "s"
     assert "<r>not rich text</r>" in notes
     cut = {n[0]: n for n in notes if isinstance(n, str) and n.endswith("hold it whole]")}

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from archive.blobstore import TooLarge, file_chunks, spool, store
+from archive.extract import sniff
 from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import CAPTURE_UNEXPECTED_ERROR, Capture, Collection, Source
 
@@ -79,7 +80,9 @@ def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -
     with capture(job.url) as fetched, ExitStack() as files:
         screenshot: dict[str, Any] = {}
         record = _provenance(fetched)
-        if settings.SCHOLION_CAPTURE_BROWSER:
+        if settings.SCHOLION_CAPTURE_BROWSER and not _is_pdf(fetched):
+            # A PDF is archived as it came (the pdf extractor reads it); a browser would
+            # only show its own viewer, or download it.
             progress("Loading the page in a browser.")
             screenshot, record["provenance"]["browser"] = _browse(fetched)
         progress("Writing the web archive.")
@@ -133,6 +136,14 @@ def _browse(fetched: Fetched) -> tuple[dict[str, Any], dict[str, Any]]:
         "resources": len(fetched.resources),
     }
     return record, browser
+
+
+def _is_pdf(fetched: Fetched) -> bool:
+    """What the bytes are, whatever the server called them (as archiving decides)."""
+    fetched.original.seek(0)
+    head = fetched.original.read(8)
+    fetched.original.seek(0)
+    return sniff(head) == "application/pdf"
 
 
 def _may_add_to(user, collection: Collection) -> bool:

@@ -21,7 +21,7 @@ import codecs
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-SUPPORTED_TYPES = ("text/plain", "text/html")
+SUPPORTED_TYPES = ("text/plain", "text/html", "application/pdf")
 
 
 class ExtractionError(Exception):
@@ -46,6 +46,8 @@ class Extraction:
     extractor: str
     extractor_version: str
     metadata: dict = field(default_factory=dict)
+    # Where the text layer's pages (or chapters) begin and end: see archive.divisions.
+    divisions: dict = field(default_factory=dict)
 
 
 # Magic numbers of common binary formats, so the error can name what was uploaded.
@@ -180,6 +182,8 @@ PLAIN_EXTRACTOR = ("plain-text", "1")
 # An HTML page's article (archive.extract.article); named here so that naming it does not
 # load the extraction library.
 ARTICLE_EXTRACTOR = ("article", "2")
+# A PDF's text layer, page by page (archive.extract.pdf).
+PDF_EXTRACTOR = ("pdf", "1")
 
 
 def extract_plain(data: bytes) -> Extraction:
@@ -259,6 +263,15 @@ def extract(
         )
     if media_type == "text/plain":
         return extract_plain(data)
+    if media_type == "application/pdf":
+        # Read from a file by a child process (archive.ingest passes its spool file).
+        import tempfile
+
+        from archive.extract.pdf import extract_pdf
+
+        with tempfile.TemporaryFile() as file:
+            file.write(data)
+            return extract_pdf(file)
     raise AssertionError(media_type)
 
 
@@ -269,7 +282,8 @@ def supported_type(head: bytes, declared_type: str = "") -> str:
         declared = f" (declared as {declared_type})" if declared_type else ""
         raise Unsupported(
             f"This file is {media_type}{declared}, which Scholion cannot archive yet."
-            f" Supported types: plain text (text/plain) and HTML (text/html)."
+            f" Supported types: plain text (text/plain), HTML (text/html) and PDF"
+            " (application/pdf)."
         )
     return media_type
 

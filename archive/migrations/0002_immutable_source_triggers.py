@@ -27,16 +27,16 @@ IMMUTABLE_COLUMNS = [
 MESSAGE = "archive_source: the original bytes and text layer of an archived source are immutable"
 
 
-def create_triggers(apps, schema_editor):
+def create_triggers(apps, schema_editor, columns=IMMUTABLE_COLUMNS):
     vendor = schema_editor.connection.vendor
     if vendor == "sqlite":
-        changed = " OR ".join(f'NEW."{c}" IS NOT OLD."{c}"' for c in IMMUTABLE_COLUMNS)
+        changed = " OR ".join(f'NEW."{c}" IS NOT OLD."{c}"' for c in columns)
         schema_editor.execute(
             "CREATE TRIGGER archive_source_immutable BEFORE UPDATE ON archive_source "
             f"WHEN {changed} BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END;"
         )
     elif vendor == "postgresql":
-        changed = " OR ".join(f'NEW."{c}" IS DISTINCT FROM OLD."{c}"' for c in IMMUTABLE_COLUMNS)
+        changed = " OR ".join(f'NEW."{c}" IS DISTINCT FROM OLD."{c}"' for c in columns)
         schema_editor.execute(
             "CREATE OR REPLACE FUNCTION archive_source_immutable() RETURNS trigger AS $$ "
             f"BEGIN IF {changed} THEN RAISE EXCEPTION '{MESSAGE}' USING ERRCODE = 'integrity_constraint_violation'; END IF; "
