@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
+from annotations.models import Annotation, Citation, attach_tags_and_citations
 from archive.models import Collection, Source, make_citation_key
 from search.query import Filters
 
@@ -58,7 +58,7 @@ SOURCE_ORDER = ("title", "uuid")
 def citations_text(annotation: Annotation) -> str:
     """The citations attached to an annotation, for the CSV and Markdown formats: one line
     each, joined by "; ". A target the export's reader may not see is named only as such.
-    Reads only prefetched rows (see ``_attach_citations``)."""
+    Reads only prefetched rows (see ``attach_tags_and_citations``)."""
     return "; ".join(citation_line(c) for c in annotation.citations.all())
 
 
@@ -80,38 +80,6 @@ def _batched(rows: Iterator[Annotation]) -> Iterator[list[Annotation]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _attach_tags(chunk) -> None:
-    """Tags of a chunk of annotations in one query, where ``annotation.tags.all()`` finds them.
-
-    taggit's own prefetch builds a queryset per annotation, which made it most of an
-    export's time. Tags keep the order they were added in, as everywhere else (the API,
-    the pages, the admin's JSON-LD action), so an exported annotation reads like its GET.
-    """
-    by_pk: dict[int, list[TagRef]] = {a.pk: [] for a in chunk}
-    tagged = (
-        TaggedAnnotation.objects.filter(content_object_id__in=list(by_pk))
-        .order_by("pk")
-        .values_list("content_object_id", "tag__name", "tag__slug")
-    )
-    for pk, name, slug in tagged:
-        by_pk[pk].append(TagRef(name, slug))
-    for annotation in chunk:
-        # The manager's cache (the same place prefetch_related fills): tags.all() reads it.
-        annotation._prefetched_objects_cache = {"tags": by_pk[annotation.pk]}
-
-
-def _attach_citations(chunk, user) -> None:
-    """Citations of a chunk of annotations in one query, flagged with what ``user`` may see
-    of their targets, where ``annotation.citations.all()`` finds them (as for the tags:
-    Django's prefetch builds a queryset per annotation, which tripled an export's time)."""
-    by_pk: dict[int, list[Citation]] = {a.pk: [] for a in chunk}
-    rows = Citation.objects.for_display(user).filter(annotation_id__in=list(by_pk))
-    for citation in rows.order_by("annotation_id", "position"):
-        by_pk[citation.annotation_id].append(citation)
-    for annotation in chunk:
-        annotation._prefetched_objects_cache["citations"] = by_pk[annotation.pk]
 
 
 @dataclass
@@ -178,8 +146,7 @@ class ExportScope:
         rows = self.annotations().iterator(chunk_size=CHUNK_SIZE)
         written = 0
         for chunk in _batched(rows):
-            _attach_tags(chunk)
-            _attach_citations(chunk, self.user)
+            attach_tags_and_citations(chunk, self.user)
             for annotation in chunk:
                 # Shared instances instead of a join: one Source and one User object per
                 # row would cost more than all the rest of the export. They go straight into
