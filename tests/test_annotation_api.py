@@ -923,10 +923,10 @@ def test_pages_link_first_last_next_and_prev(maya, member, demo_source, monkeypa
     assert "prev" not in first and first["next"] == collection["first"]["next"]
 
 
-# A page of the list: the session's two reads (session, user), the source filter's check, the
-# page, its tags, and whether any of it cites something; a page that cites reads the
-# citations too, and one beyond the first counts where it starts (with the total).
-LIST_QUERIES = 6
+# A page of the list: the session's two reads (session, user), the page, its tags, and whether
+# any of it cites something; a page that cites reads the citations too, and one beyond the
+# first counts where it starts (with the total). (An empty page also checks its source.)
+LIST_QUERIES = 5
 
 
 @pytest.mark.parametrize("count", [1, 30])
@@ -1039,6 +1039,31 @@ def test_list_source_filter_errors(maya, stranger, demo_source):
     assert response.status_code == 400 and response.json()["field"] == "source"
     response = client_for(stranger).get(API, {"source": str(demo_source.uuid)})
     assert response.status_code == 404 and response.json()["field"] == "source"
+
+
+def test_a_hidden_source_is_a_404_like_a_missing_one_however_its_list_is_asked_for(
+    maya, member, stranger, demo_source
+):
+    made = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
+    reader = client_for(stranger)
+    for source in (str(demo_source.uuid), str(uuid.uuid4())):
+        for asked in (
+            {},
+            {"page": "first"},
+            {"page": "last"},
+            {"iris": "1"},
+            {"after": str(made.uuid)},
+            {"before": str(made.uuid)},
+        ):
+            answer = reader.get(API, {"source": source, **asked})
+            assert answer.status_code == 404, asked
+            assert answer.json() == {
+                "error": "No source you can see has that UUID.",
+                "field": "source",
+            }
+    # A source one can see with nothing in the list is an empty list, not a 404.
+    Annotation.objects.all().delete()
+    assert maya.get(API, {"source": str(demo_source.uuid)}).json()["total"] == 0
 
 
 def test_private_annotations_stay_private_in_list_detail_and_tag_suggestions(
