@@ -500,8 +500,9 @@ def read_page(
     """The page ``asked`` (a parameter and its value) of ``annotations``, read by position:
     ``after`` and ``before`` name an annotation of the list, found through ``annotations``
     (so only one the viewer can see, and that the filters keep), and the page is the
-    annotations that follow or precede it. Reading page 1,000 then costs what page 1 does,
-    where an OFFSET read and dropped every annotation before it, and an annotation added or
+    annotations that follow or precede it. A page far into the list no longer reads and
+    drops every annotation before it, as an OFFSET did (the count behind ``total`` and
+    ``startIndex`` still reads the list, as it always has), and an annotation added or
     deleted meanwhile neither repeats nor skips one at the pages' seams."""
     name, value = asked
     anchor = None
