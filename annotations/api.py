@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig
-from django.core.paginator import Paginator
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
@@ -36,11 +36,14 @@ from annotations.models import (
     CitationError,
     StaleAnnotation,
     TaggedAnnotation,
+    tags_and_citations,
 )
 from annotations.w3c import (
     ANNO_CONTEXT,
     MAX_NOTE,
     MEDIA_TYPE,
+    AnnotationValues,
+    ListPage,
     ParsedAnnotation,
     W3CError,
     annotation_collection,
@@ -49,10 +52,43 @@ from annotations.w3c import (
     parse_annotation,
     source_uuid_from_ref,
 )
+from archive.divisions import Divisions
 from archive.forms import capture_url, too_many_waiting
 from archive.models import Capture, Collection, Source
 
 PAGE_SIZE = 100
+# The most annotations a page holds, whatever ?page_size= asks (a larger request gets this
+# many): a page is built in memory, and 1,000 W3C annotations are about 1 MB of JSON.
+MAX_PAGE_SIZE = 1000
+# What asks for a page rather than the container (protocol 4.3).
+PAGE_PARAMETERS = ("page", "after", "before")
+# The list's order; the primary key breaks ties, so that each annotation has one place in it
+# (POSITION), from which the next page reads on.
+LIST_ORDER = ("source_id", "start", "-end", "pk")
+REVERSED_ORDER = ("-source_id", "-start", "end", "-pk")
+POSITION = ("source_id", "start", "end", "pk")
+# An annotation's W3C document as a row of plain values (AnnotationValues without the tags
+# and citations), never the source's text layer or metadata.
+ROW_FIELDS = (
+    "pk",
+    "uuid",
+    "source__uuid",
+    "start",
+    "end",
+    "exact",
+    "prefix",
+    "suffix",
+    "note",
+    "visibility",
+    "created",
+    "modified",
+    "canonical",
+    "via",
+    "author__username",
+    "author__first_name",
+    "author__last_name",
+    "source_id",  # for a PDF's pages
+)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_TAG_SUGGESTIONS = 20
 LDP_RESOURCE = '<http://www.w3.org/ns/ldp#Resource>; rel="type"'
@@ -314,7 +350,7 @@ def annotation_collection_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse()
     else:
         response = read_collection(request)
-        if "page" in request.GET:
+        if any(name in request.GET for name in PAGE_PARAMETERS):
             # A page is not the container (protocol 4.3): no container type, no preferences.
             return response
     # Every answer of the container says what it is, what it takes and what it varies on.
@@ -326,17 +362,18 @@ def annotation_collection_view(request: HttpRequest) -> HttpResponse:
 
 def read_collection(request: HttpRequest) -> HttpResponse:
     """GET/HEAD: the collection with its first page (or as the client's Prefer header asks),
-    or the page ``page``. ``iris=1`` lists annotations by IRI, in the collection and its pages.
+    or one of its pages: ``page=first``, ``page=last``, or the pages ``after`` and ``before``
+    an annotation that ``next`` and ``prev`` link to. ``iris=1`` lists annotations by IRI, in
+    the collection and its pages; ``page_size`` asks for up to MAX_PAGE_SIZE a page.
     """
     annotations = Annotation.objects.visible_to(request.user)
     params = request.GET
+    source = None
     if params.get("source"):
-        uuid = source_uuid_from_ref(params["source"])
-        if uuid is None:
+        source = source_uuid_from_ref(params["source"])
+        if source is None:
             return error(400, "source must be a source UUID or IRI.", "source")
-        if not Source.objects.visible_to(request.user).filter(uuid=uuid).exists():
-            return error(404, "No source you can see has that UUID.", "source")
-        annotations = annotations.filter(source__uuid=uuid)
+        annotations = annotations.filter(source__uuid=source)
     if params.get("tag"):
         annotations = annotations.filter(
             Exists(
@@ -347,12 +384,25 @@ def read_collection(request: HttpRequest) -> HttpResponse:
         )
     if params.get("author"):
         annotations = annotations.filter(author__username=params["author"])
+    size = PAGE_SIZE
+    if "page_size" in params:
+        try:
+            size = min(int(params["page_size"]), MAX_PAGE_SIZE)
+        except ValueError:
+            size = 0
+        if size < 1:
+            return error(400, "page_size must be a whole number from 1.", "page_size")
     query = params.copy()
-    query.pop("page", None)
-    paging = "page" in params
+    asked = [name for name in PAGE_PARAMETERS if name in query]
+    for name in asked:
+        query.pop(name)
+    if "page_size" in query:
+        query["page_size"] = str(size)
+    if len(asked) > 1:
+        return error(400, "Ask for one page: page, after or before.", asked[1])
     # The client asks for the container once; its pages carry the answer in ``iris``, so
     # Prefer is read on the container only (protocol 4.3: clients should not send it there).
-    included = None if paging else requested_inclusions(request.headers.get("Prefer", ""))
+    included = None if asked else requested_inclusions(request.headers.get("Prefer", ""))
     applied: list[str] = []
     if included is not None:
         if PREFER_MINIMAL_CONTAINER in included:
@@ -365,33 +415,35 @@ def read_collection(request: HttpRequest) -> HttpResponse:
             query.pop("iris", None)
             applied.append(PREFER_CONTAINED_DESCRIPTIONS)
     iris = query.get("iris") == "1"
-    annotations = annotations.only("uuid") if iris else annotations.with_related(request.user)
-    paginator = Paginator(annotations.order_by("source_id", "start", "-end", "pk"), PAGE_SIZE)
-    number = 1
-    if paging:
-        try:
-            number = int(params["page"])
-        except ValueError:
-            return error(400, "page must be a whole number.", "page")
-        if not 1 <= number <= paginator.num_pages:
-            return error(404, f"No such page: there are {paginator.num_pages}.", "page")
-    page = paginator.page(number)
-    # The IRI of this representation: the filters and iris=1 when annotations are IRIs, so
-    # that each kind of list has an IRI of its own (protocol 4.1).
+    # The IRI of this representation: the filters, the page size and iris=1 when
+    # annotations are IRIs, so that each kind of list has an IRI of its own (protocol 4.1).
     collection_id = request.build_absolute_uri(request.path)
     if query:
         collection_id += "?" + query.urlencode()
     joiner = "&" if query else "?"
-
-    def page_url(n: int) -> str:
-        return f"{collection_id}{joiner}page={n}"
-
+    page = read_page(
+        annotations,
+        asked=(asked[0], params[asked[0]]) if asked else ("page", "first"),
+        size=size,
+        iris=iris,
+        viewer=request.user,
+        page_iri=lambda name, value: f"{collection_id}{joiner}{name}={value}",
+    )
+    # A source the user cannot see is a 404, as one that does not exist. Asked only of an
+    # empty page (or an unknown cursor): a page that holds an annotation shows its source
+    # visible, since visible_to requires it. One query fewer for almost every list.
+    if (
+        source is not None
+        and (isinstance(page, HttpResponse) or not page.items)
+        and not Source.objects.visible_to(request.user).filter(uuid=source).exists()
+    ):
+        return error(404, "No source you can see has that UUID.", "source")
+    if isinstance(page, HttpResponse):
+        return page
     base = base_url(request)
-    if paging:
+    if asked:
         response = ld_response(
-            collection_page(
-                page, base_url=base, collection_id=collection_id, page_url=page_url, iris=iris
-            )
+            collection_page(page, base_url=base, collection_id=collection_id, iris=iris)
         )
     else:
         doc = annotation_collection(
@@ -400,7 +452,6 @@ def read_collection(request: HttpRequest) -> HttpResponse:
             minimal=PREFER_MINIMAL_CONTAINER in applied,
             base_url=base,
             collection_id=collection_id,
-            page_url=page_url,
             iris=iris,
         )
         response = ld_response(doc)
@@ -409,6 +460,134 @@ def read_collection(request: HttpRequest) -> HttpResponse:
         response["Preference-Applied"] = f'return=representation; include="{" ".join(applied)}"'
     response["ETag"] = content_etag(response.content)
     return response
+
+
+def beyond(position: tuple[int, int, int, int], *, after: bool) -> Q:
+    """The annotations after (or before) the one at ``position`` (its POSITION values) in
+    LIST_ORDER."""
+    source_id, start, end, pk = position
+    later, earlier = ("gt", "lt") if after else ("lt", "gt")
+    return (
+        Q(**{f"source_id__{later}": source_id})
+        | Q(source_id=source_id, **{f"start__{later}": start})
+        | Q(source_id=source_id, start=start, **{f"end__{earlier}": end})
+        | Q(source_id=source_id, start=start, end=end, **{f"pk__{later}": pk})
+    )
+
+
+def as_values(rows: list[tuple], viewer: Any) -> Iterator[AnnotationValues]:
+    """Rows of ROW_FIELDS as the values of their W3C documents, with their tags, citations
+    and (a PDF's) pages."""
+    related = tags_and_citations([row[0] for row in rows], viewer)
+    pages = {
+        pk: Divisions(divisions)
+        for pk, divisions in Source.objects.filter(pk__in={row[-1] for row in rows})
+        .exclude(divisions={})
+        .values_list("pk", "divisions")
+    }
+    names: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for pk, *fields, username, first_name, last_name, source_id in rows:
+        author = (username, first_name, last_name)
+        if author not in names:
+            # The User model's own rules for a name, once per author.
+            user = get_user_model()(username=username, first_name=first_name, last_name=last_name)
+            names[author] = (user.get_username(), user.get_full_name() or user.get_username())
+        tags, citations = related[pk]
+        start, end = fields[2], fields[3]
+        page = pages[source_id].pdf_fragment(start, end) if source_id in pages else ""
+        yield AnnotationValues._make(
+            (*fields, *names[author], [t.name for t in tags], citations, page)
+        )
+
+
+def read_page(
+    annotations: QuerySet[Annotation],
+    *,
+    asked: tuple[str, str],
+    size: int,
+    iris: bool,
+    viewer: Any,
+    page_iri: Callable[[str, str], str],
+) -> ListPage | HttpResponse:
+    """The page ``asked`` (a parameter and its value) of ``annotations``, read by position:
+    ``after`` and ``before`` name an annotation of the list, found through ``annotations``
+    (so only one the viewer can see, and that the filters keep), and the page is the
+    annotations that follow or precede it. A page far into the list no longer reads and
+    drops every annotation before it, as an OFFSET did (the count behind ``total`` and
+    ``startIndex`` still reads the list, as it always has), and an annotation added or
+    deleted meanwhile neither repeats nor skips one at the pages' seams."""
+    name, value = asked
+    anchor = None
+    if name in ("after", "before"):
+        if UUID_ONLY_RE.match(value):
+            anchor = annotations.filter(uuid=value).values_list(*POSITION).first()
+        if anchor is None:
+            # The same answer for an annotation that is hidden, filtered out, deleted since
+            # the link was made, or never was: the list has no such place.
+            return error(
+                400,
+                f"{name} must name an annotation of this list, as the next and prev links "
+                "do; start again from the first page.",
+                name,
+            )
+    elif value not in ("first", "last"):
+        return error(
+            400, "page must be first or last; follow next and prev for the others.", "page"
+        )
+    rows = annotations.values_list("pk", "uuid") if iris else annotations.values_list(*ROW_FIELDS)
+    forward, backward = rows.order_by(*LIST_ORDER), rows.order_by(*REVERSED_ORDER)
+    total = following = preceding = None
+    if value == "first":
+        items = list(forward[: size + 1])
+        if len(items) <= size:
+            total = len(items)  # all of them: no need to count
+    elif name == "after":
+        assert anchor is not None
+        items = list(forward.filter(beyond(anchor, after=True))[: size + 1])
+        counts = annotations.aggregate(
+            total=Count("pk"), following=Count("pk", filter=beyond(anchor, after=True))
+        )
+        total, following = counts["total"], counts["following"]
+    elif name == "before":
+        assert anchor is not None
+        items = list(backward.filter(beyond(anchor, after=False))[: size + 1])
+        counts = annotations.aggregate(
+            total=Count("pk"), preceding=Count("pk", filter=beyond(anchor, after=False))
+        )
+        total, preceding = counts["total"], counts["preceding"]
+    if total is None:
+        total = annotations.count()
+    if value == "last":
+        # As long as the last page reached through next: pages read back through prev
+        # from here end where those read forward do.
+        items = list(backward[: (total - 1) % size + 1]) if total else []
+        items.reverse()
+        start_index = total - len(items)
+        has_next, has_prev = False, start_index > 0
+    elif name == "before":
+        has_prev, has_next = len(items) > size, True
+        items = items[:size][::-1]
+        start_index = max(0, (preceding or 0) - len(items))
+    else:
+        has_next, items = len(items) > size, items[:size]
+        start_index = total - following if following is not None else 0
+        has_prev = start_index > 0
+    first_uuid, last_uuid = (str(items[0][1]), str(items[-1][1])) if items else ("", "")
+    return ListPage(
+        items=[uuid for _, uuid in items] if iris else list(as_values(items, viewer)),
+        id=page_iri(name, value),
+        start_index=max(0, start_index),
+        total=total,
+        first=page_iri("page", "first"),
+        last=page_iri("page", "last"),
+        # An empty page (its neighbours deleted since) links back into the list.
+        next=(page_iri("after", last_uuid) if items else page_iri("page", "first"))
+        if has_next
+        else None,
+        prev=(page_iri("before", first_uuid) if items else page_iri("page", "last"))
+        if has_prev
+        else None,
+    )
 
 
 def create(request: HttpRequest) -> HttpResponse:

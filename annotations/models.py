@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
@@ -1251,3 +1251,41 @@ class Citation(models.Model):
             citation.locator = pages.labels(citation.start, citation.end)
             if citation.locator:
                 citation.locator_label = pages.unit
+
+
+def tags_and_citations(pks: Sequence[int], viewer) -> dict[int, tuple[list[TagRef], list]]:
+    """The tags and citations of the annotations ``pks``, by primary key, in a query or two
+    (Django's prefetch builds a queryset per annotation for each relation, taggit's for the
+    tags, which was most of the time of a page of the API and of an export: bench/NOTES.md).
+
+    Tags keep the order they were added in, as everywhere else. Citations are flagged with
+    what ``viewer`` may see of their targets, as ``with_related`` flags them (``viewer=None``:
+    every target visible); most annotations cite nothing, and those flags (two subqueries of
+    the visibility rules, dearer to build than the rest of a page's queries) are worked out
+    only when some of these do.
+    """
+    found: dict[int, tuple[list[TagRef], list]] = {pk: ([], []) for pk in pks}
+    if not found:
+        return found
+    tagged = (
+        TaggedAnnotation.objects.filter(content_object_id__in=pks)
+        .order_by("pk")
+        .values_list("content_object_id", "tag__name", "tag__slug")
+    )
+    for pk, name, slug in tagged:
+        found[pk][0].append(TagRef(name, slug))
+    citations = Citation.objects.filter(annotation_id__in=pks)
+    if citations.exists():
+        for citation in citations.for_display(viewer).order_by("annotation_id", "position"):
+            found[citation.annotation_id][1].append(citation)
+    return found
+
+
+def attach_tags_and_citations(annotations: Sequence[Annotation], viewer) -> None:
+    """Load the tags and citations of ``annotations`` (``tags_and_citations``) where
+    ``tags.all()`` and ``citations.all()`` find them: the cache prefetch_related fills."""
+    found = tags_and_citations([a.pk for a in annotations], viewer)
+    for annotation in annotations:
+        tags, cited = found[annotation.pk]
+        cache = {"tags": tags, "citations": cited}
+        annotation._prefetched_objects_cache = cache  # type: ignore[attr-defined]

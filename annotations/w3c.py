@@ -7,16 +7,15 @@ Offsets in selectors are Unicode code points of the source's text layer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 from urllib.parse import quote, urlsplit
 
 from django.urls import get_script_prefix, reverse
 
 if TYPE_CHECKING:
-    from django.core.paginator import Page
-
     from annotations.models import Annotation, CitationSpec
     from archive.models import Source
 
@@ -191,21 +190,46 @@ def citation_body(citation: Any, base_url: str) -> dict[str, Any] | None:
 RFC_3778 = "http://tools.ietf.org/rfc/rfc3778"
 
 
-def page_selector(source: Any, start: int, end: int) -> list[dict[str, str]]:
-    """The page a passage of a PDF starts on, as a FragmentSelector (none for other
-    sources): a PDF viewer opens the original there, where code points mean nothing."""
-    fragment = source.text_divisions.pdf_fragment(start, end)
+def page_selector(fragment: str) -> list[dict[str, str]]:
+    """The page a passage of a PDF starts on (``Divisions.pdf_fragment``), as a
+    FragmentSelector (none for other sources): a PDF viewer opens the original there, where
+    code points mean nothing."""
     if not fragment:
         return []
     return [{"type": "FragmentSelector", "conformsTo": RFC_3778, "value": fragment}]
 
 
-def motivation(note: str, tags: list[str]) -> str:
+def motivation(note: str, tags: Sequence[str]) -> str:
     if note:
         return "commenting"
     if tags:
         return "tagging"
     return "highlighting"
+
+
+class AnnotationValues(NamedTuple):
+    """What an annotation's W3C document is made of, as plain values: taken from a loaded
+    Annotation (``annotation_to_jsonld``) or straight from a query's rows (the API's list,
+    where building model instances cost more than writing the documents, bench/NOTES.md)."""
+
+    uuid: object
+    source_uuid: object
+    start: int
+    end: int
+    exact: str
+    prefix: str
+    suffix: str
+    note: str
+    visibility: str
+    created: datetime
+    modified: datetime
+    canonical: str | None
+    via: list[str] | None
+    nickname: str  # the author's
+    name: str
+    tags: Sequence[str]
+    citations: Iterable[Any]  # Citation, flagged by CitationQuerySet.for_display
+    page: str = ""  # a PDF passage's page as an RFC 3778 fragment ("page=12"), else ""
 
 
 def annotation_to_jsonld(
@@ -217,8 +241,38 @@ def annotation_to_jsonld(
     Expects author, source and tags loaded (``Annotation.objects.with_related()``), or one
     query per call for each. Items inside a page leave out the @context (``with_context``).
     """
-    tags = [t.name for t in annotation.tags.all()]
+    return values_to_jsonld(values_of(annotation), base_url, with_context=with_context)
+
+
+def values_of(annotation: Annotation) -> AnnotationValues:
     author = annotation.author
+    return AnnotationValues(
+        uuid=annotation.uuid,
+        source_uuid=annotation.source.uuid,
+        start=annotation.start,
+        end=annotation.end,
+        exact=annotation.exact,
+        prefix=annotation.prefix,
+        suffix=annotation.suffix,
+        note=annotation.note,
+        visibility=annotation.visibility,
+        created=annotation.created,
+        modified=annotation.modified,
+        canonical=annotation.canonical,
+        via=annotation.via,
+        nickname=author.get_username(),
+        name=author.get_full_name() or author.get_username(),
+        tags=[t.name for t in annotation.tags.all()],
+        citations=annotation.citations.all(),
+        page=annotation.source.text_divisions.pdf_fragment(annotation.start, annotation.end),
+    )
+
+
+def values_to_jsonld(
+    annotation: AnnotationValues, base_url: str, *, with_context: bool = True
+) -> dict[str, Any]:
+    """The W3C representation of an annotation given as plain values."""
+    tags = annotation.tags
     body: list[dict[str, str]] = []
     if annotation.note:
         body.append(
@@ -230,21 +284,17 @@ def annotation_to_jsonld(
             }
         )
     body.extend({"type": "TextualBody", "value": tag, "purpose": "tagging"} for tag in tags)
-    for citation in annotation.citations.all():
+    for citation in annotation.citations:
         linking = citation_body(citation, base_url)
         if linking is not None:
             body.append(linking)
     doc: dict[str, Any] = {"@context": CONTEXT} if with_context else {}
     doc.update(
         {
-            "id": annotation_iri(annotation, base_url),
+            "id": base_url + _uuid_route("annotations:api_detail", annotation.uuid),
             "type": "Annotation",
             "motivation": motivation(annotation.note, tags),
-            "creator": {
-                "type": "Person",
-                "nickname": author.get_username(),
-                "name": author.get_full_name() or author.get_username(),
-            },
+            "creator": {"type": "Person", "nickname": annotation.nickname, "name": annotation.name},
             "created": iso_z(annotation.created),
             "modified": iso_z(annotation.modified),
         }
@@ -256,7 +306,8 @@ def annotation_to_jsonld(
     doc.update(
         {
             "target": {
-                "source": source_iri(annotation.source, base_url),
+                "source": base_url
+                + _uuid_route("annotations:source_detail", annotation.source_uuid),
                 "selector": [
                     {
                         "type": "TextPositionSelector",
@@ -269,7 +320,7 @@ def annotation_to_jsonld(
                         "prefix": annotation.prefix,
                         "suffix": annotation.suffix,
                     },
-                    *page_selector(annotation.source, annotation.start, annotation.end),
+                    *page_selector(annotation.page),
                 ],
             },
             "visibility": annotation.visibility,
@@ -280,28 +331,39 @@ def annotation_to_jsonld(
     return doc
 
 
+@dataclass
+class ListPage:
+    """One page of a list of annotations, as the W3C documents describe it: its items, its
+    IRI and its neighbours', where it starts, and the list's total, first and last pages."""
+
+    items: Sequence[AnnotationValues] | Sequence[object]  # with iris, their UUIDs
+    id: str
+    start_index: int
+    total: int
+    first: str
+    last: str
+    next: str | None = None
+    prev: str | None = None
+
+
 def collection_page(
-    page: Page,
+    page: ListPage,
     *,
     base_url: str,
     collection_id: str,
-    page_url: Callable[[int], str],
     label: str = "Annotations",
     embedded: bool = False,
     iris: bool = False,
 ) -> dict[str, Any]:
-    """One AnnotationPage of a paginated queryset of annotations (model section 5.2).
+    """One AnnotationPage of a list of annotations (model section 5.2).
 
-    ``page`` is a Django Paginator page over ``with_related()`` annotations (with ``iris``,
-    whose items are the annotations' IRIs, any annotations); ``page_url(n)`` gives the IRI
-    of page n. An ``embedded`` page is the ``first`` of its collection's document: no
-    @context of its own, and ``partOf`` names the collection by ``id`` alone. (The model
-    also allows a bare IRI there, but the W3C suite's page assertions read ``partOf`` as an
-    object: seven of them fail a page that has a string.)
+    An ``embedded`` page is the ``first`` of its collection's document: no @context of its
+    own, and ``partOf`` names the collection by ``id`` alone. (The model also allows a bare
+    IRI there, but the W3C suite's page assertions read ``partOf`` as an object: seven of
+    them fail a page that has a string.)
     """
-    paginator = page.paginator
     doc: dict[str, Any] = {} if embedded else {"@context": CONTEXT}
-    doc["id"] = page_url(page.number)
+    doc["id"] = page.id
     doc["type"] = "AnnotationPage"
     if embedded:
         doc["partOf"] = {"id": collection_id}
@@ -310,30 +372,32 @@ def collection_page(
             "id": collection_id,
             "type": "AnnotationCollection",
             "label": label,
-            "total": paginator.count,
-            "first": page_url(1),
-            "last": page_url(paginator.num_pages),
+            "total": page.total,
+            "first": page.first,
+            "last": page.last,
         }
-    doc["startIndex"] = page.start_index() - 1 if paginator.count else 0
-    if page.has_next():
-        doc["next"] = page_url(page.next_page_number())
-    if page.has_previous():
-        doc["prev"] = page_url(page.previous_page_number())
+    doc["startIndex"] = page.start_index
+    if page.next:
+        doc["next"] = page.next
+    if page.prev:
+        doc["prev"] = page.prev
     if iris:
-        doc["items"] = [annotation_iri(a, base_url) for a in page.object_list]
+        doc["items"] = [
+            base_url + _uuid_route("annotations:api_detail", uuid) for uuid in page.items
+        ]
     else:
         doc["items"] = [
-            annotation_to_jsonld(a, base_url, with_context=False) for a in page.object_list
+            values_to_jsonld(cast(AnnotationValues, a), base_url, with_context=False)
+            for a in page.items
         ]
     return doc
 
 
 def annotation_collection(
-    first_page: Page,
+    first_page: ListPage,
     *,
     base_url: str,
     collection_id: str,
-    page_url: Callable[[int], str],
     label: str = "Annotations",
     container: bool = False,
     minimal: bool = False,
@@ -345,27 +409,25 @@ def annotation_collection(
     context. ``minimal`` links its first page rather than embedding it (protocol 4.2.1,
     PreferMinimalContainer); ``iris`` lists the annotations by IRI (PreferContainedIRIs).
     """
-    paginator = first_page.paginator
     doc: dict[str, Any] = {
         "@context": CONTAINER_CONTEXT if container else CONTEXT,
         "id": collection_id,
         "type": ["BasicContainer", "AnnotationCollection"] if container else "AnnotationCollection",
         "label": label,
-        "total": paginator.count,
+        "total": first_page.total,
     }
     if minimal:
-        doc["first"] = page_url(1)
+        doc["first"] = first_page.first
     else:
         doc["first"] = collection_page(
             first_page,
             base_url=base_url,
             collection_id=collection_id,
-            page_url=page_url,
             label=label,
             embedded=True,
             iris=iris,
         )
-    doc["last"] = page_url(paginator.num_pages)
+    doc["last"] = first_page.last
     return doc
 
 

@@ -28,8 +28,9 @@ step, alternating the servers, after one untimed warm-up of each:
    session cookie); Taguette the project page `/project/<p>/document/<d>` and the two calls
    its script then makes to show the document (its highlights, its contents), one after the
    other, with no browser cache.
-3. every annotation of the document as JSON, as a client gets it: Scholion
-   `GET /api/annotations/?source=<uuid>`, then each `next` page to the end; Taguette
+3. every annotation of the document as JSON, as a client wanting all of them gets it:
+   Scholion `GET /api/annotations/?source=<uuid>&page_size=1000` (the largest page the API
+   gives, `annotations.api.MAX_PAGE_SIZE`), then each `next` page to the end; Taguette
    `GET /api/project/<p>/document/<d>`, the call its page makes (one response).
 4. the CSV export: Scholion `/collections/<slug>/export/csv`; Taguette's highlights CSV,
    `/project/<p>/export/highlights/.csv` (every highlight).
@@ -543,6 +544,8 @@ def run(args: argparse.Namespace, work: Work, data_dir: Path, taguette_python: P
     import django
     from django.db import connection
 
+    from annotations.api import MAX_PAGE_SIZE
+
     t0 = time.perf_counter()
     scholion_work = build_scholion(work)
     vendor = connection.vendor
@@ -664,8 +667,9 @@ def run(args: argparse.Namespace, work: Work, data_dir: Path, taguette_python: P
             return size
 
         def s_list() -> int:
+            # As a client that wants every annotation asks: pages as large as the API gives.
             answer = s.get(
-                f"/api/annotations/?source={scholion_work.source_uuid}",
+                f"/api/annotations/?source={scholion_work.source_uuid}&page_size={MAX_PAGE_SIZE}",
                 headers={**token, "Accept": media},
             )
             size, page = len(answer.body), answer.json()["first"]

@@ -20,6 +20,7 @@ from annotations.citekeys import KEY_RE, find_groups
 from annotations.models import Annotation
 from annotations.w3c import CONTEXT, annotation_to_jsonld, iso_z
 from archive import cite
+from archive.divisions import Divisions
 from exports.scope import ExportScope, citations_text
 
 BUFFER_CHARS = 64 * 1024
@@ -139,41 +140,43 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
-def annotation_values(scope: ExportScope, annotation: Annotation) -> list:
-    """The cells of an annotation's row (``CSV_COLUMNS``) as values: times as datetimes,
+def spreadsheet_rows(scope: ExportScope) -> Iterator[list]:
+    """The cells of each annotation's row (``CSV_COLUMNS``) as values: times as datetimes,
     offsets as numbers, nothing neutralised. Each spreadsheet format writes them its way."""
-    source = annotation.source
-    return [
-        scope.collection.title,
-        source.title,
-        source.creator_display(),  # "; " between names, as a name may be "Family, Given"
-        source.date_published,
-        source.url or source.original_url,
-        source.citation_key,
-        str(source.uuid),
-        source.sha256,
-        annotation.start,
-        annotation.end,
-        source.text_divisions.labels(annotation.start, annotation.end),
-        annotation.exact,
-        annotation.note,
-        ", ".join(t.name for t in annotation.tags.all()),
-        citations_text(annotation),
-        annotation.author.get_username(),
-        annotation.visibility,
-        annotation.created,
-        annotation.modified,
-        scope.passage_iri(annotation),
-    ]
-
-
-def csv_row(scope: ExportScope, annotation: Annotation) -> list[str | int]:
-    row = annotation_values(scope, annotation)
-    for i in _TYPED:
-        row[i] = neutralise(row[i])
-    for i in _TIMES:
-        row[i] = iso_z(row[i])
-    return row
+    title = scope.collection.title
+    # A source's cells once, for all its rows, and its pages (a PDF's) to label passages.
+    about: dict[int, tuple] = {}
+    pages: dict[int, Divisions] = {}
+    for row in scope.iter_rows():
+        cells = about.get(row.source_id)
+        if cells is None:
+            source = row.source
+            pages[row.source_id] = source.text_divisions
+            cells = about[row.source_id] = (
+                source.title,
+                source.creator_display(),  # "; " between names, as a name may be "Family, Given"
+                source.date_published,
+                source.url or source.original_url,
+                source.citation_key,
+                str(source.uuid),
+                source.sha256,
+            )
+        yield [
+            title,
+            *cells,
+            row.start,
+            row.end,
+            pages[row.source_id].labels(row.start, row.end),
+            row.exact,
+            row.note,
+            ", ".join(tag.name for tag in row.tags),
+            citations_text(row.citations),
+            row.author,
+            row.visibility,
+            row.created,
+            row.modified,
+            scope.passage_iri(row),
+        ]
 
 
 def csv_export(scope: ExportScope, *, bom: bool = False) -> Iterator[str]:
@@ -186,10 +189,14 @@ def csv_export(scope: ExportScope, *, bom: bool = False) -> Iterator[str]:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     yield (BOM if bom else "") + out.getvalue()
-    for annotation in scope.iter_annotations():
+    for row in spreadsheet_rows(scope):
+        for i in _TYPED:
+            row[i] = neutralise(row[i])
+        for i in _TIMES:
+            row[i] = iso_z(row[i])
         out.seek(0)
         out.truncate()
-        writer.writerow(csv_row(scope, annotation))
+        writer.writerow(row)
         yield out.getvalue()
 
 
@@ -212,7 +219,7 @@ def _passage(scope: ExportScope, annotation: Annotation) -> str:
     parts = [_block_quote(annotation.exact), " · ".join(about)]
     if annotation.note:
         parts.append(annotation.note.strip())
-    citations = citations_text(annotation)
+    citations = citations_text(annotation.citations.all())
     if citations:
         parts.append(f"Citations: {citations}")
     return "\n\n".join(parts) + "\n\n"
@@ -311,7 +318,7 @@ def _pandoc_passage(scope: ExportScope, annotation: Annotation, keys: Container[
     parts = [quote, " · ".join(about)]
     if annotation.note:
         parts.append(pandoc_note(annotation.note.strip(), keys))
-    citations = citations_text(annotation)
+    citations = citations_text(annotation.citations.all())
     if citations:
         parts.append(f"Citations: {pandoc_note(citations, keys)}")
     return "\n\n".join(parts) + "\n\n"

@@ -8,16 +8,23 @@ the number of queries does not grow with the number of annotations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from annotations.models import Annotation, Citation, TaggedAnnotation, TagRef
+from annotations.models import (
+    Annotation,
+    Citation,
+    TagRef,
+    attach_tags_and_citations,
+    tags_and_citations,
+)
 from archive.models import Collection, Source, make_citation_key
 from search.query import Filters
 
@@ -50,17 +57,49 @@ SOURCE_FIELDS = (
     "divisions",  # a PDF's pages, for page locators (stored before the text layer)
     *Source.METADATA_FIELDS,
 )
+# An annotation as the spreadsheet formats show it, read as plain values (AnnotationRow):
+# a model instance for each row cost more than writing the row (bench/NOTES.md, issue 28).
+ROW_FIELDS = (
+    "pk",
+    "source_id",
+    "start",
+    "end",
+    "exact",
+    "note",
+    f"author__{get_user_model().USERNAME_FIELD}",
+    "visibility",
+    "created",
+    "modified",
+)
+
+
+class AnnotationRow(NamedTuple):
+    pk: int
+    source_id: int
+    start: int
+    end: int
+    exact: str
+    note: str
+    author: str  # the author's username
+    visibility: str
+    created: datetime
+    modified: datetime
+    source: Source  # shared by its annotations' rows (SOURCE_FIELDS)
+    tags: list[TagRef]
+    citations: list[Citation]
+
+
 # Text order within a source; UUIDs rather than primary keys break ties, so an export of
 # an imported copy lists everything in the same order as the export it came from.
 ANNOTATION_ORDER = ("source__title", "source__uuid", "start", "-end", "created", "uuid")
 SOURCE_ORDER = ("title", "uuid")
 
 
-def citations_text(annotation: Annotation) -> str:
-    """The citations attached to an annotation, for the CSV and Markdown formats: one line
-    each, joined by "; ". A target the export's reader may not see is named only as such.
-    Reads only prefetched rows (see ``_attach_citations``)."""
-    return "; ".join(citation_line(c) for c in annotation.citations.all())
+def citations_text(citations: Iterable[Citation]) -> str:
+    """An annotation's citations, for the CSV and Markdown formats: one line each, joined by
+    "; ". A target the export's reader may not see is named only as such (the citations are
+    flagged by ``tags_and_citations``)."""
+    return "; ".join(citation_line(c) for c in citations)
 
 
 def citation_line(citation: Citation) -> str:
@@ -71,9 +110,12 @@ def citation_line(citation: Citation) -> str:
     return citation.as_text()
 
 
-def _batched(rows: Iterator[Annotation]) -> Iterator[list[Annotation]]:
+Row = TypeVar("Row")
+
+
+def _batched(rows: Iterator[Row]) -> Iterator[list[Row]]:
     # itertools.batched arrives with Python 3.12.
-    chunk: list[Annotation] = []
+    chunk: list[Row] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == CHUNK_SIZE:
@@ -81,38 +123,6 @@ def _batched(rows: Iterator[Annotation]) -> Iterator[list[Annotation]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _attach_tags(chunk) -> None:
-    """Tags of a chunk of annotations in one query, where ``annotation.tags.all()`` finds them.
-
-    taggit's own prefetch builds a queryset per annotation, which made it most of an
-    export's time. Tags keep the order they were added in, as everywhere else (the API,
-    the pages, the admin's JSON-LD action), so an exported annotation reads like its GET.
-    """
-    by_pk: dict[int, list[TagRef]] = {a.pk: [] for a in chunk}
-    tagged = (
-        TaggedAnnotation.objects.filter(content_object_id__in=list(by_pk))
-        .order_by("pk")
-        .values_list("content_object_id", "tag__name", "tag__slug")
-    )
-    for pk, name, slug in tagged:
-        by_pk[pk].append(TagRef(name, slug))
-    for annotation in chunk:
-        # The manager's cache (the same place prefetch_related fills): tags.all() reads it.
-        annotation._prefetched_objects_cache = {"tags": by_pk[annotation.pk]}
-
-
-def _attach_citations(chunk, user) -> None:
-    """Citations of a chunk of annotations in one query, flagged with what ``user`` may see
-    of their targets, where ``annotation.citations.all()`` finds them (as for the tags:
-    Django's prefetch builds a queryset per annotation, which tripled an export's time)."""
-    by_pk: dict[int, list[Citation]] = {a.pk: [] for a in chunk}
-    rows = Citation.objects.for_display(user).filter(annotation_id__in=list(by_pk))
-    for citation in rows.order_by("annotation_id", "position"):
-        by_pk[citation.annotation_id].append(citation)
-    for annotation in chunk:
-        annotation._prefetched_objects_cache["citations"] = by_pk[annotation.pk]
 
 
 @dataclass
@@ -179,8 +189,7 @@ class ExportScope:
         rows = self.annotations().iterator(chunk_size=CHUNK_SIZE)
         written = 0
         for chunk in _batched(rows):
-            _attach_tags(chunk)
-            _attach_citations(chunk, self.user)
+            attach_tags_and_citations(chunk, self.user)
             for annotation in chunk:
                 # Shared instances instead of a join: one Source and one User object per
                 # row would cost more than all the rest of the export. They go straight into
@@ -189,6 +198,25 @@ class ExportScope:
                 cache["source"] = sources[annotation.source_id]
                 cache["author"] = authors[annotation.author_id]
                 yield annotation
+            written += len(chunk)
+            if self.progress:
+                self.progress(written)
+
+    def iter_rows(self) -> Iterator[AnnotationRow]:
+        """Each annotation as plain values with its source, tags and citations, in the order
+        of ``iter_annotations``, streamed in chunks: what the CSV and the XLSX write."""
+        sources: dict[int, Source] = {}
+        rows = self.annotations().values_list(*ROW_FIELDS).iterator(chunk_size=CHUNK_SIZE)
+        written = 0
+        for chunk in _batched(rows):
+            # Only the sources these rows name, read once each: no second pass over the
+            # visibility rule (the rows are visible, and so are their sources).
+            missing = {row[1] for row in chunk} - sources.keys()
+            if missing:
+                sources.update(Source.objects.only(*SOURCE_FIELDS).in_bulk(missing))
+            related = tags_and_citations([row[0] for row in chunk], self.user)
+            for row in chunk:
+                yield AnnotationRow._make((*row, sources[row[1]], *related[row[0]]))
             written += len(chunk)
             if self.progress:
                 self.progress(written)
@@ -235,7 +263,7 @@ class ExportScope:
     def source_iri(self, source: Source) -> str:
         return self.base_url + source.get_absolute_url()
 
-    def passage_iri(self, annotation: Annotation) -> str:
+    def passage_iri(self, annotation: Annotation | AnnotationRow) -> str:
         # reverse() per row would cost more than writing the row: the source's part once.
         prefix = self._passage_prefixes.get(annotation.source_id)
         if prefix is None:

@@ -24,7 +24,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from exports.bag import _Sink
-from exports.formats import CSV_COLUMNS, TIME_COLUMNS, annotation_values
+from exports.formats import CSV_COLUMNS, TIME_COLUMNS, spreadsheet_rows
 from exports.scope import ExportScope
 
 SHEET_NAME = "Annotations"
@@ -111,7 +111,7 @@ def _excel_time(moment: datetime) -> float:
 
 
 def row_xml(row: int, values: list, time_style: int) -> str:
-    """One worksheet row (1-based ``row``) of ``annotation_values``."""
+    """One worksheet row (1-based ``row``) of ``spreadsheet_rows``."""
     cells = []
     for col, value in enumerate(values):
         ref = f"{_LETTERS[col]}{row}"
@@ -174,11 +174,11 @@ def xlsx_chunks(scope: ExportScope) -> Iterator[bytes]:
             out.write(head)
             pending: list[str] = []
             row = 1
-            for annotation in scope.iter_annotations():
+            for values in spreadsheet_rows(scope):
                 if row == MAX_ROWS:
                     break  # rows past Excel's limit: the CSV holds them
                 row += 1
-                pending.append(row_xml(row, annotation_values(scope, annotation), time_style))
+                pending.append(row_xml(row, values, time_style))
                 if len(pending) == ROWS_PER_WRITE:
                     out.write("".join(pending).encode("utf-8"))
                     pending = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import pytest
 from django.test import Client
@@ -18,7 +19,7 @@ from annotations.models import (
     TaggedAnnotation,
 )
 from annotations.w3c import MEDIA_TYPE
-from archive.models import Membership
+from archive.models import Collection, Membership
 from search.models import AnnotationEntry
 from tests.conftest import archive_text
 from tests.w3c import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
@@ -859,7 +860,7 @@ def test_list_is_a_valid_collection_with_pages_and_filters(maya, olive, demo_sou
     for item in doc["first"]["items"]:
         assert_w3c_annotation({"@context": doc["@context"], **item})
     assert [i["target"]["selector"][0]["start"] for i in doc["first"]["items"]] == [0, 3, 10]
-    page = maya.get(API, {"source": str(demo_source.uuid), "page": 1}).json()
+    page = maya.get(API, {"source": str(demo_source.uuid), "page": "first"}).json()
     assert_w3c_page(page)
     assert page["items"] == doc["first"]["items"]
 
@@ -891,28 +892,146 @@ def test_filters_by_tag_and_author_combine(maya, olive, demo_source, member, col
 
 def test_pages_link_first_last_next_and_prev(maya, member, demo_source, monkeypatch):
     monkeypatch.setattr(api, "PAGE_SIZE", 2)
-    for i in range(5):
+    made = [
         Annotation.create_anchored(author=member, source=demo_source, start=i, end=i + 2)
+        for i in range(5)
+    ]
+    iri = [f"http://testserver{API}{a.uuid}" for a in made]
     params = {"source": str(demo_source.uuid)}
     collection = maya.get(API, params).json()
     assert_w3c_collection(collection)
     assert collection["total"] == 5
     base = f"http://testserver{API}?source={demo_source.uuid}"
     assert collection["id"] == base
-    assert collection["first"]["id"] == f"{base}&page=1"
-    assert collection["last"] == f"{base}&page=3"
-    assert collection["first"]["next"] == f"{base}&page=2"
+    assert collection["first"]["id"] == f"{base}&page=first"
+    assert collection["last"] == f"{base}&page=last"
+    assert collection["first"]["next"] == f"{base}&after={made[1].uuid}"
     middle = maya.get(collection["first"]["next"]).json()
     assert_w3c_page(middle)
-    assert middle["startIndex"] == 2 and len(middle["items"]) == 2
-    assert (middle["prev"], middle["next"]) == (f"{base}&page=1", f"{base}&page=3")
+    assert middle["startIndex"] == 2 and [i["id"] for i in middle["items"]] == iri[2:4]
+    assert middle["prev"] == f"{base}&before={made[2].uuid}"
+    assert middle["next"] == f"{base}&after={made[3].uuid}"
     last = maya.get(middle["next"]).json()
-    assert "next" not in last and len(last["items"]) == 1 and last["startIndex"] == 4
-    seen = [i["id"] for p in (collection["first"], middle, last) for i in p["items"]]
-    assert len(set(seen)) == 5
-    assert maya.get(API, {**params, "page": 4}).status_code == 404
-    assert maya.get(API, {**params, "page": 0}).status_code == 404
-    assert maya.get(API, {**params, "page": "two"}).json()["field"] == "page"
+    assert "next" not in last and [i["id"] for i in last["items"]] == iri[4:]
+    assert last["startIndex"] == 4
+    # Back from the last page, through prev, the pages end where they did going forward.
+    assert maya.get(collection["last"]).json()["items"] == last["items"]
+    back = maya.get(last["prev"]).json()
+    assert back["items"] == middle["items"] and back["startIndex"] == 2
+    first = maya.get(back["prev"]).json()
+    assert [i["id"] for i in first["items"]] == iri[:2] and first["startIndex"] == 0
+    assert "prev" not in first and first["next"] == collection["first"]["next"]
+
+
+# A page of the list: the session's two reads (session, user), the page, its tags, and whether
+# any of it cites something; a page that cites reads the citations too, and one beyond the
+# first counts where it starts (with the total). (An empty page also checks its source.)
+LIST_QUERIES = 5
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_a_page_of_the_list_costs_the_same_queries_however_many_it_holds(
+    maya, member, demo_source, count, django_assert_num_queries
+):
+    made = [
+        Annotation.create_anchored(
+            author=member, source=demo_source, start=i, end=i + 2, tags=["a", f"t{i}"]
+        )
+        for i in range(count)
+    ]
+    params = {"source": str(demo_source.uuid), "page_size": 100}
+    with django_assert_num_queries(LIST_QUERIES):
+        doc = maya.get(API, params).json()
+    assert len(doc["first"]["items"]) == count
+    assert doc["first"]["items"][-1]["body"][-1]["value"] == f"t{count - 1}"
+    citing = Annotation.create_anchored(
+        author=member,
+        source=demo_source,
+        start=0,
+        end=5,
+        citations=Citation.build_all([{"annotation": str(made[0].uuid)}], user=member),
+    )
+    with django_assert_num_queries(LIST_QUERIES + 1):
+        doc = maya.get(API, {**params, "page": "first"}).json()
+    cited = [i for i in doc["items"] if i["body"][0].get("purpose") == "linking"]
+    assert cited[0]["body"][0]["source"] == f"http://testserver{API}{made[0].uuid}"
+    with django_assert_num_queries(LIST_QUERIES + 2):  # the cursor's place, then the counts
+        page = maya.get(API, {**params, "after": str(citing.uuid)}).json()
+    assert len(page["items"]) == count and page["startIndex"] == 1
+
+
+def test_page_size_asks_for_larger_pages_up_to_the_cap(maya, member, demo_source, monkeypatch):
+    monkeypatch.setattr(api, "MAX_PAGE_SIZE", 3)
+    for i in range(5):
+        Annotation.create_anchored(author=member, source=demo_source, start=i, end=i + 2)
+    base = f"http://testserver{API}?source={demo_source.uuid}"
+    doc = maya.get(API, {"source": str(demo_source.uuid), "page_size": 2}).json()
+    assert doc["id"] == f"{base}&page_size=2" and len(doc["first"]["items"]) == 2
+    following = maya.get(doc["first"]["next"]).json()
+    assert len(following["items"]) == 2 and "page_size=2" in following["next"]
+    # More than the cap gets the cap, and the IRIs say so.
+    doc = maya.get(API, {"source": str(demo_source.uuid), "page_size": 1000}).json()
+    assert doc["id"] == f"{base}&page_size=3" and len(doc["first"]["items"]) == 3
+    assert doc["total"] == 5 and doc["last"] == f"{base}&page_size=3&page=last"
+    assert len(maya.get(doc["last"]).json()["items"]) == 2
+    for wrong in ("0", "-1", "many", ""):
+        answer = maya.get(API, {"page_size": wrong})
+        assert answer.status_code == 400 and answer.json()["field"] == "page_size"
+
+
+def test_a_page_asked_for_wrongly_is_a_400_naming_the_parameter(maya, member, demo_source):
+    made = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
+    params = {"source": str(demo_source.uuid)}
+    for asked, field in (
+        ({"page": 2}, "page"),
+        ({"page": "two"}, "page"),
+        ({"after": "not-a-uuid"}, "after"),
+        ({"before": str(uuid.uuid4())}, "before"),
+        ({"after": str(made.uuid), "before": str(made.uuid)}, "before"),
+        ({"page": "first", "after": str(made.uuid)}, "after"),
+    ):
+        answer = maya.get(API, {**params, **asked})
+        assert answer.status_code == 400, asked
+        assert answer.json()["field"] == field, asked
+
+
+def test_a_page_after_an_annotation_the_filters_leave_out_is_a_400(maya, member, demo_source):
+    kept = Annotation.create_anchored(
+        author=member, source=demo_source, start=0, end=2, tags=["kept"]
+    )
+    other = Annotation.create_anchored(author=member, source=demo_source, start=3, end=5)
+    assert maya.get(API, {"tag": "kept", "after": str(kept.uuid)}).status_code == 200
+    assert maya.get(API, {"tag": "kept", "after": str(other.uuid)}).status_code == 400
+
+
+def test_a_cursor_naming_an_annotation_a_stranger_cannot_see_teaches_them_nothing(
+    member, owner, stranger, demo_source
+):
+    """A stranger reads a public collection's list; naming, in ``after`` or ``before``, a
+    private annotation beside the public one, an annotation in a collection they are not in,
+    or none at all gets the same answer, which names none of them."""
+    public = Collection.objects.create(slug="open", title="Open", owner=owner, is_public=True)
+    public_source = archive_text("A public text of some length.", owner, public)
+    seen = Annotation.create_anchored(
+        author=owner, source=public_source, start=0, end=2, visibility="public"
+    )
+    hidden_here = Annotation.create_anchored(
+        author=owner, source=public_source, start=1, end=3, visibility="private"
+    )
+    hidden_elsewhere = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
+    reader = client_for(stranger)
+    assert reader.get(API, {"after": str(seen.uuid)}).json()["items"] == []
+    assert reader.get(API, {"before": str(seen.uuid)}).json()["items"] == []
+    answers = [
+        reader.get(API, {name: str(ref)})
+        for ref in (hidden_here.uuid, hidden_elsewhere.uuid, uuid.uuid4())
+        for name in ("after", "before")
+    ]
+    assert {a.status_code for a in answers} == {400}
+    assert len({a.content.replace(b"before", b"after") for a in answers}) == 1
+    for answer in answers:
+        assert str(hidden_here.uuid).encode() not in answer.content
+        assert str(hidden_elsewhere.uuid).encode() not in answer.content
 
 
 def test_list_source_filter_errors(maya, stranger, demo_source):
@@ -920,6 +1039,31 @@ def test_list_source_filter_errors(maya, stranger, demo_source):
     assert response.status_code == 400 and response.json()["field"] == "source"
     response = client_for(stranger).get(API, {"source": str(demo_source.uuid)})
     assert response.status_code == 404 and response.json()["field"] == "source"
+
+
+def test_a_hidden_source_is_a_404_like_a_missing_one_however_its_list_is_asked_for(
+    maya, member, stranger, demo_source
+):
+    made = Annotation.create_anchored(author=member, source=demo_source, start=0, end=2)
+    reader = client_for(stranger)
+    for source in (str(demo_source.uuid), str(uuid.uuid4())):
+        for asked in (
+            {},
+            {"page": "first"},
+            {"page": "last"},
+            {"iris": "1"},
+            {"after": str(made.uuid)},
+            {"before": str(made.uuid)},
+        ):
+            answer = reader.get(API, {"source": source, **asked})
+            assert answer.status_code == 404, asked
+            assert answer.json() == {
+                "error": "No source you can see has that UUID.",
+                "field": "source",
+            }
+    # A source one can see with nothing in the list is an empty list, not a 404.
+    Annotation.objects.all().delete()
+    assert maya.get(API, {"source": str(demo_source.uuid)}).json()["total"] == 0
 
 
 def test_private_annotations_stay_private_in_list_detail_and_tag_suggestions(

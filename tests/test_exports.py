@@ -25,7 +25,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
 
 from accounts.models import ApiToken
-from annotations.models import Annotation
+from annotations.models import Annotation, Citation
 from annotations.w3c import CONTEXT
 from archive.cite import plain_reference
 from tests.conftest import program
@@ -308,7 +308,7 @@ def test_xlsx_rows_are_streamed_exactly_as_xlsxwriter_writes_them(owner, annotat
 
     import xlsxwriter
 
-    from exports.formats import annotation_values
+    from exports.formats import spreadsheet_rows
     from exports.forms import export_scope
     from exports.xlsx import _TIMES, OPTIONS, SHEET_PATH, frame, xlsx_chunks
 
@@ -321,8 +321,8 @@ def test_xlsx_rows_are_streamed_exactly_as_xlsxwriter_writes_them(owner, annotat
     workbook = xlsxwriter.Workbook(str(reference), {**OPTIONS, "in_memory": False})
     moment = workbook.add_format({"num_format": 'yyyy-mm-dd hh:mm:ss "UTC"'})
     sheet = workbook.add_worksheet()
-    for row, annotation in enumerate(scope.iter_annotations(), 1):
-        for col, value in enumerate(annotation_values(scope, annotation)):
+    for row, values in enumerate(spreadsheet_rows(scope), 1):
+        for col, value in enumerate(values):
             if isinstance(value, str):
                 if value:  # an empty cell, rather than an empty string
                     sheet.write_string(row, col, value)
@@ -592,6 +592,38 @@ def test_query_count_does_not_grow_with_the_number_of_annotations(client, owner,
             author=owner, source=alpha, start=i, end=i + 3, tags=[f"t{i}", "x"], note="n"
         )
     assert _queries_for(client, fmt) == few
+
+
+# The session's two reads (session, user), the collection, then the rows, their sources, their
+# tags and whether any of them cites something (and if so, the citations).
+CSV_QUERIES = 7
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_the_csv_is_read_in_a_fixed_number_of_queries(
+    client, owner, annotated, count, django_assert_num_queries
+):
+    client.force_login(owner)
+    alpha = annotated["alpha"]
+    Annotation.objects.all().delete()
+    for i in range(count):
+        Annotation.create_anchored(author=owner, source=alpha, start=i, end=i + 3, tags=[f"t{i}"])
+    with django_assert_num_queries(CSV_QUERIES):
+        _, body = download(client, "csv")
+    assert body.count(b"\r\n") == count + 1
+    Annotation.create_anchored(
+        author=owner,
+        source=alpha,
+        start=0,
+        end=9,
+        citations=Citation.build_all([{"url": "https://example.org/cited"}], user=owner),
+    )
+    with django_assert_num_queries(CSV_QUERIES + 1):
+        _, body = download(client, "csv")
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+    assert len(rows) == count + 1
+    [cited] = [r["citations"] for r in rows if r["citations"]]
+    assert cited.startswith("https://example.org/cited")
 
 
 # --- The command and the admin -------------------------------------------------------------

@@ -161,7 +161,7 @@ def test_the_api_collection_and_its_pages_expand(client, owner, annotated, cited
     assert f"http://testserver{API}{cited_note.uuid}" in [
         item["@id"] for item in first[AS + "items"][0]["@list"]
     ]
-    page = client.get(API, {"page": 1}).json()
+    page = client.get(API, {"page": "first"}).json()
     [page_node] = expand(page, mode)
     assert relative_iris(page_node) == []
     assert one(page_node, AS + "partOf")["@id"] == "http://testserver/api/annotations/"
@@ -194,7 +194,9 @@ def test_the_minimal_and_iri_only_containers_expand(client, owner, annotated, mo
         '"http://www.w3.org/ns/ldp#PreferMinimalContainer http://www.w3.org/ns/oa#PreferContainedIRIs"'
     )
     [minimal] = expand(client.get(API, headers={"Prefer": prefer}).json(), mode)
-    assert minimal[AS + "first"] == [{"@id": "http://testserver/api/annotations/?iris=1&page=1"}]
+    assert minimal[AS + "first"] == [
+        {"@id": "http://testserver/api/annotations/?iris=1&page=first"}
+    ]
     [iris] = expand(client.get(API, {"iris": 1}).json(), mode)
     items = one(iris, AS + "first")[AS + "items"][0]["@list"]
     assert len(items) == 4 and all(set(item) == {"@id"} for item in items)

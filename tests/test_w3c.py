@@ -7,15 +7,16 @@ import copy
 from typing import Any
 
 import pytest
-from django.core.paginator import Paginator
 
 from annotations.models import Annotation
 from annotations.w3c import (
     ANNO_CONTEXT,
+    ListPage,
     annotation_collection,
     annotation_to_jsonld,
     collection_page,
     parse_annotation,
+    values_of,
 )
 from tests.w3c import (
     assert_w3c_annotation,
@@ -32,6 +33,25 @@ COLLECTION_ID = f"{BASE}/api/annotations/?source=x"
 
 def page_url(n: int) -> str:
     return f"{COLLECTION_ID}&page={n}"
+
+
+def pages(annotations, size: int) -> list[ListPage]:
+    """The pages of ``annotations`` (loaded ``with_related``), ``size`` to a page, numbered."""
+    items = [values_of(a) for a in annotations]
+    count = max(1, -(-len(items) // size))
+    return [
+        ListPage(
+            items=items[(n - 1) * size : n * size],
+            id=page_url(n),
+            start_index=(n - 1) * size,
+            total=len(items),
+            first=page_url(1),
+            last=page_url(count),
+            next=page_url(n + 1) if n < count else None,
+            prev=page_url(n - 1) if n > 1 else None,
+        )
+        for n in range(1, count + 1)
+    ]
 
 
 def make(source, author, start=0, end=2, note="", tags=()) -> Annotation:
@@ -120,29 +140,26 @@ def test_pages_first_middle_last_and_the_collection_pass_every_must_assertion(
 ):
     for i in range(5):
         make(demo_source, member if i % 2 else owner, i, i + 3, note=f"n{i}", tags=["t"])
-    queryset = Annotation.objects.with_related().order_by("start")
-    paginator = Paginator(queryset, 2)
-    pages = [
-        collection_page(
-            paginator.page(n), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-        )
-        for n in (1, 2, 3)
+    paged = pages(Annotation.objects.with_related().order_by("start"), 2)
+    documents = [
+        collection_page(page, base_url=BASE, collection_id=COLLECTION_ID) for page in paged
     ]
-    for page in pages:
+    for page in documents:
         assert_w3c_page(page)
         for item in page["items"]:
             assert_w3c_annotation({"@context": page["@context"], **item})
-    assert [len(p["items"]) for p in pages] == [2, 2, 1]
-    assert [p["startIndex"] for p in pages] == [0, 2, 4]
-    assert "prev" not in pages[0] and pages[0]["next"] == page_url(2)
-    assert pages[1]["prev"] == page_url(1) and pages[1]["next"] == page_url(3)
-    assert "next" not in pages[2]
-    assert pages[1]["partOf"]["total"] == 5
-    assert (pages[1]["partOf"]["first"], pages[1]["partOf"]["last"]) == (page_url(1), page_url(3))
-
-    collection = annotation_collection(
-        paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
+    assert [len(p["items"]) for p in documents] == [2, 2, 1]
+    assert [p["startIndex"] for p in documents] == [0, 2, 4]
+    assert "prev" not in documents[0] and documents[0]["next"] == page_url(2)
+    assert documents[1]["prev"] == page_url(1) and documents[1]["next"] == page_url(3)
+    assert "next" not in documents[2]
+    assert documents[1]["partOf"]["total"] == 5
+    assert (documents[1]["partOf"]["first"], documents[1]["partOf"]["last"]) == (
+        page_url(1),
+        page_url(3),
     )
+
+    collection = annotation_collection(paged[0], base_url=BASE, collection_id=COLLECTION_ID)
     assert_w3c_collection(collection)
     assert_w3c_page(collection)  # the suite checks an embedded first page through its collection
     assert collection["total"] == 5 and collection["last"] == page_url(3)
@@ -150,15 +167,11 @@ def test_pages_first_middle_last_and_the_collection_pass_every_must_assertion(
 
 
 def test_an_empty_collection_passes_every_must_assertion():
-    paginator = Paginator(Annotation.objects.none(), 2)
-    collection = annotation_collection(
-        paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-    )
+    [empty] = pages([], 2)
+    collection = annotation_collection(empty, base_url=BASE, collection_id=COLLECTION_ID)
     assert_w3c_collection(collection)
     assert collection["total"] == 0 and collection["first"]["items"] == []
-    page = collection_page(
-        paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-    )
+    page = collection_page(empty, base_url=BASE, collection_id=COLLECTION_ID)
     assert_w3c_page(page)
 
 
@@ -225,15 +238,11 @@ def test_the_validator_fails_a_broken_page_or_collection(
 ):
     for i in range(3):
         make(demo_source, member, i, i + 2)
-    paginator = Paginator(Annotation.objects.with_related().order_by("start"), 2)
+    first = pages(Annotation.objects.with_related().order_by("start"), 2)[0]
     if kind == "collection":
-        good = annotation_collection(
-            paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-        )
+        good = annotation_collection(first, base_url=BASE, collection_id=COLLECTION_ID)
     else:
-        good = collection_page(
-            paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-        )
+        good = collection_page(first, base_url=BASE, collection_id=COLLECTION_ID)
     assert failures(good, kind) == []
     problems = failures(broken(good, path, value), kind)
     assert any(expected in p for p in problems), problems
@@ -242,10 +251,8 @@ def test_the_validator_fails_a_broken_page_or_collection(
 def test_the_embedded_first_page_passes_every_page_assertion_on_its_own(demo_source, member):
     for i in range(3):
         make(demo_source, member, i, i + 2)
-    paginator = Paginator(Annotation.objects.with_related().order_by("start"), 2)
-    collection = annotation_collection(
-        paginator.page(1), base_url=BASE, collection_id=COLLECTION_ID, page_url=page_url
-    )
+    first_page = pages(Annotation.objects.with_related().order_by("start"), 2)[0]
+    collection = annotation_collection(first_page, base_url=BASE, collection_id=COLLECTION_ID)
     first = {"@context": collection["@context"], **collection["first"]}
     assert_w3c_page(first)
     assert first["partOf"] == {"id": COLLECTION_ID}
