@@ -923,10 +923,11 @@ def test_pages_link_first_last_next_and_prev(maya, member, demo_source, monkeypa
     assert "prev" not in first and first["next"] == collection["first"]["next"]
 
 
-# A page of the list: the session's two reads (session, user), the page, its tags, and whether
-# any of it cites something; a page that cites reads the citations too, and one beyond the
-# first counts where it starts (with the total). (An empty page also checks its source.)
-LIST_QUERIES = 5
+# A page of the list: the session's two reads (session, user), the page, its tags, whether
+# any of it cites something, and the pages of its sources that are PDFs; a page that cites
+# reads the citations too, and one beyond the first counts where it starts (with the total).
+# (An empty page also checks its source.)
+LIST_QUERIES = 6
 
 
 @pytest.mark.parametrize("count", [1, 30])
