@@ -1224,3 +1224,25 @@ class Citation(models.Model):
                 f"locator_label must be one of {', '.join(cls.LocatorLabel.values)}.",
             )
         citation.locator_label = label
+
+
+class ContentRevision(models.Model):
+    """One row: a number that grows whenever anything a reading page shows may have changed.
+
+    Database triggers (annotations migration 0008) bump it on every write to the tables of
+    archive, annotations and taggit, and to a user's name or standing, so no way of writing
+    (a view, the admin, ``QuerySet.update``, an import, raw SQL) can forget to; and it moves
+    in the writer's own transaction. The reading page's cache is keyed by it
+    (annotations.reading).
+    """
+
+    number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"content revision {self.number}"
+
+    @classmethod
+    def current(cls) -> int | None:
+        """The number now; None when the row is missing (a flushed database) until the next
+        write makes it again."""
+        return cls.objects.filter(pk=1).values_list("number", flat=True).first()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
+from django.core.cache import caches
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -21,6 +25,7 @@ from annotations.models import (
     Annotation,
     AnnotationQuerySet,
     Citation,
+    ContentRevision,
     TaggedAnnotation,
     TagRef,
 )
@@ -122,8 +127,11 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     many annotations, citations, citation keys and backlinks it shows.
 
     ``source`` from ``readable_sources`` spares the citation queries when there is nothing
-    to show; any other source is treated as citing and cited.
+    to show; any other source is treated as citing and cited. A ``mark`` outside the text
+    is a 404.
     """
+    if mark is not None and not 0 <= mark[0] < mark[1] <= len(source.text):
+        raise Http404("That passage is outside this source's text.")
     on_page = Annotation.objects.visible_to(request.user).filter(source=source)
     annotations = reading_rows(
         on_page, TaggedAnnotation.objects.filter(content_object__source=source)
@@ -162,6 +170,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         )
     return {
         "source": source,
+        "passage": (mark[0], mark[1], source.text[mark[0] : mark[1]]) if mark else None,
         "references": references(source, permalink, passage),
         "backlinks": (
             Citation.objects.backlinks(request.user, source, mark)
@@ -194,33 +203,99 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     }
 
 
-# The page's two big parts stand in the template as these until the page is put together.
+# The content's two big parts stand in the template as these until it is put together.
 _SLOT = secrets.token_hex(16)
 BIG_PARTS = ("text_html", "entries_html")
+# The cache alias (config/settings.py) for reading pages' content.
+READING_CACHE = "reading"
 
 
-def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
-    """The reading page, with the text layer and the annotation entries put in once."""
+class ReadingContent(NamedTuple):
+    """What a reading page's cache keeps: everything but the page's frame (the site's
+    header, the messages, the logout form's CSRF token), which is rendered anew each time."""
+
+    title: str
+    has_text_layer: bool
+    html: bytes  # UTF-8, as it goes out
+
+
+def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None) -> HttpResponse:
+    """The reading page of the source ``uuid`` (with ``mark``, of that passage), for a user
+    who may read it; 404 for anyone else, and for a passage outside the text.
+
+    Speed device (bench/NOTES.md): the content is cached under everything that decides it:
+    the content revision (``ContentRevision``: any write to sources, collections,
+    memberships, annotations, citations, tags or users' standing moves it on), the reader,
+    the URL (source and passage) and the scheme and host its links are built on. So a
+    cached page is only ever served to the reader it was made for, and is never older
+    than the last write: at most one page made from every revision, per reader. A miss
+    costs the access check and the rendering, as if there were no cache; an entry exists
+    only for a page that passed the access check at its revision.
+    """
+    key = reading_cache_key(request, uuid, mark)
+    cache = caches[READING_CACHE]
+    content = cache.get(key) if key else None
+    if content is None:
+        source = get_object_or_404(readable_sources(request.user), uuid=uuid)
+        context = reading_context(request, source, mark)
+        content = ReadingContent(
+            source.title, source.has_text_layer, render_reading_content(request, context)
+        )
+        if key:
+            cache.set(key, content)
+    return reading_response(request, content)
+
+
+def reading_cache_key(request: HttpRequest, uuid, mark: tuple[int, int] | None) -> str | None:
+    """The cache key of this request's reading page, or None for no caching."""
+    if connection.in_atomic_block:
+        # A revision read inside a transaction is that transaction's own, which may yet roll
+        # back (and, on PostgreSQL, is bumped only at its commit).
+        return None
+    revision = ContentRevision.current()
+    if revision is None:
+        return None
+    reader = request.user.pk if request.user.is_authenticated else "-"
+    where = f"{request.scheme}://{request.get_host()}"
+    digest = hashlib.sha256(f"{reader}|{uuid}|{mark}|{where}".encode()).hexdigest()
+    return f"reading:{revision}:{digest}"
+
+
+def render_reading_content(request: HttpRequest, context: dict) -> bytes:
+    """The reading page's content (annotations/_reading.html), with the text layer and the
+    annotation entries put in once."""
     # Speed device (bench/NOTES.md): the template renders around a slot for each big part,
     # so megabytes of entries are not joined and copied again at every template level.
     slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
-    page: str = render_to_string("annotations/source_detail.html", {**context, **slots}, request)
+    page: str = render_to_string("annotations/_reading.html", {**context, **slots}, request)
     chunks: list[str] = []
     for name in BIG_PARTS:
         part = context[name]
         before, found, page = page.partition(slots[name])
         if not found:
             if part:
-                raise ValueError(f"annotations/source_detail.html must show {{{{ {name} }}}} once.")
+                raise ValueError(f"annotations/_reading.html must show {{{{ {name} }}}} once.")
             page = before  # not shown (a source without a text layer), and empty
             continue
         chunks.append(before)
         chunks.extend([part] if isinstance(part, str) else part)
     chunks.append(page)
-    response = HttpResponse()
-    charset = response.charset  # a property that parses the Content-Type on every read
-    response.content = b"".join(chunk.encode(charset) for chunk in chunks)
-    return response
+    return "".join(chunks).encode("utf-8")
+
+
+def reading_response(request: HttpRequest, content: ReadingContent) -> HttpResponse:
+    """The whole reading page: ``content`` in the page's frame, rendered for this request."""
+    slot = mark_safe(f"<!--{_SLOT}-reading-->")  # noqa: S308
+    frame = render_to_string(
+        "annotations/source_detail.html",
+        {"title": content.title, "has_text_layer": content.has_text_layer, "reading": slot},
+        request,
+    )
+    before, _, after = frame.partition(slot)
+    return HttpResponse(
+        b"".join((before.encode("utf-8"), content.html, after.encode("utf-8"))),
+        content_type="text/html; charset=utf-8",
+    )
 
 
 def render_entries(
