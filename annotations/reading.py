@@ -150,9 +150,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
                 shown_citation = cast("ShownCitation", citation)  # for_display annotated it
                 citations.setdefault(citation.annotation_id, []).append(shown_citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
-    entries_html = render_entries(
-        annotations, request.user, citations, keys, source_uuid=str(source.uuid)
-    )
+    entries_html = render_entries(annotations, citations, keys)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     captures, other_captures = (
         Capture.objects.history(source, request.user)
@@ -226,13 +224,13 @@ def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None
     Speed device (bench/NOTES.md): the content is cached under everything that decides it:
     the content revision (``ContentRevision``: any write to sources, collections,
     memberships, annotations, citations, tags or users' standing moves it on), the reader,
-    the URL (source and passage) and the scheme and host its links are built on. So a
+    and the URL (source and passage, scheme and host, which its links are built on). So a
     cached page is only ever served to the reader it was made for, and is never older
     than the last write: at most one page made from every revision, per reader. A miss
     costs the access check and the rendering, as if there were no cache; an entry exists
     only for a page that passed the access check at its revision.
     """
-    key = reading_cache_key(request, uuid, mark)
+    key = reading_cache_key(request)
     cache = caches[READING_CACHE]
     content = cache.get(key) if key else None
     if content is None:
@@ -246,18 +244,23 @@ def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None
     return reading_response(request, content)
 
 
-def reading_cache_key(request: HttpRequest, uuid, mark: tuple[int, int] | None) -> str | None:
+def reading_cache_key(request: HttpRequest) -> str | None:
     """The cache key of this request's reading page, or None for no caching."""
     if connection.in_atomic_block:
         # A revision read inside a transaction is that transaction's own, which may yet roll
         # back (and, on PostgreSQL, is bumped only at its commit).
         return None
+    # Read before anything the page shows, the reader included (request.user is loaded on
+    # first use, below): a page made from newer data than its revision is harmless, one made
+    # from older data would be served until the next write.
     revision = ContentRevision.current()
     if revision is None:
         return None
     reader = request.user.pk if request.user.is_authenticated else "-"
-    where = f"{request.scheme}://{request.get_host()}"
-    digest = hashlib.sha256(f"{reader}|{uuid}|{mark}|{where}".encode()).hexdigest()
+    # The path (source and passage, as the page's links spell it), and the scheme and host
+    # its absolute links are built on.
+    where = request.build_absolute_uri(request.path)
+    digest = hashlib.sha256(f"{reader}|{where}".encode()).hexdigest()
     return f"reading:{revision}:{digest}"
 
 
@@ -300,18 +303,15 @@ def reading_response(request: HttpRequest, content: ReadingContent) -> HttpRespo
 
 def render_entries(
     annotations,
-    user,
     citations: dict[int, list[ShownCitation]] | None = None,
     keys=None,
-    source_uuid: str = "",
 ) -> list[str]:
-    """The side panel's entries, one string of HTML (every value escaped) per entry."""
+    """The side panel's entries, one string of HTML (every value escaped) per entry, the
+    same for every reader who sees them."""
     # Speed device (bench/NOTES.md): f-strings rather than a template include per entry,
     # which costs seconds on a page of 2,000 annotations.
     history, _, history_end = reverse("annotations:history", args=[UUID_SLOT]).partition(UUID_SLOT)
     tag_url = reverse("search:tag_detail", args=["slug"])
-    passage_url = reverse("annotations:passage", args=[SOURCE_SLOT, 1, 2])
-    passage, _, passage_end = passage_url.replace(SOURCE_SLOT, source_uuid).partition("/1-2/")
     # Authors, visibilities and sets of tags repeat across entries: escape each once.
     escaped = functools.cache(escape)
 
@@ -328,7 +328,6 @@ def render_entries(
         items = "".join(tag_item(t) for t in tags)
         return names, f'<ul class="tags" aria-label="Tags">{items}</ul>'
 
-    own_pk = user.pk if user.is_authenticated else None
     citations = citations or {}
     keys = keys or {}
     out = []
@@ -346,12 +345,6 @@ def render_entries(
         edited = ""
         if a.version > 1:
             edited = f' · <a href="{history}{uuid}{history_end}">edited</a>'
-        own = ""
-        if a.author_id == own_pk:
-            own = (
-                f' <button type="button" class="link" data-edit="{uuid}">Edit</button>'
-                f' <button type="button" class="link danger" data-delete="{uuid}">Delete</button>'
-            )
         out.append(
             f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
             f' data-end="{a.end}" data-author="{username}" data-tags="{tag_names}"'
@@ -361,15 +354,13 @@ def render_entries(
             f'<p class="ann-meta"><span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
-            f'<p class="ann-actions"><button type="button" class="link"'
-            f' data-copy="{passage}/{a.start}-{a.end}/{passage_end}"'
-            f' aria-label="Copy link to this passage">Copy link</button>{own}</p></li>'
+            # The entry's buttons (copy link, edit, delete) are made by reader.js.
+            "</li>"
         )
     return out
 
 
 UUID_SLOT = "00000000-0000-0000-0000-000000000000"
-SOURCE_SLOT = "00000000-0000-0000-0000-000000000001"
 
 
 def _short(text: str, limit: int = 160) -> str:

@@ -178,7 +178,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
 # share pages: point the "reading" alias at it, with a KEY_PREFIX that changes with each
 # release (a page's markup changes with the code), and clear it after restoring the
 # database from a backup (the revision goes back with it). At most this many pages per
-# worker, each about 1.5 KB per annotation shown.
+# worker, each about 1.2 KB per annotation shown.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "reading": {
