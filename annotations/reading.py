@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
 from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
+from django.contrib.messages import get_messages
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -208,40 +210,55 @@ BIG_PARTS = ("text_html", "entries_html")
 READING_CACHE = "reading"
 
 
-class ReadingContent(NamedTuple):
-    """What a reading page's cache keeps: everything but the page's frame (the site's
-    header, the messages, the logout form's CSRF token), which is rendered anew each time."""
+class ReadingPage(NamedTuple):
+    """What a reading page's cache keeps: the page, as the frame's two halves around its
+    content. The frame (the site's header, the logout form) is kept with a stand-in for the
+    CSRF token and without messages, which are the request's own."""
 
     title: str
     has_text_layer: bool
-    html: bytes  # UTF-8, as it goes out
+    before: str
+    content: bytes  # UTF-8, as it goes out
+    after: str
+
+
+# Fixed, not random: a cache shared between processes holds frames another one made.
+CSRF_STAND_IN = "csrf-token-of-the-request"
+_CSRF_FIELD = 'name="csrfmiddlewaretoken" value="{}"'
 
 
 def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None) -> HttpResponse:
     """The reading page of the source ``uuid`` (with ``mark``, of that passage), for a user
     who may read it; 404 for anyone else, and for a passage outside the text.
 
-    Speed device (bench/NOTES.md): the content is cached under everything that decides it:
+    Speed device (bench/NOTES.md): the page is cached under everything that decides it:
     the content revision (``ContentRevision``: any write to sources, collections,
     memberships, annotations, citations, tags or users' standing moves it on), the reader,
     and the URL (source and passage, scheme and host, which its links are built on). So a
     cached page is only ever served to the reader it was made for, and is never older
     than the last write: at most one page made from every revision, per reader. A miss
     costs the access check and the rendering, as if there were no cache; an entry exists
-    only for a page that passed the access check at its revision.
+    only for a page that passed the access check at its revision. What belongs to the
+    request alone (the CSRF token, messages) is put in for each request.
     """
     key = reading_cache_key(request)
     cache = caches[READING_CACHE]
-    content = cache.get(key) if key else None
-    if content is None:
+    page = cache.get(key) if key else None
+    if page is None:
         source = get_object_or_404(readable_sources(request.user), uuid=uuid)
         context = reading_context(request, source, mark)
-        content = ReadingContent(
-            source.title, source.has_text_layer, render_reading_content(request, context)
+        content = render_reading_content(request, context)
+        before, after = render_frame(
+            request,
+            source.title,
+            source.has_text_layer,
+            csrf_token=CSRF_STAND_IN,
+            messages=(),
         )
+        page = ReadingPage(source.title, source.has_text_layer, before, content, after)
         if key:
-            cache.set(key, content)
-    return reading_response(request, content)
+            cache.set(key, page)
+    return reading_response(request, page)
 
 
 def reading_cache_key(request: HttpRequest) -> str | None:
@@ -257,9 +274,9 @@ def reading_cache_key(request: HttpRequest) -> str | None:
     if revision is None:
         return None
     reader = request.user.pk if request.user.is_authenticated else "-"
-    # The path (source and passage, as the page's links spell it), and the scheme and host
-    # its absolute links are built on.
-    where = request.build_absolute_uri(request.path)
+    # The URL: source and passage as the page's links spell them, the scheme and host its
+    # absolute links are built on, and the query string the login link returns to.
+    where = request.build_absolute_uri()
     digest = hashlib.sha256(f"{reader}|{where}".encode()).hexdigest()
     return f"reading:{revision}:{digest}"
 
@@ -286,17 +303,31 @@ def render_reading_content(request: HttpRequest, context: dict) -> bytes:
     return "".join(chunks).encode("utf-8")
 
 
-def reading_response(request: HttpRequest, content: ReadingContent) -> HttpResponse:
-    """The whole reading page: ``content`` in the page's frame, rendered for this request."""
+def render_frame(request: HttpRequest, title: str, has_text_layer: bool, **extra) -> tuple:
+    """The page's frame (annotations/source_detail.html) as the two halves around its
+    content; ``extra`` stands in for the request's own context (``csrf_token``,
+    ``messages``)."""
     slot = mark_safe(f"<!--{_SLOT}-reading-->")  # noqa: S308
     frame = render_to_string(
         "annotations/source_detail.html",
-        {"title": content.title, "has_text_layer": content.has_text_layer, "reading": slot},
+        {"title": title, "has_text_layer": has_text_layer, "reading": slot, **extra},
         request,
     )
     before, _, after = frame.partition(slot)
+    return before, after
+
+
+def reading_response(request: HttpRequest, page: ReadingPage) -> HttpResponse:
+    """The whole reading page for this request: its CSRF token, and its messages if any."""
+    if len(get_messages(request)):  # counted, not shown: they stay for the frame to show
+        before, after = render_frame(request, page.title, page.has_text_layer)
+    else:
+        before, after = page.before, page.after
+        stand_in = _CSRF_FIELD.format(CSRF_STAND_IN)
+        if stand_in in before:  # the logout form
+            before = before.replace(stand_in, _CSRF_FIELD.format(get_token(request)))
     return HttpResponse(
-        b"".join((before.encode("utf-8"), content.html, after.encode("utf-8"))),
+        b"".join((before.encode("utf-8"), page.content, after.encode("utf-8"))),
         content_type="text/html; charset=utf-8",
     )
 

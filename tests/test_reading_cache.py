@@ -213,6 +213,31 @@ def test_the_logout_form_works_on_a_page_served_from_the_cache(demo_source, memb
     assert "_auth_user_id" not in client.session
 
 
+def test_a_message_waiting_for_the_reader_is_shown_once_on_a_page_from_the_cache(
+    demo_source, member
+):
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.base import Message
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.test import RequestFactory
+
+    client = reader(member)
+    assert "Saved elsewhere." not in page(client, demo_source)
+    storage = CookieStorage(RequestFactory().get("/"))
+    client.cookies["messages"] = storage._encode([Message(constants.SUCCESS, "Saved elsewhere.")])
+    shown = page(client, demo_source)
+    assert shown.count("Saved elsewhere.") == 1 and 'data-user="maya"' in shown
+    assert "Saved elsewhere." not in page(client, demo_source)
+
+
+def test_a_visitors_login_link_returns_to_the_page_they_asked_for(demo_source, member, collection):
+    collection.is_public = True
+    collection.save()
+    page(reader(), demo_source)
+    shown = page(reader(), demo_source, "?tag=method")
+    assert f"?next=/sources/{demo_source.uuid}/%3Ftag%3Dmethod" in shown
+
+
 def test_every_table_a_reading_page_shows_bumps_the_revision():
     """Each table of archive, annotations and taggit, and the user table, has the triggers
     of annotations migration 0008. A new table, or one Django rebuilt on SQLite (which drops
