@@ -64,6 +64,8 @@ def test_a_second_visit_is_served_from_the_cache_in_three_queries(
         second = page(client, demo_source)
     content = slice(first.index('<div class="reader"'), first.index("</main>"))
     assert second[content] == first[content]
+    # Each reader's own page: no shared cache in between may keep one for another.
+    assert "Cookie" in client.get(f"/sources/{demo_source.uuid}/")["Vary"]
     assert "First reading" in second and "method" in second
 
 
