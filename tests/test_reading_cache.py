@@ -219,14 +219,18 @@ def test_a_message_waiting_for_the_reader_is_shown_once_on_a_page_from_the_cache
     demo_source, member
 ):
     from django.contrib.messages import constants
-    from django.contrib.messages.storage.base import Message
     from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpResponse
     from django.test import RequestFactory
 
     client = reader(member)
     assert "Saved elsewhere." not in page(client, demo_source)
+    # A message another request left, in the cookie that carries it to this one.
     storage = CookieStorage(RequestFactory().get("/"))
-    client.cookies["messages"] = storage._encode([Message(constants.SUCCESS, "Saved elsewhere.")])
+    storage.add(constants.SUCCESS, "Saved elsewhere.")
+    carrier = HttpResponse()
+    storage.update(carrier)
+    client.cookies["messages"] = carrier.cookies["messages"].value
     shown = page(client, demo_source)
     assert shown.count("Saved elsewhere.") == 1 and 'data-user="maya"' in shown
     assert "Saved elsewhere." not in page(client, demo_source)
