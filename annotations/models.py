@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -1289,3 +1289,30 @@ def attach_tags_and_citations(annotations: Sequence[Annotation], viewer) -> None
         tags, cited = found[annotation.pk]
         cache = {"tags": tags, "citations": cited}
         annotation._prefetched_objects_cache = cache  # type: ignore[attr-defined]
+
+
+class ContentRevision(models.Model):
+    """One row: a number that grows whenever anything a reading page shows may have changed.
+
+    Database triggers (annotations migration 0008) bump it on every write to the tables of
+    archive, annotations and taggit, and to a user's name or standing, so no way of writing
+    (a view, the admin, ``QuerySet.update``, an import, raw SQL) can forget to; and it moves
+    in the writer's own transaction. The reading page's cache is keyed by it
+    (annotations.reading).
+    """
+
+    number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"content revision {self.number}"
+
+    @classmethod
+    def current(cls) -> int | None:
+        """The number now; None when the row is missing (a flushed database) until the next
+        write makes it again."""
+        # Speed device (bench/NOTES.md): read on every reading page, where building the
+        # ORM's statement took longer than running it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT number FROM {cls._meta.db_table} WHERE id = 1")  # noqa: S608
+            row = cursor.fetchone()
+        return None if row is None else row[0]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape  # Django's escape, without the lazy-string wrapper's cost per call
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
+from django.contrib.messages import get_messages
+from django.core.cache import caches
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -21,6 +27,7 @@ from annotations.models import (
     Annotation,
     AnnotationQuerySet,
     Citation,
+    ContentRevision,
     TaggedAnnotation,
     TagRef,
 )
@@ -123,8 +130,11 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     many annotations, citations, citation keys and backlinks it shows.
 
     ``source`` from ``readable_sources`` spares the citation queries when there is nothing
-    to show; any other source is treated as citing and cited.
+    to show; any other source is treated as citing and cited. A ``mark`` outside the text
+    is a 404.
     """
+    if mark is not None and not 0 <= mark[0] < mark[1] <= len(source.text):
+        raise Http404("That passage is outside this source's text.")
     on_page = Annotation.objects.visible_to(request.user).filter(source=source)
     annotations = reading_rows(
         on_page, TaggedAnnotation.objects.filter(content_object__source=source)
@@ -144,9 +154,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
                 citations.setdefault(citation.annotation_id, []).append(shown_citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     divisions = source.text_divisions
-    entries_html = render_entries(
-        annotations, request.user, citations, keys, source_uuid=str(source.uuid), pages=divisions
-    )
+    entries_html = render_entries(annotations, citations, keys, pages=divisions)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     captures, other_captures = (
         Capture.objects.history(source, request.user)
@@ -164,6 +172,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         )
     return {
         "source": source,
+        "passage": (mark[0], mark[1], source.text[mark[0] : mark[1]]) if mark else None,
         "references": references(source, permalink, passage),
         "backlinks": (
             Citation.objects.backlinks(request.user, source, mark)
@@ -197,50 +206,147 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     }
 
 
-# The page's two big parts stand in the template as these until the page is put together.
+# The content's two big parts stand in the template as these until it is put together.
 _SLOT = secrets.token_hex(16)
 BIG_PARTS = ("text_html", "entries_html")
+# The cache alias (config/settings.py) for reading pages' content.
+READING_CACHE = "reading"
 
 
-def render_reading_page(request: HttpRequest, context: dict) -> HttpResponse:
-    """The reading page, with the text layer and the annotation entries put in once."""
+class ReadingPage(NamedTuple):
+    """What a reading page's cache keeps: the page, as the frame's two halves around its
+    content. The frame (the site's header, the logout form) is kept with a stand-in for the
+    CSRF token and without messages, which are the request's own."""
+
+    title: str
+    has_text_layer: bool
+    before: str
+    content: bytes  # UTF-8, as it goes out
+    after: str
+
+
+# Fixed, not random: a cache shared between processes holds frames another one made.
+CSRF_STAND_IN = "csrf-token-of-the-request"
+_CSRF_FIELD = 'name="csrfmiddlewaretoken" value="{}"'
+
+
+def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None) -> HttpResponse:
+    """The reading page of the source ``uuid`` (with ``mark``, of that passage), for a user
+    who may read it; 404 for anyone else, and for a passage outside the text.
+
+    Speed device (bench/NOTES.md): the page is cached under everything that decides it:
+    the content revision (``ContentRevision``: any write to sources, collections,
+    memberships, annotations, citations, tags or users' standing moves it on), the reader,
+    and the URL (source and passage, scheme and host, which its links are built on). So a
+    cached page is only ever served to the reader it was made for, and is never older
+    than the last write: at most one page made from every revision, per reader. A miss
+    costs the access check and the rendering, as if there were no cache; an entry exists
+    only for a page that passed the access check at its revision. What belongs to the
+    request alone (the CSRF token, messages) is put in for each request.
+    """
+    key = reading_cache_key(request)
+    cache = caches[READING_CACHE]
+    page = cache.get(key) if key else None
+    if page is None:
+        source = get_object_or_404(readable_sources(request.user), uuid=uuid)
+        context = reading_context(request, source, mark)
+        content = render_reading_content(request, context)
+        before, after = render_frame(
+            request,
+            source.title,
+            source.has_text_layer,
+            csrf_token=CSRF_STAND_IN,
+            messages=(),
+        )
+        page = ReadingPage(source.title, source.has_text_layer, before, content, after)
+        if key:
+            cache.set(key, page)
+    return reading_response(request, page)
+
+
+def reading_cache_key(request: HttpRequest) -> str | None:
+    """The cache key of this request's reading page, or None for no caching."""
+    if connection.in_atomic_block:
+        # A revision read inside a transaction is that transaction's own, which may yet roll
+        # back (and, on PostgreSQL, is bumped only at its commit).
+        return None
+    # Read before anything the page shows, the reader included (request.user is loaded on
+    # first use, below): a page made from newer data than its revision is harmless, one made
+    # from older data would be served until the next write.
+    revision = ContentRevision.current()
+    if revision is None:
+        return None
+    reader = request.user.pk if request.user.is_authenticated else "-"
+    # The URL: source and passage as the page's links spell them, the scheme and host its
+    # absolute links are built on, and the query string the login link returns to.
+    where = request.build_absolute_uri()
+    digest = hashlib.sha256(f"{reader}|{where}".encode()).hexdigest()
+    return f"reading:{revision}:{digest}"
+
+
+def render_reading_content(request: HttpRequest, context: dict) -> bytes:
+    """The reading page's content (annotations/_reading.html), with the text layer and the
+    annotation entries put in once."""
     # Speed device (bench/NOTES.md): the template renders around a slot for each big part,
     # so megabytes of entries are not joined and copied again at every template level.
     slots = {name: mark_safe(f"<!--{_SLOT}-{name}-->") for name in BIG_PARTS}  # noqa: S308
-    page: str = render_to_string("annotations/source_detail.html", {**context, **slots}, request)
+    page: str = render_to_string("annotations/_reading.html", {**context, **slots}, request)
     chunks: list[str] = []
     for name in BIG_PARTS:
         part = context[name]
         before, found, page = page.partition(slots[name])
         if not found:
             if part:
-                raise ValueError(f"annotations/source_detail.html must show {{{{ {name} }}}} once.")
+                raise ValueError(f"annotations/_reading.html must show {{{{ {name} }}}} once.")
             page = before  # not shown (a source without a text layer), and empty
             continue
         chunks.append(before)
         chunks.extend([part] if isinstance(part, str) else part)
     chunks.append(page)
-    response = HttpResponse()
-    charset = response.charset  # a property that parses the Content-Type on every read
-    response.content = b"".join(chunk.encode(charset) for chunk in chunks)
-    return response
+    return "".join(chunks).encode("utf-8")
+
+
+def render_frame(request: HttpRequest, title: str, has_text_layer: bool, **extra) -> tuple:
+    """The page's frame (annotations/source_detail.html) as the two halves around its
+    content; ``extra`` stands in for the request's own context (``csrf_token``,
+    ``messages``)."""
+    slot = mark_safe(f"<!--{_SLOT}-reading-->")  # noqa: S308
+    frame = render_to_string(
+        "annotations/source_detail.html",
+        {"title": title, "has_text_layer": has_text_layer, "reading": slot, **extra},
+        request,
+    )
+    before, _, after = frame.partition(slot)
+    return before, after
+
+
+def reading_response(request: HttpRequest, page: ReadingPage) -> HttpResponse:
+    """The whole reading page for this request: its CSRF token, and its messages if any."""
+    if len(get_messages(request)):  # counted, not shown: they stay for the frame to show
+        before, after = render_frame(request, page.title, page.has_text_layer)
+    else:
+        before, after = page.before, page.after
+        stand_in = _CSRF_FIELD.format(CSRF_STAND_IN)
+        if stand_in in before:  # the logout form
+            before = before.replace(stand_in, _CSRF_FIELD.format(get_token(request)))
+    return HttpResponse(
+        b"".join((before.encode("utf-8"), page.content, after.encode("utf-8"))),
+        content_type="text/html; charset=utf-8",
+    )
 
 
 def render_entries(
     annotations,
-    user,
     citations: dict[int, list[ShownCitation]] | None = None,
     keys=None,
-    source_uuid: str = "",
     pages: Divisions | None = None,
 ) -> list[str]:
-    """The side panel's entries, one string of HTML (every value escaped) per entry."""
+    """The side panel's entries, one string of HTML (every value escaped) per entry, the
+    same for every reader who sees them."""
     # Speed device (bench/NOTES.md): f-strings rather than a template include per entry,
     # which costs seconds on a page of 2,000 annotations.
     history, _, history_end = reverse("annotations:history", args=[UUID_SLOT]).partition(UUID_SLOT)
     tag_url = reverse("search:tag_detail", args=["slug"])
-    passage_url = reverse("annotations:passage", args=[SOURCE_SLOT, 1, 2])
-    passage, _, passage_end = passage_url.replace(SOURCE_SLOT, source_uuid).partition("/1-2/")
     # Authors, visibilities and sets of tags repeat across entries: escape each once.
     escaped = functools.cache(escape)
 
@@ -257,7 +363,6 @@ def render_entries(
         items = "".join(tag_item(t) for t in tags)
         return names, f'<ul class="tags" aria-label="Tags">{items}</ul>'
 
-    own_pk = user.pk if user.is_authenticated else None
     citations = citations or {}
     keys = keys or {}
     out = []
@@ -278,12 +383,6 @@ def render_entries(
         edited = ""
         if a.version > 1:
             edited = f' · <a href="{history}{uuid}{history_end}">edited</a>'
-        own = ""
-        if a.author_id == own_pk:
-            own = (
-                f' <button type="button" class="link" data-edit="{uuid}">Edit</button>'
-                f' <button type="button" class="link danger" data-delete="{uuid}">Delete</button>'
-            )
         out.append(
             f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
             f' data-end="{a.end}" data-author="{username}" data-tags="{tag_names}"'
@@ -293,15 +392,13 @@ def render_entries(
             f'<p class="ann-meta">{on_pages}<span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
-            f'<p class="ann-actions"><button type="button" class="link"'
-            f' data-copy="{passage}/{a.start}-{a.end}/{passage_end}"'
-            f' aria-label="Copy link to this passage">Copy link</button>{own}</p></li>'
+            # The entry's buttons (copy link, edit, delete) are made by reader.js.
+            "</li>"
         )
     return out
 
 
 UUID_SLOT = "00000000-0000-0000-0000-000000000000"
-SOURCE_SLOT = "00000000-0000-0000-0000-000000000001"
 
 
 def _short(text: str, limit: int = 160) -> str:

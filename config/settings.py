@@ -178,6 +178,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
     )
 
+# The reading page's content is cached per reader, keyed by a revision that database
+# triggers bump on every write that could change it (annotations.reading), so a cache needs
+# nothing shared between workers to be right: each worker keeps its own, in memory, and
+# makes each page once per revision. A shared cache (Redis, Memcached) would let workers
+# share pages: point the "reading" alias at it, with a KEY_PREFIX that changes with each
+# release (a page's markup changes with the code), and clear it after restoring the
+# database from a backup (the revision goes back with it). At most this many pages per
+# worker, each about 1.2 KB per annotation shown.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "reading": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "reading",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": env_int("SCHOLION_READING_CACHE_PAGES", 100)},
+    },
+}
+
 # A search reads its sources on a helper thread, with a connection of its own, while the
 # request reads its passages (search.parallel); this many helpers per process, 0 for none.
 SEARCH_HELPER_THREADS = env_int("SCHOLION_SEARCH_THREADS", 2)

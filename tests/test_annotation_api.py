@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from annotations import api
 from annotations.models import (
@@ -611,6 +612,42 @@ def test_the_model_neither_deletes_nor_edits_what_changed_or_went_meanwhile(demo
     with pytest.raises(AnnotationGone):
         tab_two.update_content(editor=member, note="two", tags=[], visibility="collection")
     assert not Annotation.objects.exists()
+
+
+# What creating an annotation with a token costs, and what each query is for: the token with
+# its user (1); the source, through the visibility rule (1); the reader's collection for it,
+# which also says they may annotate (1); then one transaction (here a savepoint and its
+# release, 2): the annotation (1), its tags found by name (1) and attached (1), and its
+# search entry (1). Neither the session nor the CSRF cookie is read. New tags cost
+# NEW_TAG_QUERIES more.
+TOKEN_CREATE_QUERIES = 9
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_create_with_a_token_costs_a_pinned_number_of_queries(
+    member, demo_source, count, django_assert_num_queries
+):
+    from taggit.models import Tag
+
+    from accounts.models import ApiToken
+
+    names = [f"theme{i}" for i in range(count)]
+    Tag.objects.bulk_create([Tag(name=name, slug=name) for name in names])
+    _, key = ApiToken.issue(member, "script", ApiToken.Scope.WRITE)
+    ApiToken.objects.update(last_used_at=timezone.now())  # recorded at most once a minute
+    client = Client()
+    with django_assert_num_queries(TOKEN_CREATE_QUERIES):
+        response = client.post(
+            API,
+            json.dumps(body(demo_source, 3, 11, note="n", tags=names)),
+            content_type="application/ld+json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+    assert response.status_code == 201, response.content
+    annotation = Annotation.objects.get()
+    assert [t.name for t in annotation.tags.all()] == names
+    assert annotation.search_entry.tags == " ".join(names)
+    assert annotation.author == member and annotation.exact == demo_source.text[3:11]
 
 
 # taggit's tags.set cost about four more per tag: 27 for one tag, 72 for ten.

@@ -485,10 +485,15 @@ def test_a_known_key_in_a_note_links_to_the_source_and_an_unknown_one_is_flagged
     assert "SECRETTITLE" not in page
 
 
-def test_every_highlight_has_a_copy_link_button(client, note, member, demo_source):
+def test_every_highlight_carries_what_its_copy_link_button_is_made_from(
+    client, note, member, demo_source
+):
+    """reader.js makes each entry's Copy link button (tests/test_browser_cite.py clicks it)
+    from the entry's offsets and the page's passage link."""
     client.force_login(member)
     page = client.get(f"/sources/{demo_source.uuid}/").content.decode()
-    assert f'data-copy="/sources/{demo_source.uuid}/passages/0-12/"' in page
+    assert f'data-passages="/sources/{demo_source.uuid}/passages/0-1/"' in page
+    assert 'data-start="0" data-end="12"' in page
 
 
 def make_citations(count, annotations, user, cited):

@@ -383,6 +383,7 @@ async function refresh() {
   layer().replaceChildren(...doc.getElementById("text-layer").childNodes);
   const panel = document.querySelector(".ann-panel");
   panel.replaceWith(doc.querySelector(".ann-panel"));
+  addEntryActions();
   applyFilters();
 }
 
@@ -393,6 +394,29 @@ function announce(message) { status.textContent = message; }
 // --- Highlights and entries ------------------------------------------------------------
 
 function entries() { return [...document.querySelectorAll("#ann-list .ann")]; }
+
+// Each entry's buttons (copy its passage link; edit and delete one's own) are made here, not
+// sent with every entry: they work only with this script, and on a page of hundreds of
+// annotations they were a sixth of its bytes.
+function addEntryActions() {
+  const [passages, passagesEnd] = reader.dataset.passages.split("/0-1/");
+  for (const entry of entries()) {
+    if (entry.querySelector(".ann-actions")) continue;
+    const uuid = entry.dataset.ann;
+    const actions = el("p", { class: "ann-actions" },
+      el("button", {
+        type: "button", class: "link", text: "Copy link", "aria-label": "Copy link to this passage",
+        "data-copy": `${passages}/${entry.dataset.start}-${entry.dataset.end}/${passagesEnd}`,
+      }));
+    if (reader.dataset.user && entry.dataset.author === reader.dataset.user) {
+      actions.append(
+        el("button", { type: "button", class: "link", text: "Edit", "data-edit": uuid }),
+        el("button", { type: "button", class: "link danger", text: "Delete", "data-delete": uuid }));
+    }
+    entry.append(actions);
+  }
+}
+addEntryActions();
 function entryFor(uuid) { return document.getElementById(`a-${uuid}`); }
 
 function clearActive() {
