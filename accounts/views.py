@@ -92,7 +92,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         user, role = form.cleaned_data["username"], form.cleaned_data["role"]
         try:
-            collection.add_member(user, role)
+            collection.add_member(user, role, actor=request.user)
         except MembershipError as exc:
             form.add_error("username", str(exc))
         else:
@@ -118,7 +118,7 @@ def member_role(request: HttpRequest, slug: str, username: str) -> HttpResponse:
         messages.error(request, "Choose one of the roles listed.")
         return redirect("accounts:members", slug=collection.slug)
     try:
-        collection.change_role(user, form.cleaned_data["role"])
+        collection.change_role(user, form.cleaned_data["role"], actor=request.user)
     except MembershipError as exc:
         messages.error(request, str(exc))
     else:
@@ -135,7 +135,7 @@ def member_remove(request: HttpRequest, slug: str, username: str) -> HttpRespons
     if not leaving:
         _require_manager(request, collection)
     try:
-        collection.remove_member(user)
+        collection.remove_member(user, actor=request.user)
     except MembershipError as exc:
         messages.error(request, str(exc))
         return redirect("accounts:members", slug=collection.slug)

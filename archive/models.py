@@ -12,6 +12,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
 from archive.jobs import Job
 
@@ -129,6 +130,23 @@ class Collection(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("search:collection_detail", args=[self.slug])
 
+    @classmethod
+    def create_owned_by(
+        cls, owner, *, title: str, description: str = "", is_public: bool = False
+    ) -> Collection:
+        """A new collection with ``owner`` as its owner, under a slug made from its title."""
+        with transaction.atomic():
+            collection = cls.objects.create(
+                slug=unique_collection_slug(title),
+                title=title,
+                description=description,
+                owner=owner,
+                is_public=is_public,
+            )
+            Membership.objects.create(collection=collection, user=owner, role=Membership.Role.OWNER)
+            CollectionEvent.record(collection, CollectionEvent.Kind.CREATED, actor=owner)
+        return collection
+
     def role_of(self, user: User | AnonymousUser) -> str | None:
         if not user.is_authenticated:
             return None
@@ -162,7 +180,9 @@ class Collection(models.Model):
             return True
         return self.role_of(user) == Membership.Role.OWNER
 
-    def add_member(self, user, role: str) -> Membership:
+    # ``actor`` is who made the change, for the collection's history (None: the command line).
+
+    def add_member(self, user, role: str, *, actor=None) -> Membership:
         _validate_role(role)
         with transaction.atomic():
             collection = self._locked()
@@ -171,13 +191,18 @@ class Collection(models.Model):
                     f"{user.get_username()} is already a member of “{collection.title}”; "
                     "change their role instead."
                 )
-            return Membership.objects.create(collection=collection, user=user, role=role)
+            membership = Membership.objects.create(collection=collection, user=user, role=role)
+            CollectionEvent.record(
+                collection, CollectionEvent.Kind.MEMBER_ADDED, actor=actor, subject=user, role=role
+            )
+            return membership
 
-    def change_role(self, user, role: str) -> None:
+    def change_role(self, user, role: str, *, actor=None) -> None:
         _validate_role(role)
         with transaction.atomic():
             collection = self._locked()
-            if not collection._is_member(user):
+            previous = collection.role_of(user)
+            if previous is None:
                 raise MembershipError(
                     f"{user.get_username()} is not a member of “{collection.title}”."
                 )
@@ -186,19 +211,39 @@ class Collection(models.Model):
             Membership.objects.update_or_create(
                 collection=collection, user=user, defaults={"role": role}
             )
+            if previous != role:
+                CollectionEvent.record(
+                    collection,
+                    CollectionEvent.Kind.ROLE_CHANGED,
+                    actor=actor,
+                    subject=user,
+                    role=role,
+                    previous_role=previous,
+                )
             if role != Membership.Role.OWNER:
-                collection._hand_over_ownership(user)
+                collection._hand_over_ownership(user, actor=actor)
 
-    def remove_member(self, user) -> None:
+    def remove_member(self, user, *, actor=None) -> None:
         with transaction.atomic():
             collection = self._locked()
-            if not collection._is_member(user):
+            previous = collection.role_of(user)
+            if previous is None:
                 raise MembershipError(
                     f"{user.get_username()} is not a member of “{collection.title}”."
                 )
             collection._refuse_last_owner(user, "removed")
             Membership.objects.filter(collection=collection, user=user).delete()
-            collection._hand_over_ownership(user)
+            leaving = actor is not None and actor.pk == user.pk
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.MEMBER_LEFT
+                if leaving
+                else CollectionEvent.Kind.MEMBER_REMOVED,
+                actor=actor,
+                subject=user,
+                previous_role=previous,
+            )
+            collection._hand_over_ownership(user, actor=actor)
 
     def _owner_ids(self) -> set[int]:
         ids = set(
@@ -219,7 +264,7 @@ class Collection(models.Model):
             or Membership.objects.filter(collection=self, user=user).exists()
         )
 
-    def _hand_over_ownership(self, leaving) -> None:
+    def _hand_over_ownership(self, leaving, *, actor=None) -> None:
         """Make another owner the collection's owner of record when ``leaving`` steps down."""
         if self.owner_id != leaving.pk:
             return
@@ -235,6 +280,13 @@ class Collection(models.Model):
             raise MembershipError("The collection would have no owner.")
         self.owner_id = successor.user_id
         self.save(update_fields=["owner"])
+        CollectionEvent.record(
+            self,
+            CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
+            actor=actor,
+            subject_id=successor.user_id,
+            previous_owner=leaving,
+        )
 
     def _refuse_last_owner(self, user, doing: str) -> None:
         owners = self._owner_ids()
@@ -288,6 +340,81 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.collection} ({self.role})"
+
+
+RESERVED_COLLECTION_SLUGS = frozenset({"new"})  # /collections/new/ creates one
+
+
+def unique_collection_slug(title: str) -> str:
+    """A slug for a new collection: its title's, made unique with -2, -3…"""
+    max_length = Collection._meta.get_field("slug").max_length or 80
+    base = slugify(unidecode_ascii(title))[: max_length - 4].strip("-_") or "collection"
+    taken = (
+        set(Collection.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        | RESERVED_COLLECTION_SLUGS
+    )
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def unidecode_ascii(value: str) -> str:
+    # "Études côtières" → "Etudes cotieres": letters keep their base form in the slug.
+    return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+
+
+class CollectionEvent(models.Model):
+    """One change to a collection's team, for its history on the members page."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Collection created"
+        MEMBER_ADDED = "member_added", "Member added"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
+        MEMBER_LEFT = "member_left", "Member left"
+        OWNERSHIP_TRANSFERRED = "ownership_transferred", "Ownership transferred"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    # Who did it; null when done on the command line (or the account is gone).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Whom it was done to (the member added, re-roled, removed; the new owner).
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    previous_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
+    previous_role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["collection", "-at"], name="collection_event_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} in {self.collection_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record(cls, collection: Collection, kind: str, **fields) -> CollectionEvent:
+        return cls.objects.create(collection=collection, kind=kind, **fields)
 
 
 ROLE_RANK: dict[str, int] = {
