@@ -18,6 +18,7 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path("collections/<slug:slug>/leave", views.collection_leave, name="collection_leave"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<uuid:uuid>/revoke", views.token_revoke, name="token_revoke"),
 ]

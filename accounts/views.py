@@ -6,11 +6,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
 from accounts.models import ApiToken
@@ -47,38 +47,38 @@ def register(request: HttpRequest) -> HttpResponse:
 
 
 # --- Collection members -----------------------------------------------------------------
+# Only a collection's owners (and curators) reach its members page and its team actions;
+# everyone else, members included, gets the 404 of a page that does not exist: the page
+# shows who belongs, pending invitations and the team's history.
+
+HISTORY_PAGE_SIZE = 50
 
 
-def _members_collection(request: HttpRequest, slug: str) -> Collection:
-    """The collection, if the user may see its member list: 404 if hidden, 403 if not a member."""
-    collection = get_object_or_404(
-        Collection.objects.visible_to(request.user).select_related("owner"), slug=slug
+def _managed_collection(request: HttpRequest, slug: str) -> Collection:
+    return get_object_or_404(
+        Collection.objects.managed_by(request.user).select_related("owner"), slug=slug
     )
-    if not request.user.is_staff and collection.role_of(request.user) is None:
-        raise PermissionDenied("Only members of this collection see who belongs to it.")
-    return collection
-
-
-def _require_manager(request: HttpRequest, collection: Collection) -> None:
-    if not collection.can_manage(request.user):
-        raise PermissionDenied("Only the collection's owners change its members.")
 
 
 @login_required
+@require_safe
 def members(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = _members_collection(request, slug)
+    collection = _managed_collection(request, slug)
     return _render_members(request, collection, MemberAddForm())
 
 
 def _render_members(
     request: HttpRequest, collection: Collection, add_form: MemberAddForm, status: int = 200
 ) -> HttpResponse:
+    history = Paginator(collection.events.for_history(), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     context = {
         "collection": collection,
         "members": collection.roster(),
-        "can_manage": collection.can_manage(request.user),
         "add_form": add_form,
         "roles": Membership.Role.choices,  # what RoleForm offers
+        "history": history,
     }
     return render(request, "accounts/members.html", context, status=status)
 
@@ -86,8 +86,7 @@ def _render_members(
 @login_required
 @require_POST
 def member_add(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = _members_collection(request, slug)
-    _require_manager(request, collection)
+    collection = _managed_collection(request, slug)
     form = MemberAddForm(request.POST)
     if form.is_valid():
         user, role = form.cleaned_data["username"], form.cleaned_data["role"]
@@ -110,8 +109,7 @@ def _member_user(username: str):
 @login_required
 @require_POST
 def member_role(request: HttpRequest, slug: str, username: str) -> HttpResponse:
-    collection = _members_collection(request, slug)
-    _require_manager(request, collection)
+    collection = _managed_collection(request, slug)
     user = _member_user(username)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -123,28 +121,50 @@ def member_role(request: HttpRequest, slug: str, username: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
-    return redirect("accounts:members", slug=collection.slug)
+    return _after_team_change(request, collection)
 
 
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, slug: str, username: str) -> HttpResponse:
-    collection = _members_collection(request, slug)
+    collection = _managed_collection(request, slug)
     user = _member_user(username)
-    leaving = user.pk == request.user.pk
-    if not leaving:
-        _require_manager(request, collection)
     try:
         collection.remove_member(user, actor=request.user)
     except MembershipError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.get_username()} was removed from “{collection.title}”.")
+    return _after_team_change(request, collection)
+
+
+def _after_team_change(request: HttpRequest, collection: Collection) -> HttpResponse:
+    """Back to the members page, or, for an owner who just stepped down, to what they still see."""
+    if Collection.objects.managed_by(request.user).filter(pk=collection.pk).exists():
         return redirect("accounts:members", slug=collection.slug)
-    if leaving:
-        messages.success(request, f"You left “{collection.title}”.")
-        # Having left a private collection, the member list is no longer theirs to see.
-        return redirect("archive:collection_list")
-    messages.success(request, f"{user.get_username()} was removed from “{collection.title}”.")
-    return redirect("accounts:members", slug=collection.slug)
+    if Collection.objects.visible_to(request.user).filter(pk=collection.pk).exists():
+        return redirect(collection)
+    return redirect("archive:collection_list")
+
+
+@login_required
+@require_POST
+def collection_leave(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """A member leaves, from the collection's page (members do not see the members page)."""
+    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
+    if collection.role_of(request.user) is None:
+        # Public, or seen as a curator: there is no membership to leave.
+        messages.error(request, f"You are not a member of “{collection.title}”.")
+        return redirect(collection)
+    try:
+        collection.remove_member(request.user, actor=request.user)
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+        return redirect(collection)
+    messages.success(request, f"You left “{collection.title}”.")
+    if Collection.objects.visible_to(request.user).filter(pk=collection.pk).exists():
+        return redirect(collection)
+    return redirect("archive:collection_list")
 
 
 # --- API tokens -------------------------------------------------------------------------

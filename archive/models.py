@@ -102,6 +102,16 @@ class CollectionQuerySet(models.QuerySet):
             Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles)
         ).distinct()
 
+    def managed_by(self, user: User | AnonymousUser) -> CollectionQuerySet:
+        """Collections whose team the user manages: its owners, and curators."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self.all()
+        return self.filter(
+            Q(owner=user) | Q(memberships__user=user, memberships__role=Membership.Role.OWNER)
+        ).distinct()
+
 
 class Collection(models.Model):
     slug = models.SlugField(unique=True, max_length=80)
@@ -365,6 +375,12 @@ def unidecode_ascii(value: str) -> str:
     return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
 
 
+class CollectionEventQuerySet(models.QuerySet):
+    def for_history(self) -> CollectionEventQuerySet:
+        """What the history on the members page shows of each event, in one query."""
+        return self.select_related("actor", "subject", "previous_owner")
+
+
 class CollectionEvent(models.Model):
     """One change to a collection's team, for its history on the members page."""
 
@@ -405,6 +421,8 @@ class CollectionEvent(models.Model):
     role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
     previous_role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
 
+    objects = CollectionEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["collection", "-at"], name="collection_event_recent_idx")]
@@ -415,6 +433,35 @@ class CollectionEvent(models.Model):
     @classmethod
     def record(cls, collection: Collection, kind: str, **fields) -> CollectionEvent:
         return cls.objects.create(collection=collection, kind=kind, **fields)
+
+    @property
+    def sentence(self) -> str:
+        """What happened, as the history on the members page says it."""
+        actor = _name(self.actor, missing="A curator")
+        subject = _name(self.subject)
+        role = self.get_role_display().lower()
+        previous = self.get_previous_role_display().lower()
+        match self.kind:
+            case self.Kind.CREATED:
+                return f"{actor} created the collection."
+            case self.Kind.MEMBER_ADDED:
+                return f"{actor} added {subject} as {role}."
+            case self.Kind.ROLE_CHANGED:
+                return f"{actor} changed {subject}’s role from {previous} to {role}."
+            case self.Kind.MEMBER_REMOVED:
+                return f"{actor} removed {subject} ({previous})."
+            case self.Kind.MEMBER_LEFT:
+                return f"{subject} left the collection ({previous})."
+            case self.Kind.OWNERSHIP_TRANSFERRED:
+                return (
+                    f"{actor} made {subject} the collection’s owner in place of "
+                    f"{_name(self.previous_owner)}."
+                )
+        return f"{actor}: {self.get_kind_display()}."
+
+
+def _name(user, missing: str = "a deleted account") -> str:
+    return user.get_username() if user is not None else missing
 
 
 ROLE_RANK: dict[str, int] = {

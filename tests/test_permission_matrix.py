@@ -255,6 +255,7 @@ FILLS = {
     "member_add": _member_fills,
     "member_role": _member_fills,
     "member_remove": _member_fills,
+    "collection_leave": _member_fills,
     "download": lambda w: [
         ({"slug": slug, "fmt": fmt}, marker)
         for slug, marker in (("privcoll", "PRIVCOLLTITLE"), ("pubcoll", None))
@@ -379,8 +380,9 @@ WRITE_EXPECTATIONS = [
     ("annotator", "edit_metadata_private", 403),
     ("editor", "edit_metadata_private", 302),
     ("stranger", "edit_metadata_private", 404),
-    ("viewer", "add_member_private", 403),
-    ("stranger", "add_member_public", 403),
+    # A collection's team pages exist only for its owners: to everyone else they are 404.
+    ("viewer", "add_member_private", 404),
+    ("stranger", "add_member_public", 404),
     ("stranger", "add_member_private", 404),
 ]
 
