@@ -19,6 +19,17 @@ urlpatterns = [
         name="member_remove",
     ),
     path("collections/<slug:slug>/leave", views.collection_leave, name="collection_leave"),
+    path(
+        "collections/<slug:slug>/invitations/new",
+        views.invitation_create,
+        name="invitation_create",
+    ),
+    path(
+        "collections/<slug:slug>/invitations/<uuid:uuid>/revoke",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("join/<str:key>/", views.join, name="join"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<uuid:uuid>/revoke", views.token_revoke, name="token_revoke"),
 ]

@@ -1,25 +1,46 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
+from django.core.mail import send_mail
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.forms import ApiTokenForm, MemberAddForm, RegistrationForm, RoleForm
+from accounts.forms import (
+    ApiTokenForm,
+    InvitationForm,
+    MemberAddForm,
+    RegistrationForm,
+    RoleForm,
+)
 from accounts.models import ApiToken
-from archive.models import Collection, Membership, MembershipError
+from archive.models import (
+    INVITATIONS_EMAILED_PER_DAY,
+    Collection,
+    Invitation,
+    InvitationClosed,
+    Membership,
+    MembershipError,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 NEW_TOKEN_SESSION_KEY = "accounts:new_token"  # noqa: S105 (a session key name)
+NEW_INVITATION_SESSION_KEY = "accounts:new_invitation"
+EMAILED_INVITATION_VALID_FOR = timedelta(days=14)
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -60,23 +81,35 @@ def _managed_collection(request: HttpRequest, slug: str) -> Collection:
     )
 
 
+@never_cache
 @login_required
 @require_safe
 def members(request: HttpRequest, slug: str) -> HttpResponse:
     collection = _managed_collection(request, slug)
-    return _render_members(request, collection, MemberAddForm())
+    return _render_members(request, collection)
 
 
 def _render_members(
-    request: HttpRequest, collection: Collection, add_form: MemberAddForm, status: int = 200
+    request: HttpRequest,
+    collection: Collection,
+    add_form: MemberAddForm | None = None,
+    invitation_form: InvitationForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     history = Paginator(collection.events.for_history(), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    # A link just made is shown once, on the page the redirect lands on: only its hash is kept.
+    new_link = request.session.pop(NEW_INVITATION_SESSION_KEY, None)
+    if new_link is not None and new_link.get("collection") != collection.pk:
+        new_link = None
     context = {
         "collection": collection,
         "members": collection.roster(),
-        "add_form": add_form,
+        "add_form": add_form or MemberAddForm(),
+        "invitation_form": invitation_form or InvitationForm(),
+        "invitations": collection.invitations.open().select_related("created_by"),
+        "new_link": new_link,
         "roles": Membership.Role.choices,  # what RoleForm offers
         "history": history,
     }
@@ -89,17 +122,173 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     collection = _managed_collection(request, slug)
     form = MemberAddForm(request.POST)
     if form.is_valid():
-        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        found, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        if isinstance(found, str):
+            return _invite_by_email(request, collection, form, found, role)
         try:
-            collection.add_member(user, role, actor=request.user)
+            collection.add_member(found, role, actor=request.user)
         except MembershipError as exc:
             form.add_error("username", str(exc))
         else:
             messages.success(
-                request, f"{user.get_username()} joined “{collection.title}” as {role}."
+                request, f"{found.get_username()} joined “{collection.title}” as {role}."
             )
             return redirect("accounts:members", slug=collection.slug)
-    return _render_members(request, collection, form, status=400)
+    return _render_members(request, collection, add_form=form, status=400)
+
+
+def _invite_by_email(
+    request: HttpRequest, collection: Collection, form: MemberAddForm, address: str, role: str
+) -> HttpResponse:
+    """Send ``address`` an invitation: the same answer whether or not an account uses it."""
+    since = timezone.now() - timedelta(days=1)
+    emailed = collection.invitations.exclude(email="").filter(created_at__gte=since).count()
+    if emailed >= INVITATIONS_EMAILED_PER_DAY:
+        # A bound on how much mail one collection's owners can make Scholion send.
+        form.add_error(
+            "username",
+            f"This collection has e-mailed {INVITATIONS_EMAILED_PER_DAY} invitations in the "
+            "last day; send more tomorrow, or make an invitation link below and share it.",
+        )
+        return _render_members(request, collection, add_form=form, status=400)
+    invitation, key = Invitation.issue(
+        collection,
+        role=role,
+        created_by=request.user,
+        valid_for=EMAILED_INVITATION_VALID_FOR,
+        email=address,
+    )
+    context = {
+        "collection": collection,
+        "inviter": request.user,
+        "role": invitation.get_role_display().lower(),
+        "link": request.build_absolute_uri(reverse("accounts:join", args=[key])),
+        "expires_at": invitation.expires_at,
+    }
+    send_mail(
+        subject=f"An invitation to join “{collection.title}” on Scholion",
+        message=render_to_string("accounts/invitation_email.txt", context),
+        from_email=None,
+        recipient_list=[address],
+    )
+    messages.success(
+        request,
+        f"An invitation to join as {role} was e-mailed to {address}. They appear among the "
+        "members once they accept it.",
+    )
+    return redirect("accounts:members", slug=collection.slug)
+
+
+@login_required
+@require_POST
+def invitation_create(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    form = InvitationForm(request.POST)
+    if not form.is_valid():
+        return _render_members(request, collection, invitation_form=form, status=400)
+    invitation, key = Invitation.issue(
+        collection,
+        role=form.cleaned_data["role"],
+        created_by=request.user,
+        valid_for=form.cleaned_data["valid_for"],
+        max_uses=form.cleaned_data["max_uses"],
+    )
+    request.session[NEW_INVITATION_SESSION_KEY] = {
+        "collection": collection.pk,
+        "uuid": str(invitation.uuid),
+        "link": request.build_absolute_uri(reverse("accounts:join", args=[key])),
+    }
+    return redirect(reverse("accounts:members", args=[collection.slug]) + "#invitations")
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, uuid) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    invitation = get_object_or_404(collection.invitations.all(), uuid=uuid)
+    invitation.revoke(actor=request.user)
+    messages.success(request, f"Invitation link {invitation.prefix}… is revoked.")
+    return redirect(reverse("accounts:members", args=[collection.slug]) + "#invitations")
+
+
+# --- Joining through an invitation ------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, key: str) -> HttpResponse:
+    """Where an invitation link leads: join as the person logged in, or create an account
+    (even when self-registration is off: the link is the invitation).
+
+    Until the link is known to be open, the page names nothing: not the collection, not who
+    made the link."""
+    invitation = Invitation.objects.for_key(key)
+    if invitation is None:
+        return _no_referrer(
+            render(
+                request,
+                "accounts/join_closed.html",
+                {"reason": "This invitation link is not valid. Check that it was copied whole."},
+                status=404,
+            )
+        )
+    reason = invitation.closed_reason
+    if reason is not None:
+        return _no_referrer(
+            render(request, "accounts/join_closed.html", {"reason": reason}, status=410)
+        )
+    collection = invitation.collection
+    role = collection.role_of(request.user)
+    form = None
+    if request.user.is_authenticated:
+        if request.method == "POST" and role is None:
+            return _accept(request, invitation, request.user)
+    else:
+        form = RegistrationForm(request.POST or None, initial={"email": invitation.email})
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():
+                user = form.save()
+                response = _accept(request, invitation, user, new_account=True)
+                if response.status_code != 302:
+                    # Closed between the page and the form: the account is not made either.
+                    transaction.set_rollback(True)
+            return response
+    context = {
+        "invitation": invitation,
+        "collection": collection,
+        "current_role": role,
+        "form": form,
+    }
+    status = 400 if form is not None and form.errors else 200
+    return _no_referrer(render(request, "accounts/join.html", context, status=status))
+
+
+def _accept(request: HttpRequest, invitation: Invitation, user, new_account: bool = False):
+    try:
+        invitation.accept(user)
+    except InvitationClosed as exc:
+        return _no_referrer(
+            render(request, "accounts/join_closed.html", {"reason": str(exc)}, status=410)
+        )
+    except MembershipError:
+        # Joined some other way meanwhile: nothing is spent, and they are in.
+        pass
+    if new_account:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    collection = invitation.collection
+    greeting = f"Welcome, {user.get_username()}. " if new_account else ""
+    messages.success(
+        request,
+        f"{greeting}You joined “{collection.title}” as {invitation.get_role_display().lower()}.",
+    )
+    return redirect(collection)
+
+
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    # The page's address holds the key: no request it makes (style sheets, the next page)
+    # may carry it in a Referer header.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _member_user(username: str):

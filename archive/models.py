@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -192,7 +195,7 @@ class Collection(models.Model):
 
     # ``actor`` is who made the change, for the collection's history (None: the command line).
 
-    def add_member(self, user, role: str, *, actor=None) -> Membership:
+    def add_member(self, user, role: str, *, actor=None, invitation=None) -> Membership:
         _validate_role(role)
         with transaction.atomic():
             collection = self._locked()
@@ -203,7 +206,14 @@ class Collection(models.Model):
                 )
             membership = Membership.objects.create(collection=collection, user=user, role=role)
             CollectionEvent.record(
-                collection, CollectionEvent.Kind.MEMBER_ADDED, actor=actor, subject=user, role=role
+                collection,
+                CollectionEvent.Kind.INVITATION_USED
+                if invitation
+                else CollectionEvent.Kind.MEMBER_ADDED,
+                actor=actor,
+                subject=user,
+                role=role,
+                invitation=invitation,
             )
             return membership
 
@@ -378,7 +388,7 @@ def unidecode_ascii(value: str) -> str:
 class CollectionEventQuerySet(models.QuerySet):
     def for_history(self) -> CollectionEventQuerySet:
         """What the history on the members page shows of each event, in one query."""
-        return self.select_related("actor", "subject", "previous_owner")
+        return self.select_related("actor", "subject", "previous_owner", "invitation")
 
 
 class CollectionEvent(models.Model):
@@ -391,6 +401,9 @@ class CollectionEvent(models.Model):
         MEMBER_REMOVED = "member_removed", "Member removed"
         MEMBER_LEFT = "member_left", "Member left"
         OWNERSHIP_TRANSFERRED = "ownership_transferred", "Ownership transferred"
+        INVITATION_CREATED = "invitation_created", "Invitation made"
+        INVITATION_USED = "invitation_used", "Joined by invitation"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -420,6 +433,9 @@ class CollectionEvent(models.Model):
     )
     role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
     previous_role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
+    invitation = models.ForeignKey(
+        "Invitation", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
 
     objects = CollectionEventQuerySet.as_manager()
 
@@ -452,6 +468,12 @@ class CollectionEvent(models.Model):
                 return f"{actor} removed {subject} ({previous})."
             case self.Kind.MEMBER_LEFT:
                 return f"{subject} left the collection ({previous})."
+            case self.Kind.INVITATION_CREATED:
+                return f"{actor} made {self._invitation_phrase()}."
+            case self.Kind.INVITATION_USED:
+                return f"{subject} joined as {role} through {self._invitation_phrase()}."
+            case self.Kind.INVITATION_REVOKED:
+                return f"{actor} revoked {self._invitation_phrase()}."
             case self.Kind.OWNERSHIP_TRANSFERRED:
                 return (
                     f"{actor} made {subject} the collection’s owner in place of "
@@ -459,9 +481,182 @@ class CollectionEvent(models.Model):
                 )
         return f"{actor}: {self.get_kind_display()}."
 
+    def _invitation_phrase(self) -> str:
+        invitation = self.invitation
+        if invitation is None:
+            return "an invitation"
+        role = invitation.get_role_display().lower()
+        if invitation.email:
+            return f"an invitation e-mailed to {invitation.email} (as {role})"
+        return f"invitation link {invitation.prefix}… (as {role}, up to {invitation.max_uses} uses)"
+
 
 def _name(user, missing: str = "a deleted account") -> str:
     return user.get_username() if user is not None else missing
+
+
+INVITATION_SELECTOR_LENGTH = 12
+INVITATIONS_EMAILED_PER_DAY = 20
+
+
+def hash_invitation_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class InvitationClosed(Exception):
+    """The invitation cannot be used any more; the message says why, naming nothing."""
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> InvitationQuerySet:
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=timezone.now(), uses__lt=models.F("max_uses")
+        )
+
+    def for_key(self, raw: str) -> Invitation | None:
+        """The invitation whose link carries ``raw``, open or not; None for any other key.
+
+        Found by its selector (the key's first characters, not secret on their own), then the
+        whole key's hash compared in constant time, so that the answer's timing says nothing
+        about how much of a guessed key was right.
+        """
+        if len(raw) <= INVITATION_SELECTOR_LENGTH:
+            return None
+        candidate = (
+            self.select_related("collection", "created_by")
+            .filter(selector=raw[:INVITATION_SELECTOR_LENGTH])
+            .first()
+        )
+        if candidate is None:
+            return None
+        if not hmac.compare_digest(candidate.key_hash, hash_invitation_key(raw)):
+            return None
+        return candidate
+
+
+class Invitation(models.Model):
+    """A link that lets whoever holds it join a collection with a role: limited in time and
+    uses, revocable. Only its SHA-256 is stored; the link is shown once, when it is made."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(
+        max_length=20, choices=Membership.Role.choices, default=Membership.Role.ANNOTATOR
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The address it was e-mailed to; empty for a link the owner passes on themselves.
+    email = models.EmailField(blank=True)
+    selector = models.CharField(max_length=INVITATION_SELECTOR_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__gte=1) & Q(uses__lte=models.F("max_uses")),
+                name="invitation_uses_within_limit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.prefix}… to {self.collection} as {self.role}"
+
+    @property
+    def prefix(self) -> str:
+        # Enough to tell links apart on the members page; the key's other 30-odd characters
+        # stay secret.
+        return self.selector[:6]
+
+    @classmethod
+    def issue(
+        cls,
+        collection: Collection,
+        *,
+        role: str,
+        created_by,
+        valid_for,
+        max_uses: int = 1,
+        email: str = "",
+    ) -> tuple[Invitation, str]:
+        """Make an invitation; return it with its key, which is never stored."""
+        _validate_role(role)
+        raw = secrets.token_urlsafe(32)
+        with transaction.atomic():
+            invitation = cls.objects.create(
+                collection=collection,
+                role=role,
+                created_by=created_by,
+                expires_at=timezone.now() + valid_for,
+                max_uses=max_uses,
+                email=email,
+                selector=raw[:INVITATION_SELECTOR_LENGTH],
+                key_hash=hash_invitation_key(raw),
+            )
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.INVITATION_CREATED,
+                actor=created_by,
+                role=role,
+                invitation=invitation,
+            )
+        return invitation, raw
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the invitation can no longer be used, in plain words; None while it can."""
+        if self.revoked_at is not None:
+            return "This invitation link has been withdrawn by the person who made it."
+        if self.expires_at <= timezone.now():
+            return f"This invitation link expired on {self.expires_at:%Y-%m-%d}."
+        if self.uses >= self.max_uses:
+            return "This invitation link has already been used as many times as it allows."
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_reason is None
+
+    def revoke(self, *, actor=None) -> None:
+        with transaction.atomic():
+            if Invitation.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            ):
+                CollectionEvent.record(
+                    self.collection,
+                    CollectionEvent.Kind.INVITATION_REVOKED,
+                    actor=actor,
+                    role=self.role,
+                    invitation=self,
+                )
+        self.refresh_from_db(fields=["revoked_at"])
+
+    def accept(self, user) -> Membership:
+        """Make ``user`` a member with the invitation's role, spending one of its uses.
+
+        Raises InvitationClosed if it can no longer be used, MembershipError if the user
+        already belongs (which spends nothing).
+        """
+        with transaction.atomic():
+            # Locked, so that two people using the last use at once cannot both join.
+            current = Invitation.objects.select_for_update().get(pk=self.pk)
+            reason = current.closed_reason
+            if reason is not None:
+                raise InvitationClosed(reason)
+            membership = self.collection.add_member(
+                user, current.role, actor=user, invitation=current
+            )
+            Invitation.objects.filter(pk=self.pk).update(uses=models.F("uses") + 1)
+        self.refresh_from_db(fields=["uses"])
+        return membership
 
 
 ROLE_RANK: dict[str, int] = {

@@ -256,6 +256,13 @@ FILLS = {
     "member_role": _member_fills,
     "member_remove": _member_fills,
     "collection_leave": _member_fills,
+    "invitation_create": _member_fills,
+    "invitation_revoke": lambda w: [
+        ({"slug": "privcoll", "uuid": "6f1c1f9e-5d2a-4a53-9a8e-111111111111"}, "PRIVCOLLTITLE")
+    ],
+    # A link's key is the invitation: whoever holds a valid one may see the collection it
+    # names (tests/test_teams.py); a wrong one names nothing.
+    "join": lambda w: [({"key": "no-such-invitation-key-0123456789abcdef0123"}, None)],
     "download": lambda w: [
         ({"slug": slug, "fmt": fmt}, marker)
         for slug, marker in (("privcoll", "PRIVCOLLTITLE"), ("pubcoll", None))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from archive.models import Collection, CollectionEvent, Membership
+from archive.models import Collection, CollectionEvent, Invitation, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +125,13 @@ def team_requests(slug: str) -> list[tuple[str, str, dict]]:
         ("post", reverse("accounts:member_add", args=[slug]), {"username": "sam", "role": "owner"}),
         ("post", reverse("accounts:member_role", args=[slug, "maya"]), {"role": "owner"}),
         ("post", reverse("accounts:member_remove", args=[slug, "olive"]), {}),
+        ("post", reverse("accounts:invitation_create", args=[slug]), INVITATION_FORM),
+        ("post", reverse("accounts:invitation_revoke", args=[slug, REVOKE_UUID]), {}),
     ]
+
+
+INVITATION_FORM = {"role": "owner", "valid_for": "7", "max_uses": "5"}
+REVOKE_UUID = "6f1c1f9e-5d2a-4a53-9a8e-111111111111"
 
 
 def _send(client: Client, method: str, url: str, data: dict):
@@ -138,19 +148,28 @@ def public_collection(collection):
 @pytest.mark.parametrize("who", ["stranger", "member"])
 @pytest.mark.parametrize("visibility", ["private", "public"])
 def test_only_owners_reach_the_team_pages_and_others_learn_nothing(
-    client, request, collection, stranger, who, visibility
+    client, request, collection, stranger, owner, who, visibility
 ):
     if visibility == "public":
         collection.is_public = True
         collection.save()
+    invitation, _key = Invitation.issue(
+        collection, role="viewer", created_by=owner, valid_for=timedelta(days=1)
+    )
+    Invitation.objects.filter(pk=invitation.pk).update(uuid=REVOKE_UUID)
     client.force_login(request.getfixturevalue(who))
-    before = (roles(collection), CollectionEvent.objects.count())
+    before = (roles(collection), CollectionEvent.objects.count(), Invitation.objects.count())
     for method, url, data in team_requests(collection.slug):
         response = _send(client, method, url, data)
         missing = _send(client, method, url.replace("/field-notes/", "/no-such-thing/"), data)
         assert response.status_code == missing.status_code == 404, url
     collection.refresh_from_db()
-    assert (roles(collection), CollectionEvent.objects.count()) == before
+    assert (
+        roles(collection),
+        CollectionEvent.objects.count(),
+        Invitation.objects.count(),
+    ) == before
+    assert Invitation.objects.get().revoked_at is None
     assert collection.owner.username == "olive"
 
 
@@ -256,3 +275,337 @@ def test_members_page_reads_a_fixed_number_of_queries(
     with django_assert_num_queries(few):
         response = client.get(url)
     assert response.content.decode().count("data-username=") == 43
+
+
+# --- Invitation links ------------------------------------------------------------------------
+
+
+def join_url(key: str) -> str:
+    return reverse("accounts:join", args=[key])
+
+
+def invite(collection, owner, role="annotator", days=7, uses=1, email="") -> str:
+    _invitation, key = Invitation.issue(
+        collection,
+        role=role,
+        created_by=owner,
+        valid_for=timedelta(days=days),
+        max_uses=uses,
+        email=email,
+    )
+    return key
+
+
+def test_owner_makes_a_link_shown_once_and_stored_only_as_its_hash(client, owner, collection):
+    client.force_login(owner)
+    url = reverse("accounts:invitation_create", args=[collection.slug])
+    response = client.post(url, {"role": "viewer", "valid_for": "30", "max_uses": "3"})
+    assert response.status_code == 302
+    assert response["Location"].endswith("/members/#invitations")
+    page = client.get(response["Location"]).content.decode()
+    found = re.search(r'id="new-invitation-link" type="text" readonly value="([^"]+)"', page)
+    assert found is not None
+    link = found[1]
+    key = link.rsplit("/", 2)[-2]
+    assert link == "http://testserver" + join_url(key)
+    invitation = Invitation.objects.get()
+    assert (invitation.role, invitation.max_uses, invitation.uses) == ("viewer", 3, 0)
+    assert invitation.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    stored = [str(getattr(invitation, f.attname)) for f in Invitation._meta.concrete_fields]
+    assert not any(key in value for value in stored)
+    assert f"{invitation.prefix}…" in page and "0 of 3" in page
+    # Not shown again.
+    assert key not in client.get(response["Location"]).content.decode()
+    assert "made invitation link" in page
+
+
+def test_a_bad_invitation_form_says_what_is_wrong(client, owner, collection):
+    client.force_login(owner)
+    url = reverse("accounts:invitation_create", args=[collection.slug])
+    response = client.post(url, {"role": "viewer", "valid_for": "3650", "max_uses": "0"})
+    assert response.status_code == 400
+    assert "Ensure this value is greater than or equal to 1." in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_a_signed_in_user_joins_through_a_link(client, owner, collection, stranger):
+    key = invite(collection, owner, role="annotator", uses=2)
+    client.force_login(stranger)
+    page = client.get(join_url(key))
+    assert page.status_code == 200
+    assert page["Referrer-Policy"] == "no-referrer"
+    html = page.content.decode()
+    assert "Join “Field notes”" in html and "olive invites you" in html
+    assert "Join as sam" in html
+    response = client.post(join_url(key))
+    assert response.status_code == 302
+    assert response["Location"] == collection.get_absolute_url()
+    assert "You joined “Field notes” as annotator." in flash(response)
+    assert roles(collection)["sam"] == "annotator"
+    assert Invitation.objects.get().uses == 1
+    # Opening it again spends nothing.
+    again = client.post(join_url(key))
+    assert "You already belong to this collection, as annotator." in again.content.decode()
+    assert Invitation.objects.get().uses == 1
+    client.force_login(owner)
+    page = client.get(reverse("accounts:members", args=[collection.slug])).content.decode()
+    assert re.search(r"sam joined as annotator through invitation link \S+… \(as annotator", page)
+
+
+def test_someone_without_an_account_signs_up_through_a_link_with_registration_off(
+    client, owner, collection, settings, django_user_model
+):
+    settings.SCHOLION_SELF_REGISTRATION = False
+    assert client.get(reverse("accounts:register")).status_code == 404
+    key = invite(collection, owner, role="viewer")
+    page = client.get(join_url(key)).content.decode()
+    assert "Log in to join" in page and f"?next={join_url(key)}" in page
+    form = {
+        "username": "newcomer",
+        "email": "newcomer@example.org",
+        "password1": "a-long-pass-phrase-42",
+        "password2": "a-long-pass-phrase-42",
+    }
+    response = client.post(join_url(key), form)
+    assert response.status_code == 302
+    assert response["Location"] == collection.get_absolute_url()
+    assert "Welcome, newcomer. You joined “Field notes” as viewer." in flash(response)
+    assert roles(collection)["newcomer"] == "viewer"
+    assert client.get(collection.get_absolute_url()).status_code == 200  # logged in
+    # Used up: the next person is told so, and learns nothing of the collection.
+    client.logout()
+    closed = client.post(join_url(key), {**form, "username": "second", "email": "s@example.org"})
+    assert closed.status_code == 410
+    assert "already been used as many times as it allows" in closed.content.decode()
+    assert "Field notes" not in closed.content.decode()
+    assert not django_user_model.objects.filter(username="second").exists()
+
+
+def test_a_sign_up_with_mistakes_makes_no_account_and_spends_nothing(
+    client, owner, collection, django_user_model
+):
+    key = invite(collection, owner)
+    response = client.post(
+        join_url(key),
+        {"username": "x", "email": "olive@example.org", "password1": "a", "password2": "b"},
+    )
+    assert response.status_code == 400
+    assert "An account already uses this address." in response.content.decode()
+    assert not django_user_model.objects.filter(username="x").exists()
+    assert Invitation.objects.get().uses == 0
+
+
+@pytest.mark.parametrize(
+    ("close", "words"),
+    [
+        ("revoke", "This invitation link has been withdrawn by the person who made it."),
+        ("expire", "This invitation link expired on"),
+        ("use", "already been used as many times as it allows"),
+    ],
+)
+def test_closed_links_say_why_without_naming_the_collection(
+    client, owner, collection, member, stranger, close, words
+):
+    key = invite(collection, owner)
+    invitation = Invitation.objects.get()
+    if close == "revoke":
+        client.force_login(owner)
+        client.post(reverse("accounts:invitation_revoke", args=[collection.slug, invitation.uuid]))
+        assert Invitation.objects.get().revoked_at is not None
+    elif close == "expire":
+        Invitation.objects.update(expires_at=invitation.created_at - timedelta(seconds=1))
+    else:
+        Invitation.objects.update(uses=1)
+    for who in (None, stranger):
+        client.logout()
+        if who:
+            client.force_login(who)
+        for response in (client.get(join_url(key)), client.post(join_url(key))):
+            html = response.content.decode()
+            assert response.status_code == 410
+            assert words in html and "Ask whoever sent it for a new one." in html
+            assert "Field notes" not in html and "olive" not in html
+    assert "sam" not in roles(collection)
+
+
+def test_revoking_is_recorded_and_the_link_leaves_the_list(client, owner, collection):
+    invite(collection, owner)
+    invitation = Invitation.objects.get()
+    client.force_login(owner)
+    url = reverse("accounts:invitation_revoke", args=[collection.slug, invitation.uuid])
+    response = client.post(url)
+    assert f"Invitation link {invitation.prefix}… is revoked." in flash(response)
+    page = client.get(reverse("accounts:members", args=[collection.slug])).content.decode()
+    assert "No invitation links are open." in page
+    assert f"olive revoked invitation link {invitation.prefix}…" in page
+
+
+def test_an_invitation_of_another_collection_cannot_be_revoked_from_this_one(
+    client, owner, collection
+):
+    other = Collection.create_owned_by(owner, title="Other")
+    invite(other, owner)
+    invitation = Invitation.objects.get()
+    client.force_login(owner)
+    url = reverse("accounts:invitation_revoke", args=[collection.slug, invitation.uuid])
+    assert client.post(url).status_code == 404
+    assert Invitation.objects.get().revoked_at is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not-a-key",
+        "x" * 43,
+        # The right selector with the wrong rest: compared in constant time, still refused.
+        "SELECTOR" + "A" * 35,
+    ],
+)
+def test_a_wrong_key_is_404_and_names_nothing(client, owner, collection, stranger, key):
+    real = invite(collection, owner)
+    if key.startswith("SELECTOR"):
+        key = real[:12] + ("A" if real[12] != "A" else "B") + real[13:]
+    client.force_login(stranger)
+    for response in (client.get(join_url(key)), client.post(join_url(key))):
+        assert response.status_code == 404
+        assert "This invitation link is not valid." in response.content.decode()
+        assert "Field notes" not in response.content.decode()
+    assert "sam" not in roles(collection)
+
+
+def test_joining_needs_the_csrf_token(owner, collection, stranger):
+    key = invite(collection, owner)
+    assert csrf_client(stranger).post(join_url(key)).status_code == 403
+    visitor = Client(enforce_csrf_checks=True)
+    form = {
+        "username": "forged",
+        "email": "f@example.org",
+        "password1": "p-42-long-x",
+        "password2": "p-42-long-x",
+    }
+    assert visitor.post(join_url(key), form).status_code == 403
+    assert set(roles(collection)) == {"olive", "maya"}
+    assert Invitation.objects.get().uses == 0
+
+
+def test_an_emailed_invitation_is_accepted_once_from_the_mail(
+    client, owner, collection, mailoutbox, django_user_model
+):
+    client.force_login(owner)
+    client.post(
+        reverse("accounts:member_add", args=[collection.slug]),
+        {"username": "ruth@uni.example", "role": "editor"},
+    )
+    mail = mailoutbox[0]
+    assert mail.subject == "An invitation to join “Field notes” on Scholion"
+    assert (
+        "olive invites you to join the collection “Field notes” on Scholion as editor." in mail.body
+    )
+    found = re.search(r"http://testserver(/join/\S+/)", mail.body)
+    assert found is not None
+    link = found[1]
+    page = client.get(reverse("accounts:members", args=[collection.slug])).content.decode()
+    assert "e-mailed to ruth@uni.example" in page
+    assert "olive made an invitation e-mailed to ruth@uni.example (as editor)." in page
+    client.logout()
+    page = client.get(link).content.decode()
+    assert 'value="ruth@uni.example"' in page
+    response = client.post(
+        link,
+        {
+            "username": "ruth",
+            "email": "ruth@uni.example",
+            "password1": "a-long-pass-phrase-42",
+            "password2": "a-long-pass-phrase-42",
+        },
+    )
+    assert response.status_code == 302
+    assert roles(collection)["ruth"] == "editor"
+    client.logout()
+    assert client.get(link).status_code == 410
+
+
+def test_owners_can_email_only_so_many_invitations_a_day(client, owner, collection, mailoutbox):
+    from archive.models import INVITATIONS_EMAILED_PER_DAY
+
+    client.force_login(owner)
+    url = reverse("accounts:member_add", args=[collection.slug])
+    for i in range(INVITATIONS_EMAILED_PER_DAY):
+        assert (
+            client.post(url, {"username": f"p{i}@x.example", "role": "viewer"}).status_code == 302
+        )
+    response = client.post(url, {"username": "one.more@x.example", "role": "viewer"})
+    assert response.status_code == 400
+    assert "send more tomorrow" in response.content.decode()
+    assert len(mailoutbox) == INVITATIONS_EMAILED_PER_DAY
+
+
+def test_the_last_use_goes_to_one_person_only(owner, collection, stranger, member):
+    from archive.models import InvitationClosed
+
+    invite(collection, owner, uses=1)
+    invitation = Invitation.objects.get()
+    stale = Invitation.objects.get()  # as a second request read it, before the first joined
+    invitation.accept(stranger)
+    with pytest.raises(InvitationClosed):
+        stale.accept(owner.__class__.objects.create_user("late", "", "x"))
+    assert Invitation.objects.get().uses == 1
+
+
+# --- Curators in the admin -------------------------------------------------------------------
+
+
+def test_curators_see_invitations_and_history_in_the_admin_and_revoke_there(
+    client, curator, owner, collection
+):
+    invite(collection, owner)
+    invitation = Invitation.objects.get()
+    client.force_login(curator)
+    assert client.get("/admin/archive/invitation/").status_code == 200
+    assert client.get(f"/admin/archive/invitation/{invitation.pk}/change/").status_code == 200
+    page = client.get("/admin/archive/collectionevent/").content.decode()
+    assert "olive made invitation link" in page
+    response = client.post(
+        "/admin/archive/invitation/",
+        {"action": "revoke", "_selected_action": [invitation.pk]},
+    )
+    assert response.status_code == 302
+    assert Invitation.objects.get().revoked_at is not None
+    assert CollectionEvent.objects.filter(kind="invitation_revoked", actor=curator).exists()
+
+
+def test_membership_changes_in_the_admin_join_the_history(
+    client, curator, owner, member, collection, stranger
+):
+    client.force_login(curator)
+    maya = Membership.objects.get(collection=collection, user=member)
+    olive = Membership.objects.get(collection=collection, user=owner)
+    data = {
+        "slug": collection.slug,
+        "title": collection.title,
+        "description": "",
+        "owner": owner.pk,
+        "memberships-TOTAL_FORMS": "3",
+        "memberships-INITIAL_FORMS": "2",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-id": olive.pk,
+        "memberships-0-collection": collection.pk,
+        "memberships-0-user": owner.pk,
+        "memberships-0-role": "owner",
+        "memberships-1-id": maya.pk,
+        "memberships-1-collection": collection.pk,
+        "memberships-1-user": member.pk,
+        "memberships-1-role": "editor",
+        "memberships-2-collection": collection.pk,
+        "memberships-2-user": stranger.pk,
+        "memberships-2-role": "viewer",
+    }
+    response = client.post(f"/admin/archive/collection/{collection.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert roles(collection) == {"olive": "owner", "maya": "editor", "sam": "viewer"}
+    sentences = {e.sentence for e in CollectionEvent.objects.for_history()}
+    assert sentences == {
+        "cora added sam as viewer.",
+        "cora changed maya’s role from annotator to editor.",
+    }
