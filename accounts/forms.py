@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.models import ApiToken
-from archive.models import Membership, MembershipError
+from archive.models import Collection, Member, Membership, MembershipError
 
 
 class RegistrationForm(UserCreationForm):
@@ -108,3 +108,42 @@ class InvitationForm(forms.Form):
 
     def clean_valid_for(self) -> timedelta:
         return self.VALID_FOR[self.cleaned_data["valid_for"]]
+
+
+class TransferForm(forms.Form):
+    new_owner = forms.ChoiceField(label="New owner")
+    previous_owner_role = forms.ChoiceField(
+        label="The previous owner's role afterwards",
+        choices=Membership.Role.choices,
+        initial=Membership.Role.EDITOR,
+    )
+
+    def __init__(self, *args, collection: Collection, roster: list[Member], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.members = {m.user.get_username(): m.user for m in roster}
+        new_owner = self.fields["new_owner"]
+        assert isinstance(new_owner, forms.ChoiceField)
+        new_owner.choices = [
+            (m.user.get_username(), m.user.get_username())
+            for m in roster
+            if m.user.pk != collection.owner_id
+        ]
+
+    def clean_new_owner(self):
+        return self.members[self.cleaned_data["new_owner"]]
+
+
+class DeleteCollectionForm(forms.Form):
+    confirm = forms.CharField(label="Type the collection's short name to confirm")
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collection = collection
+        self.fields["confirm"].help_text = f"Its short name is “{collection.slug}”."
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip() != self.collection.slug:
+            raise forms.ValidationError(
+                f"Type “{self.collection.slug}” to delete the collection; nothing was deleted."
+            )
+        return self.cleaned_data["confirm"]

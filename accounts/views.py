@@ -20,10 +20,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.forms import (
     ApiTokenForm,
+    DeleteCollectionForm,
     InvitationForm,
     MemberAddForm,
     RegistrationForm,
     RoleForm,
+    TransferForm,
 )
 from accounts.models import ApiToken
 from archive.models import (
@@ -94,8 +96,11 @@ def _render_members(
     collection: Collection,
     add_form: MemberAddForm | None = None,
     invitation_form: InvitationForm | None = None,
+    transfer_form: TransferForm | None = None,
+    delete_form: DeleteCollectionForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    roster = collection.roster()
     history = Paginator(collection.events.for_history(), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -105,8 +110,10 @@ def _render_members(
         new_link = None
     context = {
         "collection": collection,
-        "members": collection.roster(),
+        "members": roster,
         "add_form": add_form or MemberAddForm(),
+        "transfer_form": transfer_form or TransferForm(collection=collection, roster=roster),
+        "delete_form": delete_form or DeleteCollectionForm(collection=collection),
         "invitation_form": invitation_form or InvitationForm(),
         "invitations": collection.invitations.open().select_related("created_by"),
         "new_link": new_link,
@@ -211,6 +218,68 @@ def invitation_revoke(request: HttpRequest, slug: str, uuid) -> HttpResponse:
     return redirect(reverse("accounts:members", args=[collection.slug]) + "#invitations")
 
 
+# --- Ownership, archiving, deleting --------------------------------------------------------
+
+
+@login_required
+@require_POST
+def collection_transfer(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    form = TransferForm(request.POST, collection=collection, roster=collection.roster())
+    if not form.is_valid():
+        return _render_members(request, collection, transfer_form=form, status=400)
+    new_owner = form.cleaned_data["new_owner"]
+    try:
+        collection.transfer_ownership(
+            new_owner,
+            actor=request.user,
+            previous_owner_role=form.cleaned_data["previous_owner_role"],
+        )
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{new_owner.get_username()} now owns “{collection.title}”.")
+    return _after_team_change(request, collection)
+
+
+@login_required
+@require_POST
+def collection_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    if collection.set_archived(True, actor=request.user):
+        messages.success(
+            request,
+            f"“{collection.title}” is archived: it can be read and exported, and takes no new "
+            "annotations or sources. Reopen it from this page.",
+        )
+    return redirect("accounts:members", slug=collection.slug)
+
+
+@login_required
+@require_POST
+def collection_reopen(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    if collection.set_archived(False, actor=request.user):
+        messages.success(request, f"“{collection.title}” is open to annotations again.")
+    return redirect("accounts:members", slug=collection.slug)
+
+
+@login_required
+@require_POST
+def collection_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = _managed_collection(request, slug)
+    form = DeleteCollectionForm(request.POST, collection=collection)
+    if not form.is_valid():
+        return _render_members(request, collection, delete_form=form, status=400)
+    try:
+        collection.delete_if_empty()
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:members", slug=collection.slug)
+    messages.success(request, f"“{collection.title}” is deleted.")
+    return redirect("archive:collection_list")
+
+
 # --- Joining through an invitation ------------------------------------------------------
 
 
@@ -285,9 +354,10 @@ def _accept(request: HttpRequest, invitation: Invitation, user, new_account: boo
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
-    # The page's address holds the key: no request it makes (style sheets, the next page)
-    # may carry it in a Referer header.
-    response["Referrer-Policy"] = "no-referrer"
+    # The page's address holds the key: a request it makes (style sheets, the next page)
+    # names only the origin in its Referer. Not "no-referrer": under it browsers send
+    # "Origin: null" with the form, which CSRF protection rightly refuses.
+    response["Referrer-Policy"] = "strict-origin"
     return response
 
 

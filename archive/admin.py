@@ -376,10 +376,19 @@ class MembershipInline(admin.TabularInline):
 class CollectionAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "owner", "is_public", "source_count", "created_at"]
     list_select_related = ["owner"]
-    list_filter = ["is_public"]
+    list_filter = ["is_public", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "slug", "description", "owner__username"]
     prepopulated_fields = {"slug": ["title"]}
-    fields = ["slug", "title", "description", "owner", "is_public", "sources", "created_at"]
+    fields = [
+        "slug",
+        "title",
+        "description",
+        "owner",
+        "is_public",
+        "archived_at",
+        "sources",
+        "created_at",
+    ]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["owner", "sources"]
     inlines = [MembershipInline]
@@ -401,7 +410,7 @@ class CollectionAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             CollectionEvent.record(obj, CollectionEvent.Kind.CREATED, actor=request.user)
-        elif previous_owner is not None:
+        if previous_owner is not None:
             CollectionEvent.record(
                 obj,
                 CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
@@ -409,6 +418,11 @@ class CollectionAdmin(admin.ModelAdmin):
                 subject=obj.owner,
                 previous_owner=previous_owner,
             )
+        if change and "archived_at" in form.changed_data:
+            kind = (
+                CollectionEvent.Kind.ARCHIVED if obj.archived_at else CollectionEvent.Kind.REOPENED
+            )
+            CollectionEvent.record(obj, kind, actor=request.user)
 
     def save_formset(self, request, form, formset, change) -> None:
         previous = {f.instance.pk: f.initial.get("role") for f in formset.forms if f.instance.pk}

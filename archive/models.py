@@ -102,7 +102,8 @@ class CollectionQuerySet(models.QuerySet):
             return self.all()
         roles = [Membership.Role.EDITOR, Membership.Role.OWNER]
         return self.filter(
-            Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles)
+            Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles),
+            archived_at__isnull=True,
         ).distinct()
 
     def managed_by(self, user: User | AnonymousUser) -> CollectionQuerySet:
@@ -131,6 +132,8 @@ class Collection(models.Model):
         "Source", related_name="collections", blank=True
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Archived: kept as it is, to read and export, closed to new annotations and sources.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = CollectionQuerySet.as_manager()
 
@@ -264,6 +267,70 @@ class Collection(models.Model):
                 previous_role=previous,
             )
             collection._hand_over_ownership(user, actor=actor)
+
+    def transfer_ownership(self, new_owner, *, actor=None, previous_owner_role: str) -> None:
+        """Make a member the collection's owner; the previous owner stays with the role given."""
+        _validate_role(previous_owner_role)
+        with transaction.atomic():
+            collection = self._locked()
+            previous = collection.owner
+            if new_owner.pk == previous.pk:
+                raise MembershipError(f"{new_owner.get_username()} already owns “{self.title}”.")
+            if collection.role_of(new_owner) is None:
+                raise MembershipError(
+                    f"{new_owner.get_username()} is not a member of “{collection.title}”: "
+                    "add them first."
+                )
+            Membership.objects.update_or_create(
+                collection=collection, user=new_owner, defaults={"role": Membership.Role.OWNER}
+            )
+            Membership.objects.update_or_create(
+                collection=collection, user=previous, defaults={"role": previous_owner_role}
+            )
+            collection.owner = new_owner
+            collection.save(update_fields=["owner"])
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
+                actor=actor,
+                subject=new_owner,
+                previous_owner=previous,
+                role=previous_owner_role,
+            )
+        self.owner = new_owner
+
+    def set_archived(self, archived: bool, *, actor=None) -> bool:
+        """Archive the collection (or reopen it); False if it already was."""
+        with transaction.atomic():
+            changed = (
+                Collection.objects.filter(pk=self.pk, archived_at__isnull=archived).update(
+                    archived_at=timezone.now() if archived else None
+                )
+                > 0
+            )
+            if changed:
+                kind = CollectionEvent.Kind.ARCHIVED if archived else CollectionEvent.Kind.REOPENED
+                CollectionEvent.record(self, kind, actor=actor)
+        self.refresh_from_db(fields=["archived_at"])
+        return changed
+
+    def delete_if_empty(self) -> None:
+        """Delete the collection, its team and history; only while it holds nothing."""
+        with transaction.atomic():
+            collection = self._locked()
+            count = collection.sources.count()
+            if count:
+                raise MembershipError(
+                    f"“{collection.title}” holds {count} source{'s' if count != 1 else ''}: "
+                    "only an empty collection can be deleted. Archive it instead."
+                )
+            try:
+                collection.delete()
+            except models.ProtectedError:
+                raise MembershipError(
+                    f"Annotations still belong to “{collection.title}”: only an empty "
+                    "collection can be deleted. Archive it instead."
+                ) from None
 
     def _owner_ids(self) -> set[int]:
         ids = set(
@@ -404,6 +471,8 @@ class CollectionEvent(models.Model):
         INVITATION_CREATED = "invitation_created", "Invitation made"
         INVITATION_USED = "invitation_used", "Joined by invitation"
         INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        ARCHIVED = "archived", "Collection archived"
+        REOPENED = "reopened", "Collection reopened"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -475,10 +544,15 @@ class CollectionEvent(models.Model):
             case self.Kind.INVITATION_REVOKED:
                 return f"{actor} revoked {self._invitation_phrase()}."
             case self.Kind.OWNERSHIP_TRANSFERRED:
+                stays = f", who stays as {role}" if role else ""
                 return (
                     f"{actor} made {subject} the collection’s owner in place of "
-                    f"{_name(self.previous_owner)}."
+                    f"{_name(self.previous_owner)}{stays}."
                 )
+            case self.Kind.ARCHIVED:
+                return f"{actor} archived the collection (closed to new annotations)."
+            case self.Kind.REOPENED:
+                return f"{actor} reopened the collection."
         return f"{actor}: {self.get_kind_display()}."
 
     def _invitation_phrase(self) -> str:

@@ -129,7 +129,7 @@ def test_member_list_query_count_does_not_grow_with_members(
         user = django_user_model.objects.create_user(f"reader{i}", f"r{i}@example.org", "x")
         collection.add_member(user, "viewer", actor=owner)
         collection.change_role(user, "annotator", actor=owner)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = client.get(members_url(collection))
     assert response.content.decode().count("data-username=") == 32
 

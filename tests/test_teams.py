@@ -127,6 +127,14 @@ def team_requests(slug: str) -> list[tuple[str, str, dict]]:
         ("post", reverse("accounts:member_remove", args=[slug, "olive"]), {}),
         ("post", reverse("accounts:invitation_create", args=[slug]), INVITATION_FORM),
         ("post", reverse("accounts:invitation_revoke", args=[slug, REVOKE_UUID]), {}),
+        (
+            "post",
+            reverse("accounts:collection_transfer", args=[slug]),
+            {"new_owner": "maya", "previous_owner_role": "viewer"},
+        ),
+        ("post", reverse("accounts:collection_archive", args=[slug]), {}),
+        ("post", reverse("accounts:collection_reopen", args=[slug]), {}),
+        ("post", reverse("accounts:collection_delete", args=[slug]), {"confirm": slug}),
     ]
 
 
@@ -171,6 +179,7 @@ def test_only_owners_reach_the_team_pages_and_others_learn_nothing(
     ) == before
     assert Invitation.objects.get().revoked_at is None
     assert collection.owner.username == "olive"
+    assert collection.archived_at is None
 
 
 def test_visitors_are_sent_to_log_in_for_every_team_page(client, public_collection):
@@ -333,7 +342,7 @@ def test_a_signed_in_user_joins_through_a_link(client, owner, collection, strang
     client.force_login(stranger)
     page = client.get(join_url(key))
     assert page.status_code == 200
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "strict-origin"
     html = page.content.decode()
     assert "Join “Field notes”" in html and "olive invites you" in html
     assert "Join as sam" in html
@@ -609,3 +618,127 @@ def test_membership_changes_in_the_admin_join_the_history(
         "cora added sam as viewer.",
         "cora changed maya’s role from annotator to editor.",
     }
+
+
+# --- Ownership, archiving, deleting ----------------------------------------------------------
+
+
+def test_owner_hands_the_collection_to_a_member(client, owner, member, collection):
+    client.force_login(owner)
+    url = reverse("accounts:collection_transfer", args=[collection.slug])
+    response = client.post(url, {"new_owner": "maya", "previous_owner_role": "annotator"})
+    assert response.status_code == 302
+    assert "maya now owns “Field notes”." in flash(response)
+    collection.refresh_from_db()
+    assert collection.owner == member
+    assert roles(collection) == {"olive": "annotator", "maya": "owner"}
+    # Olive no longer manages the team: back to the collection's page, and the members page is
+    # now 404 to her; Maya sees the transfer in the history.
+    assert response["Location"] == collection.get_absolute_url()
+    assert client.get(reverse("accounts:members", args=[collection.slug])).status_code == 404
+    client.force_login(member)
+    page = client.get(reverse("accounts:members", args=[collection.slug])).content.decode()
+    assert (
+        "olive made maya the collection’s owner in place of olive, who stays as annotator." in page
+    )
+
+
+def test_ownership_goes_only_to_a_member(client, owner, collection, stranger):
+    client.force_login(owner)
+    url = reverse("accounts:collection_transfer", args=[collection.slug])
+    response = client.post(url, {"new_owner": "sam", "previous_owner_role": "editor"})
+    assert response.status_code == 400
+    assert (
+        "Select a valid choice. sam is not one of the available choices."
+        in response.content.decode()
+    )
+    collection.refresh_from_db()
+    assert collection.owner == owner and "sam" not in roles(collection)
+
+
+def test_owner_archives_and_reopens_and_members_cannot_annotate_meanwhile(
+    client, owner, member, collection, demo_source
+):
+    from annotations.models import Annotation
+
+    assert Annotation.can_annotate(member, demo_source)
+    client.force_login(owner)
+    response = client.post(reverse("accounts:collection_archive", args=[collection.slug]))
+    assert response.status_code == 302
+    collection.refresh_from_db()
+    assert collection.archived_at is not None
+    assert not Annotation.can_annotate(member, demo_source)
+    assert not Collection.objects.writable_by(owner).filter(pk=collection.pk).exists()
+    page = client.get(collection.get_absolute_url()).content.decode()
+    assert "closed to new annotations" in page
+    # The reading page offers no editor to the member.
+    client.force_login(member)
+    assert client.get(collection.get_absolute_url()).status_code == 200
+    client.force_login(owner)
+    client.post(reverse("accounts:collection_reopen", args=[collection.slug]))
+    collection.refresh_from_db()
+    assert collection.archived_at is None
+    assert Annotation.can_annotate(member, demo_source)
+    kinds = list(CollectionEvent.objects.values_list("kind", flat=True))
+    assert kinds[:2] == ["reopened", "archived"]
+
+
+def test_an_archived_collection_refuses_new_annotations_through_the_api(
+    client, member, collection, demo_source
+):
+    import json
+
+    collection.set_archived(True)
+    client.force_login(member)
+    doc = {
+        "type": "Annotation",
+        "target": {
+            "source": f"http://testserver/sources/{demo_source.uuid}/",
+            "selector": [{"type": "TextPositionSelector", "start": 0, "end": 4}],
+        },
+    }
+    response = client.post("/api/annotations/", json.dumps(doc), content_type="application/json")
+    assert response.status_code == 403
+
+
+def test_owner_deletes_an_empty_collection_after_typing_its_name(client, owner, collection):
+    invite(collection, owner)
+    client.force_login(owner)
+    url = reverse("accounts:collection_delete", args=[collection.slug])
+    wrong = client.post(url, {"confirm": "field"})
+    assert wrong.status_code == 400
+    assert (
+        "Type “field-notes” to delete the collection; nothing was deleted."
+        in wrong.content.decode()
+    )
+    assert Collection.objects.filter(pk=collection.pk).exists()
+    response = client.post(url, {"confirm": "field-notes"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("archive:collection_list")
+    assert "“Field notes” is deleted." in flash(response)
+    assert not Collection.objects.exists()
+    assert not Invitation.objects.exists() and not Membership.objects.exists()
+
+
+def test_a_collection_with_sources_is_not_deleted(client, owner, collection, demo_source):
+    client.force_login(owner)
+    page = client.get(reverse("accounts:members", args=[collection.slug])).content.decode()
+    assert "Only an empty collection can be deleted" in page
+    url = reverse("accounts:collection_delete", args=[collection.slug])
+    response = client.post(url, {"confirm": "field-notes"})
+    assert (
+        "“Field notes” holds 1 source: only an empty collection can be deleted."
+        in flash(response)[0]
+    )
+    assert Collection.objects.filter(pk=collection.pk).exists()
+
+
+def test_a_collection_whose_annotations_remain_is_not_deleted(owner, collection, demo_source):
+    from annotations.models import Annotation
+    from archive.models import MembershipError
+
+    Annotation.create_anchored(author=owner, source=demo_source, start=0, end=4)
+    collection.sources.clear()
+    with pytest.raises(MembershipError, match="Annotations still belong to “Field notes”"):
+        collection.delete_if_empty()
+    assert Collection.objects.filter(pk=collection.pk).exists()
