@@ -742,3 +742,56 @@ def test_a_collection_whose_annotations_remain_is_not_deleted(owner, collection,
     with pytest.raises(MembershipError, match="Annotations still belong to “Field notes”"):
         collection.delete_if_empty()
     assert Collection.objects.filter(pk=collection.pk).exists()
+
+
+# --- Leaving ---------------------------------------------------------------------------------
+
+
+def test_leaving_is_for_members_only_and_needs_the_csrf_token(client, collection, member, stranger):
+    url = reverse("accounts:collection_leave", args=[collection.slug])
+    # A visitor is sent to log in; a stranger to a private collection gets its 404.
+    response = client.post(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    client.force_login(stranger)
+    assert client.post(url).status_code == 404
+    assert csrf_client(member).post(url).status_code == 403
+    assert roles(collection) == {"olive": "owner", "maya": "annotator"}
+    client.force_login(member)
+    response = client.post(url)
+    assert response["Location"] == reverse("archive:collection_list")
+    assert roles(collection) == {"olive": "owner"}
+    event = CollectionEvent.objects.get()
+    assert event.sentence == "maya left the collection (annotator)."
+
+
+def test_a_stranger_cannot_leave_a_public_collection_they_never_joined(
+    client, stranger, public_collection
+):
+    client.force_login(stranger)
+    response = client.post(reverse("accounts:collection_leave", args=[public_collection.slug]))
+    assert response.status_code == 302
+    assert "You are not a member of “Field notes”." in flash(response)
+    assert not CollectionEvent.objects.exists()
+
+
+def test_a_link_closing_while_the_form_is_sent_makes_no_account(
+    client, owner, collection, django_user_model, monkeypatch
+):
+    from archive.models import InvitationClosed
+
+    key = invite(collection, owner)
+
+    def closed_meanwhile(self, user):
+        raise InvitationClosed("This invitation link has been withdrawn by the person who made it.")
+
+    monkeypatch.setattr(Invitation, "accept", closed_meanwhile)
+    form = {
+        "username": "late",
+        "email": "late@example.org",
+        "password1": "a-long-pass-phrase-42",
+        "password2": "a-long-pass-phrase-42",
+    }
+    response = client.post(join_url(key), form)
+    assert response.status_code == 410
+    assert not django_user_model.objects.filter(username="late").exists()
+    assert "_auth_user_id" not in client.session
