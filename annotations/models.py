@@ -535,7 +535,8 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
 
         writers = [Membership.Role.ANNOTATOR, Membership.Role.EDITOR, Membership.Role.OWNER]
         return (
-            Collection.objects.filter(sources=source)
+            # An archived collection takes no new annotations.
+            Collection.objects.filter(sources=source, archived_at__isnull=True)
             .filter(Q(owner=user) | Q(memberships__user=user, memberships__role__in=writers))
             .order_by("title", "pk")
             .first()

@@ -7,6 +7,7 @@ provenance are shown read-only: a source's bytes arrive only through archiving
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import TYPE_CHECKING, TypedDict
@@ -27,7 +28,15 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
-from archive.models import Capture, Collection, FixityCheck, Membership, Source
+from archive.models import (
+    Capture,
+    Collection,
+    CollectionEvent,
+    FixityCheck,
+    Invitation,
+    Membership,
+    Source,
+)
 from archive.signals import source_written
 
 if TYPE_CHECKING:
@@ -367,10 +376,19 @@ class MembershipInline(admin.TabularInline):
 class CollectionAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "owner", "is_public", "source_count", "created_at"]
     list_select_related = ["owner"]
-    list_filter = ["is_public"]
+    list_filter = ["is_public", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "slug", "description", "owner__username"]
     prepopulated_fields = {"slug": ["title"]}
-    fields = ["slug", "title", "description", "owner", "is_public", "sources", "created_at"]
+    fields = [
+        "slug",
+        "title",
+        "description",
+        "owner",
+        "is_public",
+        "archived_at",
+        "sources",
+        "created_at",
+    ]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["owner", "sources"]
     inlines = [MembershipInline]
@@ -382,6 +400,105 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.display(description="sources", ordering="source_total")
     def source_count(self, obj: CountedCollection) -> int:
         return obj.source_total
+
+    # Changes made here join the collection's history, as the members page's do.
+
+    def save_model(self, request, obj, form, change) -> None:
+        previous_owner = None
+        if change and "owner" in form.changed_data:
+            previous_owner = Collection.objects.get(pk=obj.pk).owner
+        super().save_model(request, obj, form, change)
+        if not change:
+            CollectionEvent.record(obj, CollectionEvent.Kind.CREATED, actor=request.user)
+        if previous_owner is not None:
+            CollectionEvent.record(
+                obj,
+                CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
+                actor=request.user,
+                subject=obj.owner,
+                previous_owner=previous_owner,
+            )
+        if change and "archived_at" in form.changed_data:
+            kind = (
+                CollectionEvent.Kind.ARCHIVED if obj.archived_at else CollectionEvent.Kind.REOPENED
+            )
+            CollectionEvent.record(obj, kind, actor=request.user)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        previous = {f.instance.pk: f.initial.get("role") for f in formset.forms if f.instance.pk}
+        super().save_formset(request, form, formset, change)
+        if formset.model is not Membership:
+            return
+        record = functools.partial(CollectionEvent.record, form.instance, actor=request.user)
+        for m in formset.new_objects:
+            record(CollectionEvent.Kind.MEMBER_ADDED, subject=m.user, role=m.role)
+        for m, _fields in formset.changed_objects:
+            if m.role != previous.get(m.pk):
+                kind = CollectionEvent.Kind.ROLE_CHANGED
+                record(kind, subject=m.user, role=m.role, previous_role=previous.get(m.pk) or "")
+        for m in formset.deleted_objects:
+            record(CollectionEvent.Kind.MEMBER_REMOVED, subject=m.user, previous_role=m.role)
+
+
+INVITATION_FIELDS = (
+    "collection",
+    "role",
+    "email",
+    "created_by",
+    "created_at",
+    "expires_at",
+    "max_uses",
+    "uses",
+    "revoked_at",
+)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitation links, read-only but for revoking: a link's key exists only when it is made
+    and must reach its maker, so links are made on the collection's members page (which
+    curators reach for every collection)."""
+
+    list_display = ["prefix", "collection", "role", "email", "uses", "max_uses", "expires_at"]
+    list_select_related = ["collection"]
+    list_filter = ["role"]
+    search_fields = ["collection__title", "collection__slug", "email", "selector"]
+    readonly_fields = INVITATION_FIELDS
+    fields = INVITATION_FIELDS
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected invitations")
+    def revoke(self, request, queryset) -> None:
+        for invitation in queryset.filter(revoked_at__isnull=True).select_related("collection"):
+            invitation.revoke(actor=request.user)
+
+
+@admin.register(CollectionEvent)
+class CollectionEventAdmin(admin.ModelAdmin):
+    """A collection's team history: a record, so nobody edits or deletes it here."""
+
+    list_display = ["at", "collection", "sentence"]
+    list_select_related = ["collection", "actor", "subject", "previous_owner", "invitation"]
+    list_filter = ["kind"]
+    search_fields = [
+        "collection__title",
+        "collection__slug",
+        "actor__username",
+        "subject__username",
+    ]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Capture)

@@ -219,3 +219,16 @@ class SourceMetadataForm(forms.ModelForm):
         value = self.cleaned_data["isbn"].strip()
         validate_isbn(value)
         return normalise_isbn(value)
+
+
+class CollectionForm(forms.ModelForm):
+    class Meta:
+        model = Collection
+        fields = ["title", "description", "is_public"]
+        labels = {"is_public": "Public"}
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+        help_texts = {
+            "description": "What the collection gathers and why; shown on its page.",
+            "is_public": "Anyone, including visitors who are not logged in, may read its sources "
+            "and the annotations shared with it. Leave unticked to keep it to its members.",
+        }

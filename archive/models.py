@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.text import slugify
 
 from archive.jobs import Job
 
@@ -101,7 +105,18 @@ class CollectionQuerySet(models.QuerySet):
             return self.all()
         roles = [Membership.Role.EDITOR, Membership.Role.OWNER]
         return self.filter(
-            Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles)
+            Q(owner=user) | Q(memberships__user=user, memberships__role__in=roles),
+            archived_at__isnull=True,
+        ).distinct()
+
+    def managed_by(self, user: User | AnonymousUser) -> CollectionQuerySet:
+        """Collections whose team the user manages: its owners, and curators."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self.all()
+        return self.filter(
+            Q(owner=user) | Q(memberships__user=user, memberships__role=Membership.Role.OWNER)
         ).distinct()
 
 
@@ -120,6 +135,8 @@ class Collection(models.Model):
         "Source", related_name="collections", blank=True
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Archived: kept as it is, to read and export, closed to new annotations and sources.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = CollectionQuerySet.as_manager()
 
@@ -131,6 +148,23 @@ class Collection(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("search:collection_detail", args=[self.slug])
+
+    @classmethod
+    def create_owned_by(
+        cls, owner, *, title: str, description: str = "", is_public: bool = False
+    ) -> Collection:
+        """A new collection with ``owner`` as its owner, under a slug made from its title."""
+        with transaction.atomic():
+            collection = cls.objects.create(
+                slug=unique_collection_slug(title),
+                title=title,
+                description=description,
+                owner=owner,
+                is_public=is_public,
+            )
+            Membership.objects.create(collection=collection, user=owner, role=Membership.Role.OWNER)
+            CollectionEvent.record(collection, CollectionEvent.Kind.CREATED, actor=owner)
+        return collection
 
     def role_of(self, user: User | AnonymousUser) -> str | None:
         if not user.is_authenticated:
@@ -165,7 +199,9 @@ class Collection(models.Model):
             return True
         return self.role_of(user) == Membership.Role.OWNER
 
-    def add_member(self, user, role: str) -> Membership:
+    # ``actor`` is who made the change, for the collection's history (None: the command line).
+
+    def add_member(self, user, role: str, *, actor=None, invitation=None) -> Membership:
         _validate_role(role)
         with transaction.atomic():
             collection = self._locked()
@@ -174,13 +210,25 @@ class Collection(models.Model):
                     f"{user.get_username()} is already a member of “{collection.title}”; "
                     "change their role instead."
                 )
-            return Membership.objects.create(collection=collection, user=user, role=role)
+            membership = Membership.objects.create(collection=collection, user=user, role=role)
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.INVITATION_USED
+                if invitation
+                else CollectionEvent.Kind.MEMBER_ADDED,
+                actor=actor,
+                subject=user,
+                role=role,
+                invitation=invitation,
+            )
+            return membership
 
-    def change_role(self, user, role: str) -> None:
+    def change_role(self, user, role: str, *, actor=None) -> None:
         _validate_role(role)
         with transaction.atomic():
             collection = self._locked()
-            if not collection._is_member(user):
+            previous = collection.role_of(user)
+            if previous is None:
                 raise MembershipError(
                     f"{user.get_username()} is not a member of “{collection.title}”."
                 )
@@ -189,19 +237,103 @@ class Collection(models.Model):
             Membership.objects.update_or_create(
                 collection=collection, user=user, defaults={"role": role}
             )
+            if previous != role:
+                CollectionEvent.record(
+                    collection,
+                    CollectionEvent.Kind.ROLE_CHANGED,
+                    actor=actor,
+                    subject=user,
+                    role=role,
+                    previous_role=previous,
+                )
             if role != Membership.Role.OWNER:
-                collection._hand_over_ownership(user)
+                collection._hand_over_ownership(user, actor=actor)
 
-    def remove_member(self, user) -> None:
+    def remove_member(self, user, *, actor=None) -> None:
         with transaction.atomic():
             collection = self._locked()
-            if not collection._is_member(user):
+            previous = collection.role_of(user)
+            if previous is None:
                 raise MembershipError(
                     f"{user.get_username()} is not a member of “{collection.title}”."
                 )
             collection._refuse_last_owner(user, "removed")
             Membership.objects.filter(collection=collection, user=user).delete()
-            collection._hand_over_ownership(user)
+            leaving = actor is not None and actor.pk == user.pk
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.MEMBER_LEFT
+                if leaving
+                else CollectionEvent.Kind.MEMBER_REMOVED,
+                actor=actor,
+                subject=user,
+                previous_role=previous,
+            )
+            collection._hand_over_ownership(user, actor=actor)
+
+    def transfer_ownership(self, new_owner, *, actor=None, previous_owner_role: str) -> None:
+        """Make a member the collection's owner; the previous owner stays with the role given."""
+        _validate_role(previous_owner_role)
+        with transaction.atomic():
+            collection = self._locked()
+            previous = collection.owner
+            if new_owner.pk == previous.pk:
+                raise MembershipError(f"{new_owner.get_username()} already owns “{self.title}”.")
+            if collection.role_of(new_owner) is None:
+                raise MembershipError(
+                    f"{new_owner.get_username()} is not a member of “{collection.title}”: "
+                    "add them first."
+                )
+            Membership.objects.update_or_create(
+                collection=collection, user=new_owner, defaults={"role": Membership.Role.OWNER}
+            )
+            Membership.objects.update_or_create(
+                collection=collection, user=previous, defaults={"role": previous_owner_role}
+            )
+            collection.owner = new_owner
+            collection.save(update_fields=["owner"])
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
+                actor=actor,
+                subject=new_owner,
+                previous_owner=previous,
+                role=previous_owner_role,
+            )
+        self.owner = new_owner
+
+    def set_archived(self, archived: bool, *, actor=None) -> bool:
+        """Archive the collection (or reopen it); False if it already was."""
+        with transaction.atomic():
+            changed = (
+                Collection.objects.filter(pk=self.pk, archived_at__isnull=archived).update(
+                    archived_at=timezone.now() if archived else None
+                )
+                > 0
+            )
+            if changed:
+                kind = CollectionEvent.Kind.ARCHIVED if archived else CollectionEvent.Kind.REOPENED
+                CollectionEvent.record(self, kind, actor=actor)
+        self.refresh_from_db(fields=["archived_at"])
+        return changed
+
+    def delete_if_empty(self) -> None:
+        """Delete the collection, its team and history; only while it holds nothing."""
+        with transaction.atomic():
+            collection = self._locked()
+            count = collection.sources.count()
+            if count:
+                raise MembershipError(
+                    f"“{collection.title}” holds {count} source{'s' if count != 1 else ''}: "
+                    "only an empty collection can be deleted. Archive it instead."
+                )
+            try:
+                collection.delete()
+            except models.ProtectedError:
+                raise MembershipError(
+                    f"Annotations still belong to “{collection.title}”: only an empty "
+                    "collection can be deleted. Archive it instead."
+                ) from None
 
     def _owner_ids(self) -> set[int]:
         ids = set(
@@ -222,7 +354,7 @@ class Collection(models.Model):
             or Membership.objects.filter(collection=self, user=user).exists()
         )
 
-    def _hand_over_ownership(self, leaving) -> None:
+    def _hand_over_ownership(self, leaving, *, actor=None) -> None:
         """Make another owner the collection's owner of record when ``leaving`` steps down."""
         if self.owner_id != leaving.pk:
             return
@@ -238,6 +370,13 @@ class Collection(models.Model):
             raise MembershipError("The collection would have no owner.")
         self.owner_id = successor.user_id
         self.save(update_fields=["owner"])
+        CollectionEvent.record(
+            self,
+            CollectionEvent.Kind.OWNERSHIP_TRANSFERRED,
+            actor=actor,
+            subject_id=successor.user_id,
+            previous_owner=leaving,
+        )
 
     def _refuse_last_owner(self, user, doing: str) -> None:
         owners = self._owner_ids()
@@ -291,6 +430,310 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.collection} ({self.role})"
+
+
+RESERVED_COLLECTION_SLUGS = frozenset({"new"})  # /collections/new/ creates one
+
+
+def unique_collection_slug(title: str) -> str:
+    """A slug for a new collection: its title's, made unique with -2, -3…"""
+    max_length = Collection._meta.get_field("slug").max_length or 80
+    base = slugify(unidecode_ascii(title))[: max_length - 4].strip("-_") or "collection"
+    taken = (
+        set(Collection.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        | RESERVED_COLLECTION_SLUGS
+    )
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def unidecode_ascii(value: str) -> str:
+    # "Études côtières" → "Etudes cotieres": letters keep their base form in the slug.
+    return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+
+
+class CollectionEventQuerySet(models.QuerySet):
+    def for_history(self) -> CollectionEventQuerySet:
+        """What the history on the members page shows of each event, in one query."""
+        return self.select_related("actor", "subject", "previous_owner", "invitation")
+
+
+class CollectionEvent(models.Model):
+    """One change to a collection's team, for its history on the members page."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Collection created"
+        MEMBER_ADDED = "member_added", "Member added"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
+        MEMBER_LEFT = "member_left", "Member left"
+        OWNERSHIP_TRANSFERRED = "ownership_transferred", "Ownership transferred"
+        INVITATION_CREATED = "invitation_created", "Invitation made"
+        INVITATION_USED = "invitation_used", "Joined by invitation"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        ARCHIVED = "archived", "Collection archived"
+        REOPENED = "reopened", "Collection reopened"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    # Who did it; null when done on the command line (or the account is gone).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Whom it was done to (the member added, re-roled, removed; the new owner).
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    previous_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
+    previous_role = models.CharField(max_length=20, blank=True, choices=Membership.Role.choices)
+    invitation = models.ForeignKey(
+        "Invitation", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+
+    objects = CollectionEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["collection", "-at"], name="collection_event_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} in {self.collection_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record(cls, collection: Collection, kind: str, **fields) -> CollectionEvent:
+        return cls.objects.create(collection=collection, kind=kind, **fields)
+
+    @property
+    def sentence(self) -> str:
+        """What happened, as the history on the members page says it."""
+        actor = _name(self.actor, missing="A curator")
+        subject = _name(self.subject)
+        role = self.get_role_display().lower()
+        previous = self.get_previous_role_display().lower()
+        match self.kind:
+            case self.Kind.CREATED:
+                return f"{actor} created the collection."
+            case self.Kind.MEMBER_ADDED:
+                return f"{actor} added {subject} as {role}."
+            case self.Kind.ROLE_CHANGED:
+                return f"{actor} changed {subject}’s role from {previous} to {role}."
+            case self.Kind.MEMBER_REMOVED:
+                return f"{actor} removed {subject} ({previous})."
+            case self.Kind.MEMBER_LEFT:
+                return f"{subject} left the collection ({previous})."
+            case self.Kind.INVITATION_CREATED:
+                return f"{actor} made {self._invitation_phrase()}."
+            case self.Kind.INVITATION_USED:
+                return f"{subject} joined as {role} through {self._invitation_phrase()}."
+            case self.Kind.INVITATION_REVOKED:
+                return f"{actor} revoked {self._invitation_phrase()}."
+            case self.Kind.OWNERSHIP_TRANSFERRED:
+                stays = f", who stays as {role}" if role else ""
+                return (
+                    f"{actor} made {subject} the collection’s owner in place of "
+                    f"{_name(self.previous_owner)}{stays}."
+                )
+            case self.Kind.ARCHIVED:
+                return f"{actor} archived the collection (closed to new annotations)."
+            case self.Kind.REOPENED:
+                return f"{actor} reopened the collection."
+        return f"{actor}: {self.get_kind_display()}."
+
+    def _invitation_phrase(self) -> str:
+        invitation = self.invitation
+        if invitation is None:
+            return "an invitation"
+        role = invitation.get_role_display().lower()
+        if invitation.email:
+            return f"an invitation e-mailed to {invitation.email} (as {role})"
+        return f"invitation link {invitation.prefix}… (as {role}, up to {invitation.max_uses} uses)"
+
+
+def _name(user, missing: str = "a deleted account") -> str:
+    return user.get_username() if user is not None else missing
+
+
+INVITATION_SELECTOR_LENGTH = 12
+INVITATIONS_EMAILED_PER_DAY = 20
+
+
+def hash_invitation_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class InvitationClosed(Exception):
+    """The invitation cannot be used any more; the message says why, naming nothing."""
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> InvitationQuerySet:
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=timezone.now(), uses__lt=models.F("max_uses")
+        )
+
+    def for_key(self, raw: str) -> Invitation | None:
+        """The invitation whose link carries ``raw``, open or not; None for any other key.
+
+        Found by its selector (the key's first characters, not secret on their own), then the
+        whole key's hash compared in constant time, so that the answer's timing says nothing
+        about how much of a guessed key was right.
+        """
+        if len(raw) <= INVITATION_SELECTOR_LENGTH:
+            return None
+        candidate = (
+            self.select_related("collection", "created_by")
+            .filter(selector=raw[:INVITATION_SELECTOR_LENGTH])
+            .first()
+        )
+        if candidate is None:
+            return None
+        if not hmac.compare_digest(candidate.key_hash, hash_invitation_key(raw)):
+            return None
+        return candidate
+
+
+class Invitation(models.Model):
+    """A link that lets whoever holds it join a collection with a role: limited in time and
+    uses, revocable. Only its SHA-256 is stored; the link is shown once, when it is made."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(
+        max_length=20, choices=Membership.Role.choices, default=Membership.Role.ANNOTATOR
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The address it was e-mailed to; empty for a link the owner passes on themselves.
+    email = models.EmailField(blank=True)
+    selector = models.CharField(max_length=INVITATION_SELECTOR_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__gte=1) & Q(uses__lte=models.F("max_uses")),
+                name="invitation_uses_within_limit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.prefix}… to {self.collection} as {self.role}"
+
+    @property
+    def prefix(self) -> str:
+        # Enough to tell links apart on the members page; the key's other 30-odd characters
+        # stay secret.
+        return self.selector[:6]
+
+    @classmethod
+    def issue(
+        cls,
+        collection: Collection,
+        *,
+        role: str,
+        created_by,
+        valid_for,
+        max_uses: int = 1,
+        email: str = "",
+    ) -> tuple[Invitation, str]:
+        """Make an invitation; return it with its key, which is never stored."""
+        _validate_role(role)
+        raw = secrets.token_urlsafe(32)
+        with transaction.atomic():
+            invitation = cls.objects.create(
+                collection=collection,
+                role=role,
+                created_by=created_by,
+                expires_at=timezone.now() + valid_for,
+                max_uses=max_uses,
+                email=email,
+                selector=raw[:INVITATION_SELECTOR_LENGTH],
+                key_hash=hash_invitation_key(raw),
+            )
+            CollectionEvent.record(
+                collection,
+                CollectionEvent.Kind.INVITATION_CREATED,
+                actor=created_by,
+                role=role,
+                invitation=invitation,
+            )
+        return invitation, raw
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the invitation can no longer be used, in plain words; None while it can."""
+        if self.revoked_at is not None:
+            return "This invitation link has been withdrawn by the person who made it."
+        if self.expires_at <= timezone.now():
+            return f"This invitation link expired on {self.expires_at:%Y-%m-%d}."
+        if self.uses >= self.max_uses:
+            return "This invitation link has already been used as many times as it allows."
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_reason is None
+
+    def revoke(self, *, actor=None) -> None:
+        with transaction.atomic():
+            if Invitation.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            ):
+                CollectionEvent.record(
+                    self.collection,
+                    CollectionEvent.Kind.INVITATION_REVOKED,
+                    actor=actor,
+                    role=self.role,
+                    invitation=self,
+                )
+        self.refresh_from_db(fields=["revoked_at"])
+
+    def accept(self, user) -> Membership:
+        """Make ``user`` a member with the invitation's role, spending one of its uses.
+
+        Raises InvitationClosed if it can no longer be used, MembershipError if the user
+        already belongs (which spends nothing).
+        """
+        with transaction.atomic():
+            # Locked, so that two people using the last use at once cannot both join.
+            current = Invitation.objects.select_for_update().get(pk=self.pk)
+            reason = current.closed_reason
+            if reason is not None:
+                raise InvitationClosed(reason)
+            membership = self.collection.add_member(
+                user, current.role, actor=user, invitation=current
+            )
+            Invitation.objects.filter(pk=self.pk).update(uses=models.F("uses") + 1)
+        self.refresh_from_db(fields=["uses"])
+        return membership
 
 
 ROLE_RANK: dict[str, int] = {

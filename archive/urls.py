@@ -10,6 +10,7 @@ urlpatterns = [
     path("sources/<uuid:uuid>/original", views.source_original, name="source_original"),
     path("sources/<uuid:uuid>/edit/", views.source_edit, name="source_edit"),
     path("collections/", views.collection_list, name="collection_list"),
+    path("collections/new/", views.collection_create, name="collection_create"),
     path("captures/", views.capture_list, name="capture_list"),
     path("captures/status", views.capture_status, name="capture_status"),
     path("captures/<uuid:capture_uuid>/", views.capture_detail, name="capture"),

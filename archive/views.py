@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from archive.blobstore import archive_storage, signed_download_url
-from archive.forms import ArchiveForm, CaptureForm, SourceMetadataForm
+from archive.forms import ArchiveForm, CaptureForm, CollectionForm, SourceMetadataForm
 from archive.ingest import Archived, ArchiveError, archive_chunks
 from archive.models import Capture, Collection, Source
 from archive.signals import source_written
@@ -291,3 +291,20 @@ def source_edit(request: HttpRequest, uuid) -> HttpResponse:
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = Collection.objects.visible_to(request.user).select_related("owner")
     return render(request, "archive/collection_list.html", {"collections": collections})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def collection_create(request: HttpRequest) -> HttpResponse:
+    """Anyone signed in starts a collection of their own, and owns it."""
+    form = CollectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        collection = Collection.create_owned_by(request.user, **form.cleaned_data)
+        messages.success(
+            request,
+            f"“{collection.title}” is created, and you are its owner. "
+            "Archive sources into it, or add members.",
+        )
+        return redirect(collection)
+    status = 400 if form.errors else 200
+    return render(request, "archive/collection_form.html", {"form": form}, status=status)

@@ -25,6 +25,10 @@ def remove_url(collection: Collection, username: str) -> str:
     return reverse("accounts:member_remove", args=[collection.slug, username])
 
 
+def leave_url(collection: Collection) -> str:
+    return reverse("accounts:collection_leave", args=[collection.slug])
+
+
 def add_url(collection: Collection) -> str:
     return reverse("accounts:member_add", args=[collection.slug])
 
@@ -62,15 +66,14 @@ def test_owner_sees_every_member_with_role_and_controls(client, owner, collectio
     assert "Remove maya" in html
 
 
-def test_member_sees_the_list_but_no_controls_except_leaving(client, member, collection):
+def test_member_who_is_not_an_owner_gets_404_and_leaves_from_the_collection_page(
+    client, member, collection
+):
     client.force_login(member)
-    response = client.get(members_url(collection))
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert 'data-username="olive"' in html and "Annotator" in html
-    assert "Add a member" not in html
-    assert "Remove olive" not in html
-    assert "Leave collection" in html
+    assert client.get(members_url(collection)).status_code == 404
+    page = client.get(collection.get_absolute_url()).content.decode()
+    assert members_url(collection) not in page
+    assert f'action="{leave_url(collection)}"' in page and "Leave collection" in page
 
 
 def test_stranger_gets_404_for_members_of_private_collection(client, stranger, collection):
@@ -81,11 +84,11 @@ def test_stranger_gets_404_for_members_of_private_collection(client, stranger, c
     assert "sam" not in roles(collection)
 
 
-def test_stranger_gets_403_for_members_of_public_collection(client, stranger, public_collection):
+def test_stranger_gets_404_for_members_of_public_collection(client, stranger, public_collection):
     client.force_login(stranger)
-    assert client.get(members_url(public_collection)).status_code == 403
+    assert client.get(members_url(public_collection)).status_code == 404
     response = client.post(add_url(public_collection), {"username": "sam", "role": "owner"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert "sam" not in roles(public_collection)
 
 
@@ -107,13 +110,14 @@ def test_curator_sees_and_manages_any_collection(client, curator, stranger, coll
     assert roles(collection)["sam"] == "viewer"
 
 
-def test_collection_page_links_members_for_members_only(client, owner, stranger, public_collection):
+def test_collection_page_links_members_for_owners_only(client, owner, stranger, public_collection):
     client.force_login(owner)
     page = client.get(public_collection.get_absolute_url()).content.decode()
     assert f'href="{members_url(public_collection)}"' in page
     client.force_login(stranger)
     page = client.get(public_collection.get_absolute_url()).content.decode()
     assert members_url(public_collection) not in page
+    assert leave_url(public_collection) not in page
 
 
 def test_member_list_query_count_does_not_grow_with_members(
@@ -123,8 +127,9 @@ def test_member_list_query_count_does_not_grow_with_members(
     client.get(members_url(collection))  # warm the session
     for i in range(30):
         user = django_user_model.objects.create_user(f"reader{i}", f"r{i}@example.org", "x")
-        Membership.objects.create(collection=collection, user=user, role="viewer")
-    with django_assert_max_num_queries(6):
+        collection.add_member(user, "viewer", actor=owner)
+        collection.change_role(user, "annotator", actor=owner)
+    with django_assert_max_num_queries(8):
         response = client.get(members_url(collection))
     assert response.content.decode().count("data-username=") == 32
 
@@ -154,8 +159,8 @@ def without_csrf_tokens(html: str) -> str:
 
 
 @pytest.mark.parametrize("typed", ["ruth.keller@uni.example", "RUTH.KELLER@Uni.Example"])
-def test_adding_by_email_reveals_neither_the_username_nor_whether_the_address_is_known(
-    client, owner, collection, django_user_model, typed
+def test_adding_by_email_sends_an_invitation_and_reveals_nothing_about_accounts(
+    client, owner, collection, django_user_model, mailoutbox, typed
 ):
     django_user_model.objects.create_user("rk1987", "ruth.keller@uni.example", "pw")
     client.force_login(owner)
@@ -163,16 +168,21 @@ def test_adding_by_email_reveals_neither_the_username_nor_whether_the_address_is
     unknown = client.post(
         add_url(collection), {"username": "nobody.known@uni.example", "role": "viewer"}
     )
-    assert known.status_code == unknown.status_code == 400
-    assert flash(known) == flash(unknown) == []
-    page = known.content.decode()
-    assert "rk1987" not in page
-    assert "ask them for their username" in page
+    assert known.status_code == unknown.status_code == 302
+    said = flash(known)[0]
+    assert said == (
+        f"An invitation to join as viewer was e-mailed to {typed}. "
+        "They appear among the members once they accept it."
+    )
+    # (Not yet shown, the first message is still there beside the second.)
+    assert flash(unknown) == [said, said.replace(typed, "nobody.known@uni.example")]
     # Word for word the same page, but for the address typed.
-    assert without_csrf_tokens(page).replace(typed, "ADDRESS") == without_csrf_tokens(
-        unknown.content.decode()
-    ).replace("nobody.known@uni.example", "ADDRESS")
+    pages = [client.get(members_url(collection)).content.decode()]
+    assert "rk1987" not in pages[0]
+    # Nobody joins until they accept.
     assert set(roles(collection)) == {"olive", "maya"}
+    assert [m.to for m in mailoutbox] == [[typed], ["nobody.known@uni.example"]]
+    assert "rk1987" not in mailoutbox[0].body
 
 
 def test_a_username_that_is_an_email_address_is_added_like_any_other(
@@ -187,11 +197,11 @@ def test_a_username_that_is_an_email_address_is_added_like_any_other(
     assert roles(collection)["ada@lovelace.example"] == "viewer"
 
 
-def test_the_add_form_asks_for_a_username_only(client, owner, collection):
+def test_the_add_form_asks_for_a_username_or_an_address(client, owner, collection):
     client.force_login(owner)
     page = client.get(members_url(collection)).content.decode()
-    assert '<label for="id_username">Username</label>' in page
-    assert "does not look people up by e-mail address" in page
+    assert '<label for="id_username">Username or e-mail address</label>' in page
+    assert "never says whether an account uses the address" in page
 
 
 def test_adding_an_existing_member_says_to_change_the_role(client, owner, collection):
@@ -212,7 +222,7 @@ def test_adding_with_a_role_that_does_not_exist_is_refused(client, owner, strang
 def test_annotator_cannot_add_members(client, member, stranger, collection):
     client.force_login(member)
     response = client.post(add_url(collection), {"username": "sam", "role": "viewer"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert "sam" not in roles(collection)
 
 
@@ -238,7 +248,7 @@ def test_owner_changes_a_members_role(client, owner, collection):
 def test_annotator_cannot_change_roles(client, member, collection):
     client.force_login(member)
     response = client.post(role_url(collection, "maya"), {"role": "owner"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert roles(collection)["maya"] == "annotator"
 
 
@@ -292,7 +302,8 @@ def test_owner_removes_a_member_who_then_loses_access(client, owner, member, col
 
 def test_member_leaves_a_collection(client, member, collection):
     client.force_login(member)
-    response = client.post(remove_url(collection, "maya"))
+    assert client.get(leave_url(collection)).status_code == 405
+    response = client.post(leave_url(collection))
     assert response.status_code == 302
     assert response["Location"] == reverse("archive:collection_list")
     assert "maya" not in roles(collection)
@@ -300,7 +311,7 @@ def test_member_leaves_a_collection(client, member, collection):
 
 def test_annotator_cannot_remove_someone_else(client, owner, member, collection):
     client.force_login(member)
-    assert client.post(remove_url(collection, "olive")).status_code == 403
+    assert client.post(remove_url(collection, "olive")).status_code == 404
     assert roles(collection)["olive"] == "owner"
 
 
@@ -312,6 +323,14 @@ def test_last_owner_cannot_be_removed(client, owner, collection):
         "olive is the last owner of “Field notes” and cannot be removed. "
         "Make another member an owner first." in flash(response)
     )
+    assert roles(collection)["olive"] == "owner"
+
+
+def test_last_owner_cannot_leave_either(client, owner, collection):
+    client.force_login(owner)
+    response = client.post(leave_url(collection))
+    assert response["Location"] == collection.get_absolute_url()
+    assert any("olive is the last owner" in m for m in flash(response))
     assert roles(collection)["olive"] == "owner"
 
 

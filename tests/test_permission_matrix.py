@@ -255,6 +255,18 @@ FILLS = {
     "member_add": _member_fills,
     "member_role": _member_fills,
     "member_remove": _member_fills,
+    "collection_leave": _member_fills,
+    "invitation_create": _member_fills,
+    "collection_transfer": _member_fills,
+    "collection_archive": _member_fills,
+    "collection_reopen": _member_fills,
+    "collection_delete": _member_fills,
+    "invitation_revoke": lambda w: [
+        ({"slug": "privcoll", "uuid": "6f1c1f9e-5d2a-4a53-9a8e-111111111111"}, "PRIVCOLLTITLE")
+    ],
+    # A link's key is the invitation: whoever holds a valid one may see the collection it
+    # names (tests/test_teams.py); a wrong one names nothing.
+    "join": lambda w: [({"key": "no-such-invitation-key-0123456789abcdef0123"}, None)],
     "download": lambda w: [
         ({"slug": slug, "fmt": fmt}, marker)
         for slug, marker in (("privcoll", "PRIVCOLLTITLE"), ("pubcoll", None))
@@ -379,8 +391,9 @@ WRITE_EXPECTATIONS = [
     ("annotator", "edit_metadata_private", 403),
     ("editor", "edit_metadata_private", 302),
     ("stranger", "edit_metadata_private", 404),
-    ("viewer", "add_member_private", 403),
-    ("stranger", "add_member_public", 403),
+    # A collection's team pages exist only for its owners: to everyone else they are 404.
+    ("viewer", "add_member_private", 404),
+    ("stranger", "add_member_public", 404),
     ("stranger", "add_member_private", 404),
 ]
 

@@ -14,8 +14,11 @@ def self_registration_enabled() -> bool:
 
 
 @register.filter
-def sees_members(collection: Collection, user) -> bool:
-    """Whether the user may open the collection's member list (members and curators)."""
-    if not user.is_authenticated:
-        return False
-    return user.is_staff or collection.role_of(user) is not None
+def manages(collection: Collection, user) -> bool:
+    """Whether the user may open the collection's members page (its owners and curators)."""
+    return collection.can_manage(user)
+
+
+@register.filter
+def role_in(collection: Collection, user) -> str | None:
+    return collection.role_of(user)

@@ -99,7 +99,7 @@ def drop_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("annotations", "0007_access_index"),
-        ("archive", "0013_source_divisions"),
+        ("archive", "0014_teams"),
         ("taggit", "0006_rename_taggeditem_content_type_object_id_taggit_tagg_content_8fc721_idx"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
