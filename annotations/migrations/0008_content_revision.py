@@ -27,6 +27,8 @@ WATCHED_TABLES = [
     "archive_source",
     "archive_fixitycheck",
     "archive_capture",
+    "archive_invitation",
+    "archive_collectionevent",
     "annotations_annotation",
     "annotations_taggedannotation",
     "annotations_annotationrevision",
