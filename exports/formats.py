@@ -441,6 +441,14 @@ FORMATS: dict[str, Format] = {
             csl_json,
         ),
         Format("bagit", "Archive package (BagIt zip)", "-bag.zip", "application/zip", None),
+        Format(
+            "qdpx",
+            "QDA project (REFI-QDA, .qdpx)",
+            "-project.qdpx",
+            "application/zip",
+            None,
+            "opens in ATLAS.ti, MAXQDA, NVivo and QualCoder: sources, codes, codings, notes",
+        ),
     )
 }
 
@@ -459,9 +467,10 @@ def binary_writer(fmt: str) -> Callable[[ExportScope], Iterator[bytes]]:
     """The writer of a binary format (a zip: the bag, the workbook)."""
     # Imported here: both modules import this one (the bag holds the text formats).
     from exports.bag import bag_chunks
+    from exports.qdpx import qdpx_chunks
     from exports.xlsx import xlsx_chunks
 
-    writers = {"bagit": bag_chunks, "xlsx": xlsx_chunks}
+    writers = {"bagit": bag_chunks, "xlsx": xlsx_chunks, "qdpx": qdpx_chunks}
     if fmt not in writers:
         raise ValueError(f"{fmt} is not a binary format")
     return writers[fmt]
