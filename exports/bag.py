@@ -12,6 +12,7 @@ Layout (everything under data/ is listed in manifest-sha256.txt):
     data/provenance/<uuid>.json   who archived it, when and how; the fixity history
     data/annotations.jsonld, data/annotations.csv, data/report.md
     data/sources.bib, data/sources.json (CSL-JSON)
+    data/project.qdpx             the same as a REFI-QDA project, for QDA tools (exports.qdpx)
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ def bag_chunks(scope: ExportScope) -> Iterator[bytes]:
     yield from bag.member("data/report.md", _encoded(formats.markdown(scope)))
     yield from bag.member("data/sources.bib", _encoded(formats.bibtex(scope)))
     yield from bag.member("data/sources.json", _encoded(formats.csl_json(scope)))
+    yield from bag.member("data/project.qdpx", formats.binary_writer("qdpx")(scope))
 
     collection = scope.collection
     usernames = {u.get_username() for u in scope.authors().values()}

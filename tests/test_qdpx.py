@@ -9,6 +9,8 @@ from functools import cache
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from lxml import etree
@@ -281,3 +283,43 @@ def test_query_count_grows_neither_with_annotations_nor_with_sources(client, own
                 author=owner, source=source, start=i, end=i + 3, tags=[f"t{i}", "x"], note="n"
             )
     assert _queries_for(client) == few
+
+
+# --- Where it is offered -------------------------------------------------------------------
+
+
+def test_the_export_menu_offers_the_qdpx(client, owner, annotated):
+    client.force_login(owner)
+    page = client.get("/collections/field-notes/?tag=claims").text
+    assert 'href="/collections/field-notes/export/qdpx?tag=claims"' in page
+    assert "QDA project (REFI-QDA, .qdpx)" in page
+    response = client.get("/collections/field-notes/export/?format=qdpx&tag=claims")
+    assert response["Location"] == "/collections/field-notes/export/qdpx?tag=claims"
+
+
+def test_the_command_writes_a_qdpx_of_what_the_given_user_may_see(member, annotated, tmp_path):
+    out = tmp_path / "field-notes.qdpx"
+    call_command(
+        "export_collection", "field-notes", "--format=qdpx", f"--output={out}", "--user=maya"
+    )
+    root, files = read_qdpx(out.read_bytes())
+    a = annotated["a"]
+    assert set(selections(root)) == {
+        str(a[n].uuid)
+        for n in ("olive-collection", "maya-private", "maya-collection", "maya-public")
+    }
+    assert len(files) == 2
+    with pytest.raises(CommandError, match="zip file: give --output PATH"):
+        call_command("export_collection", "field-notes", "--format=qdpx", "--output=-")
+
+
+def test_the_bag_holds_the_same_project(client, owner, annotated):
+    client.force_login(owner)
+    _, body = download(client, "bagit")
+    with zipfile.ZipFile(io.BytesIO(body)) as bag:
+        inner = bag.read("data/project.qdpx")
+        manifest = bag.read("manifest-sha256.txt").decode()
+    assert "data/project.qdpx" in manifest
+    root, _ = read_qdpx(inner)
+    standalone, _ = read_qdpx(download(client, "qdpx")[1])
+    assert set(selections(root)) == set(selections(standalone))
