@@ -370,6 +370,17 @@ def csl_json(scope: ExportScope) -> Iterator[str]:
     yield "\n]\n"
 
 
+# --- REFI-QDA ------------------------------------------------------------------------------
+
+
+def qdc(scope: ExportScope) -> Iterator[str]:
+    """The export's tags as a REFI-QDA codebook (the project itself is ``exports.qdpx``)."""
+    # Imported here: exports.qdpx uses the bag's zip sink, and the bag imports this module.
+    from exports.qdpx import qdc_codebook
+
+    return qdc_codebook(scope)
+
+
 # --- The list the views, the admin and the command offer ------------------------------------
 
 
@@ -448,6 +459,14 @@ FORMATS: dict[str, Format] = {
             "application/zip",
             None,
             "opens in ATLAS.ti, MAXQDA, NVivo and QualCoder: sources, codes, codings, notes",
+        ),
+        Format(
+            "qdc",
+            "QDA codebook (REFI-QDA, .qdc)",
+            "-codebook.qdc",
+            "application/xml; charset=utf-8",
+            qdc,
+            "the tags alone, for tools that import only codes",
         ),
     )
 }
