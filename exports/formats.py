@@ -489,7 +489,11 @@ def binary_writer(fmt: str) -> Callable[[ExportScope], Iterator[bytes]]:
     from exports.qdpx import qdpx_chunks
     from exports.xlsx import xlsx_chunks
 
-    writers = {"bagit": bag_chunks, "xlsx": xlsx_chunks, "qdpx": qdpx_chunks}
+    writers: dict[str, Callable[[ExportScope], Iterator[bytes]]] = {
+        "bagit": bag_chunks,
+        "xlsx": xlsx_chunks,
+        "qdpx": qdpx_chunks,
+    }
     if fmt not in writers:
         raise ValueError(f"{fmt} is not a binary format")
     return writers[fmt]

@@ -21,6 +21,7 @@ import uuid
 import zipfile
 from collections.abc import Generator, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from django.db.models import Field, QuerySet
@@ -62,6 +63,7 @@ def user_guid(username: str) -> str:
     return str(uuid.uuid5(GUID_NAMESPACE, f"user:{username}"))
 
 
+@lru_cache(maxsize=4096)  # a tag's name is hashed once, not once per coding
 def code_guid(tag_name: str) -> str:
     return str(uuid.uuid5(GUID_NAMESPACE, f"code:{tag_name}"))
 
@@ -150,6 +152,7 @@ def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
     quote = annotation.exact
     if len(quote) > SELECTION_NAME_CHARS:
         quote = quote[: SELECTION_NAME_CHARS - 1] + "…"
+    created = _when(annotation.created)
     selection = etree.Element(
         f"{q}PlainTextSelection",
         guid=selection_guid(annotation.uuid),
@@ -157,7 +160,7 @@ def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
         startPosition=str(annotation.start),
         endPosition=str(annotation.end),
         creatingUser=author_guid,
-        creationDateTime=_when(annotation.created),
+        creationDateTime=created,
         modifiedDateTime=_when(annotation.modified),
         nsmap=NSMAP,
     )
@@ -167,7 +170,7 @@ def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
             f"{q}Coding",
             guid=coding_guid(annotation.uuid, tag.name),
             creatingUser=author_guid,
-            creationDateTime=_when(annotation.created),
+            creationDateTime=created,
         )
         etree.SubElement(coding, f"{q}CodeRef", targetGUID=code_guid(tag.name))
     if annotation.note:
@@ -196,13 +199,15 @@ def _note(row: tuple, author_guid: str) -> etree._Element:
 
 
 class _ZipStream:
-    def __init__(self) -> None:
+    def __init__(self, dated: bool) -> None:
         self.sink = _Sink()
         self.zip = zipfile.ZipFile(self.sink, "w", compression=zipfile.ZIP_DEFLATED)
         self.now = timezone.now()
+        # Undated, the members carry zip's earliest time, as reproducible builds do.
+        self.stamp = self.now.timetuple()[:6] if dated else (1980, 1, 1, 0, 0, 0)
 
     def info(self, path: str) -> zipfile.ZipInfo:
-        info = zipfile.ZipInfo(path, date_time=self.now.timetuple()[:6])
+        info = zipfile.ZipInfo(path, date_time=self.stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
         return info
@@ -212,9 +217,11 @@ class _ZipStream:
             yield self.sink.drain()
 
 
-def qdpx_chunks(scope: ExportScope) -> Iterator[bytes]:
-    """The ``.qdpx`` zip as a stream of bytes."""
-    out = _ZipStream()
+def qdpx_chunks(scope: ExportScope, *, dated: bool = True) -> Iterator[bytes]:
+    """The ``.qdpx`` zip as a stream of bytes. Undated, nothing in it says when it was
+    exported: the BagIt package, which says so itself, holds it undated, so that its payload
+    comes back byte for byte from an import (as the round-trip test requires)."""
+    out = _ZipStream(dated)
     sources = scope.source_list()
     archivers, empty = yield from _text_files(out, sources)
     authors = scope.authors()
@@ -227,7 +234,8 @@ def qdpx_chunks(scope: ExportScope) -> Iterator[bytes]:
     project = {"name": xml_text(scope.collection.title), "origin": SOFTWARE}
     if exporter:
         project["creatingUserGUID"] = user_guid(exporter)
-    project["creationDateTime"] = _when(out.now)
+    if dated:
+        project["creationDateTime"] = _when(out.now)
     member = out.zip.open(out.info(PROJECT_PATH), "w", force_zip64=True)
     with member, etree.xmlfile(member, encoding="utf-8") as xf:
         xf.write_declaration()

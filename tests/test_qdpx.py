@@ -323,6 +323,10 @@ def test_the_bag_holds_the_same_project(client, owner, annotated):
     root, _ = read_qdpx(inner)
     standalone, _ = read_qdpx(download(client, "qdpx")[1])
     assert set(selections(root)) == set(selections(standalone))
+    # Undated, so that the bag's payload comes back byte for byte from an import.
+    assert "creationDateTime" in standalone.attrib and "creationDateTime" not in root.attrib
+    with zipfile.ZipFile(io.BytesIO(inner)) as package:
+        assert {i.date_time for i in package.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
 # --- The codebook alone --------------------------------------------------------------------
