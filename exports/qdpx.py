@@ -49,7 +49,8 @@ SEND_BYTES = 256 * 1024
 SELECTION_NAME_CHARS = 80
 # Text layers read at a time: each may be up to SCHOLION_MAX_TEXT_BYTES.
 TEXTS_PER_FETCH = 4
-# The names of things that have no UUID of their own (users, codes, notes, codings).
+# The names of things that have no UUID of their own (users, codes, notes, codings). A name,
+# never fetched; changing it would rename everything that an earlier export named.
 GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://scholion.org/ns/refi-qda")
 # XML 1.0 cannot hold these at all, not even escaped; a note or title with one (pasted from a
 # terminal, say) keeps a visible replacement instead.
@@ -101,8 +102,7 @@ def _when(moment: datetime) -> str:
 
 
 def _source_description(scope: ExportScope, source: Source, has_text: bool) -> str:
-    """The source's metadata, one "Label: value" line each (QDA tools show a description;
-    variables would need a declared type per field and are not read back by all of them)."""
+    """The source's metadata, original and archived copy, one "Label: value" line each."""
     lines = []
     for name in Source.METADATA_FIELDS:
         value = getattr(source, name)
@@ -147,16 +147,20 @@ def _codes(tag_names: list[str], namespace: str) -> etree._Element:
     return codes
 
 
-def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
-    q = f"{{{PROJECT_NS}}}"
-    quote = annotation.exact
+def _label(quote: str) -> str:
+    """A selection's or a note's name: its quote, cut short."""
     if len(quote) > SELECTION_NAME_CHARS:
         quote = quote[: SELECTION_NAME_CHARS - 1] + "…"
+    return xml_text(quote)
+
+
+def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
+    q = f"{{{PROJECT_NS}}}"
     created = _when(annotation.created)
     selection = etree.Element(
         f"{q}PlainTextSelection",
         guid=selection_guid(annotation.uuid),
-        name=xml_text(quote),
+        name=_label(annotation.exact),
         startPosition=str(annotation.start),
         endPosition=str(annotation.end),
         creatingUser=author_guid,
@@ -181,11 +185,10 @@ def _selection(annotation: Annotation, author_guid: str) -> etree._Element:
 def _note(row: tuple, author_guid: str) -> etree._Element:
     annotation_uuid, note, _, created, modified, exact = row
     q = f"{{{PROJECT_NS}}}"
-    quote = exact if len(exact) <= SELECTION_NAME_CHARS else exact[: SELECTION_NAME_CHARS - 1] + "…"
     element = etree.Element(
         f"{q}Note",
         guid=note_guid(annotation_uuid),
-        name=xml_text(f"Note on “{quote}”"),
+        name=f"Note on “{_label(exact)}”",
         creatingUser=author_guid,
         creationDateTime=_when(created),
         modifiedDateTime=_when(modified),
