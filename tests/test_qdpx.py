@@ -404,3 +404,16 @@ def test_a_codebook_without_tags_has_empty_codes(client, owner, collection):
     root = etree.fromstring(body)
     assert [child.tag for child in root] == [f"{{{CODEBOOK_NS}}}Codes"]
     assert not codes_in(root)
+
+
+def test_a_source_without_a_text_layer_has_an_empty_text_file_and_says_why(
+    client, owner, collection, settings
+):
+    settings.SCHOLION_MAX_TEXT_BYTES = 64
+    source = archive_text("A ledger far longer than the text limit. " * 4, owner, collection)
+    assert not source.has_text_layer
+    client.force_login(owner)
+    root, files = read_qdpx(download(client, "qdpx")[1])
+    assert files == {f"Sources/{source.uuid}.txt": b""}
+    (source_xml,) = root.iter(_q("TextSource"))
+    assert "no text layer" in text_of(source_xml, _q("Description"))
