@@ -12,6 +12,7 @@ Layout (everything under data/ is listed in manifest-sha256.txt):
     data/provenance/<uuid>.json   who archived it, when and how; the fixity history
     data/annotations.jsonld, data/annotations.csv, data/report.md
     data/sources.bib, data/sources.json (CSL-JSON)
+    data/project.qdpx             the same as a REFI-QDA project, for QDA tools (undated)
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def _one_line(value: str) -> str:
 
 def bag_chunks(scope: ExportScope) -> Iterator[bytes]:
     """The zipped bag as a stream of bytes."""
+    from exports.qdpx import qdpx_chunks  # here: it uses this module's _Sink
+
     bag = _BagWriter()
     sources = scope.source_list()
     details = {
@@ -212,6 +215,7 @@ def bag_chunks(scope: ExportScope) -> Iterator[bytes]:
     yield from bag.member("data/report.md", _encoded(formats.markdown(scope)))
     yield from bag.member("data/sources.bib", _encoded(formats.bibtex(scope)))
     yield from bag.member("data/sources.json", _encoded(formats.csl_json(scope)))
+    yield from bag.member("data/project.qdpx", qdpx_chunks(scope, dated=False))
 
     collection = scope.collection
     usernames = {u.get_username() for u in scope.authors().values()}

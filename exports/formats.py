@@ -386,6 +386,17 @@ def csl_json(scope: ExportScope) -> Iterator[str]:
     yield "\n]\n"
 
 
+# --- REFI-QDA ------------------------------------------------------------------------------
+
+
+def qdc(scope: ExportScope) -> Iterator[str]:
+    """The export's tags as a REFI-QDA codebook (the project itself is ``exports.qdpx``)."""
+    # Imported here: exports.qdpx uses the bag's zip sink, and the bag imports this module.
+    from exports.qdpx import qdc_codebook
+
+    return qdc_codebook(scope)
+
+
 # --- The list the views, the admin and the command offer ------------------------------------
 
 
@@ -457,6 +468,22 @@ FORMATS: dict[str, Format] = {
             csl_json,
         ),
         Format("bagit", "Archive package (BagIt zip)", "-bag.zip", "application/zip", None),
+        Format(
+            "qdpx",
+            "QDA project (REFI-QDA, .qdpx)",
+            "-project.qdpx",
+            "application/zip",
+            None,
+            "opens in ATLAS.ti, MAXQDA, NVivo and QualCoder: sources, codes, codings, notes",
+        ),
+        Format(
+            "qdc",
+            "QDA codebook (REFI-QDA, .qdc)",
+            "-codebook.qdc",
+            "application/xml; charset=utf-8",
+            qdc,
+            "the tags alone, for tools that import only codes",
+        ),
     )
 }
 
@@ -475,9 +502,14 @@ def binary_writer(fmt: str) -> Callable[[ExportScope], Iterator[bytes]]:
     """The writer of a binary format (a zip: the bag, the workbook)."""
     # Imported here: both modules import this one (the bag holds the text formats).
     from exports.bag import bag_chunks
+    from exports.qdpx import qdpx_chunks
     from exports.xlsx import xlsx_chunks
 
-    writers = {"bagit": bag_chunks, "xlsx": xlsx_chunks}
+    writers: dict[str, Callable[[ExportScope], Iterator[bytes]]] = {
+        "bagit": bag_chunks,
+        "xlsx": xlsx_chunks,
+        "qdpx": qdpx_chunks,
+    }
     if fmt not in writers:
         raise ValueError(f"{fmt} is not a binary format")
     return writers[fmt]

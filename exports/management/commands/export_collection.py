@@ -20,7 +20,8 @@ class Command(BaseCommand):
         " xlsx (a spreadsheet any spreadsheet program opens), csv, markdown (a report, its"
         " references printed), pandoc (the report for pandoc --citeproc, beside the csljson"
         " export: pandoc --citeproc SLUG-report-pandoc.md), bibtex, csljson, bagit (a zipped"
-        " BagIt package with the original bytes, which import_collection reads back). The"
+        " BagIt package with the original bytes, which import_collection reads back), qdpx (a"
+        " REFI-QDA project for ATLAS.ti, MAXQDA, NVivo and QualCoder). The"
         " export holds what --user may see; never anyone else's private annotations."
     )
 
@@ -102,7 +103,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError("Bad filter: " + "; ".join(exc.messages)) from None
-        progress = self._progress_bar(scope.count(), passes=3 if fmt == "bagit" else 1)
+        progress = self._progress_bar(scope.count(), passes=4 if fmt == "bagit" else 1)
         scope.progress = progress
         try:
             if spec.text is None:
@@ -134,7 +135,7 @@ class Command(BaseCommand):
         state = {"done": 0, "last": 0}
 
         def update(written: int) -> None:
-            # Each pass reports from zero again; the bag makes three passes.
+            # Each pass reports from zero again; the bag makes four passes.
             if written < state["last"]:
                 state["done"] += state["last"]
             state["last"] = written
