@@ -229,7 +229,7 @@ def test_xlsx_holds_the_csv_rows_with_numbers_and_dates_a_spreadsheet_can_sort(
     sheet = only_sheet(body)
     assert sheet.freeze_panes == "A2"  # the header stays in view
     assert sheet.auto_filter.ref == "A1:T5"
-    assert sheet.column_dimensions["K"].width > sheet.column_dimensions["I"].width  # quote, start
+    assert sheet.column_dimensions["L"].width > sheet.column_dimensions["I"].width  # quote, start
     header, rows = workbook_rows(body)
     _, csv_body = download(client, "csv")
     csv_rows = list(csv.reader(io.StringIO(csv_body.decode(), newline="")))
