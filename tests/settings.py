@@ -8,7 +8,9 @@ import os
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("DEBUG", "0")
+# Forced, not defaulted: a developer's shell that exports DEBUG=1 for manage.py must not turn
+# the production checks (HSTS, TLS behind a proxy, login throttling) off in the tests.
+os.environ["DEBUG"] = "0"
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
