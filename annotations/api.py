@@ -38,6 +38,7 @@ from annotations.models import (
     TaggedAnnotation,
     tags_and_citations,
 )
+from annotations.revision_cache import revision_cache, revision_cache_key
 from annotations.w3c import (
     ANNO_CONTEXT,
     MAX_NOTE,
@@ -365,7 +366,24 @@ def read_collection(request: HttpRequest) -> HttpResponse:
     or one of its pages: ``page=first``, ``page=last``, or the pages ``after`` and ``before``
     an annotation that ``next`` and ``prev`` link to. ``iris=1`` lists annotations by IRI, in
     the collection and its pages; ``page_size`` asks for up to MAX_PAGE_SIZE a page.
+
+    Speed device (bench/NOTES.md, issue 28): a list is made once per content revision per
+    reader (annotations.revision_cache), under its URL and the Prefer header that shapes it;
+    a client reading the same list again before anything changed gets the kept answer.
     """
+    key = revision_cache_key(request, "annotations", request.headers.get("Prefer", ""))
+    cache = revision_cache()
+    kept = cache.get(key) if key else None
+    if kept is not None:
+        return kept
+    response = list_annotations(request)
+    if key and response.status_code == 200:
+        cache.set(key, response)
+    return response
+
+
+def list_annotations(request: HttpRequest) -> HttpResponse:
+    """read_collection's answer, made from the database."""
     annotations = Annotation.objects.visible_to(request.user)
     params = request.GET
     source = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,8 +10,6 @@ from html import escape  # Django's escape, without the lazy-string wrapper's co
 from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
 from django.contrib.messages import get_messages
-from django.core.cache import caches
-from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -27,10 +24,10 @@ from annotations.models import (
     Annotation,
     AnnotationQuerySet,
     Citation,
-    ContentRevision,
     TaggedAnnotation,
     TagRef,
 )
+from annotations.revision_cache import revision_cache, revision_cache_key
 from archive.cite import Passage, references
 from archive.divisions import Divisions
 from archive.models import Capture, Collection, Source
@@ -209,8 +206,6 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
 # The content's two big parts stand in the template as these until it is put together.
 _SLOT = secrets.token_hex(16)
 BIG_PARTS = ("text_html", "entries_html")
-# The cache alias (config/settings.py) for reading pages' content.
-READING_CACHE = "reading"
 
 
 class ReadingPage(NamedTuple):
@@ -245,7 +240,7 @@ def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None
     request alone (the CSRF token, messages) is put in for each request.
     """
     key = reading_cache_key(request)
-    cache = caches[READING_CACHE]
+    cache = revision_cache()
     page = cache.get(key) if key else None
     if page is None:
         source = get_object_or_404(readable_sources(request.user), uuid=uuid)
@@ -265,23 +260,9 @@ def reading_page(request: HttpRequest, uuid, mark: tuple[int, int] | None = None
 
 
 def reading_cache_key(request: HttpRequest) -> str | None:
-    """The cache key of this request's reading page, or None for no caching."""
-    if connection.in_atomic_block:
-        # A revision read inside a transaction is that transaction's own, which may yet roll
-        # back (and, on PostgreSQL, is bumped only at its commit).
-        return None
-    # Read before anything the page shows, the reader included (request.user is loaded on
-    # first use, below): a page made from newer data than its revision is harmless, one made
-    # from older data would be served until the next write.
-    revision = ContentRevision.current()
-    if revision is None:
-        return None
-    reader = request.user.pk if request.user.is_authenticated else "-"
-    # The URL: source and passage as the page's links spell them, the scheme and host its
-    # absolute links are built on, and the query string the login link returns to.
-    where = request.build_absolute_uri()
-    digest = hashlib.sha256(f"{reader}|{where}".encode()).hexdigest()
-    return f"reading:{revision}:{digest}"
+    """The cache key of this request's reading page, or None for no caching. The URL in it
+    carries the source and passage, and the query string the login link returns to."""
+    return revision_cache_key(request, "reading")
 
 
 def render_reading_content(request: HttpRequest, context: dict) -> bytes:

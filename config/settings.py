@@ -196,6 +196,10 @@ CACHES = {
     },
 }
 
+# A collection's export of at most this many bytes is kept once sent (exports.views.download),
+# in the "reading" cache: at most SCHOLION_READING_CACHE_PAGES entries per worker.
+SCHOLION_EXPORT_CACHE_BYTES = env_int("SCHOLION_EXPORT_CACHE_BYTES", 1024 * 1024)
+
 # A search reads its sources on a helper thread, with a connection of its own, while the
 # request reads its passages (search.parallel); this many helpers per process, 0 for none.
 SEARCH_HELPER_THREADS = env_int("SCHOLION_SEARCH_THREADS", 2)

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import accepts_api_token
+from annotations.revision_cache import revision_cache, revision_cache_key
 from archive.models import Collection
 from exports.formats import FORMATS, binary_writer, buffered, text_writer
 from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
@@ -27,9 +28,15 @@ def base_url(request: HttpRequest) -> str:
 
 
 def export_response(
-    scope: ExportScope, fmt: str, *, bom: bool = False, head: bool = False
+    scope: ExportScope,
+    fmt: str,
+    *,
+    bom: bool = False,
+    head: bool = False,
+    keep_as: str | None = None,
 ) -> StreamingHttpResponse:
-    """A download of the export, streamed as it is written (only its headers for HEAD)."""
+    """A download of the export, streamed as it is written (only its headers for HEAD),
+    and kept under ``keep_as`` if it is short enough (kept_while_sent)."""
     spec = FORMATS[fmt]
     if head:
         body: Iterator[bytes] = iter(())
@@ -38,10 +45,15 @@ def export_response(
     else:
         text = buffered(text_writer(fmt, bom=bom)(scope))
         body = (chunk.encode("utf-8") for chunk in text)
-    response = StreamingHttpResponse(body, content_type=spec.content_type)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{scope.collection.slug}{spec.filename}"'
-    )
+    if keep_as and not head:
+        body = kept_while_sent(body, keep_as, settings.SCHOLION_EXPORT_CACHE_BYTES)
+    return download_headers(StreamingHttpResponse(body), scope.collection.slug, fmt)
+
+
+def download_headers(response: StreamingHttpResponse, slug: str, fmt: str) -> StreamingHttpResponse:
+    spec = FORMATS[fmt]
+    response["Content-Type"] = spec.content_type
+    response["Content-Disposition"] = f'attachment; filename="{slug}{spec.filename}"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
@@ -59,9 +71,40 @@ def export_menu(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(url + ("?" + urlencode(query) if query else ""))
 
 
+def kept_while_sent(body: Iterator[bytes], key: str, limit: int) -> Iterator[bytes]:
+    """``body``, chunk by chunk; once it is all sent, kept under ``key`` if it came to at
+    most ``limit`` bytes. A longer one is let go as soon as it passes the limit, so memory
+    stays bounded however large the export."""
+    kept: list[bytes] | None = []
+    size = 0
+    for chunk in body:
+        if kept is not None:
+            size += len(chunk)
+            if size <= limit:
+                kept.append(chunk)
+            else:
+                kept = None
+        yield chunk
+    if kept is not None:
+        revision_cache().set(key, b"".join(kept))
+
+
 @accepts_api_token
 @require_safe
 def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse | StreamingHttpResponse:
+    """A download of the collection in ``fmt``, as the reader may see it, filters applied.
+
+    Speed device (bench/NOTES.md, issue 28): an export of at most
+    SCHOLION_EXPORT_CACHE_BYTES is kept once it is sent, under the content revision, the
+    reader and the URL (annotations.revision_cache); the same download asked again before
+    anything changed is the kept bytes. The key is read first, so a kept export is one that
+    passed the access check at its revision.
+    """
+    head = request.method == "HEAD"
+    key = None if head else revision_cache_key(request, f"export-{fmt}")
+    kept = revision_cache().get(key) if key else None
+    if kept is not None:
+        return download_headers(StreamingHttpResponse(iter([kept])), slug, fmt)
     collection = get_object_or_404(
         Collection.objects.visible_to(request.user).select_related("owner"), slug=slug
     )
@@ -75,9 +118,7 @@ def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse | Stream
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    return export_response(
-        scope, fmt, bom=request.GET.get("bom") == "1", head=request.method == "HEAD"
-    )
+    return export_response(scope, fmt, bom=request.GET.get("bom") == "1", head=head, keep_as=key)
 
 
 # Room in an upload's request for the multipart framing and the CSRF token around the file.
