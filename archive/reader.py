@@ -157,6 +157,9 @@ def _lay_out(text: str, blocks: Sequence[dict], pages: Sequence[Division] = ()) 
             out.append((s, e, f'<span data-o="{s}">{escape(text[s:e])}</span>'))
 
     for block in blocks:
+        if next_page < len(pages) and pages[next_page].start <= block["s"]:
+            # A mark is no list item or table row: the chapter's lists and tables close first.
+            _sync_wrappers(out, wrappers, [])
         while next_page < len(pages) and pages[next_page].start <= block["s"]:
             out.append(_page_mark(pages[next_page]))
             next_page += 1

@@ -128,3 +128,9 @@ def test_a_stranger_learns_nothing_of_the_book(client, stranger, book, in_chapte
     assert client.get(f"/sources/{book.uuid}/passages/{start}-{start + 16}/").status_code == 404
     response, body = download(client, "csv")
     assert response.status_code == 404 and b"tolls" not in body
+
+
+def test_a_chapter_mark_closes_the_list_before_it(client, owner, book):
+    client.force_login(owner)
+    page = client.get(book.get_absolute_url()).content.decode()
+    assert re.search(r'</ul><div class="page-mark" id="chapter-3"', page)
