@@ -134,3 +134,25 @@ def test_a_chapter_mark_closes_the_list_before_it(client, owner, book):
     client.force_login(owner)
     page = client.get(book.get_absolute_url()).content.decode()
     assert re.search(r'</ul><div class="page-mark" id="chapter-3"', page)
+
+
+def test_a_book_and_its_chapters_survive_an_export_and_import(
+    owner, book, in_chapter_two, tmp_path
+):
+    from django.core.management import call_command
+
+    from annotations.models import Annotation
+    from archive.models import Source
+    from tests.helpers import empty_everything, export_bag, members
+
+    first = members(export_bag(tmp_path / "first.zip"))
+    chapters = book.divisions
+    empty_everything()
+    call_command("import_collection", str(tmp_path / "first.zip"))
+    source = Source.objects.get(uuid=book.uuid)
+    assert (source.extractor, source.divisions) == ("epub", chapters)
+    imported = Annotation.objects.get(uuid=in_chapter_two.uuid)
+    assert (imported.start, imported.end) == (in_chapter_two.start, in_chapter_two.end)
+    second = members(export_bag(tmp_path / "second.zip"))
+    assert first["data/annotations.csv"] == second["data/annotations.csv"]
+    assert b"ch. 2" in second["data/annotations.csv"]
