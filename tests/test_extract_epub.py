@@ -236,3 +236,14 @@ def test_a_chapter_without_a_table_of_contents_entry_takes_its_own_title(owner):
     data = make_epub(chapters, nav=False, extra={"OEBPS/text/ch1.xhtml": page.encode()})
     source = archive_epub(data, owner)
     assert source.text.startswith("From the head\n\nMarker ")
+
+
+def test_a_book_with_more_text_than_the_limit_is_kept_without_a_text_layer(owner, settings):
+    settings.SCHOLION_MAX_TEXT_BYTES = 100
+    archived = archive_chunks(
+        iter([make_epub(book_chapters(marker()), metadata=BOOK_METADATA)]), user=owner
+    )
+    source = archived.source
+    assert (source.extractor, source.text, source.divisions) == ("none", "", {})
+    assert source.title == "Ledgers of the Port"
+    assert "no text layer" in archived.message

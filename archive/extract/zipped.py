@@ -155,16 +155,26 @@ def parse_xml(data: bytes, name: str, what: str) -> etree._Element:
 
 def extract_package(file: IO[bytes]) -> Extraction:
     """The text layer of a Word document or an EPUB book in ``file`` (read from its start)."""
+    from django.conf import settings
+
     package = Package(file)
     media_type = package.media_type()
-    if media_type == DOCX_TYPE:
-        from archive.extract.docx import extract_docx
+    if media_type in (DOCX_TYPE, EPUB_TYPE):
+        if media_type == DOCX_TYPE:
+            from archive.extract.docx import extract_docx
 
-        return extract_docx(package)
-    if media_type == EPUB_TYPE:
-        from archive.extract.epub import extract_epub
+            extraction = extract_docx(package)
+        else:
+            from archive.extract.epub import extract_epub
 
-        return extract_epub(package)
+            extraction = extract_epub(package)
+        if len(extraction.text) > settings.SCHOLION_MAX_TEXT_BYTES:
+            # As a text file that long: kept, without a text layer to read in a browser.
+            from archive.extract import NO_TEXT_EXTRACTOR
+
+            extraction.text, extraction.blocks, extraction.divisions = "", [], {}
+            extraction.extractor, extraction.extractor_version = NO_TEXT_EXTRACTOR
+        return extraction
     from archive.extract import Unsupported, supported_list
 
     raise Unsupported(
