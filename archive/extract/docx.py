@@ -120,6 +120,7 @@ class _Reader:
         self.next_group = 0
         self.list_group: tuple[str, int] | None = None  # the list the last block belonged to
         self.numbering = self._numbering()
+        self.styles: dict[str, Any] = {}
 
     def group(self) -> int:
         self.next_group += 1
@@ -211,19 +212,22 @@ class _Reader:
         style_id = p.find(f"{W}pPr/{W}pStyle")
         if style_id is None:
             return ""
-        style = self.document.styles.element.get_by_id(style_id.get(W + "val", ""))
+        style = self.style(style_id.get(W + "val", ""))
         return style.name_val or "" if style is not None else ""
+
+    def style(self, style_id: str) -> Any:
+        # Looked up once per style: an XPath query over every style, for each paragraph,
+        # was half the time of a long document.
+        if style_id not in self.styles:
+            self.styles[style_id] = self.document.styles.element.get_by_id(style_id)
+        return self.styles[style_id]
 
     def list_kind(self, p: Any, style: str) -> tuple[str, int] | None:
         """("ol" or "ul", depth from 1) for a list item, else None."""
         num = p.find(f"{W}pPr/{W}numPr")
         if num is None:
             style_id = p.find(f"{W}pPr/{W}pStyle")
-            found = (
-                self.document.styles.element.get_by_id(style_id.get(W + "val", ""))
-                if style_id is not None
-                else None
-            )
+            found = self.style(style_id.get(W + "val", "")) if style_id is not None else None
             num = found.find(f"{W}pPr/{W}numPr") if found is not None else None
         if num is None:
             if style.lower().startswith("list number"):
