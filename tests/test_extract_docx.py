@@ -195,3 +195,21 @@ def test_an_upload_of_a_bad_word_document_says_why_and_keeps_nothing(client, own
     assert response.status_code == 200
     assert "declares XML entities" in response.content.decode()
     assert not Source.objects.exists()
+
+
+TEXT_BOX = b"""<?xml version="1.0"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+ xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>
+<w:p><w:r><w:t xml:space="preserve">Before the box ID. </w:t></w:r><w:r><mc:AlternateContent>
+<mc:Choice Requires="wps"><w:txbxContent><w:p><w:r><w:t>Boxed text.</w:t></w:r></w:p>
+</w:txbxContent></mc:Choice><mc:Fallback><w:txbxContent><w:p><w:r><w:t>Boxed text.</w:t></w:r>
+</w:p></w:txbxContent></mc:Fallback></mc:AlternateContent></w:r></w:p>
+<w:p><w:r><w:t>Deleted</w:t></w:r><w:del><w:r><w:delText> and gone</w:delText></w:r></w:del>
+<w:r><w:t xml:space="preserve"> and kept.</w:t></w:r></w:p></w:body></w:document>"""
+
+
+def test_a_text_box_is_read_once_and_deleted_text_is_left_out(owner):
+    name = uuid.uuid4().hex
+    data = rezip(make_docx(marker()), {"word/document.xml": TEXT_BOX.replace(b"ID", name.encode())})
+    source = archive_docx(data, owner)
+    assert source.text == f"Before the box {name}. Boxed text.\n\nDeleted and kept."

@@ -25,6 +25,7 @@ from archive.extract.zipped import DOCX_TYPE, Package
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 FOOTNOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"
 HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 # Control characters other than newline, and U+FFFE/U+FFFF (not characters).
@@ -179,10 +180,8 @@ class _Reader:
     def pieces(self, p: Any) -> list[tuple[str, str | None]]:
         """The paragraph's text as (text, link) pieces, as it reads."""
         out: list[tuple[str, str | None]] = []
-        for element in p.iter():
+        for element in _walk(p):
             tag = element.tag
-            if not isinstance(tag, str):
-                continue  # a comment or processing instruction
             if tag == W + "t":
                 text = UNPRINTABLE.sub("", (element.text or "").replace("\t", " "))
                 out.append((text, self.href(element)))
@@ -298,6 +297,18 @@ class _Reader:
             if pieces:  # the space Word puts after the note's own mark
                 pieces = [(pieces[0][0].lstrip(), pieces[0][1]), *pieces[1:]]
             self.layer.add("p", [(f"[{number}] ", None), *pieces])
+
+
+def _walk(element: Any) -> Any:
+    """The element and its descendants in document order, without what a Word file keeps
+    for older readers (mc:Fallback: a text box's text a second time)."""
+    stack = [element]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node.tag, str) or node.tag == MC_FALLBACK:
+            continue  # a comment or processing instruction, or the fallback
+        yield node
+        stack.extend(reversed(node))
 
 
 def _val(element: Any) -> str:
