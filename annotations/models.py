@@ -811,7 +811,7 @@ class Citation(models.Model):
         PAGE = "page", "p."
         PARAGRAPH = "paragraph", "para."
         SECTION = "section", "sec."
-        CHAPTER = "chapter", "chap."
+        CHAPTER = "chapter", "ch."  # as the reading page marks an EPUB's chapters
         LINE = "line", "l."
         FOLIO = "folio", "fol."
 
@@ -900,8 +900,9 @@ class Citation(models.Model):
     def locator_text(self) -> str:
         if not self.locator:
             return ""
-        if self.locator_label == self.LocatorLabel.PAGE and re.search(r"\d\s*[–-]", self.locator):
-            return f"pp. {self.locator}"  # a range of pages
+        ranges = {"page": "pp.", "chapter": "chs."}
+        if self.locator_label in ranges and re.search(r"\d\s*[–-]", self.locator):
+            return f"{ranges[self.locator_label]} {self.locator}"  # a range of pages, chapters
         return f"{self.get_locator_label_display()} {self.locator}"
 
     @property

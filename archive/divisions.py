@@ -6,8 +6,10 @@ text layer, the spans partition it, and a page without text covers none (start =
 ``label`` is the page as printed ("iv", "12"); its position (from 1) is the physical page
 number that a PDF fragment (RFC 3778 ``page=``) names. A source without pages has ``{}``.
 
-A chapter-divided text layer (an EPUB) is meant to use the same shape with the unit
-"chapter"; a unit's locator labels are CSL's ("page", "chapter").
+A chapter-divided text layer (an EPUB book) has the same shape with the unit "chapter", each
+chapter labelled by its number; a unit's locator labels are CSL's ("page", "chapter"). Only
+pages name a place in the original file (a PDF fragment); a chapter's would be an EPUB CFI,
+which needs the path to an element of the chapter's own markup, not kept here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ class Division:
     label: str
     start: int
     end: int
+    unit: str = "page"
+
+    @property
+    def mark(self) -> str:
+        """How the reading page marks where it starts: "p. 12", "ch. 3"."""
+        return f"{ABBREVIATIONS[self.unit][0]} {self.label}"
 
 
 class Divisions:
@@ -72,6 +80,13 @@ class Divisions:
             return found[0].label
         return f"{found[0].label}–{found[-1].label}"
 
+    def cell(self, start: int, end: int) -> str:
+        """What a spreadsheet's ``pages`` column holds: a page's labels alone ("12–13"), any
+        other unit named ("ch. 3"), so a chapter's number is not read as a page."""
+        if self.unit == "page":
+            return self.labels(start, end)
+        return self.locator(start, end)
+
     def pdf_fragment(self, start: int, end: int) -> str:
         """The RFC 3778 fragment of the page a passage starts on ("page=3", physical page
         numbers from 1), or "" for a source without pages."""
@@ -81,7 +96,7 @@ class Divisions:
     def starts(self) -> list[Division]:
         """Each division that holds text, where it starts: the reading page's page marks."""
         return [
-            Division(index + 1, str(label), s, e)
+            Division(index + 1, str(label), s, e, self.unit)
             for index, (s, e, label) in enumerate(self.spans)
             if e > s
         ]

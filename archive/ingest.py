@@ -20,6 +20,7 @@ from archive.extract import (
     sniff,
 )
 from archive.extract.pdf import extract_pdf
+from archive.extract.zipped import extract_package
 from archive.models import Collection, Source, make_citation_key, unique_citation_key
 from archive.signals import source_written
 
@@ -144,9 +145,13 @@ def _archive_spooled(
         return Archived(existing, created=False)
 
     try:
-        if sniff(spooled.head) == "application/pdf":
+        kind = sniff(spooled.head)
+        if kind == "application/pdf":
             # A PDF's text is far smaller than its file: read up to the upload limit.
             extraction = extract_pdf(spooled.file)
+        elif kind == "application/zip":
+            # So is a Word document's or an EPUB book's (archive.extract.zipped's limits).
+            extraction = extract_package(spooled.file)
         elif spooled.size > settings.SCHOLION_MAX_TEXT_BYTES:
             # Too long to read or annotate in a browser: keep the bytes, make no text layer,
             # and never hold the file in memory.

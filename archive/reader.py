@@ -54,7 +54,7 @@ def render_text_layer(
     pages: Sequence[Division] = (),
 ) -> SafeString:
     """HTML for the whole text layer; ``mark`` is a passage to show as targeted, ``pages``
-    where the text layer's pages start (each gets a quiet "p. 12" before it).
+    where the text layer's pages (or chapters) start (each gets a quiet "p. 12", "ch. 3").
 
     ``layout_key`` names this text layer for ``text_layout``'s memory; it must change
     whenever the text, blocks or pages could (a source's id and digest do).
@@ -157,6 +157,9 @@ def _lay_out(text: str, blocks: Sequence[dict], pages: Sequence[Division] = ()) 
             out.append((s, e, f'<span data-o="{s}">{escape(text[s:e])}</span>'))
 
     for block in blocks:
+        if next_page < len(pages) and pages[next_page].start <= block["s"]:
+            # A mark is no list item or table row: the chapter's lists and tables close first.
+            _sync_wrappers(out, wrappers, [])
         while next_page < len(pages) and pages[next_page].start <= block["s"]:
             out.append(_page_mark(pages[next_page]))
             next_page += 1
@@ -196,6 +199,12 @@ def _page_mark(page: Division) -> str:
     # Outside every text run (no data-o) and not selectable: a selection across it, and the
     # quote it makes, hold only the text layer's own code points.
     label = escape(page.label)
+    if page.unit != "page":
+        # A chapter's start is no page break: a quiet mark a screen reader names in words.
+        return (
+            f'<div class="page-mark" id="{page.unit}-{page.number}"'
+            f' aria-label="{page.unit} {label}">{escape(page.mark)}</div>'
+        )
     return (
         f'<div class="page-mark" id="page-{page.number}" role="doc-pagebreak"'
         f' aria-label="page {label}">p. {label}</div>'

@@ -1,8 +1,9 @@
 """Ingest benchmark: sources archived per second, PDF pages read per second, and memory while
-archiving a 500-page PDF, a 200 MB file (too long for a text layer: its bytes only) and a file
-at the text-layer limit.
+archiving a 500-page PDF, a long Word document and EPUB book, a 200 MB file (too long for a text
+layer: its bytes only) and a file at the text-layer limit.
 
     DEBUG=1 .venv/bin/python bench/ingest.py [--articles 300] [--pdf-pages 500] [--big-mb 200]
+        [--docx-paragraphs 5000] [--epub-chapters 100]
 
 Sets Django up itself with a throwaway data directory (blobs, spool files) and a throwaway
 database: SQLite in that directory, or, when DATABASE_URL is set, a fresh database created
@@ -215,11 +216,70 @@ def pdf_figures(pages: int) -> None:
     )
 
 
+def docx_of(paragraphs: int, rng: random.Random) -> bytes:
+    """A Word document of ``paragraphs`` paragraphs, a heading every 20, a table every 100."""
+    import io
+
+    import docx
+
+    document = docx.Document()
+    for n in range(paragraphs):
+        if n % 20 == 0:
+            document.add_heading(sentence(rng), 1)
+        if n % 100 == 50:
+            table = document.add_table(rows=3, cols=3)
+            for cell in table._cells:
+                cell.text = word(rng)
+        document.add_paragraph(paragraph(rng))
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def epub_of(chapters: int, rng: random.Random) -> bytes:
+    """An EPUB book of ``chapters`` chapters of 40 paragraphs each."""
+    from tests.docs import make_epub
+
+    return make_epub(
+        [
+            (
+                f"Chapter {n}",
+                "".join(f"<p>{paragraph(rng)}</p>" for _ in range(40)),
+            )
+            for n in range(1, chapters + 1)
+        ]
+    )
+
+
+def document_figures(paragraphs: int, chapters: int) -> None:
+    """Time and memory to archive a long Word document and a long EPUB book (read in the
+    server's own process, unlike a PDF)."""
+    from archive.ingest import archive_chunks
+
+    rng = random.Random(paragraphs + chapters)
+    for label, data, name, extractor in (
+        (f"docx, {paragraphs} paragraphs", docx_of(paragraphs, rng), "bench.docx", "docx"),
+        (f"epub, {chapters} chapters", epub_of(chapters, rng), "bench.epub", "epub"),
+    ):
+        made: list = []
+
+        def archive(data: bytes = data, name: str = name, made: list = made) -> None:
+            made.append(archive_chunks(iter([data]), filename=name, via="import").source)
+
+        measured(f"{label} ({len(data) / MB:.1f} MB)", len(data), archive)
+        assert made[0].extractor == extractor
+        print(f"  {'':<32} {len(made[0].text) / MB:.1f} M characters, {len(made[0].blocks)} blocks")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=300, help="articles per kind (300)")
     parser.add_argument("--pdf-pages", type=int, default=500, help="pages of the PDF (500)")
     parser.add_argument("--big-mb", type=int, default=200, help="size of the big file (200)")
+    parser.add_argument(
+        "--docx-paragraphs", type=int, default=5000, help="paragraphs of the DOCX (5000)"
+    )
+    parser.add_argument("--epub-chapters", type=int, default=100, help="chapters of the EPUB (100)")
     args = parser.parse_args()
     big_size = args.big_mb * MB
 
@@ -256,6 +316,9 @@ def main() -> None:
 
         print(f"\nOne PDF of {args.pdf_pages} two-column pages (extractor pdf 1):")
         pdf_figures(args.pdf_pages)
+
+        print("\nA long Word document and EPUB book (extractors docx 1 and epub 1):")
+        document_figures(args.docx_paragraphs, args.epub_chapters)
 
         big = data_dir / "big.txt"
         write_big_file(big, big_size)

@@ -289,6 +289,10 @@ SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
 SCHOLION_MAX_PDF_PAGES = env_int("SCHOLION_MAX_PDF_PAGES", 2000)
 SCHOLION_PDF_SECONDS = env_int("SCHOLION_PDF_SECONDS", 120)
 SCHOLION_PDF_MEMORY_BYTES = env_int("SCHOLION_PDF_MEMORY_BYTES", 1024 * 1024 * 1024)
+# A Word (DOCX) or EPUB file is a zip archive: one that would unpack to more than this, or
+# holds more entries, is refused before anything is unpacked (a zip bomb).
+SCHOLION_MAX_UNZIPPED_BYTES = env_int("SCHOLION_MAX_UNZIPPED_BYTES", 256 * 1024 * 1024)
+SCHOLION_MAX_ZIP_ENTRIES = env_int("SCHOLION_MAX_ZIP_ENTRIES", 10_000)
 # Uploads larger than this spill to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(SCHOLION_TMP_DIR)

@@ -57,7 +57,7 @@ TYPED_COLUMNS = (
     "source_creators",
     "source_url",
     "citation_key",
-    "pages",  # printed page labels come from the PDF
+    "pages",  # printed page labels come from the PDF, chapters' from the EPUB
     "quote",
     "note",
     "tags",
@@ -166,7 +166,7 @@ def spreadsheet_rows(scope: ExportScope) -> Iterator[list]:
             *cells,
             row.start,
             row.end,
-            pages[row.source_id].labels(row.start, row.end),
+            pages[row.source_id].cell(row.start, row.end),
             row.exact,
             row.note,
             ", ".join(tag.name for tag in row.tags),

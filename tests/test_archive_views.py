@@ -205,7 +205,8 @@ def test_archiving_into_a_collection_the_user_cannot_write_is_refused(client, me
             PNG,
             "text/html",
             "This file is image/png (declared as text/html), which Scholion cannot archive yet."
-            " Supported types: plain text (text/plain), HTML (text/html) and PDF (application/pdf).",
+            " Supported types: plain text (text/plain), HTML (text/html), PDF (application/pdf),"
+            " Word (DOCX) and EPUB.",
         ),
         ("blank.txt", b" \n\n\t  \r\n", "text/plain", "no text"),
         ("report.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "application/pdf", "application/pdf"),

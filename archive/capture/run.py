@@ -80,8 +80,8 @@ def perform(job: Capture, progress: Callable[[str], None] = lambda text: None) -
     with capture(job.url) as fetched, ExitStack() as files:
         screenshot: dict[str, Any] = {}
         record = _provenance(fetched)
-        if settings.SCHOLION_CAPTURE_BROWSER and not _is_pdf(fetched):
-            # A PDF is archived as it came (the pdf extractor reads it); a browser would
+        if settings.SCHOLION_CAPTURE_BROWSER and not _is_document(fetched):
+            # A document is archived as it came (its extractor reads it); a browser would
             # only show its own viewer, or download it.
             progress("Loading the page in a browser.")
             screenshot, record["provenance"]["browser"] = _browse(fetched)
@@ -138,12 +138,13 @@ def _browse(fetched: Fetched) -> tuple[dict[str, Any], dict[str, Any]]:
     return record, browser
 
 
-def _is_pdf(fetched: Fetched) -> bool:
-    """What the bytes are, whatever the server called them (as archiving decides)."""
+def _is_document(fetched: Fetched) -> bool:
+    """A PDF, Word document or EPUB book (a zip), whatever the server called it (as archiving
+    decides)."""
     fetched.original.seek(0)
     head = fetched.original.read(8)
     fetched.original.seek(0)
-    return sniff(head) == "application/pdf"
+    return sniff(head) in ("application/pdf", "application/zip")
 
 
 def _may_add_to(user, collection: Collection) -> bool:

@@ -21,7 +21,8 @@ import codecs
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-SUPPORTED_TYPES = ("text/plain", "text/html", "application/pdf")
+# A zip archive is a Word document or an EPUB book, or refused (archive.extract.zipped).
+SUPPORTED_TYPES = ("text/plain", "text/html", "application/pdf", "application/zip")
 
 
 class ExtractionError(Exception):
@@ -184,6 +185,10 @@ PLAIN_EXTRACTOR = ("plain-text", "1")
 ARTICLE_EXTRACTOR = ("article", "2")
 # A PDF's text layer, page by page (archive.extract.pdf).
 PDF_EXTRACTOR = ("pdf", "1")
+# A Word document's text layer (archive.extract.docx) and an EPUB book's, chapter by chapter
+# (archive.extract.epub).
+DOCX_EXTRACTOR = ("docx", "1")
+EPUB_EXTRACTOR = ("epub", "1")
 
 
 def extract_plain(data: bytes) -> Extraction:
@@ -272,6 +277,12 @@ def extract(
         with tempfile.TemporaryFile() as file:
             file.write(data)
             return extract_pdf(file)
+    if media_type == "application/zip":
+        from io import BytesIO
+
+        from archive.extract.zipped import extract_package
+
+        return extract_package(BytesIO(data))
     raise AssertionError(media_type)
 
 
@@ -282,10 +293,13 @@ def supported_type(head: bytes, declared_type: str = "") -> str:
         declared = f" (declared as {declared_type})" if declared_type else ""
         raise Unsupported(
             f"This file is {media_type}{declared}, which Scholion cannot archive yet."
-            f" Supported types: plain text (text/plain), HTML (text/html) and PDF"
-            " (application/pdf)."
+            f" Supported types: {supported_list()}."
         )
     return media_type
+
+
+def supported_list() -> str:
+    return "plain text (text/plain), HTML (text/html), PDF (application/pdf), Word (DOCX) and EPUB"
 
 
 # A source whose file is too long for a text layer: its bytes are archived, it has no text.

@@ -635,8 +635,14 @@ function citationEditor(initial, initialLabels, errorBox) {
     const locator = el("input", { type: "text", maxlength: "100" });
     const comment = el("input", { type: "text", maxlength: "1000" });
     const part = el("div", { class: "cite-row" }, field("Locator type", label), field("Locator", locator, "e.g. 4 or 12–14"));
+    let filled = "";  // what prefill put in the locator, so a locator the user typed is kept
     return {
       nodes: [part, field("Comment", comment)],
+      prefill(where) {
+        if (locator.value.trim() && locator.value !== filled) return;
+        locator.value = filled = where ? where.labels : "";
+        if (where) label.value = where.unit;
+      },
       apply(body) {
         if (locator.value.trim()) { body.locator = locator.value.trim(); body.locatorLabel = label.value; }
         if (comment.value.trim()) body.comment = comment.value.trim();
@@ -697,6 +703,8 @@ function citationEditor(initial, initialLabels, errorBox) {
       if (picked) {
         passage = picked;
         passageText.textContent = `Passage: “${picked.exact}”`;
+        // A passage of a PDF (or an EPUB) is cited by its page (chapter) unless one is typed.
+        common.prefill(picked.where);
       }
       addButton.focus();
     });
@@ -840,6 +848,26 @@ async function passageQuote(url, start, end) {
   return chars.join("");
 }
 
+// The pages (or chapters) a passage lies on, from the marks the reading page puts before each
+// one's first block ("page 12", "chapter 3"): { unit, labels: "12" or "12–13" }, or null.
+function divisionOf(layer, start, end) {
+  const found = [];
+  let pending = null;
+  for (const node of layer.querySelectorAll(".page-mark, [data-s]")) {  // in document order
+    if (node.classList.contains("page-mark")) { pending = node; continue; }
+    if (!pending) continue;
+    const named = pending.getAttribute("aria-label") || "";
+    const space = named.indexOf(" ");
+    found.push({ unit: named.slice(0, space), label: named.slice(space + 1), start: Number(node.dataset.s) });
+    pending = null;
+  }
+  const holding = (offset) => found.filter((d) => d.start <= offset).pop();
+  const first = holding(start);
+  const last = holding(Math.max(end - 1, start));
+  if (!first || !last) return null;
+  return { unit: first.unit, labels: first === last ? first.label : `${first.label}–${last.label}` };
+}
+
 const picker = el("dialog", { class: "picker", "aria-labelledby": "picker-title" });
 document.body.append(picker);
 
@@ -856,7 +884,7 @@ function pickPassage(source) {
     const track = () => {
       const range = selectedRange(pickerLayer);
       if (!range) return;
-      selected = { start: range.start, end: range.end, exact: range.quote };
+      selected = { start: range.start, end: range.end, exact: range.quote, where: divisionOf(pickerLayer, range.start, range.end) };
       chosenText.textContent = `Selected: “${range.quote}”`;
       use.removeAttribute("disabled");
     };
