@@ -203,7 +203,7 @@ def test_an_editor_adds_a_code_with_description_colour_and_parent(
     # Shown indented under its parent, with its colour named (not only shown).
     assert re.search(r'class="code depth-1" id="code-rent"', page)
     assert "Teal" in page
-    event = CollectionEvent.objects.filter(kind="code_added").first()
+    event = CollectionEvent.objects.filter(kind="code_added").latest("pk")
     assert event.sentence == "eddie added the code “Rent”."
     assert "eddie added the code “Rent”." in page
 
