@@ -831,7 +831,10 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
         tags = tags.exclude(name__in=[c["name"] for c in codes])
     room = MAX_TAG_SUGGESTIONS - len(codes)
     names = list(ranked(tags).order_by("rank", "name").values_list("name", flat=True)[:room])
-    return JsonResponse({"tags": [c["name"] for c in codes] + names, "codes": codes})
+    body: dict[str, list] = {"tags": [c["name"] for c in codes] + names}
+    if "source" in request.GET:  # the editor's question, which shows what codes mean
+        body["codes"] = codes
+    return JsonResponse(body)
 
 
 def _codebook_for(request: HttpRequest) -> Collection | None:
