@@ -43,7 +43,7 @@ def drop_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("annotations", "0008_content_revision"),
-        ("archive", "0015_codebook_events"),
+        ("archive", "0014_teams"),
         ("taggit", "0006_rename_taggeditem_content_type_object_id_taggit_tagg_content_8fc721_idx"),
     ]
 
