@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 from taggit.models import Tag
 
-from annotations.models import Annotation, AnnotationRevision, TaggedAnnotation
+from annotations.models import (
+    Annotation,
+    AnnotationRevision,
+    TagRedirect,
+    merge_tags_everywhere,
+)
 from annotations.signals import annotation_written
 from annotations.w3c import tag_name_error
 from archive.models import Source
@@ -194,42 +201,44 @@ class TagAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
+            if change and "slug" in form.changed_data and form.initial.get("slug"):
+                # The tag's page keeps working at its old address (and so do older ones).
+                TagRedirect.objects.filter(old_slug=obj.slug).delete()
+                TagRedirect.objects.update_or_create(
+                    old_slug=form.initial["slug"], defaults={"tag": obj}
+                )
             if change and "name" in form.changed_data:
                 # Search finds annotations by their tag names.
                 reindex(Annotation.objects.filter(tags=obj))
 
-    @admin.action(description="Merge selected tags")
-    def merge_tags(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Keep the most used of the selected tags (on a tie, the first by name); move every
-        annotation of the others onto it and delete them."""
+    @admin.action(description="Merge selected tags…")
+    def merge_tags(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """Ask which of the selected tags survives, saying how many annotations each carries;
+        then move every annotation (and code) of the others onto it and delete them."""
         tags = sorted(queryset, key=lambda t: (-t.use_count, t.name.casefold(), t.pk))
         if len(tags) < 2:
             self.message_user(request, "Select at least two tags to merge.", messages.WARNING)
-            return
-        survivor, others = tags[0], tags[1:]
-        with transaction.atomic():
-            moved = dropped = 0
-            for other in others:
-                items = TaggedAnnotation.objects.filter(tag=other)
-                # An annotation with both tags keeps one: drop the duplicate, move the rest.
-                dropped += items.filter(
-                    content_object__in=TaggedAnnotation.objects.filter(tag=survivor).values(
-                        "content_object_id"
-                    )
-                ).delete()[0]
-                moved += items.update(tag=survivor)
-                other.delete()
-            reindex(Annotation.objects.filter(tags=survivor))
-        names = ", ".join(f"“{t.name}”" for t in others)
-        why = (
-            "the first by name of the equally most used selected tags"
-            if others[0].use_count == survivor.use_count
-            else "the most used of the selected tags"
-        )
-        self.message_user(
-            request,
-            f"Merged {names} into “{survivor.name}”, kept because it was {why} "
-            f"({survivor.use_count} annotations). {moved} annotations moved to it; "
-            f"{dropped} already had it.",
-            messages.SUCCESS,
-        )
+            return None
+        if request.POST.get("confirmed") == "yes":
+            chosen = request.POST.get("survivor", "")
+            survivor = next((t for t in tags if str(t.pk) == chosen), None)
+            if survivor is not None:
+                others = [t for t in tags if t.pk != survivor.pk]
+                moved, dropped = merge_tags_everywhere(survivor, others)
+                names = ", ".join(f"“{t.name}”" for t in others)
+                self.message_user(
+                    request,
+                    f"Merged {names} into “{survivor.name}”. {moved} annotations moved to it; "
+                    f"{dropped} already had it. The merged tags' pages lead to its page.",
+                    messages.SUCCESS,
+                )
+                return None
+            self.message_user(request, "Choose which tag survives.", messages.WARNING)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Merge tags",
+            "opts": self.model._meta,
+            "tags": tags,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/taggit/tag/merge_confirmation.html", context)

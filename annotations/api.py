@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
@@ -34,6 +35,7 @@ from annotations.models import (
     AnnotationGone,
     Citation,
     CitationError,
+    Code,
     StaleAnnotation,
     TaggedAnnotation,
     tags_and_citations,
@@ -814,25 +816,55 @@ def tag_suggestions(request: HttpRequest) -> JsonResponse:
     """Tag names for the editor, drawn only from annotations the user can see.
 
     Tags used only where the user cannot see must not leak their names. Names that start with
-    the query come first, then names that contain it.
+    the query come first, then names that contain it. With ``source`` (a UUID), the codes of
+    the collection a new annotation there would join come before all others, each in
+    ``codes`` with its description and colour.
     """
     query = request.GET.get("q", "").strip()[:100]
+
+    def ranked(tags: QuerySet, name: str = "name") -> QuerySet:
+        if query:
+            return tags.filter(**{f"{name}__icontains": query}).annotate(
+                rank=Case(
+                    When(**{f"{name}__istartswith": query}, then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                )
+            )
+        return tags.annotate(rank=Value(0, output_field=IntegerField()))
+
+    codes: list[dict] = []
+    collection = _codebook_for(request)
+    if collection is not None:
+        found = ranked(Code.objects.of(collection), "tag__name").order_by("rank", "tag__name")
+        codes = [
+            {"name": c.tag.name, "description": c.description, "colour": c.colour}
+            for c in found[:MAX_TAG_SUGGESTIONS]
+        ]
     visible = Annotation.objects.visible_to(request.user)
     tags = Tag.objects.filter(
         Exists(TaggedAnnotation.objects.filter(tag=OuterRef("pk"), content_object__in=visible))
     )
-    if query:
-        tags = tags.filter(name__icontains=query).annotate(
-            rank=Case(
-                When(name__istartswith=query, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        )
-    else:
-        tags = tags.annotate(rank=Value(0, output_field=IntegerField()))
-    names = list(tags.order_by("rank", "name").values_list("name", flat=True)[:MAX_TAG_SUGGESTIONS])
-    return JsonResponse({"tags": names})
+    if codes:
+        tags = tags.exclude(name__in=[c["name"] for c in codes])
+    room = MAX_TAG_SUGGESTIONS - len(codes)
+    names = list(ranked(tags).order_by("rank", "name").values_list("name", flat=True)[:room])
+    body: dict[str, list] = {"tags": [c["name"] for c in codes] + names}
+    if "source" in request.GET:  # the editor's question, which shows what codes mean
+        body["codes"] = codes
+    return JsonResponse(body)
+
+
+def _codebook_for(request: HttpRequest) -> Collection | None:
+    """The collection a new annotation on the ``source`` asked about would join, if any."""
+    try:
+        source_uuid = uuid_module.UUID(request.GET.get("source", ""))
+    except ValueError:
+        return None
+    source = Source.objects.visible_to(request.user).filter(uuid=source_uuid).only("pk").first()
+    if source is None or not request.user.is_authenticated:
+        return None
+    return Annotation.collection_for(request.user, source)
 
 
 MAX_SOURCE_RESULTS = 20

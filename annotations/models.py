@@ -62,6 +62,8 @@ class TaggedAnnotation(TaggedItemBase):
 class TagRef(NamedTuple):
     name: str
     slug: str
+    # Its code's colour in the annotation's collection (the reading page), if it has one.
+    colour: str = ""
 
 
 class AnnotationQuerySet(models.QuerySet):
@@ -1318,3 +1320,409 @@ class ContentRevision(models.Model):
             cursor.execute(f"SELECT number FROM {cls._meta.db_table} WHERE id = 1")  # noqa: S608
             row = cursor.fetchone()
         return None if row is None else row[0]
+
+
+# --- The codebook ------------------------------------------------------------------------
+# Tags are global (taggit's Tag); a collection's codebook gives some of them a meaning there:
+# a description, a colour, a parent. A tag used in a collection but not in its codebook is a
+# personal tag. Curating a codebook changes only that collection's passages: a tag that other
+# collections use keeps its name and page for them.
+
+
+class CodeColour(NamedTuple):
+    label: str
+    # The highlight's tint behind body text (#1f2328): contrast at least 7:1 (WCAG AAA).
+    background: str
+    # Its underline and the tag's swatch against the white page: at least 3:1 (WCAG 1.4.11).
+    border: str
+
+
+CODE_COLOURS: dict[str, CodeColour] = {
+    "amber": CodeColour("Amber", "#fde68a", "#b45309"),
+    "green": CodeColour("Green", "#bbf7d0", "#15803d"),
+    "teal": CodeColour("Teal", "#99f6e4", "#0f766e"),
+    "blue": CodeColour("Blue", "#bfdbfe", "#1d4ed8"),
+    "purple": CodeColour("Purple", "#e9d5ff", "#7e22ce"),
+    "pink": CodeColour("Pink", "#fbcfe8", "#be185d"),
+    "red": CodeColour("Red", "#fecaca", "#b91c1c"),
+    "grey": CodeColour("Grey", "#e5e7eb", "#4b5563"),
+}
+
+
+def validate_code_colour(value: str) -> None:
+    if value and value not in CODE_COLOURS:
+        raise ValidationError(
+            f"“{value}” is not one of the codebook's colours ({', '.join(CODE_COLOURS)})."
+        )
+
+
+class CodebookError(Exception):
+    """A codebook change that cannot be made; the message says why, in words for the curator."""
+
+
+class CodeQuerySet(models.QuerySet):
+    def of(self, collection: Collection) -> CodeQuerySet:
+        return self.filter(collection=collection).select_related("tag")
+
+    def with_counts(self) -> CodeQuerySet:
+        """Each code with ``passage_count``: how many of its collection's annotations carry it."""
+        carried = TaggedAnnotation.objects.filter(
+            tag=OuterRef("tag"), content_object__collection=OuterRef("collection")
+        )
+        return self.annotate(
+            passage_count=models.Subquery(
+                carried.order_by().values("tag").annotate(n=models.Count("pk")).values("n")[:1],
+                output_field=models.IntegerField(),
+            )
+        )
+
+
+class Code(models.Model):
+    # with_counts() sets it.
+    passage_count: int | None
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="codes")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="codes")
+    description = models.TextField(blank=True)
+    colour = models.CharField(max_length=12, blank=True, validators=[validate_code_colour])
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = CodeQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "tag"], name="one_code_per_tag")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag.name} in {self.collection_id}"
+
+    @property
+    def name(self) -> str:
+        return self.tag.name
+
+    @property
+    def colour_label(self) -> str:
+        return CODE_COLOURS[self.colour].label if self.colour else ""
+
+    # --- Reading -----------------------------------------------------------------------
+
+    @staticmethod
+    def tree(codes: Sequence[Code]) -> list[tuple[Code, int]]:
+        """``codes`` (one collection's, all of them) depth first, each with its depth;
+        siblings by name. No queries: the parent of each is found among ``codes``."""
+        children: dict[int | None, list[Code]] = {}
+        for code in codes:
+            children.setdefault(code.parent_id, []).append(code)
+        for siblings in children.values():
+            siblings.sort(key=lambda c: c.tag.name.casefold())
+        out: list[tuple[Code, int]] = []
+        names = {code.pk: code.tag.name for code in codes}
+
+        def walk(parent: int | None, depth: int) -> None:
+            for code in children.get(parent, []):
+                # For a list of options, where only spaces can show the depth.
+                code.indent = "\u2003" * depth  # type: ignore[attr-defined]
+                code.parent_name = names.get(parent) if parent else ""  # type: ignore[attr-defined]
+                out.append((code, depth))
+                walk(code.pk, depth + 1)
+
+        walk(None, 0)
+        return out
+
+    def passages(self) -> models.QuerySet[TaggedAnnotation]:
+        """The rows that tag this collection's annotations with this code's tag."""
+        return TaggedAnnotation.objects.filter(
+            tag_id=self.tag_id, content_object__collection_id=self.collection_id
+        )
+
+    # --- Curating (every change is recorded in the collection's history) ----------------
+
+    @classmethod
+    def add(
+        cls,
+        collection: Collection,
+        name: str,
+        *,
+        actor=None,
+        description: str = "",
+        colour: str = "",
+        parent: Code | None = None,
+    ) -> Code:
+        """Put a tag (made if no tag has that name yet) in the collection's codebook."""
+        name = _checked_tag_name(name)
+        validate_code_colour(colour)
+        if parent is not None and parent.collection_id != collection.pk:
+            raise CodebookError("The parent must be a code of the same codebook.")
+        with transaction.atomic():
+            tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.create(name=name)
+            if cls.objects.filter(collection=collection, tag=tag).exists():
+                raise CodebookError(f"“{tag.name}” is already in this codebook.")
+            code = cls.objects.create(
+                collection=collection,
+                tag=tag,
+                description=description.strip(),
+                colour=colour,
+                parent=parent,
+            )
+            code._record(actor, "code_added", f"added the code “{tag.name}”")
+        return code
+
+    def edit(self, *, actor=None, description: str, colour: str, parent: Code | None) -> list[str]:
+        """Change what the code says; return what changed (empty: nothing did)."""
+        validate_code_colour(colour)
+        self.check_parent(parent)
+        changed = []
+        if description.strip() != self.description:
+            changed.append("description")
+        if colour != self.colour:
+            changed.append("colour")
+        if (parent.pk if parent else None) != self.parent_id:
+            changed.append("parent")
+        if not changed:
+            return changed
+        with transaction.atomic():
+            self.description, self.colour, self.parent = description.strip(), colour, parent
+            self.save(update_fields=["description", "colour", "parent"])
+            where = f", now under “{parent.tag.name}”" if parent else ""
+            if "parent" in changed and parent is None:
+                where = ", now at the top"
+            self._record(
+                actor,
+                "code_changed",
+                f"changed the {' and '.join(changed)} of the code “{self.tag.name}”{where}",
+            )
+        return changed
+
+    def check_parent(self, parent: Code | None) -> None:
+        if parent is None:
+            return
+        if parent.collection_id != self.collection_id:
+            raise CodebookError("The parent must be a code of the same codebook.")
+        # Walk up from the new parent: reaching this code would make a loop.
+        parents = dict(
+            Code.objects.filter(collection_id=self.collection_id).values_list("pk", "parent_id")
+        )
+        seen: set[int] = set()
+        step: int | None = parent.pk
+        while step is not None and step not in seen:
+            if step == self.pk:
+                raise CodebookError(
+                    f"“{parent.tag.name}” is under “{self.tag.name}”: a code cannot be placed "
+                    "under itself or one of its own sub-codes."
+                )
+            seen.add(step)
+            step = parents.get(step)
+
+    def rename(self, new_name: str, *, actor=None) -> int:
+        """Give the code a new name; the collection's passages follow. Return how many.
+
+        The tag's old page redirects to the new one once no passage anywhere carries the old
+        tag; a tag other collections still use keeps its name and page for them.
+        """
+        new_name = _checked_tag_name(new_name)
+        old = self.tag
+        if new_name == old.name:
+            return 0
+        with transaction.atomic():
+            target = Tag.objects.filter(name__iexact=new_name).exclude(pk=old.pk).first()
+            if target and Code.objects.filter(collection_id=self.collection_id, tag=target):
+                raise CodebookError(
+                    f"“{target.name}” is already in this codebook: merge the two instead."
+                )
+            if target is None and new_name.casefold() == old.name.casefold():
+                # Only the case changes, and tags ignore case: the tag itself is renamed (its
+                # slug, and so its page's address, stays), which other collections would see.
+                if old.codes.exclude(pk=self.pk).exists() or _carried_elsewhere(self):
+                    raise CodebookError(
+                        f"“{old.name}” is used outside this collection too, where its name "
+                        "stays; give it a name that differs by more than capital letters."
+                    )
+                old_name, old.name = old.name, new_name
+                old.save(update_fields=["name"])
+                moved = self.passages().count()
+                _reindex(self.passages().values("content_object_id"))
+                self._record(
+                    actor,
+                    "code_renamed",
+                    f"renamed the code “{old_name}” to “{new_name}” ({_passages(moved)})",
+                )
+                return moved
+            new = target or _new_tag(new_name)
+            moved = _move_passages(self.passages(), new)
+            self.tag = new
+            self.save(update_fields=["tag"])
+            _retire(old, new)
+            self._record(
+                actor,
+                "code_renamed",
+                f"renamed the code “{old.name}” to “{new.name}” ({_passages(moved)})",
+            )
+        return moved
+
+    def merge(self, other: Code, *, actor=None) -> int:
+        """Merge ``other`` into this code, which survives: ``other``'s passages in the
+        collection take this code's tag, its sub-codes come under this one, and it leaves
+        the codebook. Return how many passages it carried."""
+        if other.collection_id != self.collection_id or other.pk == self.pk:
+            raise CodebookError("Choose two different codes of the same codebook to merge.")
+        with transaction.atomic():
+            moved = _move_passages(other.passages(), self.tag)
+            if self.parent_id == other.pk:
+                self.parent_id = other.parent_id
+                self.save(update_fields=["parent"])
+            other.children.exclude(pk=self.pk).update(parent=self)
+            if not self.description and other.description:
+                self.description = other.description
+                self.save(update_fields=["description"])
+            old = other.tag
+            other.delete()
+            _retire(old, self.tag)
+            self._record(
+                actor,
+                "codes_merged",
+                f"merged the code “{old.name}” into “{self.tag.name}” ({_passages(moved)} moved)",
+            )
+        return moved
+
+    def remove(self, *, actor=None) -> int:
+        """Take the code out of the codebook and its tag off the collection's passages;
+        its sub-codes move up a level. Return from how many passages it was removed."""
+        with transaction.atomic():
+            carried = list(self.passages().values_list("content_object_id", flat=True))
+            removed = self.passages().delete()[0]
+            self.children.update(parent=self.parent_id)
+            old = self.tag
+            self.delete()
+            _retire(old, None)
+            _reindex(carried)
+            Code._record_for(
+                self.collection_id,
+                actor,
+                "code_deleted",
+                f"deleted the code “{old.name}” (removed from {_passages(removed)})",
+            )
+        return removed
+
+    def _record(self, actor, kind: str, detail: str) -> None:
+        Code._record_for(self.collection_id, actor, kind, detail)
+
+    @staticmethod
+    def _record_for(collection_id: int, actor, kind: str, detail: str) -> None:
+        from archive.models import CollectionEvent
+
+        CollectionEvent.objects.create(
+            collection_id=collection_id, kind=kind, actor=actor, detail=detail[:500]
+        )
+
+
+class TagRedirect(models.Model):
+    """A tag's old page address (its slug before a rename or merge) and the tag it became."""
+
+    old_slug = models.CharField(max_length=100, unique=True)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="redirects_from")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.old_slug} → {self.tag_id}"
+
+    @classmethod
+    def target(cls, slug: str) -> Tag | None:
+        found = cls.objects.filter(old_slug=slug).select_related("tag").first()
+        return found.tag if found else None
+
+
+def _checked_tag_name(name: str) -> str:
+    from annotations.w3c import tag_name_error
+
+    name = (name or "").strip()
+    problem = tag_name_error(name)
+    if problem:
+        raise CodebookError(problem)
+    return name
+
+
+def _passages(n: int) -> str:
+    return f"{n} passage{'' if n == 1 else 's'}"
+
+
+def _new_tag(name: str) -> Tag:
+    # A slug that an old tag's page used (a redirect) must not be taken by a new tag.
+    tag = Tag(name=name)
+    tag.save()
+    TagRedirect.objects.filter(old_slug=tag.slug).delete()
+    return tag
+
+
+def _carried_elsewhere(code: Code) -> bool:
+    return (
+        TaggedAnnotation.objects.filter(tag_id=code.tag_id)
+        .exclude(content_object__collection_id=code.collection_id)
+        .exists()
+    )
+
+
+def _move_passages(rows: models.QuerySet[TaggedAnnotation], to: Tag) -> int:
+    """Retag ``rows`` with ``to`` (an annotation that already carries it keeps one row);
+    the annotations are indexed again. Return how many annotations were retagged."""
+    pks = list(rows.values_list("content_object_id", flat=True))
+    already = TaggedAnnotation.objects.filter(tag=to, content_object_id__in=pks)
+    rows.filter(content_object_id__in=already.values("content_object_id")).delete()
+    rows.update(tag=to)
+    _reindex(pks)
+    return len(pks)
+
+
+def _retire(old: Tag, successor: Tag | None) -> None:
+    """Delete ``old`` if nothing carries it any more; its page then redirects to
+    ``successor`` (and so do the addresses that redirected to it)."""
+    if TaggedAnnotation.objects.filter(tag=old).exists() or Code.objects.filter(tag=old).exists():
+        return
+    if successor is not None:
+        TagRedirect.objects.filter(tag=old).update(tag=successor)
+        TagRedirect.objects.update_or_create(old_slug=old.slug, defaults={"tag": successor})
+    old.delete()
+
+
+def _reindex(pks) -> None:
+    """Index the annotations ``pks`` again: search finds them by their tags' names."""
+    for annotation in Annotation.objects.filter(pk__in=pks).prefetch_related("tags"):
+        annotation_written.send(Annotation, annotation=annotation)
+
+
+def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag]) -> tuple[int, int]:
+    """Merge ``others`` into ``survivor`` everywhere (the curator's merge, across every
+    collection): their passages take ``survivor``, codes follow (a codebook that has both
+    keeps ``survivor``'s, with the other's sub-codes under it), and their pages redirect to
+    ``survivor``'s. Return (passages moved, passages that already carried it)."""
+    moved = dropped = 0
+    with transaction.atomic():
+        for other in others:
+            if other.pk == survivor.pk:
+                continue
+            items = TaggedAnnotation.objects.filter(tag=other)
+            pks = list(items.values_list("content_object_id", flat=True))
+            # An annotation with both tags keeps one: drop the duplicate, move the rest.
+            dropped += items.filter(
+                content_object__in=TaggedAnnotation.objects.filter(tag=survivor).values(
+                    "content_object_id"
+                )
+            ).delete()[0]
+            moved += items.update(tag=survivor)
+            for code in Code.objects.filter(tag=other):
+                kept = Code.objects.filter(collection_id=code.collection_id, tag=survivor).first()
+                if kept is None:
+                    code.tag = survivor
+                    code.save(update_fields=["tag"])
+                    continue
+                if kept.parent_id == code.pk:
+                    kept.parent_id = code.parent_id
+                    kept.save(update_fields=["parent"])
+                code.children.exclude(pk=kept.pk).update(parent=kept)
+                code.delete()
+            _retire(other, survivor)
+            _reindex(pks)
+    return moved, dropped

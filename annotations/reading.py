@@ -10,7 +10,7 @@ from html import escape  # Django's escape, without the lazy-string wrapper's co
 from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
 from django.contrib.messages import get_messages
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
@@ -21,9 +21,11 @@ from django.utils.safestring import mark_safe
 from annotations.citekeys import keys_in, resolve_keys
 from annotations.markdown import render_markdown
 from annotations.models import (
+    CODE_COLOURS,
     Annotation,
     AnnotationQuerySet,
     Citation,
+    Code,
     TaggedAnnotation,
     TagRef,
 )
@@ -85,7 +87,10 @@ class ReadingRow:
     version: int
     author_id: int
     username: str
+    collection_id: int | None = None
     tag_list: list[TagRef] = field(default_factory=list)
+    # The colour of its first tag that is a code of its collection with one: its highlight's.
+    colour: str = ""
 
     def get_visibility_display(self) -> str:
         return str(Annotation.Visibility(self.visibility).label)
@@ -110,15 +115,26 @@ def reading_rows(on_page: AnnotationQuerySet, tagged: QuerySet[TaggedAnnotation]
             "version",
             "author_id",
             "author__username",
+            "collection_id",
         )
     ]
     by_pk = {row.pk: row for row in rows}
     if rows:
-        for pk, name, slug in tagged.order_by("pk").values_list(
-            "content_object_id", "tag__name", "tag__slug"
+        # The code's colour comes with each tag, in the same query.
+        colour = Code.objects.filter(
+            collection_id=OuterRef("content_object__collection_id"), tag_id=OuterRef("tag_id")
+        ).values("colour")[:1]
+        for pk, name, slug, code_colour in (
+            tagged.order_by("pk")
+            .annotate(code_colour=Subquery(colour))
+            .values_list("content_object_id", "tag__name", "tag__slug", "code_colour")
         ):
             if pk in by_pk:
-                by_pk[pk].tag_list.append(TagRef(name, slug))
+                row = by_pk[pk]
+                shade = code_colour if code_colour in CODE_COLOURS else ""
+                row.tag_list.append(TagRef(name, slug, shade))
+                if shade and not row.colour:
+                    row.colour = shade
     return rows
 
 
@@ -334,7 +350,10 @@ def render_entries(
     @functools.cache
     def tag_item(tag: TagRef) -> str:
         href = escape(tag_url.replace("slug", tag.slug))
-        return f'<li><a class="tag" href="{href}">{escape(tag.name)}</a></li>'
+        swatch = ""
+        if tag.colour:  # one of CODE_COLOURS' names (reading_rows keeps no other)
+            swatch = f'<span class="swatch code-{tag.colour}" aria-hidden="true"></span>'
+        return f'<li><a class="tag" href="{href}">{swatch}{escape(tag.name)}</a></li>'
 
     @functools.cache
     def tags_html(tags: tuple[TagRef, ...]) -> tuple[str, str]:

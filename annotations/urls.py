@@ -18,4 +18,15 @@ urlpatterns = [
     path("api/sources/", api.sources, name="api_sources"),
     path("api/captures/<uuid:uuid>", api.capture_detail, name="api_capture"),
     path("annotations/<uuid:uuid>/history/", views.history, name="history"),
+    path("collections/<slug:slug>/codebook/", views.codebook, name="codebook"),
+    path("collections/<slug:slug>/codebook/add", views.code_add, name="code_add"),
+    # str, not slug: tags in any script have slugs in that script (as search's tag pages).
+    path("collections/<slug:slug>/codebook/<str:tag>/edit", views.code_edit, name="code_edit"),
+    path(
+        "collections/<slug:slug>/codebook/<str:tag>/rename", views.code_rename, name="code_rename"
+    ),
+    path("collections/<slug:slug>/codebook/<str:tag>/merge", views.code_merge, name="code_merge"),
+    path(
+        "collections/<slug:slug>/codebook/<str:tag>/delete", views.code_delete, name="code_delete"
+    ),
 ]

@@ -460,9 +460,12 @@ class CollectionEventQuerySet(models.QuerySet):
         """What the history on the members page shows of each event, in one query."""
         return self.select_related("actor", "subject", "previous_owner", "invitation")
 
+    def of_codebook(self) -> CollectionEventQuerySet:
+        return self.filter(kind__in=CODEBOOK_EVENT_KINDS)
+
 
 class CollectionEvent(models.Model):
-    """One change to a collection's team, for its history on the members page."""
+    """One change to a collection's team or codebook, for its history on the members page."""
 
     class Kind(models.TextChoices):
         CREATED = "created", "Collection created"
@@ -476,6 +479,13 @@ class CollectionEvent(models.Model):
         INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
         ARCHIVED = "archived", "Collection archived"
         REOPENED = "reopened", "Collection reopened"
+        # The codebook (annotations.Code): archive cannot name codes, so the annotations app
+        # writes what happened as ``detail`` ("renamed the code “a” to “b”").
+        CODE_ADDED = "code_added", "Code added"
+        CODE_CHANGED = "code_changed", "Code changed"
+        CODE_RENAMED = "code_renamed", "Code renamed"
+        CODES_MERGED = "codes_merged", "Codes merged"
+        CODE_DELETED = "code_deleted", "Code deleted"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -508,6 +518,10 @@ class CollectionEvent(models.Model):
     invitation = models.ForeignKey(
         "Invitation", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )
+    # What a codebook event did, as the end of a sentence that starts with its actor.
+    # Nullable: on SQLite a NOT NULL column is added by rebuilding the table, which would
+    # drop its content-revision triggers (annotations migration 0008).
+    detail = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
 
     objects = CollectionEventQuerySet.as_manager()
 
@@ -556,6 +570,14 @@ class CollectionEvent(models.Model):
                 return f"{actor} archived the collection (closed to new annotations)."
             case self.Kind.REOPENED:
                 return f"{actor} reopened the collection."
+            case (
+                self.Kind.CODE_ADDED
+                | self.Kind.CODE_CHANGED
+                | self.Kind.CODE_RENAMED
+                | self.Kind.CODES_MERGED
+                | self.Kind.CODE_DELETED
+            ):
+                return f"{actor} {self.detail}."
         return f"{actor}: {self.get_kind_display()}."
 
     def _invitation_phrase(self) -> str:
@@ -566,6 +588,15 @@ class CollectionEvent(models.Model):
         if invitation.email:
             return f"an invitation e-mailed to {invitation.email} (as {role})"
         return f"invitation link {invitation.prefix}… (as {role}, up to {invitation.max_uses} uses)"
+
+
+CODEBOOK_EVENT_KINDS = [
+    CollectionEvent.Kind.CODE_ADDED,
+    CollectionEvent.Kind.CODE_CHANGED,
+    CollectionEvent.Kind.CODE_RENAMED,
+    CollectionEvent.Kind.CODES_MERGED,
+    CollectionEvent.Kind.CODE_DELETED,
+]
 
 
 def _name(user, missing: str = "a deleted account") -> str:

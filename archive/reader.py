@@ -101,8 +101,12 @@ def render_text_layer(
                 passage, named = ' id="passage" data-passage=""', True
             if active:
                 ids = " ".join(str(a.uuid) for a in active)
+                # A code's colour (a name from a fixed palette) shows where one annotation
+                # alone covers the text; overlaps keep the deepening yellow that counts them.
+                colour = getattr(active[0], "colour", "") if len(active) == 1 else ""
+                shade = f" code-{colour}" if colour else ""
                 out.append(
-                    f'<mark class="hl hl-{min(len(active), 4)}" data-o="{run_start}"'
+                    f'<mark class="hl hl-{min(len(active), 4)}{shade}" data-o="{run_start}"'
                     f' data-anns="{ids}"{passage}>{chunk}</mark>'
                 )
             elif marked:

@@ -16,6 +16,7 @@ from their username (neither has a UUID). An import reads the mapping back throu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 import zipfile
@@ -29,7 +30,7 @@ from django.utils import timezone
 from lxml import etree
 from taggit.models import Tag
 
-from annotations.models import Annotation, TaggedAnnotation
+from annotations.models import CODE_COLOURS, Annotation, Code, TaggedAnnotation
 from annotations.w3c import iso_z
 from archive.models import Source
 from exports.bag import _Sink
@@ -45,6 +46,7 @@ CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 NSMAP = {None: PROJECT_NS}
 PROJECT_PATH = "project.qde"
 SOFTWARE = "Scholion 0.1.0 (exports.qdpx)"
+EMPTY_CODEBOOK = "(empty codebook)"
 SEND_BYTES = 256 * 1024
 SELECTION_NAME_CHARS = 80
 # Text layers read at a time: each may be up to SCHOLION_MAX_TEXT_BYTES.
@@ -133,17 +135,55 @@ def exported_tags(scope: ExportScope) -> QuerySet[Tag]:
     return Tag.objects.filter(pk__in=tagged.values("tag_id")).order_by("name")
 
 
-def _codes(tag_names: list[str], namespace: str) -> etree._Element:
+def _codes(scope: ExportScope, namespace: str) -> etree._Element | None:
+    """The export's codes: the collection's codebook, nested as its hierarchy is, each with
+    its description and colour; then the other tags its annotations carry, flat. None when
+    there are none (``Codes`` must hold at least one ``Code``)."""
+    codebook = Code.tree(list(Code.objects.of(scope.collection)))
+    tag_names = list(exported_tags(scope).values_list("name", flat=True))
+    if dataclasses.replace(scope.filters, collection=""):
+        # A narrowed export holds the codes its passages carry, and their parents.
+        by_pk = {code.pk: code for code, _depth in codebook}
+        kept: set[int] = set()
+        for code, _depth in codebook:
+            if code.tag.name in tag_names:
+                step: Code | None = code
+                while step is not None and step.pk not in kept:
+                    kept.add(step.pk)
+                    step = by_pk.get(step.parent_id) if step.parent_id else None
+        codebook = [(code, depth) for code, depth in codebook if code.pk in kept]
+    if not codebook and not tag_names:
+        return None
     codes = etree.Element(f"{{{namespace}}}Codes", nsmap={None: namespace})
-    for name in tag_names:
-        # Scholion's tags are flat and have neither colour nor description (yet).
-        etree.SubElement(
-            codes,
-            f"{{{namespace}}}Code",
-            guid=code_guid(name),
-            name=xml_text(name),
-            isCodable="true",
+    placed: dict[int, etree._Element] = {}
+    for code, _depth in codebook:
+        attributes = {
+            "guid": code_guid(code.tag.name),
+            "name": xml_text(code.tag.name),
+            "isCodable": "true",
+        }
+        if code.colour:
+            attributes["color"] = CODE_COLOURS[code.colour].background
+        parent = placed.get(code.parent_id) if code.parent_id else None
+        element = etree.SubElement(
+            parent if parent is not None else codes, f"{{{namespace}}}Code", attributes
         )
+        if code.description:
+            # The schema's order: Description, then sub-codes.
+            etree.SubElement(element, f"{{{namespace}}}Description").text = xml_text(
+                code.description
+            )
+        placed[code.pk] = element
+    in_codebook = {code.tag.name for code, _depth in codebook}
+    for name in tag_names:
+        if name not in in_codebook:  # a personal tag: flat, as Scholion's tags were
+            etree.SubElement(
+                codes,
+                f"{{{namespace}}}Code",
+                guid=code_guid(name),
+                name=xml_text(name),
+                isCodable="true",
+            )
     return codes
 
 
@@ -250,10 +290,10 @@ def qdpx_chunks(scope: ExportScope, *, dated: bool = True) -> Iterator[bytes]:
                     users, f"{q}User", guid=user_guid(username), name=xml_text(username)
                 )
             xf.write(users)
-            tag_names = list(exported_tags(scope).values_list("name", flat=True))
-            if tag_names:
+            codes = _codes(scope, PROJECT_NS)
+            if codes is not None:
                 codebook = etree.Element(f"{q}CodeBook", nsmap=NSMAP)
-                codebook.append(_codes(tag_names, PROJECT_NS))
+                codebook.append(codes)
                 xf.write(codebook)
             if sources:
                 with xf.element(f"{q}Sources"):
@@ -351,7 +391,22 @@ def qdc_codebook(scope: ExportScope) -> Iterator[str]:
     """The tags of the export as a REFI-QDA codebook (``.qdc``), for tools that import only
     codes. Small (one element per tag), so it is built whole."""
     root = etree.Element(f"{{{CODEBOOK_NS}}}CodeBook", origin=SOFTWARE, nsmap={None: CODEBOOK_NS})
-    root.append(_codes(list(exported_tags(scope).values_list("name", flat=True)), CODEBOOK_NS))
+    codes = _codes(scope, CODEBOOK_NS)
+    if codes is None:
+        # The schema wants at least one code: an empty codebook is one code that says so,
+        # not codable, so that no tool offers to code with it.
+        codes = etree.Element(f"{{{CODEBOOK_NS}}}Codes", nsmap={None: CODEBOOK_NS})
+        empty = etree.SubElement(
+            codes,
+            f"{{{CODEBOOK_NS}}}Code",
+            guid=code_guid(EMPTY_CODEBOOK),
+            name=EMPTY_CODEBOOK,
+            isCodable="false",
+        )
+        etree.SubElement(empty, f"{{{CODEBOOK_NS}}}Description").text = xml_text(
+            f"“{scope.collection.title}” had no codes and no tagged passages when exported."
+        )
+    root.append(codes)
     yield etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode(
         "utf-8"
     )

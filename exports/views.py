@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -14,9 +15,10 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import accepts_api_token
+from annotations.models import Code
 from annotations.revision_cache import revision_cache, revision_cache_key
 from archive.models import Collection
-from exports.formats import FORMATS, binary_writer, buffered, text_writer
+from exports.formats import FORMATS, binary_writer, buffered, neutralise, text_writer
 from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
 from exports.importer import may_import
 from exports.models import ImportJob
@@ -198,3 +200,23 @@ def import_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
     else:
         messages.info(request, "This import has not stopped, so there is nothing to try again.")
     return redirect(job)
+
+
+@require_safe
+def codebook_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """The collection's codebook (annotations.Code) as CSV, for whoever may read it."""
+    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
+    tree = Code.tree(list(Code.objects.of(collection).with_counts()))
+    by_pk = {code.pk: code for code, _depth in tree}
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{collection.slug}-codebook.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["name", "parent", "description", "colour", "passages"])
+    for code, _depth in tree:
+        parent = by_pk[code.parent_id].tag.name if code.parent_id else ""
+        passages = code.passage_count or 0
+        writer.writerow(
+            [neutralise(code.tag.name), neutralise(parent), neutralise(code.description)]
+            + [code.colour, passages]
+        )
+    return response

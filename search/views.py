@@ -7,12 +7,13 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, QuerySet, Window
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 from taggit.models import Tag
 
-from annotations.models import Annotation
+from annotations.models import Annotation, TagRedirect
 from archive.models import Collection, Source
 from search.forms import BrowseForm, SearchForm
 from search.listing import with_links
@@ -171,10 +172,18 @@ def tag_list(request: HttpRequest) -> HttpResponse:
     return render(request, "search/tag_list.html", {"tags": tags})
 
 
-def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def tag_detail(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Every visible passage with this tag, across sources (retrieving a code), narrowed by
     the search page's filters (collection, author, more tags, dates, note, mine)."""
-    tag = get_object_or_404(Tag, slug=slug)
+    tag = Tag.objects.filter(slug=slug).first()
+    if tag is None:
+        # A tag renamed or merged in a codebook: its old address leads to what it became.
+        successor = TagRedirect.target(slug)
+        if successor is None:
+            raise Http404("No such tag.")
+        url = reverse("search:tag_detail", args=[successor.slug])
+        query = request.GET.urlencode()
+        return redirect(f"{url}?{query}" if query else url)
     form = BrowseForm(request.GET or None, user=request.user)
     filters = form.browse_filters(tags=[tag.slug])
     # The page's ids first, sorted from narrow rows; then only its 50 annotations in full.

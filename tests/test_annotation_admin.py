@@ -156,7 +156,9 @@ def test_a_tag_without_a_letter_or_digit_is_refused_and_nothing_is_saved(
     assert curator_client.get("/tags/").status_code == 200
 
 
-def test_merging_tags_moves_every_annotation_to_the_most_used(curator_client, demo_source, member):
+def test_merging_tags_asks_which_survives_then_moves_every_annotation(
+    curator_client, demo_source, member
+):
     both = Annotation.create_anchored(
         author=member, source=demo_source, start=0, end=5, tags=["Casualties", "casualty"]
     )
@@ -165,37 +167,45 @@ def test_merging_tags_moves_every_annotation_to_the_most_used(curator_client, de
         author=member, source=demo_source, start=9, end=12, tags=["casualty"]
     )
     ids = list(Tag.objects.filter(name__in=["Casualties", "casualty"]).values_list("pk", flat=True))
-    response = curator_client.post(
-        TAGS, {"action": "merge_tags", "_selected_action": ids}, follow=True
-    )
-    message = response.content.decode()
-    assert "Merged “casualty” into “Casualties”" in message
-    assert "the most used of the selected tags (4 annotations)" in message
-    assert "1 annotations moved to it; 1 already had it" in message
-    assert list(Tag.objects.values_list("name", flat=True)) == ["Casualties"]
-    assert [t.name for t in both.tags.all()] == ["Casualties"]
-    assert [t.name for t in only_dup.tags.all()] == ["Casualties"]
-    assert Annotation.objects.filter(tags__name="Casualties").count() == 5
-    assert AnnotationEntry.objects.get(annotation=only_dup).tags == "casualties"
-
-
-def test_merging_equally_used_tags_keeps_the_first_by_name_and_says_so(
-    curator_client, demo_source, member
-):
-    make(demo_source, member, 1, tags=("zeta",))
-    make(demo_source, member, 1, tags=("alpha",), first=5)
-    make(demo_source, member, 1, tags=("Mid",), first=9)
+    asked = curator_client.post(TAGS, {"action": "merge_tags", "_selected_action": ids})
+    page = asked.content.decode()
+    # Nothing happens before the curator confirms; the page names each tag's count.
+    assert asked.status_code == 200
+    assert "Keep “Casualties” (4 annotations)" in page
+    assert "Keep “casualty” (2 annotations)" in page
+    assert Tag.objects.count() == 2
+    survivor = Tag.objects.get(name="casualty")  # the less used one: the curator's choice
     response = curator_client.post(
         TAGS,
         {
             "action": "merge_tags",
-            "_selected_action": list(Tag.objects.values_list("pk", flat=True)),
+            "_selected_action": ids,
+            "confirmed": "yes",
+            "survivor": survivor.pk,
         },
         follow=True,
     )
-    assert "kept because it was the first by name" in response.content.decode()
-    assert list(Tag.objects.values_list("name", flat=True)) == ["alpha"]
-    assert Annotation.objects.filter(tags__name="alpha").count() == 3
+    message = response.content.decode()
+    assert "Merged “Casualties” into “casualty”" in message
+    assert "3 annotations moved to it; 1 already had it" in message
+    assert list(Tag.objects.values_list("name", flat=True)) == ["casualty"]
+    assert [t.name for t in both.tags.all()] == ["casualty"]
+    assert [t.name for t in only_dup.tags.all()] == ["casualty"]
+    assert Annotation.objects.filter(tags__name="casualty").count() == 5
+    # The merged tag's page leads to the survivor's.
+    assert curator_client.get("/tags/casualties/")["Location"] == "/tags/casualty/"
+
+
+def test_merging_without_choosing_a_survivor_asks_again(curator_client, demo_source, member):
+    make(demo_source, member, 1, tags=("zeta",))
+    make(demo_source, member, 1, tags=("alpha",), first=5)
+    ids = list(Tag.objects.values_list("pk", flat=True))
+    response = curator_client.post(
+        TAGS, {"action": "merge_tags", "_selected_action": ids, "confirmed": "yes"}
+    )
+    assert response.status_code == 200
+    assert "Choose which tag survives" in response.content.decode()
+    assert Tag.objects.count() == 2
 
 
 def test_merging_needs_two_tags(curator_client, demo_source, member):
@@ -218,6 +228,8 @@ def test_renaming_a_tag_renames_it_everywhere(curator_client, demo_source, membe
     assert response.status_code == 302
     assert [t.name for t in annotation.tags.all()] == ["new-name"]
     assert AnnotationEntry.objects.get(annotation=annotation).tags == "new name"
+    # Its page keeps working at the old address.
+    assert curator_client.get("/tags/olde/?page=1")["Location"] == "/tags/new-name/?page=1"
 
 
 def test_renaming_onto_an_existing_tag_points_to_merge(curator_client, demo_source, member):

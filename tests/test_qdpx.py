@@ -396,14 +396,50 @@ def test_the_command_writes_the_qdc_to_standard_output(owner, annotated, capsys)
     assert sorted(codes_in(assert_valid_codebook(out))) == ["claims", "dates", "prices"]
 
 
-def test_a_codebook_without_tags_has_empty_codes(client, owner, collection):
-    """The one document that cannot be valid: the schemas ask for at least one Code. An
-    empty Codes says "no codes" to a tool, where refusing would be a broken download."""
+def test_an_empty_codebook_is_still_a_valid_qdc(client, owner, collection):
+    """The schemas ask for at least one Code: an empty codebook holds one that is not codable
+    and says why, rather than an empty Codes that no tool may accept."""
     client.force_login(owner)
     _, body = download(client, "qdc")
-    root = etree.fromstring(body)
-    assert [child.tag for child in root] == [f"{{{CODEBOOK_NS}}}Codes"]
-    assert not codes_in(root)
+    root = assert_valid_codebook(body)
+    (code,) = root.iter(f"{{{CODEBOOK_NS}}}Code")
+    assert at(code, "isCodable") == "false"
+    assert "no codes" in text_of(code, f"{{{CODEBOOK_NS}}}Description")
+
+
+def test_the_codebook_exports_nested_with_descriptions_and_colours(
+    client, owner, member, annotated
+):
+    from annotations.models import Code
+
+    themes = Code.add(annotated["collection"], "Themes", actor=owner, description="Big ideas.")
+    prices = Code.add(
+        annotated["collection"],
+        "prices",
+        actor=owner,
+        description="Money & cost <anything>.",
+        colour="teal",
+        parent=themes,
+    )
+    Code.add(annotated["collection"], "unused", actor=owner, parent=prices)
+    client.force_login(owner)
+    for body, ns in (
+        (download(client, "qdc")[1], CODEBOOK_NS),
+        (etree.tostring(read_qdpx(download(client, "qdpx")[1])[0]), PROJECT_NS),
+    ):
+        root = assert_valid_codebook(body) if ns == CODEBOOK_NS else etree.fromstring(body)
+        (top,) = [c for c in root.iter(f"{{{ns}}}Code") if at(c, "name") == "Themes"]
+        assert text_of(top, f"{{{ns}}}Description") == "Big ideas."
+        (child,) = top.findall(f"{{{ns}}}Code")
+        assert at(child, "name") == "prices"
+        assert at(child, "color") == "#99f6e4"
+        assert text_of(child, f"{{{ns}}}Description") == "Money & cost <anything>."
+        assert [at(c, "name") for c in child.findall(f"{{{ns}}}Code")] == ["unused"]
+        # Tags outside the codebook stay, flat.
+        assert {"claims", "dates"} <= set(codes_in(root, ns))
+    # A narrowed export keeps the codes its passages carry and their parents.
+    narrowed = assert_valid_codebook(download(client, "qdc", "tag=prices")[1])
+    assert sorted(codes_in(narrowed)) == ["Themes", "prices"]
 
 
 def test_a_source_without_a_text_layer_has_an_empty_text_file_and_says_why(

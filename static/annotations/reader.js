@@ -222,15 +222,26 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     const query = tagInput.value.trim();
     if (query === lastQuery) return;
     lastQuery = query;
-    const { data } = await api("GET", `/api/tags/?q=${encodeURIComponent(query)}`);
+    // The collection's codebook comes first, each code with what it means.
+    const { data } = await api("GET", `/api/tags/?q=${encodeURIComponent(query)}&source=${encodeURIComponent(reader.dataset.source)}`);
     if (tagInput.value.trim() !== query || !data) return;
     const options = data.tags.filter((t) => !chosen.some((c) => c.toLowerCase() === t.toLowerCase()));
+    const codes = new Map((data.codes || []).map((code) => [code.name, code]));
     // A list can arrive after the user has moved into the one before it (the list for the
     // empty box, fetched on focus, answers after a few letters are typed): the tag they
     // highlighted stays highlighted if the new list still offers it, so Enter adds what they see.
-    const highlighted = active >= 0 ? suggestions.children[active]?.textContent : undefined;
+    const highlighted = active >= 0 ? suggestions.children[active]?.dataset.tag : undefined;
     suggestions.replaceChildren(...options.map((tag, i) => {
-      const option = el("li", { role: "option", id: `suggestion-${i}`, "aria-selected": "false", text: tag });
+      const option = el("li", { role: "option", id: `suggestion-${i}`, "aria-selected": "false", "data-tag": tag });
+      const code = codes.get(tag);
+      if (code) {
+        option.classList.add("code");
+        if (code.colour) option.append(el("span", { class: `swatch code-${code.colour}`, "aria-hidden": "true" }));
+        option.append(el("span", { class: "name", text: tag }));
+        if (code.description) option.append(el("span", { class: "help", text: ` — ${code.description}` }));
+      } else {
+        option.append(el("span", { class: "name", text: tag }));
+      }
       option.addEventListener("mousedown", (event) => { event.preventDefault(); addTag(tag); tagInput.focus(); });
       return option;
     }));
@@ -259,7 +270,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
       highlight((active - 1 + items.length) % items.length);
     } else if (event.key === "Enter") {
       event.preventDefault();
-      if (active >= 0 && items[active]) addTag(items[active].textContent);
+      if (active >= 0 && items[active]) addTag(items[active].dataset.tag);
       else if (tagInput.value.trim()) addTag(tagInput.value);
     } else if (event.key === "Backspace" && tagInput.value === "" && chosen.length) {
       chosen.pop();
