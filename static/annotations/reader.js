@@ -739,7 +739,8 @@ makeMarksFocusable();
 if (location.hash.startsWith("#a-")) {
   const uuid = location.hash.slice(3);
   activateEntry(uuid);
-  document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(uuid)}"]`)?.scrollIntoView({ block: "center" });
+  // On a narrow screen activateEntry has put the highlight above its card already.
+  if (!docked()) document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(uuid)}"]`)?.scrollIntoView({ block: "center" });
 }
 const passage = document.querySelector("#text-layer [data-passage]");
 if (passage) passage.scrollIntoView({ block: "center" });
