@@ -213,3 +213,32 @@ def test_the_logged_out_home_page_says_what_scholion_is(page, live_server, demo_
     assert "demo login" in welcome.inner_text()
     assert "0 sources" not in page.locator("main").inner_text()
     assert "log in to see your collections' sources" in page.locator("main").inner_text()
+
+
+def test_the_caret_works_in_the_passage_picker_too(page, live_server, demo_source, member):
+    from tests.conftest import archive_text
+
+    cited = archive_text(
+        "First line of the cited text.\n\nSecond paragraph, where the quote is.", member
+    )
+    login(page, "maya", "pw-maya-123")
+    page.goto(f"/sources/{demo_source.uuid}/")
+    drag_select(page, 0, 20)
+    page.get_by_role("button", name="Annotate").click()
+    page.get_by_role("button", name="Cite a source…").click()
+    search = page.get_by_role("combobox", name="Find a source")
+    search.fill("cited text")
+    page.get_by_role("option", name=cited.title).wait_for()
+    search.press("ArrowDown")
+    search.press("Enter")
+    page.get_by_role("button", name="Pick a passage…").click()
+    dialog = page.locator("dialog.picker")
+    dialog.wait_for()
+    page.keyboard.press("ArrowDown")
+    caret = dialog.locator(".reading-caret")
+    assert caret.is_visible()
+    page.keyboard.press("Home")
+    for _ in range(6):
+        page.keyboard.press("Shift+ArrowRight")
+    dialog.get_by_text("Selected: “Second”").wait_for()
+    assert caret.is_hidden()  # a selection, no caret

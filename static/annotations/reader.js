@@ -209,15 +209,24 @@ function showCaret() {
     ? caretRect(selection) : null;
   caret.hidden = !rect;
   if (!rect) return;
-  caret.style.left = `${window.scrollX + rect.left}px`;
-  caret.style.top = `${window.scrollY + rect.top}px`;
+  // In the passage picker (a modal dialog, above the page) the caret is drawn in the dialog.
+  const host = root.closest("dialog") || document.body;
+  if (caret.parentNode !== host) host.append(caret);
+  const origin = host === document.body
+    ? { left: -window.scrollX, top: -window.scrollY }
+    : { left: host.getBoundingClientRect().left + host.clientLeft - host.scrollLeft, top: host.getBoundingClientRect().top + host.clientTop - host.scrollTop };
+  caret.style.left = `${rect.left - origin.left}px`;
+  caret.style.top = `${rect.top - origin.top}px`;
   caret.style.height = `${rect.height}px`;
 }
 function keepCaretInView(selection) {
   const rect = selection.rangeCount ? caretRect(selection) : null;
   if (!rect) return;
-  if (rect.top < 8) window.scrollBy(0, rect.top - 8);
-  else if (rect.bottom > window.innerHeight - 8) window.scrollBy(0, rect.bottom - window.innerHeight + 8);
+  const picker = selection.anchorNode?.parentElement?.closest(".picker-layer");
+  const box = picker ? picker.getBoundingClientRect() : { top: 0, bottom: window.innerHeight };
+  const scroller = picker || window;
+  if (rect.top < box.top + 8) scroller.scrollBy(0, rect.top - box.top - 8);
+  else if (rect.bottom > box.bottom - 8) scroller.scrollBy(0, rect.bottom - box.bottom + 8);
 }
 document.addEventListener("focusout", () => setTimeout(showCaret, 0));
 document.addEventListener("focusin", () => setTimeout(showCaret, 0));
