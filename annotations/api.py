@@ -36,6 +36,8 @@ from annotations.models import (
     Citation,
     CitationError,
     Code,
+    DeletedAnnotation,
+    RestoreRefused,
     StaleAnnotation,
     TaggedAnnotation,
     tags_and_citations,
@@ -744,6 +746,33 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
             return stale()
         return HttpResponse(status=204)
     return replace(request, annotation, expected)
+
+
+@accepts_api_token
+@csrf_exempt
+@allow("POST")
+@serves_json_ld_only
+def annotation_restore(request: HttpRequest, uuid) -> HttpResponse:
+    """Undo a DELETE: write the annotation back, the same IRI and history, for a few minutes
+    after its author deleted it. Not part of the W3C protocol, whose DELETE stays a delete:
+    until this is called, the annotation answers 404 like any other deleted one."""
+    if not request.user.is_authenticated:
+        return error(401, "Log in or send an API token to restore annotations.")
+    if refused := csrf_refusal(request):
+        return refused
+    # Only its author's own deletes are found: anyone else learns nothing, not even that it was.
+    deleted = DeletedAnnotation.objects.filter(uuid=uuid, author=request.user).first()
+    if deleted is None:
+        return error(404, "No annotation you deleted has that id.")
+    try:
+        deleted.restore(request.user)
+    except RestoreRefused as exc:
+        return error(409, str(exc))
+    restored = Annotation.objects.with_related(request.user).get(uuid=uuid)
+    doc = annotation_to_jsonld(restored, base_url(request))
+    response = ld_response(doc, status=201, etag=restored.etag, link=LDP_RESOURCE)
+    response["Location"] = doc["id"]
+    return response
 
 
 def replace(request: HttpRequest, annotation: Annotation, expected: int | None) -> HttpResponse:

@@ -3,13 +3,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -511,6 +512,7 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
                 raise AnnotationGone("already deleted") from None
             if expected_version is not None and current != expected_version:
                 raise StaleAnnotation(f"stored version is {current}")
+            DeletedAnnotation.keep(self)
             self.delete()
 
     def replace_citations(self, citations: list[Citation]) -> None:
@@ -653,6 +655,142 @@ class AnnotationRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Version {self.version} of annotation {self.annotation_id}"
+
+
+class RestoreRefused(Exception):
+    """A deleted annotation that cannot come back; the message says why, to its author."""
+
+
+def _columns(obj: models.Model, skip: tuple[str, ...]) -> dict:
+    return {
+        f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name not in skip
+    }
+
+
+def _from_columns(model: type[models.Model], columns: dict) -> dict:
+    """``_columns`` back from JSON: dates and UUIDs parsed by their own fields."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return {name: fields[name].to_python(value) for name, value in columns.items()}
+
+
+class DeletedAnnotation(models.Model):
+    """An annotation its author deleted, kept for ``UNDO_WINDOW`` so the delete can be undone.
+
+    A soft delete would have every query that reads annotations (access, search, exports,
+    counts) remember to skip the deleted ones; instead the row goes, as the W3C protocol
+    expects (a GET after DELETE answers 404), and this copy can write it back whole: the same
+    uuid, anchor, tags, citations, version and history. Past the window it is purged, so a
+    delete is a delete.
+    """
+
+    UNDO_WINDOW = timedelta(minutes=10)
+
+    uuid = models.UUIDField(unique=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    deleted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The annotation's columns, tag names in order, its citations' and revisions' columns, and
+    # the citations elsewhere that pointed at it (set to NULL by the delete).
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+
+    def __str__(self) -> str:
+        return f"Deleted annotation {self.uuid}"
+
+    @classmethod
+    def keep(cls, annotation: Annotation) -> DeletedAnnotation:
+        """Copy an annotation about to be deleted; call it in the deleting transaction."""
+        columns = _columns(annotation, skip=("id", "uuid", "author", "source"))
+        tags = list(
+            TaggedAnnotation.objects.filter(content_object_id=annotation.pk)
+            .order_by("pk")
+            .values_list("tag__name", flat=True)
+        )
+        citations = [
+            _columns(c, skip=("id", "annotation"))
+            for c in Citation.objects.filter(annotation=annotation).order_by("position")
+        ]
+        revisions = [
+            _columns(r, skip=("id", "annotation"))
+            for r in AnnotationRevision.objects.filter(annotation=annotation)
+        ]
+        cited_by = list(
+            Citation.objects.filter(cited_annotation=annotation).values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        cls.objects.filter(deleted_at__lt=now - cls.UNDO_WINDOW).delete()
+        cls.objects.filter(uuid=annotation.uuid).delete()
+        return cls.objects.create(
+            uuid=annotation.uuid,
+            author_id=annotation.author_id,
+            source_id=annotation.source_id,
+            deleted_at=now,
+            data={
+                "annotation": columns,
+                "tags": tags,
+                "citations": citations,
+                "revisions": revisions,
+                "cited_by": cited_by,
+            },
+        )
+
+    @property
+    def expired(self) -> bool:
+        return timezone.now() - self.deleted_at > self.UNDO_WINDOW
+
+    def restore(self, user) -> Annotation:
+        """Write the annotation back as it was, its author being ``user``; raise
+        RestoreRefused when it cannot come back."""
+        if self.expired:
+            raise RestoreRefused("The time to undo this delete has passed.")
+        source = Source.objects.defer("text", "blocks").filter(pk=self.source_id).first()
+        if source is None or not Annotation.can_annotate(user, source):
+            raise RestoreRefused(
+                "You can no longer annotate this source, so the annotation cannot come back."
+            )
+        fields = _from_columns(Annotation, self.data["annotation"])
+        # The collection it was in, if it still takes annotations; else where the author's
+        # new annotations on this source would go.
+        was_in = fields.pop("collection_id")
+        collection = (
+            Collection.objects.filter(pk=was_in, archived_at__isnull=True, sources=source).first()
+            if was_in
+            else None
+        )
+        fields["collection"] = collection or Annotation.collection_for(user, source)
+        quote = {name: fields.pop(name) for name in ("exact", "prefix", "suffix")}
+        citations = [Citation(**_from_columns(Citation, c)) for c in self.data["citations"]]
+        cited = {c.cited_annotation_id for c in citations if c.cited_annotation_id}
+        present = set(Annotation.objects.filter(pk__in=cited).values_list("pk", flat=True))
+        cited_sources = {c.source_id for c in citations if c.source_id}
+        if len(set(Source.objects.filter(pk__in=cited_sources).values_list("pk", flat=True))) < len(
+            cited_sources
+        ):
+            raise RestoreRefused("A source it cites was deleted, so it cannot come back.")
+        for citation in citations:
+            if citation.cited_annotation_id not in present:
+                citation.cited_annotation_id = None  # as the delete of that one left it
+        with transaction.atomic():
+            # Under the lock of this copy, so that of two undos sent together one writes.
+            if not DeletedAnnotation.objects.select_for_update().filter(pk=self.pk).exists():
+                raise RestoreRefused("This annotation is already back.")
+            annotation, _ = Annotation.write_anchored(
+                quote,
+                tags=self.data["tags"],
+                citations=citations,
+                uuid=self.uuid,
+                source=source,
+                author_id=self.author_id,
+                **fields,
+            )
+            AnnotationRevision.objects.bulk_create(
+                AnnotationRevision(annotation=annotation, **_from_columns(AnnotationRevision, r))
+                for r in self.data["revisions"]
+            )
+            Citation.objects.filter(
+                pk__in=self.data["cited_by"], cited_annotation__isnull=True
+            ).update(cited_annotation=annotation)
+            self.delete()
+        return annotation
 
 
 # --- Citations: what a note cites -----------------------------------------------------------

@@ -13,6 +13,7 @@ urlpatterns = [
     ),
     path("api/annotations/", api.annotation_collection_view, name="api_list"),
     path("api/annotations/<uuid:uuid>", api.annotation_detail, name="api_detail"),
+    path("api/annotations/<uuid:uuid>/restore", api.annotation_restore, name="api_restore"),
     path("api/tags/", api.tag_suggestions, name="api_tags"),
     path("api/preview/", api.note_preview, name="api_preview"),
     path("api/sources/", api.sources, name="api_sources"),

@@ -89,20 +89,40 @@ annotateButton.setAttribute("aria-keyshortcuts", "a");
 annotateButton.hidden = true;
 document.body.append(annotateButton);
 
+// Narrow screens and touch: the button sits at the bottom of the screen, where a thumb
+// reaches it and the system's own selection menu and handles (drawn by the selection) do
+// not cover it; an editor or a card opens there too, as a sheet below the passage.
+const narrow = window.matchMedia("(max-width: 60rem)");
+const touch = window.matchMedia("(pointer: coarse)");
+function docked() { return narrow.matches || touch.matches; }
+
+let pressed = null; // the selection when the button was pressed, should a tap clear it
 function updateSelection() {
   if (!canAnnotate || editorOpen()) return;
   pending = selectedRange();
   if (!pending) {
-    annotateButton.hidden = true;
+    if (!pressed) annotateButton.hidden = true;
     return;
   }
   annotateButton.hidden = false;
+  annotateButton.classList.toggle("docked", docked());
+  if (docked()) {
+    annotateButton.style.top = annotateButton.style.left = "";
+    return;
+  }
   const top = window.scrollY + pending.rect.bottom + 6;
   const left = window.scrollX + Math.max(8, pending.rect.left);
   annotateButton.style.top = `${top}px`;
   annotateButton.style.left = `${left}px`;
 }
 
+// A selection made by touch (long-press, then the handles) fires no mouseup or keyup:
+// selectionchange is the one event every way of selecting sends.
+let selectionTimer = null;
+document.addEventListener("selectionchange", () => {
+  clearTimeout(selectionTimer);
+  selectionTimer = setTimeout(() => { updateSelection(); showCaret(); }, 80);
+});
 document.addEventListener("mouseup", () => setTimeout(updateSelection, 0));
 document.addEventListener("keyup", (event) => {
   if (event.key.startsWith("Arrow") || event.key === "Shift" || event.key === "End" || event.key === "Home") {
@@ -110,8 +130,11 @@ document.addEventListener("keyup", (event) => {
   }
 });
 annotateButton.addEventListener("mousedown", (event) => event.preventDefault()); // keep the selection
+annotateButton.addEventListener("pointerdown", () => { pressed = pending; });
 annotateButton.addEventListener("click", () => {
-  if (pending) openEditor({ mode: "create", ...pending });
+  const chosen = pending || pressed;
+  pressed = null;
+  if (chosen) openEditor({ mode: "create", ...chosen });
 });
 
 document.addEventListener("keydown", (event) => {
@@ -119,6 +142,10 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && editorOpen() && !picker.open) {
     event.preventDefault();
     closeEditor();
+    return;
+  }
+  if (event.key === "Escape" && !editorOpen() && !dialog.open && closeCard()) {
+    event.preventDefault();
     return;
   }
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -133,7 +160,9 @@ document.addEventListener("keydown", (event) => {
 
 // Keyboard selection. Browsers extend a selection with Shift+arrows but cannot start one in
 // read-only text unless caret browsing is on; Selection.modify does both, so the text layer
-// behaves like a read-only document: Tab into it, then Shift+arrows select.
+// behaves like a read-only document in caret browsing: Tab into it, move a caret with the
+// arrows (or click where to start), then extend with Shift+arrows. The caret starts at the
+// top of the screen; PageUp, PageDown and Space still scroll.
 const EXTEND = {
   ArrowRight: ["forward", "character"], ArrowLeft: ["backward", "character"],
   ArrowDown: ["forward", "line"], ArrowUp: ["backward", "line"],
@@ -141,7 +170,7 @@ const EXTEND = {
 };
 document.addEventListener("keydown", (event) => {
   const root = event.target.closest ? event.target.closest(".picker-layer") || layer() : layer();
-  if (!root || !event.shiftKey || !EXTEND[event.key] || !root.contains(event.target)) return;
+  if (!root || !EXTEND[event.key] || !root.contains(event.target) || event.altKey || event.metaKey) return;
   const selection = window.getSelection();
   if (selection.rangeCount === 0 || !root.contains(selection.anchorNode)) {
     const first = textNodes(root).find((node) => node.parentElement.getBoundingClientRect().bottom > 0);
@@ -149,10 +178,59 @@ document.addEventListener("keydown", (event) => {
     selection.collapse(first, 0);
   }
   const [direction, unit] = EXTEND[event.key];
-  selection.modify("extend", direction, event.ctrlKey && unit === "character" ? "word" : unit);
+  selection.modify(event.shiftKey ? "extend" : "move", direction, event.ctrlKey && unit === "character" ? "word" : unit);
   event.preventDefault();
+  keepCaretInView(selection);
+  showCaret();
   updateSelection();
 });
+
+// The caret itself: browsers draw none in read-only text, so it is drawn here, where the
+// collapsed selection is, while the text has the focus.
+const caret = el("span", { class: "reading-caret", "aria-hidden": "true" });
+caret.hidden = true;
+document.body.append(caret);
+function caretRect(selection) {
+  const range = selection.getRangeAt(0).cloneRange();
+  range.collapse(false);
+  let rect = range.getClientRects()[0];
+  if (!rect && range.startContainer.nodeType === Node.TEXT_NODE && range.startOffset > 0) {
+    range.setStart(range.startContainer, range.startOffset - 1); // a caret at a line's end
+    const rects = range.getClientRects();
+    const last = rects[rects.length - 1];
+    if (last) rect = { left: last.right, top: last.top, height: last.height, bottom: last.bottom };
+  }
+  return rect || null;
+}
+function showCaret() {
+  const selection = window.getSelection();
+  const root = document.activeElement?.closest?.(".picker-layer, #text-layer");
+  const rect = root && selection.rangeCount && selection.isCollapsed && root.contains(selection.anchorNode)
+    ? caretRect(selection) : null;
+  caret.hidden = !rect;
+  if (!rect) return;
+  // In the passage picker (a modal dialog, above the page) the caret is drawn in the dialog.
+  const host = root.closest("dialog") || document.body;
+  if (caret.parentNode !== host) host.append(caret);
+  const origin = host === document.body
+    ? { left: -window.scrollX, top: -window.scrollY }
+    : { left: host.getBoundingClientRect().left + host.clientLeft - host.scrollLeft, top: host.getBoundingClientRect().top + host.clientTop - host.scrollTop };
+  caret.style.left = `${rect.left - origin.left}px`;
+  caret.style.top = `${rect.top - origin.top}px`;
+  caret.style.height = `${rect.height}px`;
+}
+function keepCaretInView(selection) {
+  const rect = selection.rangeCount ? caretRect(selection) : null;
+  if (!rect) return;
+  const picker = selection.anchorNode?.parentElement?.closest(".picker-layer");
+  const box = picker ? picker.getBoundingClientRect() : { top: 0, bottom: window.innerHeight };
+  const scroller = picker || window;
+  if (rect.top < box.top + 8) scroller.scrollBy(0, rect.top - box.top - 8);
+  else if (rect.bottom > box.bottom - 8) scroller.scrollBy(0, rect.bottom - box.bottom + 8);
+}
+document.addEventListener("focusout", () => setTimeout(showCaret, 0));
+document.addEventListener("focusin", () => setTimeout(showCaret, 0));
+window.addEventListener("resize", showCaret);
 
 // --- The editor ------------------------------------------------------------------------
 
@@ -175,7 +253,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
   annotateButton.hidden = true;
   const panel = document.querySelector(".ann-panel");
   const form = el("form", { class: "editor", "aria-label": mode === "create" ? "New annotation" : "Edit annotation" });
-  const heading = el("h3", { text: mode === "create" ? "New annotation" : "Edit annotation" });
+  const heading = el("h3", { text: mode === "create" ? "New annotation" : "Edit annotation", tabindex: "-1" });
   const quoteBox = el("blockquote", { text: quote });
   const errorBox = el("div", { class: "error", role: "alert" });
 
@@ -187,7 +265,7 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     "aria-autocomplete": "list", "aria-expanded": "false", "aria-controls": "editor-suggestions",
     "aria-describedby": "editor-tags-help",
   });
-  const suggestions = el("ul", { class: "suggestions", id: "editor-suggestions", role: "listbox", "aria-label": "Tag suggestions" });
+  const suggestions = el("ul", { class: "suggestions floating", id: "editor-suggestions", role: "listbox", "aria-label": "Tag suggestions" });
   suggestions.hidden = true;
   let active = -1;
 
@@ -225,6 +303,8 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     // The collection's codebook comes first, each code with what it means.
     const { data } = await api("GET", `/api/tags/?q=${encodeURIComponent(query)}&source=${encodeURIComponent(reader.dataset.source)}`);
     if (tagInput.value.trim() !== query || !data) return;
+    // The list asked for on focus can answer after the focus has moved on: it stays shut.
+    if (document.activeElement !== tagInput) { lastQuery = null; return; }
     const options = data.tags.filter((t) => !chosen.some((c) => c.toLowerCase() === t.toLowerCase()));
     const codes = new Map((data.codes || []).map((code) => [code.name, code]));
     // A list can arrive after the user has moved into the one before it (the list for the
@@ -281,10 +361,11 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
       hideSuggestions();
     }
   });
-  tagInput.addEventListener("blur", () => setTimeout(hideSuggestions, 100));
+  // A choice by pointer keeps the focus (mousedown is cancelled), so any blur leaves the list.
+  tagInput.addEventListener("blur", hideSuggestions);
 
   // Note, with a preview rendered by the server's own sanitising renderer.
-  const noteInput = el("textarea", { id: "editor-note", rows: "5" });
+  const noteInput = el("textarea", { id: "editor-note", rows: "4" });
   noteInput.value = note;
   const preview = el("div", { class: "preview note", "aria-live": "polite" });
   preview.hidden = true;
@@ -321,19 +402,18 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
   const cancel = el("button", { type: "button", text: "Cancel" });
   cancel.addEventListener("click", closeEditor);
 
+  // Save stays in sight (a sticky footer) however long the citations make the form.
   form.append(
     heading, quoteBox, errorBox,
     el("label", { for: "editor-tags", text: "Tags" }),
-    el("div", { class: "tag-input" }, chips, tagInput),
-    suggestions,
+    el("div", { class: "tag-field" }, el("div", { class: "tag-input" }, chips, tagInput), suggestions),
     el("p", { class: "help", id: "editor-tags-help", text: "Enter or comma adds a tag; Backspace removes the last." }),
-    el("label", { for: "editor-note", text: "Note (Markdown)" }),
+    el("div", { class: "note-head" }, el("label", { for: "editor-note", text: "Note (Markdown)" }), previewButton),
     noteInput, preview,
-    el("div", { class: "editor-actions" }, previewButton),
     citeBox.element,
-    el("label", { for: "editor-visibility", text: "Visible to" }),
-    visibilitySelect,
-    el("div", { class: "editor-actions" }, save, cancel, el("span", { class: "help", text: "Esc cancels" })),
+    el("div", { class: "editor-footer" },
+      el("div", { class: "visibility-field" }, el("label", { for: "editor-visibility", text: "Visible to" }), visibilitySelect),
+      el("div", { class: "editor-actions" }, save, cancel, el("span", { class: "help", text: "Esc cancels" }))),
   );
   renderChips();
 
@@ -373,17 +453,69 @@ function openEditor({ mode, start, end, quote, uuid, etag, note = "", tags = [],
     activateEntry(saved);
   });
 
+  clearActive();
   panel.prepend(form);
   editor = { form, mode };
-  form.scrollIntoView({ block: "nearest" });
-  tagInput.focus();
+  // The passage stays marked while its editor is open (the selection goes with the focus).
+  const range = rangeFor(start, end);
+  if (range && window.Highlight && CSS.highlights) CSS.highlights.set("scholion-passage", new Highlight(range));
+  if (docked()) {
+    form.classList.add("sheet");
+    document.body.classList.add("has-sheet");
+    placeAbove(range?.getBoundingClientRect(), form);
+    // On a touch screen, focusing the tag box would raise the keyboard over the passage.
+    (touch.matches ? heading : tagInput).focus({ preventScroll: true });
+  } else {
+    tagInput.focus({ preventScroll: true });
+    reveal(form);
+  }
 }
 
 function closeEditor({ restoreFocus = true } = {}) {
   if (!editor) return;
   editor.form.remove();
   editor = null;
+  if (window.Highlight && CSS.highlights) CSS.highlights.delete("scholion-passage");
+  document.body.classList.remove("has-sheet");
   if (restoreFocus) layer().focus({ preventScroll: true });
+}
+
+// The DOM range of code points [start, end) of the text layer.
+function pointAt(offset, root = layer()) {
+  for (const node of textNodes(root)) {
+    const base = runStart(node);
+    const chars = [...node.data];
+    if (offset >= base && offset <= base + chars.length) return [node, chars.slice(0, offset - base).join("").length];
+  }
+  return null;
+}
+function rangeFor(start, end) {
+  const from = pointAt(start);
+  const to = pointAt(end);
+  if (!from || !to) return null;
+  const range = document.createRange();
+  range.setStart(...from);
+  range.setEnd(...to);
+  return range;
+}
+
+// Desktop: the editor opens at the top of the panel; the window moves as little as it can
+// for the whole form (and so Save) to be in sight, keeping the passage on screen if it can.
+function reveal(form) {
+  const panel = form.closest(".ann-panel");
+  if (panel) panel.scrollTop = 0;
+  const rect = form.getBoundingClientRect();
+  if (rect.top < 0) window.scrollBy(0, rect.top - 12);
+  else if (rect.bottom > window.innerHeight) window.scrollBy(0, Math.min(rect.top - 12, rect.bottom - window.innerHeight + 12));
+}
+
+// A sheet covers the bottom of the screen: scroll what it is about (a passage, a highlight)
+// into the room above it.
+function placeAbove(rect, sheet) {
+  if (!rect) return;
+  const room = sheet.getBoundingClientRect().top;
+  const want = Math.max(8, (room - rect.height) / 2);
+  window.scrollBy(0, rect.top - want);
 }
 
 // --- Refresh from the server (the single renderer of highlights) ------------------------
@@ -432,6 +564,8 @@ function entryFor(uuid) { return document.getElementById(`a-${uuid}`); }
 
 function clearActive() {
   document.querySelectorAll(".is-active").forEach((node) => node.classList.remove("is-active"));
+  document.querySelectorAll(".ann.sheet").forEach((node) => node.classList.remove("sheet"));
+  if (!editorOpen()) document.body.classList.remove("has-sheet");
 }
 
 function activateEntry(uuid) {
@@ -439,11 +573,32 @@ function activateEntry(uuid) {
   if (!entry) return;
   clearActive();
   entry.classList.add("is-active");
-  document.querySelectorAll("mark[data-anns]").forEach((mark) => {
-    if (mark.dataset.anns.split(" ").includes(uuid)) mark.classList.add("is-active");
-  });
-  entry.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  const marks = [...document.querySelectorAll("mark[data-anns]")].filter((mark) => mark.dataset.anns.split(" ").includes(uuid));
+  marks.forEach((mark) => mark.classList.add("is-active"));
+  if (docked() && marks.length) {
+    // On a narrow screen the card opens over the bottom of the text, its highlight above it,
+    // rather than in the panel far below the text.
+    entry.classList.add("sheet");
+    document.body.classList.add("has-sheet");
+    if (!entry.querySelector(".sheet-close")) {
+      entry.prepend(el("button", { type: "button", class: "sheet-close", "aria-label": "Close this annotation", text: "×" }));
+    }
+    const first = marks[0].getBoundingClientRect();
+    const last = marks[marks.length - 1].getBoundingClientRect();
+    placeAbove({ top: first.top, height: last.bottom - first.top }, entry);
+  } else {
+    entry.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
   entry.focus({ preventScroll: true });
+}
+
+function closeCard() {
+  const card = document.querySelector(".ann.sheet");
+  if (!card) return false;
+  const mark = document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(card.dataset.ann)}"]`);
+  clearActive();
+  (mark || layer()).focus({ preventScroll: true });
+  return true;
 }
 
 function showHighlight(uuid) {
@@ -463,6 +618,10 @@ document.addEventListener("click", async (event) => {
     const length = (id) => { const e = entryFor(id); return e ? Number(e.dataset.end) - Number(e.dataset.start) : Infinity; };
     ids.sort((a, b) => length(a) - length(b));
     activateEntry(ids[0]);
+    return;
+  }
+  if (event.target.closest(".sheet-close")) {
+    closeCard();
     return;
   }
   const goto = event.target.closest("[data-goto]");
@@ -512,7 +671,7 @@ document.addEventListener("keydown", (event) => {
 const dialog = el("dialog", { class: "confirm", "aria-labelledby": "confirm-title" });
 dialog.append(
   el("h2", { id: "confirm-title", text: "Delete this annotation?" }),
-  el("p", { text: "Its highlight, tags and note are removed. This cannot be undone." }),
+  el("p", { text: "Its highlight, tags and note are removed. You can undo it for a few seconds." }),
   el("form", { method: "dialog", class: "editor-actions" },
     el("button", { value: "delete", class: "primary danger-button", text: "Delete" }),
     el("button", { value: "cancel", text: "Keep it" })),
@@ -527,9 +686,43 @@ function confirmDelete(uuid, opener) {
     const { response, data } = await api("DELETE", `${reader.dataset.api}${uuid}`);
     if (response.status !== 204) { announce(data?.error || "Deleting failed."); return; }
     await refresh();
-    announce("Annotation deleted.");
-    layer().focus({ preventScroll: true });
+    announce("Annotation deleted. Undo is offered for a few seconds.");
+    offerUndo(uuid);
   }, { once: true });
+}
+
+// Undo: the server keeps a deleted annotation for some minutes; the offer shows for a few
+// seconds, and stays while the pointer or the focus is on it (time enough to reach it).
+const toast = el("div", { class: "toast", role: "group", "aria-label": "Deleted" });
+toast.hidden = true;
+document.body.append(toast);
+let toastTimer = null;
+function dismissToast({ restoreFocus = false } = {}) {
+  clearTimeout(toastTimer);
+  const hadFocus = toast.contains(document.activeElement);
+  toast.hidden = true;
+  toast.replaceChildren();
+  if (restoreFocus || hadFocus) layer().focus({ preventScroll: true });
+}
+function offerUndo(uuid) {
+  const undo = el("button", { type: "button", class: "primary", text: "Undo" });
+  toast.replaceChildren(el("span", { text: "Annotation deleted." }), undo);
+  toast.hidden = false;
+  const wait = () => { clearTimeout(toastTimer); toastTimer = setTimeout(() => dismissToast(), 8000); };
+  toast.onmouseenter = toast.onfocusin = () => clearTimeout(toastTimer);
+  toast.onmouseleave = toast.onfocusout = wait;
+  toast.onkeydown = (event) => { if (event.key === "Escape") { event.preventDefault(); dismissToast({ restoreFocus: true }); } };
+  undo.addEventListener("click", async () => {
+    undo.disabled = true;
+    const { response, data } = await api("POST", `${reader.dataset.api}${uuid}/restore`);
+    dismissToast();
+    if (!response.ok) { announce(data?.error || "Undo failed."); return; }
+    await refresh();
+    announce("Annotation restored.");
+    activateEntry(uuid);
+  });
+  undo.focus({ preventScroll: true });
+  wait();
 }
 
 // --- Filters ---------------------------------------------------------------------------
@@ -566,7 +759,8 @@ makeMarksFocusable();
 if (location.hash.startsWith("#a-")) {
   const uuid = location.hash.slice(3);
   activateEntry(uuid);
-  document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(uuid)}"]`)?.scrollIntoView({ block: "center" });
+  // On a narrow screen activateEntry has put the highlight above its card already.
+  if (!docked()) document.querySelector(`#text-layer mark[data-anns~="${CSS.escape(uuid)}"]`)?.scrollIntoView({ block: "center" });
 }
 const passage = document.querySelector("#text-layer [data-passage]");
 if (passage) passage.scrollIntoView({ block: "center" });
@@ -667,14 +861,16 @@ function citationEditor(initial, initialLabels, errorBox) {
     closeArea();
     sourceButton.setAttribute("aria-expanded", "true");
     area.replaceChildren(sourcePicker());
-    area.querySelector("input").focus();
+    area.querySelector("input").focus({ preventScroll: true });
+    area.scrollIntoView({ block: "nearest" });
   });
   externalButton.addEventListener("click", () => {
     if (externalButton.getAttribute("aria-expanded") === "true") { closeArea(); return; }
     closeArea();
     externalButton.setAttribute("aria-expanded", "true");
     area.replaceChildren(externalForm());
-    area.querySelector("input").focus();
+    area.querySelector("input").focus({ preventScroll: true });
+    area.scrollIntoView({ block: "nearest" });
   });
 
   function sourcePicker() {
@@ -766,6 +962,7 @@ function citationEditor(initial, initialLabels, errorBox) {
         return option;
       }));
       results.hidden = data.sources.length === 0;
+      if (!results.hidden) results.scrollIntoView({ block: "nearest" });
       search.setAttribute("aria-expanded", String(data.sources.length > 0));
       active = -1;
       search.removeAttribute("aria-activedescendant");
