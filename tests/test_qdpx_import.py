@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import re
-import uuid
 import zipfile
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from lxml import etree
 
 from annotations.models import Annotation
 from archive.models import Collection, Source
@@ -222,3 +220,249 @@ def test_importing_the_same_project_again_changes_nothing(curator):
     assert counts() == before
     assert list(Annotation.objects.values().order_by("pk")) == rows
     assert Collection.objects.get(slug="harbour-study").description == description
+
+
+def test_plain_text_content_becomes_the_original_bytes(owner):
+    """As QualCoder or NVivo may write it: the text inside the XML, no file beside it; a
+    selection counted in UTF-16 units past an emoji is converted, and the report says so."""
+    text = "Café 🚢 arrived. The cargo was grain."
+    start16 = len("Café 🚢 arrived. ".encode("utf-16-le")) // 2  # one more than code points
+    sources = (
+        f'<Sources><TextSource guid="{guid(110)}" name="Arrival">'
+        "<Description>Interview 3, transcribed by hand.</Description>"
+        f"<PlainTextContent>{text}</PlainTextContent>"
+        + selection(210, start16, start16 + len("The cargo"), "The cargo", user=1)
+        + selection(211, 0, 4, "Café", user=1)
+        + "</TextSource></Sources>"
+    )
+    result = import_bytes(qdpx(USERS + sources), importer=owner)
+    source = Source.objects.get(uuid=guid(110))
+    assert source.text == text and source.description == "Interview 3, transcribed by hand."
+    assert source.original_filename == "Arrival.txt" and source.archived_by == owner
+    assert Annotation.objects.get(uuid=guid(210)).exact == "The cargo"
+    assert Annotation.objects.get(uuid=guid(211)).exact == "Café"
+    assert report_of(result)[
+        "Selections whose offsets count UTF-16 units, not code points (converted)"
+    ] == [f"“The cargo” in “Arrival” ({start16}-{start16 + 9})"]
+
+
+def test_windows_line_ends_in_a_text_file_shift_no_selection(curator):
+    raw = "First line.\r\nSecond line names the ship.\r\nThird.\r\n"
+    start = raw.index("the ship")
+    sources = (
+        f'<Sources><TextSource guid="{guid(120)}" name="Log"'
+        f' plainTextPath="internal://log.txt">'
+        + selection(220, start, start + 8, "the ship")
+        + "</TextSource></Sources>"
+    )
+    result = import_bytes(qdpx(USERS + sources, {"Sources/log.txt": raw.encode()}), curator)
+    assert Annotation.objects.get(uuid=guid(220)).exact == "the ship"
+    assert (
+        "“Log”"
+        in report_of(result)[
+            "Sources with Windows line ends (offsets converted to the text's single line ends)"
+        ]
+    )
+
+
+def test_pdf_sources_are_archived_as_pdf_and_their_area_selections_reported(curator):
+    from tests.pdfs import make_pdf, text_page
+
+    pdf = make_pdf([text_page("A harbour report printed in 1710.")])
+    sources = (
+        f'<Sources><PDFSource guid="{guid(130)}" name="Report" path="internal://report.pdf">'
+        f'<PDFSelection guid="{guid(230)}" page="1" firstX="1" firstY="1" secondX="9"'
+        ' secondY="9"/></PDFSource>'
+        f'<AudioSource guid="{guid(131)}" name="Interview" path="internal://a.mp3"/>'
+        "</Sources>"
+    )
+    result = import_bytes(qdpx(USERS + sources, {"Sources/report.pdf": pdf}), curator)
+    source = Source.objects.get(uuid=guid(130))
+    assert source.media_type == "application/pdf" and "harbour report" in source.text
+    assert report_of(result)["Not imported: Scholion has no place for these yet"] == [
+        "1 PDF area selections in “Report” (the PDF is kept)",
+        "audio source “Interview”",
+    ]
+
+
+def test_a_collection_owner_imports_a_project_under_their_own_name(owner):
+    result = import_bytes(coded_project(), importer=owner)
+    assert set(Annotation.objects.values_list("author__username", flat=True)) == {"olive"}
+    assert not get_user_model().objects.filter(username__in=["paul", "Ines_Ortega"]).exists()
+    assert report_of(result)["People"] == [
+        "The project names Ines_Ortega, paul: their work is imported under your name (only"
+        " a curator imports work under other people's names)."
+    ]
+
+
+def test_the_command_imports_into_a_chosen_collection_and_prints_the_report(
+    collection, tmp_path, capsys
+):
+    path = tmp_path / "harbour.qdpx"
+    path.write_bytes(coded_project())
+    call_command("import_collection", str(path), "--collection=field-notes")
+    out = capsys.readouterr().out
+    assert "Collection “Field notes” (field-notes) already here" in out
+    assert "Selections outside their source's text (not imported):\n  - “beyond the end”" in out
+    assert Annotation.objects.filter(collection=collection).count() == 3
+    assert "Did the frost raise prices?" in Collection.objects.get(pk=collection.pk).description
+    with pytest.raises(CommandError, match="There is no collection “nowhere”"):
+        call_command("import_collection", str(path), "--collection=nowhere")
+
+
+def test_a_bag_cannot_be_sent_into_a_chosen_collection(owner, annotated, tmp_path):
+    from tests.helpers import export_bag
+
+    data = export_bag(tmp_path / "bag.zip")
+    with pytest.raises(PackageError, match="brings its own collection"):
+        import_bytes_into(data, owner, annotated["collection"])
+
+
+def import_bytes_into(data: bytes, importer, into):
+    from exports.importer import import_package
+    from exports.package import open_package
+
+    with open_package(io.BytesIO(data)) as package:
+        return import_package(package, importer=importer, into=into)
+
+
+# --- Who may import into which collection ------------------------------------------------
+
+
+def test_a_stranger_cannot_import_into_a_collection_they_do_not_own(stranger, collection):
+    """The worker checks again what the form checked: the collection may have changed hands
+    since the upload. The refusal does not say whose collection it is, or that it exists."""
+    Collection.objects.create(slug="sams", title="Sam's", owner=stranger)
+    before, blobs = counts(), blob_files()
+    with pytest.raises(PackageError) as refused:
+        import_bytes_into(coded_project(), stranger, collection)
+    assert str(refused.value) == "There is no collection of yours to import this project into."
+    assert counts() == before and blob_files() == blobs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_imports_a_project_through_the_page_and_sees_the_report(client, owner, collection):
+    client.force_login(owner)
+    page = client.get("/import/").content.decode()
+    assert '<option value="field-notes">Field notes</option>' in page
+    upload = io.BytesIO(coded_project())
+    upload.name = "harbour.qdpx"
+    response = client.post("/import/", {"package": upload, "collection": "field-notes"})
+    assert response.status_code == 302
+    run_worker()
+    job = ImportJob.objects.get()
+    assert job.state == "done" and job.collection == collection and job.into == collection
+    page = client.get(response["Location"]).content.decode()
+    assert "3 annotations added" in page
+    assert "What was not kept as it was" in page
+    assert "<h3>Selections outside their source&#x27;s text (not imported)</h3>" in page
+    assert "<li>“beyond the end” in “Ledger 1709” (50-500)</li>" in page
+    status = client.get(f"/import/{job.uuid}/status").json()
+    assert status["report"] == job.report and status["state"] == "done"
+    assert Annotation.objects.filter(collection=collection).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_cannot_choose_a_collection_they_do_not_own_on_the_page(
+    client, member, stranger, collection
+):
+    """maya edits field-notes but does not own it; sam sees nothing of it. Each may import
+    (each owns a collection), neither into field-notes, and the answer names nothing."""
+    for person in (member, stranger):
+        Collection.objects.create(slug=f"own-{person.username}", title="Own", owner=person)
+        client.force_login(person)
+        assert "field-notes" not in client.get("/import/").content.decode()
+        upload = io.BytesIO(coded_project())
+        upload.name = "harbour.qdpx"
+        response = client.post("/import/", {"package": upload, "collection": "field-notes"})
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "Select a valid choice" in page and "Field notes" not in page
+    assert ImportJob.objects.count() == 0 and Annotation.objects.count() == 0
+
+
+# --- Malformed and hostile projects: refused whole, nothing left behind -------------------
+
+
+def assert_refused(data: bytes, importer, message: str) -> None:
+    before = counts()
+    blobs = blob_files()
+    with pytest.raises(PackageError, match=message):
+        import_bytes(data, importer=importer)
+    assert counts() == before, "something was half-imported"
+    assert blob_files() == blobs, "a blob was left behind"
+
+
+def test_an_external_entity_is_refused_unread(curator, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    xml = (
+        '<?xml version="1.0"?>\n'
+        f'<!DOCTYPE Project [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
+        f'<Project xmlns="{NS}" name="Leak"><Description>&leak;</Description></Project>'
+    )
+    assert_refused(qdpx(xml), curator, "declares a DTD")
+    assert not Collection.objects.filter(description__contains="SECRET").exists()
+
+
+def test_a_billion_laughs_is_refused(curator):
+    entities = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">'
+        for n in range(1, 10)
+    )
+    xml = (
+        f'<?xml version="1.0"?><!DOCTYPE Project [{entities}]><Project xmlns="{NS}" name="&lol9;"/>'
+    )
+    assert_refused(qdpx(xml), curator, "declares a DTD|not well-formed")
+
+
+def test_malformed_and_invalid_projects_are_refused_by_name(curator):
+    assert_refused(qdpx(f'<Project xmlns="{NS}" name="x">'), curator, "not well-formed XML")
+    assert_refused(qdpx(f'<Project xmlns="{NS}"/>'), curator, "not a valid REFI-QDA project")
+    bad_guid = '<Users><User guid="not-a-guid" name="x"/></Users>'
+    assert_refused(qdpx(bad_guid), curator, "not a valid REFI-QDA project")
+    assert_refused(b"PK\x03\x04 not a zip", curator, "not a readable zip file")
+
+
+def test_paths_that_leave_the_package_are_refused(curator):
+    climbing = (
+        f'<Sources><TextSource guid="{guid(140)}" name="Passwords"'
+        ' plainTextPath="internal://../../../etc/passwd"/></Sources>'
+    )
+    assert_refused(qdpx(climbing), curator, "leaves the bag")
+    assert_refused(qdpx("", {"../evil.txt": b"x"}), curator, "leaves the bag")
+    assert_refused(qdpx("", {"/etc/evil.txt": b"x"}), curator, "absolute path")
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(curator):
+    bomb = qdpx(
+        f'<Sources><TextSource guid="{guid(150)}" name="Bomb"'
+        ' plainTextPath="internal://bomb.txt"/></Sources>',
+        {"Sources/bomb.txt": b"a" * (20 * 1024 * 1024)},
+    )
+    assert_refused(bomb, curator, "possible zip bomb")
+
+
+def test_too_many_members_are_refused(curator, monkeypatch):
+    monkeypatch.setattr("exports.qdpx_import.MAX_MEMBERS", 3)
+    files = {f"Sources/{n}.txt": b"x" for n in range(4)}
+    assert_refused(qdpx("", files), curator, "holds 5 files, more than the 3")
+
+
+def test_a_failure_halfway_deletes_what_was_written_and_its_blobs(curator):
+    """The second source names a source already here with other bytes: refused after the
+    first was archived, which is deleted, blob and all."""
+    import_bytes(coded_project(), importer=curator)
+    sources = (
+        f'<Sources><TextSource guid="{guid(160)}" name="New">'
+        "<PlainTextContent>Brand new text, never archived.</PlainTextContent></TextSource>"
+        f'<TextSource guid="{guid(100)}" name="Clash">'
+        "<PlainTextContent>Other bytes under a GUID already here.</PlainTextContent>"
+        "</TextSource></Sources>"
+    )
+    xml = (
+        f'<Project xmlns="{NS}" name="Harbour study" creatingUserGUID="{guid(1)}">'
+        f"{USERS}{sources}</Project>"
+    )
+    assert_refused(qdpx(xml), curator, "already here with other bytes")
+    assert not Source.objects.filter(uuid=guid(160)).exists()
