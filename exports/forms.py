@@ -76,8 +76,11 @@ class ImportForm(forms.Form):
         required=False,
         to_field_name="slug",
         label="Into collection (REFI-QDA projects only)",
-        empty_label="A new collection named after the project",
-        help_text="One of your collections. A Scholion package brings its own collection.",
+        empty_label="A new collection",
+        help_text=(
+            "One of your collections, or a new one named after the project. A Scholion"
+            " package brings its own collection."
+        ),
     )
 
     def __init__(self, *args: Any, user=None, **kwargs: Any) -> None:

@@ -318,7 +318,7 @@ def parse_project(root: etree._Element, report: Report) -> QdaProject:
     ):
         found = root.find(Q + part)
         if found is not None:
-            report.add(NOT_KEPT, f"{len(found)} {label}")
+            report.add(NOT_KEPT, f"{label} ({len(found)})")
     return QdaProject(
         name=root.get("name", "").strip() or "Imported project",
         description=_text(root, "Description"),
@@ -396,13 +396,13 @@ def _pdf_source(element: etree._Element, name: str, report: Report) -> QdaSource
         report.add(SOURCES_SKIPPED, f"“{name}”: its PDF is outside the package ({path})")
     if element.find(Q + "PDFSelection") is not None:
         count = len(element.findall(Q + "PDFSelection"))
-        report.add(NOT_KEPT, f"{count} PDF area selections in “{name}” (the PDF is kept)")
+        report.add(NOT_KEPT, f"PDF area selections in “{name}” ({count}; the PDF is kept)")
     representation = element.find(Q + "Representation")
     if representation is not None and representation.find(Q + "PlainTextSelection") is not None:
         count = len(representation.findall(Q + "PlainTextSelection"))
         report.add(
             NOT_KEPT,
-            f"{count} selections of the text representation of “{name}” (Scholion reads"
+            f"selections of the text representation of “{name}” ({count}; Scholion reads"
             " the PDF's text itself, so their offsets do not apply)",
         )
     return QdaSource(

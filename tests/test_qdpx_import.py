@@ -147,7 +147,10 @@ def test_text_sources_selections_codings_and_notes_become_sources_and_annotation
     assert not Annotation.objects.filter(uuid=guid(203)).exists()  # outside the text
 
     report = report_of(result)
-    assert report["Not imported: Scholion has no place for these yet"] == ["1 cases", "1 variables"]
+    assert report["Not imported: Scholion has no place for these yet"] == [
+        "cases (1)",
+        "variables (1)",
+    ]
     assert report["Selections outside their source's text (not imported)"] == [
         "“beyond the end” in “Ledger 1709” (50-500)"
     ]
@@ -280,7 +283,7 @@ def test_pdf_sources_are_archived_as_pdf_and_their_area_selections_reported(cura
     source = Source.objects.get(uuid=guid(130))
     assert source.media_type == "application/pdf" and "harbour report" in source.text
     assert report_of(result)["Not imported: Scholion has no place for these yet"] == [
-        "1 PDF area selections in “Report” (the PDF is kept)",
+        "PDF area selections in “Report” (1; the PDF is kept)",
         "audio source “Interview”",
     ]
 
