@@ -249,6 +249,7 @@ SOURCES_SKIPPED = "Sources not imported"
 FLAT = "Nested codes kept flat (Scholion's tags have no parents yet)"
 UNUSED_CODES = "Codes no selection uses (Scholion's tags exist on passages: not kept as tags)"
 RENAMED = "Codes renamed to be tags"
+MERGED = "Codes of the same name, which became one tag"
 PEOPLE = "People"
 NOTES_KEPT = "Notes kept in the collection's description"
 CODING_NOTES = "Notes on codings, added to their passage's note"
@@ -592,12 +593,12 @@ class QdpxImporter(_Importer):
     # --- People ----------------------------------------------------------------------
 
     def _username(self, project: QdaProject, guid: uuid.UUID | None) -> str | None:
-        name = project.users.get(guid) if guid is not None else None
-        if guid is not None and name is None:
-            return None
+        """The username a project's user GUID becomes: its name, made a valid username,
+        or, for a GUID the project lists no user for, a name derived from the GUID."""
         if guid is None:
             return None
-        username = re.sub(r"[^\w.@+-]", "_", (name or "").strip())[:150].strip("_")
+        name = project.users.get(guid, "")
+        username = re.sub(r"[^\w.@+-]", "_", name.strip())[:150].strip("_")
         return username or f"qda-user-{str(guid)[:8]}"
 
     def _author(self, project: QdaProject, guid: uuid.UUID | None, fallback) -> Any:
@@ -828,6 +829,14 @@ class QdpxImporter(_Importer):
             if name != code.name:
                 self.report.add(RENAMED, f"“{code.name}” became “{name}”")
             names[guid] = name
+        # Tags are matched by name regardless of case: codes that differ only under
+        # different parents (two "Other"s) become one tag, which the report says.
+        spelled: dict[str, list[uuid.UUID]] = defaultdict(list)
+        for guid, name in names.items():
+            spelled[name.upper()].append(guid)
+        for guids in spelled.values():
+            if len(guids) > 1:
+                self.report.add(MERGED, f"“{names[guids[0]]}” ({len(guids)} codes)")
         return names
 
     def _place(self, where: _Placed, s: QdaSelection) -> tuple[int, int] | None:

@@ -469,3 +469,28 @@ def test_a_failure_halfway_deletes_what_was_written_and_its_blobs(curator):
     )
     assert_refused(qdpx(xml), curator, "already here with other bytes")
     assert not Source.objects.filter(uuid=guid(160)).exists()
+
+
+def test_an_unlisted_user_becomes_an_inactive_account_and_same_named_codes_one_tag(curator):
+    codes = (
+        "<CodeBook><Codes>"
+        f'<Code guid="{guid(20)}" name="Port" isCodable="true">'
+        f'<Code guid="{guid(21)}" name="Other" isCodable="true"/></Code>'
+        f'<Code guid="{guid(22)}" name="Town" isCodable="true">'
+        f'<Code guid="{guid(23)}" name="other" isCodable="true"/></Code>'
+        "</Codes></CodeBook>"
+    )
+    sources = (
+        f'<Sources><TextSource guid="{guid(170)}" name="Town book">'
+        "<PlainTextContent>The mayor and the harbour master met.</PlainTextContent>"
+        + selection(270, 4, 9, "mayor", codes=[21, 23], user=7)
+        + "</TextSource></Sources>"
+    )
+    result = import_bytes(qdpx(USERS + codes + sources), importer=curator)
+    annotation = Annotation.objects.get(uuid=guid(270))
+    assert annotation.author.username == "qda-user-00000000" and not annotation.author.is_active
+    assert "qda-user-00000000" in result.people_created
+    assert list(annotation.tags.names()) == ["Other"]
+    assert report_of(result)["Codes of the same name, which became one tag"] == [
+        "“Other” (2 codes)"
+    ]
