@@ -945,6 +945,12 @@ class QdpxImporter(_Importer):
             for ref in code.notes:
                 attached[ref] = f"on the code “{code.name}”"
         blocks = []
+        if self.into is not None and project.description.strip():
+            # A new collection takes the project's description as its own.
+            block = f"**Description of the project**:\n\n{project.description.strip()}"
+            if block not in collection.description:
+                blocks.append(block)
+                self.report.add(NOTES_KEPT, "the description of the project")
         for guid, note in project.notes.items():
             if guid in self.used_notes or not note.text.strip():
                 continue

@@ -60,6 +60,7 @@ NESTED_CODES = (
     f'<Code guid="{guid(14)}" name="Weather" isCodable="true"/>'
     "</Codes></CodeBook>"
 )
+DESCRIPTION = "<Description>A study of the 1709 frost.</Description>"
 HARBOUR = "The harbour froze in 1709.\nBread was dear, said the ledger.\n"
 
 
@@ -102,7 +103,7 @@ def coded_project() -> bytes:
         "</Variables>"
     )
     return qdpx(
-        USERS + NESTED_CODES + variables + cases + sources + notes,
+        USERS + NESTED_CODES + variables + cases + sources + notes + DESCRIPTION,
         {f"Sources/{guid(100)}.txt": HARBOUR.encode("utf-8")},
     )
 
@@ -158,7 +159,8 @@ def test_text_sources_selections_codings_and_notes_become_sources_and_annotation
         "Selections whose name is not the text at their offsets (imported at the offsets given)"
     ]
     assert mismatch == ["“Something else” in “Ledger 1709” (0-3): the text there is “The”"]
-    # The note on the project as a whole is kept on the collection, not dropped.
+    assert result.collection.description.startswith("A study of the 1709 frost.\n\n## Notes")
+    # The note attached to nothing is kept on the collection, not dropped.
     assert "Did the frost raise prices?" in result.collection.description
     assert "**Research question** (attached to nothing)" in result.collection.description
     assert report["Notes kept in the collection's description"] == [
@@ -308,7 +310,9 @@ def test_the_command_imports_into_a_chosen_collection_and_prints_the_report(
     assert "Collection “Field notes” (field-notes) already here" in out
     assert "Selections outside their source's text (not imported):\n  - “beyond the end”" in out
     assert Annotation.objects.filter(collection=collection).count() == 3
-    assert "Did the frost raise prices?" in Collection.objects.get(pk=collection.pk).description
+    description = Collection.objects.get(pk=collection.pk).description
+    assert "Did the frost raise prices?" in description
+    assert "**Description of the project**:\n\nA study of the 1709 frost." in description
     with pytest.raises(CommandError, match="There is no collection “nowhere”"):
         call_command("import_collection", str(path), "--collection=nowhere")
 
