@@ -65,14 +65,37 @@ def too_large_message() -> str:
 
 class ImportForm(forms.Form):
     package = forms.FileField(
-        label="BagIt package (.zip)",
-        help_text="A collection exported from Scholion as a BagIt package.",
+        label="Package (.zip or .qdpx)",
+        help_text=(
+            "A collection exported from Scholion as a BagIt package, or a REFI-QDA project"
+            " (.qdpx) from ATLAS.ti, MAXQDA, NVivo, QualCoder or Scholion."
+        ),
+    )
+    collection = forms.ModelChoiceField(
+        queryset=Collection.objects.none(),
+        required=False,
+        to_field_name="slug",
+        label="Into collection (REFI-QDA projects only)",
+        empty_label="A new collection",
+        help_text=(
+            "One of your collections, or a new one named after the project. A Scholion"
+            " package brings its own collection."
+        ),
     )
 
+    def __init__(self, *args: Any, user=None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the collections the person owns: a choice of anyone else's is not valid, and
+        # the form says no more about it than about a slug that does not exist.
+        field = self.fields["collection"]
+        assert isinstance(field, forms.ModelChoiceField)
+        if user is not None and user.is_authenticated:
+            field.queryset = Collection.objects.filter(owner=user).order_by("title")
+
     @classmethod
-    def refused_unread(cls) -> ImportForm:
+    def refused_unread(cls, user=None) -> ImportForm:
         """The form as shown for an upload refused, unread, for the length it announced."""
-        form = cls(data={}, files=MultiValueDict())
+        form = cls(data={}, files=MultiValueDict(), user=user)
         form.errors["package"] = form.error_class([too_large_message()])
         return form
 

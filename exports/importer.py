@@ -82,6 +82,8 @@ class ImportResult:
     annotations_existing: int = 0
     citations_created: int = 0
     people_created: list[str] = field(default_factory=list)
+    # What could not be kept as it was (a REFI-QDA project's): [{"what", "items", "more"}].
+    report: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -642,9 +644,22 @@ def import_package(
     importer=None,
     progress: Callable[[str], None] | None = None,
     job: ImportJob | None = None,
+    into: Collection | None = None,
 ) -> ImportResult:
-    """Import a verified package; ``importer`` (None on the command line) must be a curator
-    or the owner of the collection if it already exists. Raises PackageError. ``progress``
-    is told how far the import has got ("Adding annotations: 1,000 of 40,000"); ``job``, the
-    ImportJob it runs for (an earlier run's unfinished writes are discarded first)."""
+    """Import a package: a Scholion bag, or a REFI-QDA project (told apart by content);
+    ``importer`` (None on the command line) must be a curator or the owner of the collection
+    if it already exists. Raises PackageError. ``progress`` is told how far the import has
+    got ("Adding annotations: 1,000 of 40,000"); ``job``, the ImportJob it runs for (an
+    earlier run's unfinished writes are discarded first). ``into``: the collection a
+    project goes into (a bag brings its own)."""
+    # Here, not at the top: exports.qdpx_import builds on this module's _Importer.
+    from exports.qdpx_import import import_qdpx, is_qdpx
+
+    if is_qdpx(package):
+        return import_qdpx(package, importer=importer, progress=progress, job=job, into=into)
+    if into is not None:
+        raise PackageError(
+            "This is a Scholion package, which brings its own collection: import it without"
+            " choosing one."
+        )
     return _Importer(package, importer, progress, job).run()

@@ -69,12 +69,24 @@ class ImportJob(Job):
     # Relative to SCHOLION_IMPORTS_DIR, so that the data directory can move; "" once deleted.
     package_name = models.CharField(max_length=100, blank=True)
     summary = models.TextField(blank=True)
+    # What an import kept otherwise or not at all (a REFI-QDA project's): a list of
+    # {"what": kind, "items": [...], "more": count left out}, shown on the job's page.
+    report = models.JSONField(default=list, blank=True)
     collection = models.ForeignKey(
         "archive.Collection",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    # The collection a REFI-QDA project is to go into; None: a new one (a bag brings its own).
+    into = models.ForeignKey(
+        "archive.Collection",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="into collection",
     )
 
     objects = ImportJobQuerySet.as_manager()
@@ -90,10 +102,12 @@ class ImportJob(Job):
         return reverse("exports:job", args=[self.uuid])
 
     @classmethod
-    def submit(cls, user, upload: UploadedFile) -> ImportJob:
+    def submit(cls, user, upload: UploadedFile, into: Collection | None = None) -> ImportJob:
         """Store the uploaded package and queue its import once the job is committed."""
         assert upload.size is not None, "an upload read from a request knows its size"
-        job = cls(user=user, filename=(upload.name or "package.zip")[:255], size=upload.size)
+        job = cls(
+            user=user, filename=(upload.name or "package.zip")[:255], size=upload.size, into=into
+        )
         # Moved, not copied, when Django spooled the upload to a file (FILE_UPLOAD_TEMP_DIR is
         # under the data directory too); the name is the job's, never the uploader's.
         job.package_name = package_storage().save(f"{job.uuid}.zip", upload)
@@ -142,6 +156,7 @@ class ImportJob(Job):
             "text": self.status_text,
             "finished": self.finished,
             "may_retry": self.may_retry,
+            "report": self.report if self.state == self.State.DONE else [],
             "collection": (
                 {"title": self.collection.title, "url": self.collection.get_absolute_url()}
                 if self.collection is not None
@@ -151,8 +166,10 @@ class ImportJob(Job):
 
     # --- What the worker records (exports.tasks) ------------------------------------------
 
-    def succeed(self, summary: str, collection) -> None:
-        self._finish(state=self.State.DONE, summary=summary, collection=collection)
+    def succeed(self, summary: str, collection, report: list | None = None) -> None:
+        self._finish(
+            state=self.State.DONE, summary=summary, collection=collection, report=report or []
+        )
 
     def delete_package(self) -> None:
         if self.package_name:

@@ -23,7 +23,11 @@ def run_import(job_uuid: str, attempt: int) -> str:
     """Run an uploaded package's import (ImportJob.submit queues it) and record the outcome
     on the job. The package file is deleted once the import has finished either way; an
     import interrupted by the worker's own shutdown keeps it, to be tried again."""
-    job = ImportJob.objects.select_related("user").filter(uuid=job_uuid, attempt=attempt).first()
+    job = (
+        ImportJob.objects.select_related("user", "into")
+        .filter(uuid=job_uuid, attempt=attempt)
+        .first()
+    )
     if job is None or not job.claim():
         return "skipped"  # deleted, retried since, or already run
     try:
@@ -32,7 +36,9 @@ def run_import(job_uuid: str, attempt: int) -> str:
             job.open_package_file() as file,
             open_package(file) as package,
         ):
-            result = import_package(package, importer=job.user, progress=heartbeat.report, job=job)
+            result = import_package(
+                package, importer=job.user, progress=heartbeat.report, job=job, into=job.into
+            )
     except PackageError as exc:
         job.fail(f"Nothing was imported: {exc}")
     except Exception:
@@ -47,7 +53,7 @@ def run_import(job_uuid: str, attempt: int) -> str:
         job.interrupted()
         raise
     else:
-        job.succeed(result.summary(), result.collection)
+        job.succeed(result.summary(), result.collection, result.report)
     job.delete_package()
     return job.state
 

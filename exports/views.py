@@ -156,15 +156,17 @@ def import_view(request: HttpRequest) -> HttpResponse:
     if not may_import(request.user):
         raise PermissionDenied("Only curators and collection owners may import packages.")
     if request.method == "POST" and announced_too_large(request):
-        return _import_page(request, ImportForm.refused_unread(), status=413)
+        return _import_page(request, ImportForm.refused_unread(request.user), status=413)
     return _import_upload(request)
 
 
 @csrf_protect
 def _import_upload(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        job = ImportJob.submit(request.user, form.cleaned_data["package"])
+        job = ImportJob.submit(
+            request.user, form.cleaned_data["package"], into=form.cleaned_data["collection"]
+        )
         return redirect(job)
     return _import_page(request, form, status=400 if form.errors else 200)
 

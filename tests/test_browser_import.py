@@ -27,7 +27,7 @@ def test_the_import_page_turns_to_done_by_itself_when_the_worker_has_run(
     login(page, "cora", "pw-cora-123")
     page.goto("/collections/")
     page.get_by_role("link", name="Import a collection").click()
-    page.get_by_label("BagIt package (.zip)").set_input_files(
+    page.get_by_label("Package (.zip or .qdpx)").set_input_files(
         {"name": "field-notes-bag.zip", "mimeType": "application/zip", "buffer": data}
     )
     page.get_by_role("button", name="Import").click()
@@ -66,7 +66,7 @@ def test_a_package_over_the_limit_is_refused_as_soon_as_it_is_chosen(
             posts.append(request.url)
 
     page.on("request", note_post)
-    field = page.get_by_label("BagIt package (.zip)")
+    field = page.get_by_label("Package (.zip or .qdpx)")
     form = page.locator("#import-form")
 
     field.set_input_files({"name": "big.zip", "mimeType": "application/zip", "buffer": b"x" * 5000})
@@ -78,3 +78,31 @@ def test_a_package_over_the_limit_is_refused_as_soon_as_it_is_chosen(
 
     field.set_input_files({"name": "small.zip", "mimeType": "application/zip", "buffer": b"x" * 10})
     assert form.evaluate("form => form.checkValidity()") is True
+
+
+def test_a_projects_report_appears_by_itself_when_its_import_is_done(page, owner, collection):
+    from tests.test_qdpx_import import coded_project
+
+    login(page, "olive", "pw-olive-123")
+    page.goto("/import/")
+    page.get_by_label("Package (.zip or .qdpx)").set_input_files(
+        {"name": "harbour.qdpx", "mimeType": "application/zip", "buffer": coded_project()}
+    )
+    page.get_by_label("Into collection (REFI-QDA projects only)").select_option("field-notes")
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_url("**/import/*-*/")
+    report = page.get_by_role("region", name="What was not kept as it was")
+    expect(report).to_be_hidden()
+    page.evaluate("window.stillTheSamePage = true")
+
+    run_worker()
+
+    expect(page.get_by_role("status")).to_contain_text("3 annotations added")
+    expect(report).to_be_visible()
+    expect(report.get_by_role("heading", name="Nested codes kept flat")).to_be_visible()
+    expect(
+        report.get_by_role("listitem").filter(has_text="Economy › Trade › Ships")
+    ).to_be_visible()
+    assert page.evaluate("window.stillTheSamePage") is True
+    page.reload()  # and the same report without the script's help
+    expect(report.get_by_role("listitem").filter(has_text="“beyond the end”")).to_be_visible()

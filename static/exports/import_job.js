@@ -25,9 +25,36 @@ function render(status) {
     link.textContent = `Open the collection “${status.collection.title}”`;
   }
   show("import-collection", Boolean(status.collection));
+  renderReport(status.report || []);
   show("import-retry", status.may_retry);
   show("import-queued-hint", status.state === "queued");
   show("import-refresh", FOLLOWED.has(status.state));
+}
+
+// The report of what the import could not keep as it was, built from text nodes only.
+function renderReport(report) {
+  const section = document.getElementById("import-report");
+  if (!section) return;
+  const parts = section.querySelector(".import-report-parts");
+  if (parts.childElementCount === 0 && report.length) {
+    for (const part of report) {
+      const heading = document.createElement("h3");
+      heading.textContent = part.what;
+      const list = document.createElement("ul");
+      for (const item of part.items) {
+        const entry = document.createElement("li");
+        entry.textContent = item;
+        list.append(entry);
+      }
+      if (part.more) {
+        const more = document.createElement("li");
+        more.textContent = `… and ${part.more} more`;
+        list.append(more);
+      }
+      parts.append(heading, list);
+    }
+  }
+  section.hidden = report.length === 0;
 }
 
 // Quick at first, when a small import is about to finish, then gently slower.
