@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from lxml import etree
 
-from annotations.models import Annotation
+from annotations.models import Annotation, Code
 from annotations.w3c import MAX_TAG_LENGTH, tag_name_error
 from archive.extract import decode_plain
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
@@ -246,8 +246,6 @@ MISMATCH = "Selections whose name is not the text at their offsets (imported at 
 UTF16 = "Selections whose offsets count UTF-16 units, not code points (converted)"
 OUT_OF_RANGE = "Selections outside their source's text (not imported)"
 SOURCES_SKIPPED = "Sources not imported"
-FLAT = "Nested codes kept flat (Scholion's tags have no parents yet)"
-UNUSED_CODES = "Codes no selection uses (Scholion's tags exist on passages: not kept as tags)"
 RENAMED = "Codes renamed to be tags"
 MERGED = "Codes of the same name, which became one tag"
 PEOPLE = "People"
@@ -500,14 +498,21 @@ def _names_text(name: str, selected: str) -> bool:
 # --- Writing -------------------------------------------------------------------------------
 
 
-def keep_code_hierarchy(collection: Collection, codes: dict[uuid.UUID, QdaCode]) -> bool:
-    """Give the imported tags the parents their codes had; return whether it did.
-
-    Scholion's tags are flat today, so this keeps nothing and the report says "kept flat".
-    The codebook with parents is wired in here: ``codes`` holds every code of the project,
-    with its parent's GUID, including codes no selection uses.
-    """
-    return False
+def keep_codebook(
+    collection: Collection, codes: dict[uuid.UUID, QdaCode], tag_names: dict[uuid.UUID, str]
+) -> None:
+    """Every code of the project becomes a code of the collection's codebook, under the
+    parent it had, used by a selection or not (a codebook lists the codes a team may use)."""
+    tags = {tag.name.casefold(): tag for tag in Annotation.tags_named(list(tag_names.values()))}
+    made = {
+        guid: Code.objects.get_or_create(collection=collection, tag=tags[name.casefold()])[0]
+        for guid, name in tag_names.items()
+    }
+    for guid, code in made.items():
+        parent = codes[guid].parent
+        if parent in made and code.parent_id is None:
+            code.parent = made[parent]
+            code.save(update_fields=["parent"])
 
 
 @dataclass
@@ -531,7 +536,6 @@ class QdpxImporter(_Importer):
         self.report = Report()
         self.named_others: set[str] = set()
         self.used_notes: set[uuid.UUID] = set()
-        self.used_codes: set[uuid.UUID] = set()
 
     def run(self) -> ImportResult:
         self.progress("Checking the project")
@@ -667,7 +671,7 @@ class QdpxImporter(_Importer):
             with self._transaction():
                 for where, selection in rows[start : start + ANNOTATIONS_PER_TRANSACTION]:
                     self._selection(where, selection, project, tag_names)
-        self._report_codes(project, collection, tag_names)
+        keep_codebook(collection, project.codes, tag_names)
         return collection, self._appendix(project, collection)
 
     def _qda_source(
@@ -913,23 +917,6 @@ class QdpxImporter(_Importer):
         an earlier import of the project)."""
         self.used_notes.update(s.notes)
         self.used_notes.update(note for _, note in s.coding_notes)
-        self.used_codes.update(c for c in s.codes if c in tag_names)
-
-    def _report_codes(
-        self, project: QdaProject, collection: Collection, tag_names: dict[uuid.UUID, str]
-    ) -> None:
-        nested = [c for c in project.codes.values() if c.parent is not None]
-        if nested and not keep_code_hierarchy(collection, project.codes):
-            for code in nested:
-                path = [tag_names[code.guid]]
-                parent = code.parent
-                while parent is not None and parent in project.codes:
-                    path.insert(0, tag_names[parent])
-                    parent = project.codes[parent].parent
-                self.report.add(FLAT, " › ".join(path))
-        for guid in project.codes:
-            if guid not in self.used_codes:
-                self.report.add(UNUSED_CODES, f"“{tag_names[guid]}”")
 
     def _appendix(self, project: QdaProject, collection: Collection) -> str:
         """Notes on nothing Scholion keeps (the project, a source, a code, or nothing at

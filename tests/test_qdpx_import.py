@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotations.models import Annotation
+from annotations.models import Annotation, Code
 from archive.models import Collection, Source
 from exports.models import ImportJob
 from exports.package import PackageError
@@ -115,16 +115,24 @@ def report_of(result) -> dict[str, list[str]]:
 # --- Other tools' layouts ------------------------------------------------------------------
 
 
-def test_a_project_with_nested_codes_only_reports_them_kept_flat(owner):
+def test_a_project_with_nested_codes_only_becomes_a_codebook_with_its_hierarchy(owner):
     result = import_bytes(qdpx(USERS + NESTED_CODES), importer=owner)
     collection = result.collection
     assert collection.title == "Harbour study" and collection.owner == owner
     assert Annotation.objects.count() == 0 and Source.objects.count() == 0
-    report = report_of(result)
-    flat = report["Nested codes kept flat (Scholion's tags have no parents yet)"]
-    assert flat == ["Economy › Prices", "Economy › Trade", "Economy › Trade › Ships"]
-    unused = report["Codes no selection uses (Scholion's tags exist on passages: not kept as tags)"]
-    assert unused == ["“Economy”", "“Prices”", "“Trade”", "“Ships”", "“Weather”"]
+    codes = {code.tag.name: code for code in Code.objects.of(collection)}
+    assert sorted(codes) == ["Economy", "Prices", "Ships", "Trade", "Weather"]
+    parents = {name: code.parent.tag.name if code.parent else None for name, code in codes.items()}
+    assert parents == {
+        "Economy": None,
+        "Prices": "Economy",
+        "Trade": "Economy",
+        "Ships": "Trade",
+        "Weather": None,
+    }
+    # Importing again changes nothing.
+    import_bytes(qdpx(USERS + NESTED_CODES), importer=owner)
+    assert Code.objects.filter(collection__title="Harbour study").count() >= 5
 
 
 def test_text_sources_selections_codings_and_notes_become_sources_and_annotations(curator):

@@ -42,7 +42,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotations", "0008_content_revision"),
+        ("annotations", "0009_docx_epub_chapter_label"),
         ("archive", "0014_teams"),
         ("taggit", "0006_rename_taggeditem_content_type_object_id_taggit_tagg_content_8fc721_idx"),
     ]

@@ -39,7 +39,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotations", "0008_content_revision"),
+        ("annotations", "0010_codebook_code_tagredirect"),
         ("archive", "0014_teams"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
