@@ -16,7 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.decorators import accepts_api_token
 from archive.models import Collection
 from exports.formats import FORMATS, binary_writer, buffered, text_writer
-from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
+from exports.forms import FILTER_PARAMETERS, HypothesisImportForm, ImportForm, export_scope
+from exports.hypothesis import HypothesisError, import_hypothesis
 from exports.importer import may_import
 from exports.models import ImportJob
 from exports.scope import ExportScope
@@ -157,3 +158,28 @@ def import_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
     else:
         messages.info(request, "This import has not stopped, so there is nothing to try again.")
     return redirect(job)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def hypothesis_import(request: HttpRequest, slug: str) -> HttpResponse:
+    """Import a Hypothesis file into the collection (its editors, owners and curators).
+
+    The report is the answer to the POST itself, not a redirect: it lists every orphan, too
+    long for a message, and sending the same file again (a reload) adds nothing.
+    """
+    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
+    if not Collection.objects.writable_by(request.user).filter(pk=collection.pk).exists():
+        raise PermissionDenied("Only the collection's editors and owners may import into it.")
+    form = HypothesisImportForm(request.POST or None, request.FILES or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = import_hypothesis(form.cleaned_data["file"].read(), collection, request.user)
+        except HypothesisError as exc:
+            form.add_error("file", f"Nothing was imported: {exc}")
+        else:
+            form = HypothesisImportForm()
+    context = {"collection": collection, "form": form, "result": result}
+    status = 400 if form.errors else 200
+    return render(request, "exports/hypothesis_import.html", context, status=status)
