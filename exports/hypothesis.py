@@ -22,7 +22,7 @@ import json
 import re
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,10 +42,6 @@ from archive.models import Capture, Collection, Source
 
 # The import's annotation UUIDs: uuid5(this, "<collection pk>:<Hypothesis id>").
 HYPOTHESIS_UUIDS = uuid.UUID("0b7e4f55-3c1a-4f0e-8d52-6a9f1e2c7d40")
-# A Hypothesis file this long is refused before it is parsed: JSON takes several times its
-# size in memory, and the import runs in the request. A year of a busy group's annotations
-# is a few megabytes.
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # Bounds on the fuzzy match, which compares the quote with a stretch of text around its old
 # position: its cost grows with both lengths.
 FUZZY_MIN_QUOTE = 12  # shorter quotes match too many places to be placed approximately
@@ -54,11 +50,12 @@ FUZZY_REACH = 2000  # characters searched either side of the recorded position
 FUZZY_THRESHOLD = 85.0  # similarity (0-100) a fuzzy match needs
 EXACT_CANDIDATES = 1000  # occurrences of a quote weighed against each other
 TAG_MAX = 100  # taggit's Tag.name
+PROGRESS_EVERY = 100  # annotations between two reports of progress
 VIA_PROXY = re.compile(r"^https?://via\.hypothes\.is/(?=https?://)", re.I)
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "SCHOLION_HYPOTHESIS_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return settings.SCHOLION_HYPOTHESIS_MAX_BYTES
 
 
 class HypothesisError(ValueError):
@@ -484,10 +481,11 @@ class HypothesisResult:
     def summary(self) -> str:
         how = ", ".join(self.how_anchored)
         lines = [
-            f"Read {self.shape} into “{self.collection.title}”: {self.created} annotations"
-            f" added{f' ({how})' if how else ''}, {self.existing} already here;"
-            f" {self.replies_added} replies appended to the notes they answer,"
-            f" {self.replies_existing} already there; {len(self.orphans)} orphans.",
+            f"Read {self.shape} into “{self.collection.title}”:"
+            f" {_count(self.created, 'annotation')} added{f' ({how})' if how else ''},"
+            f" {self.existing} already here; {_count(self.replies_added, 'reply', 'replies')}"
+            f" appended to the notes they answer, {self.replies_existing} already there;"
+            f" {_count(len(self.orphans), 'orphan')}.",
         ]
         if self.people_created:
             lines.append(
@@ -516,8 +514,19 @@ class HypothesisResult:
         return "\n".join(lines)
 
 
+def _count(n: int, word: str, plural: str = "") -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 class _Import:
-    def __init__(self, collection: Collection, importer, document: HypothesisFile) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        importer,
+        document: HypothesisFile,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.progress = progress
         self.collection = collection
         self.importer = importer
         self.document = document
@@ -547,7 +556,9 @@ class _Import:
         )
         pages_missing: dict[str, None] = {}
         written: dict[str, Annotation] = {}
-        for annotation in roots:
+        for n, annotation in enumerate(roots):
+            if n % PROGRESS_EVERY == 0:
+                self.progress(f"Adding annotations: {n:,} of {len(roots):,}")
             if self.uuid_for(annotation.id) in existing:
                 self.result.existing += 1
                 continue
@@ -565,6 +576,7 @@ class _Import:
             if made is not None:
                 written[annotation.id] = made
         self.missing_pages(list(pages_missing))
+        self.progress(f"Adding {len(replies):,} replies")
         self.add_replies(replies, written)
         return self.result
 
@@ -748,12 +760,17 @@ def append_replies(
     return len(fresh), len(replies) - len(fresh)
 
 
-def import_hypothesis(data: bytes, collection: Collection, importer=None) -> HypothesisResult:
+def import_hypothesis(
+    data: bytes,
+    collection: Collection,
+    importer=None,
+    progress: Callable[[str], None] | None = None,
+) -> HypothesisResult:
     """Import a Hypothesis file's annotations into ``collection`` as ``importer`` (None:
     the command line, which may import anyone's). The caller checked that the importer may
     write to the collection. Raise HypothesisError, before writing anything, for a file
-    that cannot be read."""
+    that cannot be read. ``progress`` is told how far the import has got."""
     if collection.archived_at is not None:
         raise HypothesisError(f"“{collection.title}” is archived: it takes no new annotations.")
     document = read_file(data)
-    return _Import(collection, importer, document).run()
+    return _Import(collection, importer, document, progress or (lambda text: None)).run()

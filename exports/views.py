@@ -17,7 +17,7 @@ from accounts.decorators import accepts_api_token
 from archive.models import Collection
 from exports.formats import FORMATS, binary_writer, buffered, text_writer
 from exports.forms import FILTER_PARAMETERS, HypothesisImportForm, ImportForm, export_scope
-from exports.hypothesis import HypothesisError, import_hypothesis
+from exports.hypothesis import HypothesisError, read_file
 from exports.importer import may_import
 from exports.models import ImportJob
 from exports.scope import ExportScope
@@ -163,23 +163,27 @@ def import_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def hypothesis_import(request: HttpRequest, slug: str) -> HttpResponse:
-    """Import a Hypothesis file into the collection (its editors, owners and curators).
-
-    The report is the answer to the POST itself, not a redirect: it lists every orphan, too
-    long for a message, and sending the same file again (a reload) adds nothing.
-    """
+    """Upload a Hypothesis file to import into the collection (its editors, owners and
+    curators). The file is checked at once, so that a wrong one is refused on this page;
+    the import itself, which may anchor thousands of quotes, runs on the worker."""
     collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
     if not Collection.objects.writable_by(request.user).filter(pk=collection.pk).exists():
         raise PermissionDenied("Only the collection's editors and owners may import into it.")
     form = HypothesisImportForm(request.POST or None, request.FILES or None)
-    result = None
     if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
         try:
-            result = import_hypothesis(form.cleaned_data["file"].read(), collection, request.user)
+            read_file(upload.read())
         except HypothesisError as exc:
             form.add_error("file", f"Nothing was imported: {exc}")
         else:
-            form = HypothesisImportForm()
-    context = {"collection": collection, "form": form, "result": result}
-    status = 400 if form.errors else 200
-    return render(request, "exports/hypothesis_import.html", context, status=status)
+            upload.seek(0)
+            job = ImportJob.submit(
+                request.user, upload, kind=ImportJob.Kind.HYPOTHESIS, collection=collection
+            )
+            return redirect(job)
+    jobs = ImportJob.objects.hypothesis_into(collection, request.user)
+    context = {"collection": collection, "form": form, "jobs": jobs}
+    return render(
+        request, "exports/hypothesis_import.html", context, status=400 if form.errors else 200
+    )
