@@ -51,6 +51,7 @@ FUZZY_THRESHOLD = 85.0  # similarity (0-100) a fuzzy match needs
 EXACT_CANDIDATES = 1000  # occurrences of a quote weighed against each other
 TAG_MAX = 100  # taggit's Tag.name
 PROGRESS_EVERY = 100  # annotations between two reports of progress
+WHITESPACE = re.compile(r"\s+")
 VIA_PROXY = re.compile(r"^https?://via\.hypothes\.is/(?=https?://)", re.I)
 
 
@@ -332,16 +333,9 @@ def anchor_quote(
     if starts:
         start = _choose(starts, text, len(exact), prefix, suffix, hint)
         return Anchor(start, start + len(exact), "exact")
-    squeezed, kept = _without_whitespace(text)
-    quote, _ = _without_whitespace(exact)
-    starts = _occurrences(squeezed, quote)
-    if starts:
-        context_prefix, _ = _without_whitespace(prefix)
-        context_suffix, _ = _without_whitespace(suffix)
-        # The hint is an offset in the text with its whitespace; compare like with like.
-        hints = None if hint is None else _squeezed_offset(kept, hint)
-        start = _choose(starts, squeezed, len(quote), context_prefix, context_suffix, hints)
-        return Anchor(kept[start], kept[start + len(quote) - 1] + 1, "whitespace")
+    found = _without_whitespace_choice(text, exact, prefix, suffix, hint)
+    if found is not None:
+        return found
     return _fuzzy(text, exact, position)
 
 
@@ -364,6 +358,12 @@ def _choose(
         + _common_start(text[start + length : start + length + len(suffix)], suffix)
         for start in starts
     }
+    return _choose_by_score(starts, scores, hint)
+
+
+def _choose_by_score(starts: list[int], scores: dict[int, int], hint: int | None) -> int:
+    """The occurrence whose context matches best; of several alike, the one nearest the
+    recorded position; else Orphan."""
     best = max(scores.values())
     leaders = [start for start in starts if scores[start] == best]
     if len(leaders) == 1:
@@ -391,16 +391,38 @@ def _common_end(a: str, b: str) -> int:
     return _common_start(a[::-1], b[::-1])
 
 
-def _without_whitespace(text: str) -> tuple[str, list[int]]:
-    """The text without whitespace, and where each character left came from."""
-    kept = [i for i, char in enumerate(text) if not char.isspace()]
-    return "".join(text[i] for i in kept), kept
+def _squeeze(text: str) -> str:
+    return WHITESPACE.sub("", text)
 
 
-def _squeezed_offset(kept: list[int], offset: int) -> int:
-    from bisect import bisect_left
-
-    return bisect_left(kept, offset)
+def _without_whitespace_choice(
+    text: str, exact: str, prefix: str, suffix: str, hint: int | None
+) -> Anchor | None:
+    """The quote found with any whitespace, or none, between its characters. A pattern
+    rather than a copy of the text without whitespace: it finds offsets in the text itself,
+    and costs no memory in proportion to a long text."""
+    letters = _squeeze(exact)
+    pattern = re.compile(r"\s*".join(re.escape(char) for char in letters))
+    matches = []
+    for match in pattern.finditer(text):
+        matches.append((match.start(), match.end()))
+        if len(matches) >= EXACT_CANDIDATES:
+            break
+    if not matches:
+        return None
+    if len(matches) > 1:
+        prefix, suffix = _squeeze(prefix), _squeeze(suffix)
+        # Context compared without whitespace too, read from enough text to hold it.
+        reach = 4 * max(len(prefix), len(suffix)) + 64
+        scores = {
+            start: _common_end(_squeeze(text[max(0, start - reach) : start]), prefix)
+            + _common_start(_squeeze(text[end : end + reach]), suffix)
+            for start, end in matches
+        }
+        ends = dict(matches)
+        chosen = _choose_by_score([start for start, _ in matches], scores, hint)
+        return Anchor(chosen, ends[chosen], "whitespace")
+    return Anchor(matches[0][0], matches[0][1], "whitespace")
 
 
 def _fuzzy(text: str, exact: str, position: tuple[int, int] | None) -> Anchor:
@@ -543,7 +565,9 @@ class _Import:
         return uuid.uuid5(HYPOTHESIS_UUIDS, f"{self.collection.pk}:{hid}")
 
     def run(self) -> HypothesisResult:
-        sources = Source.objects.filter(collections=self.collection).defer("text", "blocks")
+        sources = Source.objects.filter(
+            collections=self.collection, withdrawn_at__isnull=True
+        ).defer("text", "blocks")
         if not self.trusted:
             sources = sources.visible_to(self.importer)
         by_url = sources_by_url(sources, self.collection)
@@ -554,7 +578,7 @@ class _Import:
                 uuid__in=[self.uuid_for(a.id) for a in self.document.annotations]
             ).values_list("uuid", flat=True)
         )
-        pages_missing: dict[str, None] = {}
+        pages_missing: dict[str, str] = {}
         written: dict[str, Annotation] = {}
         for n, annotation in enumerate(roots):
             if n % PROGRESS_EVERY == 0:
@@ -569,13 +593,15 @@ class _Import:
             page = normalise_url(annotation.uri)
             candidates = by_url.get(page) or by_url.get(normalise_url(annotation.target_source))
             if not candidates:
-                pages_missing.setdefault(annotation.uri.strip(), None)
+                # Captured without its fragment, once however many ways it is written.
+                address = VIA_PROXY.sub("", annotation.uri.strip()).split("#", 1)[0]
+                pages_missing.setdefault(page, address)
                 self.orphan(annotation, "no source in the collection was archived from its page")
                 continue
             made = self.write(annotation, author, candidates)
             if made is not None:
                 written[annotation.id] = made
-        self.missing_pages(list(pages_missing))
+        self.missing_pages(list(pages_missing.values()))
         self.progress(f"Adding {len(replies):,} replies")
         self.add_replies(replies, written)
         return self.result

@@ -214,6 +214,22 @@ def test_whitespace_changed_quote_is_anchored_ignoring_whitespace(source, collec
     assert "1 ignoring whitespace" in result.summary()
 
 
+def test_whitespace_changed_quote_occurring_twice_is_placed_by_its_context():
+    text = "the  ledgers of\nthe ferrymen; the ledgers\nof the church"
+    found = anchor_quote(text, "ledgers of the", "the", " church", None)
+
+    assert (found.how, text[found.start : found.end]) == ("whitespace", "ledgers\nof the")
+    assert found.start == text.rindex("ledgers")
+
+
+def test_withdrawn_source_takes_no_annotations(source, collection):
+    source.withdraw("Taken down on request.")
+    result = import_hypothesis(api_file(row("wd", "The banks held.")), collection)
+
+    assert not Annotation.objects.exists()
+    assert "no source in the collection" in result.orphans[0]
+
+
 def test_fuzzy_quote_is_anchored_near_its_position(source, collection):
     at = TEXT.index("A resistant strain")
     quote = "A resistant strain of wheat were planted along the bank."  # edited since
@@ -325,13 +341,16 @@ def test_annotation_matches_a_capture_by_its_final_url(owner, collection):
 
 
 def test_page_without_source_is_queued_for_capture_and_reported(source, collection, owner):
-    data = api_file(row("u1", "Some words", uri="https://elsewhere.example.com/story#x"))
+    data = api_file(
+        row("u1", "Some words", uri="https://elsewhere.example.com/story#x"),
+        row("u2", "More words", uri="https://elsewhere.example.com/story/"),
+    )
     result = import_hypothesis(data, collection)
 
     capture = Capture.objects.get()
-    assert capture.url == "https://elsewhere.example.com/story#x"
+    assert capture.url == "https://elsewhere.example.com/story"
     assert capture.collection == collection
-    assert result.captures == ["https://elsewhere.example.com/story#x"]
+    assert result.captures == ["https://elsewhere.example.com/story"]
     assert "queued for capture" in result.summary()
     assert not Annotation.objects.exists()
 
