@@ -364,6 +364,8 @@ SCHOLION_IMPORT_MAX_RATIO = env_int("SCHOLION_IMPORT_MAX_RATIO", 100)
 # The largest package the import page accepts (the command line has no such limit). A request
 # announcing a longer body is refused before it is read.
 SCHOLION_IMPORT_MAX_UPLOAD_BYTES = env_int("SCHOLION_IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# A Hypothesis file is parsed whole, in memory (exports.hypothesis).
+SCHOLION_HYPOTHESIS_MAX_BYTES = env_int("SCHOLION_HYPOTHESIS_MAX_BYTES", 20 * 1024**2)
 # Uploaded packages wait here for the worker, which deletes each once its import has finished
 # (in the bucket instead, with S3: see STORAGES["imports"]).
 SCHOLION_IMPORTS_DIR = DATA_DIR / "imports"

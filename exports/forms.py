@@ -105,3 +105,25 @@ class ImportForm(forms.Form):
         if package.size > settings.SCHOLION_IMPORT_MAX_UPLOAD_BYTES:
             raise ValidationError(too_large_message())
         return package
+
+
+class HypothesisImportForm(forms.Form):
+    file = forms.FileField(
+        label="Hypothesis file (.json)",
+        help_text=(
+            "Your Hypothesis export (Export in the Hypothesis sidebar) or the search results of"
+            " its API."
+        ),
+    )
+
+    def clean_file(self):
+        from exports.hypothesis import max_bytes  # the import module reads this form's data
+
+        upload = self.cleaned_data["file"]
+        limit = max_bytes()
+        if upload.size > limit:
+            raise ValidationError(
+                f"Nothing was imported: this file is larger than the {filesizeformat(limit)}"
+                " a Hypothesis import accepts."
+            )
+        return upload

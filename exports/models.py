@@ -52,6 +52,10 @@ class ImportJobQuerySet(models.QuerySet):
     def recent_for(self, user, limit: int = 10) -> ImportJobQuerySet:
         return self.filter(user=user).select_related("collection")[:limit]
 
+    def hypothesis_into(self, collection, user, limit: int = 10) -> ImportJobQuerySet:
+        """The person's latest Hypothesis imports into the collection."""
+        return self.filter(user=user, kind=ImportJob.Kind.HYPOTHESIS, collection=collection)[:limit]
+
 
 class ImportJob(Job):
     """One uploaded package and what became of it.
@@ -61,9 +65,15 @@ class ImportJob(Job):
     package, so that it can be run again (``retry``).
     """
 
+    class Kind(models.TextChoices):
+        PACKAGE = "package", "Scholion package"
+        HYPOTHESIS = "hypothesis", "Hypothesis annotations"
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs"
     )
+    # A Hypothesis file is imported into the collection named when it is uploaded.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PACKAGE)
     filename = models.CharField(max_length=255, help_text="The uploaded file's own name.")
     size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
     # Relative to SCHOLION_IMPORTS_DIR, so that the data directory can move; "" once deleted.
@@ -102,15 +112,31 @@ class ImportJob(Job):
         return reverse("exports:job", args=[self.uuid])
 
     @classmethod
-    def submit(cls, user, upload: UploadedFile, into: Collection | None = None) -> ImportJob:
-        """Store the uploaded package and queue its import once the job is committed."""
+    def submit(
+        cls,
+        user,
+        upload: UploadedFile,
+        into: Collection | None = None,
+        *,
+        kind: str = Kind.PACKAGE,
+        collection: Collection | None = None,
+    ) -> ImportJob:
+        """Store the uploaded file and queue its import once the job is committed: a package
+        (``into`` a collection for a REFI-QDA project), or a Hypothesis file into
+        ``collection``."""
         assert upload.size is not None, "an upload read from a request knows its size"
         job = cls(
-            user=user, filename=(upload.name or "package.zip")[:255], size=upload.size, into=into
+            user=user,
+            kind=kind,
+            collection=collection,
+            into=into,
+            filename=(upload.name or "package.zip")[:255],
+            size=upload.size,
         )
+        extension = "json" if kind == cls.Kind.HYPOTHESIS else "zip"
         # Moved, not copied, when Django spooled the upload to a file (FILE_UPLOAD_TEMP_DIR is
         # under the data directory too); the name is the job's, never the uploader's.
-        job.package_name = package_storage().save(f"{job.uuid}.zip", upload)
+        job.package_name = package_storage().save(f"{job.uuid}.{extension}", upload)
         try:
             with transaction.atomic():
                 job.save()

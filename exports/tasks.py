@@ -10,7 +10,9 @@ from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
 from archive.jobs import Heartbeat
+from archive.models import Collection
 from exports.cleanup import clean_up
+from exports.hypothesis import HypothesisError, import_hypothesis
 from exports.importer import import_package
 from exports.models import UNEXPECTED_ERROR, ImportJob
 from exports.package import PackageError, open_package
@@ -30,6 +32,8 @@ def run_import(job_uuid: str, attempt: int) -> str:
     )
     if job is None or not job.claim():
         return "skipped"  # deleted, retried since, or already run
+    if job.kind == ImportJob.Kind.HYPOTHESIS:
+        return _run_hypothesis_import(job)
     try:
         with (
             Heartbeat(job) as heartbeat,
@@ -54,6 +58,33 @@ def run_import(job_uuid: str, attempt: int) -> str:
         raise
     else:
         job.succeed(result.summary(), result.collection, result.report)
+    job.delete_package()
+    return job.state
+
+
+def _run_hypothesis_import(job: ImportJob) -> str:
+    """A Hypothesis file's import, as its requester, into the collection they named (if
+    they may still write to it)."""
+    collection = job.collection
+    try:
+        writable = Collection.objects.writable_by(job.user)
+        if collection is None or not writable.filter(pk=collection.pk).exists():
+            raise HypothesisError("the collection is gone, or you may no longer add to it.")
+        with Heartbeat(job) as heartbeat, job.open_package_file() as file:
+            heartbeat.report("Reading the file")
+            result = import_hypothesis(file.read(), collection, job.user, progress=heartbeat.report)
+    except HypothesisError as exc:
+        job.fail(f"Nothing was imported: {exc}")
+    except Exception:
+        logger.exception("Hypothesis import %s of %s failed unexpectedly", job.uuid, job.filename)
+        job.fail(UNEXPECTED_ERROR)
+        job.delete_package()
+        raise
+    except BaseException:
+        job.interrupted()
+        raise
+    else:
+        job.succeed(result.summary(), collection)
     job.delete_package()
     return job.state
 

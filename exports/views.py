@@ -19,7 +19,8 @@ from annotations.models import Code
 from annotations.revision_cache import revision_cache, revision_cache_key
 from archive.models import Collection
 from exports.formats import FORMATS, binary_writer, buffered, neutralise, text_writer
-from exports.forms import FILTER_PARAMETERS, ImportForm, export_scope
+from exports.forms import FILTER_PARAMETERS, HypothesisImportForm, ImportForm, export_scope
+from exports.hypothesis import HypothesisError, read_file
 from exports.importer import may_import
 from exports.models import ImportJob
 from exports.scope import ExportScope
@@ -222,3 +223,32 @@ def codebook_csv(request: HttpRequest, slug: str) -> HttpResponse:
             + [code.colour, passages]
         )
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def hypothesis_import(request: HttpRequest, slug: str) -> HttpResponse:
+    """Upload a Hypothesis file to import into the collection (its editors, owners and
+    curators). The file is checked at once, so that a wrong one is refused on this page;
+    the import itself, which may anchor thousands of quotes, runs on the worker."""
+    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
+    if not Collection.objects.writable_by(request.user).filter(pk=collection.pk).exists():
+        raise PermissionDenied("Only the collection's editors and owners may import into it.")
+    form = HypothesisImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            read_file(upload.read())
+        except HypothesisError as exc:
+            form.add_error("file", f"Nothing was imported: {exc}")
+        else:
+            upload.seek(0)
+            job = ImportJob.submit(
+                request.user, upload, kind=ImportJob.Kind.HYPOTHESIS, collection=collection
+            )
+            return redirect(job)
+    jobs = ImportJob.objects.hypothesis_into(collection, request.user)
+    context = {"collection": collection, "form": form, "jobs": jobs}
+    return render(
+        request, "exports/hypothesis_import.html", context, status=400 if form.errors else 200
+    )

@@ -261,6 +261,7 @@ FILLS = {
     "collection_archive": _member_fills,
     "collection_reopen": _member_fills,
     "collection_delete": _member_fills,
+    "hypothesis_import": _member_fills,
     "invitation_revoke": lambda w: [
         ({"slug": "privcoll", "uuid": "6f1c1f9e-5d2a-4a53-9a8e-111111111111"}, "PRIVCOLLTITLE")
     ],

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django import template
 
+from archive.models import Collection
 from exports.formats import FORMATS, Format
 from exports.forms import FILTER_PARAMETERS
 from exports.importer import may_import
@@ -19,6 +20,12 @@ def export_formats() -> list[Format]:
 @register.filter
 def can_import(user) -> bool:
     return may_import(user)
+
+
+@register.filter
+def writable_by(collection: Collection, user) -> bool:
+    """Whether ``user`` may add to the collection (its editors and owners, and curators)."""
+    return Collection.objects.writable_by(user).filter(pk=collection.pk).exists()
 
 
 @register.simple_tag(takes_context=True)
