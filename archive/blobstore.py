@@ -63,11 +63,14 @@ def archive_storage() -> Storage:
     return storages["archive"]
 
 
-def signed_download_url(name: str, *, filename: str, content_type: str) -> str | None:
-    """A short-lived signed URL at which the storage itself serves the blob as a download
-    named ``filename``, or None for a storage that does not sign its URLs (the filesystem,
-    or a bucket configured for unsigned URLs, which must never be handed out)."""
-    storage = archive_storage()
+def signed_download_url(
+    name: str, *, filename: str, content_type: str, storage: Storage | None = None
+) -> str | None:
+    """A short-lived signed URL at which the storage (the archive's unless given) itself
+    serves the file as a download named ``filename``, or None for a storage that does not
+    sign its URLs (the filesystem, or a bucket configured for unsigned URLs, which must never
+    be handed out)."""
+    storage = storage or archive_storage()
     if not getattr(storage, "querystring_auth", False):
         return None
     # django-storages' S3Storage.url, which takes the response headers to sign in.

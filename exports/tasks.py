@@ -12,8 +12,15 @@ from django_tasks_db.models import DBTaskResult
 from archive.jobs import Heartbeat
 from exports.cleanup import clean_up
 from exports.importer import import_package
-from exports.models import UNEXPECTED_ERROR, ImportJob
+from exports.models import (
+    EXPORT_UNEXPECTED_ERROR,
+    UNEXPECTED_ERROR,
+    ExportJob,
+    ImportJob,
+    export_storage,
+)
 from exports.package import PackageError, open_package
+from exports.prepared import ExportRefused, write_export
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,34 @@ def run_import(job_uuid: str, attempt: int) -> str:
     else:
         job.succeed(result.summary(), result.collection)
     job.delete_package()
+    return job.state
+
+
+@task()
+def run_export(job_uuid: str, attempt: int) -> str:
+    """Write a collection's export (ExportJob.submit queues it) to the exports storage."""
+    job = (
+        ExportJob.objects.select_related("user", "collection")
+        .filter(uuid=job_uuid, attempt=attempt)
+        .first()
+    )
+    if job is None or not job.claim():
+        return "skipped"  # deleted, retried since, or already run
+    try:
+        with Heartbeat(job) as heartbeat:
+            name, size = write_export(job, progress=heartbeat.report)
+    except ExportRefused as exc:
+        job.fail(str(exc))
+    except Exception:
+        logger.exception("Export %s of %s failed unexpectedly", job.uuid, job.collection_id)
+        job.fail(EXPORT_UNEXPECTED_ERROR)
+        raise
+    except BaseException:
+        job.interrupted()
+        raise
+    else:
+        if not job.succeed(name, size):  # retried or removed meanwhile: nobody will fetch it
+            export_storage().delete(name)
     return job.state
 
 

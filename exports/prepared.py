@@ -1,0 +1,79 @@
+"""Exports too long to write within a request, prepared by the background worker.
+
+A sync web worker is killed at GUNICORN_TIMEOUT (30 s), in the middle of a streamed
+download. bench/export.py measured what each format costs (bench/NOTES.md): a BagIt package
+carries every original, so its time grows with their bytes, not only with the annotations;
+the text formats write thousands of annotations a second (2,200 a second for the slowest,
+XLSX on PostgreSQL under load). So a download runs in its request only while it is small
+enough to finish in a fraction of the timeout; anything larger, and every BagIt package or
+QDA project asked for from the Export menu, is an ExportJob written by the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db.models import Sum
+
+from archive.models import Collection
+from exports.formats import FORMATS, binary_writer, buffered, text_writer
+from exports.forms import export_scope
+from exports.models import ExportJob, export_storage
+from exports.scope import ExportScope
+
+logger = logging.getLogger(__name__)
+
+# Formats that carry the sources themselves (the originals, or every text layer): the
+# Export menu always prepares them on the worker.
+PREPARED_FORMATS = ("bagit", "qdpx")
+
+
+class ExportRefused(Exception):
+    """The export cannot be written as asked; the message is for the requester."""
+
+
+def fits_in_request(scope: ExportScope, fmt: str) -> bool:
+    """Whether a download of this export can be written well within the request timeout."""
+    if scope.count() > settings.SCHOLION_EXPORT_INLINE_ANNOTATIONS:
+        return False
+    if fmt in PREPARED_FORMATS:
+        held = scope.sources().order_by().aggregate(total=Sum("size"))["total"] or 0
+        return held <= settings.SCHOLION_EXPORT_INLINE_BYTES
+    return True
+
+
+def export_bytes(scope: ExportScope, fmt: str, *, bom: bool = False) -> Iterator[bytes]:
+    if FORMATS[fmt].text is None:
+        return binary_writer(fmt)(scope)
+    return (chunk.encode("utf-8") for chunk in buffered(text_writer(fmt, bom=bom)(scope)))
+
+
+def write_export(job: ExportJob, progress: Callable[[str], None]) -> tuple[str, int]:
+    """Write the job's export to the exports storage, spooled through a temporary file
+    (memory holds one chunk); return the stored name and its size."""
+    collection = Collection.objects.visible_to(job.user).filter(pk=job.collection_id).first()
+    if collection is None:
+        raise ExportRefused("You can no longer see this collection, so nothing was exported.")
+    try:
+        scope = export_scope(collection, job.user, job.base_url, job.filters)
+    except ValidationError as exc:
+        raise ExportRefused("The export filters are not valid: " + " ".join(exc.messages)) from exc
+    total = scope.count()
+    scope.progress = lambda n: progress(f"{n:,} of {total:,} annotations written.")
+    settings.SCHOLION_TMP_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=settings.SCHOLION_TMP_DIR) as spool:
+        size = 0
+        for chunk in export_bytes(scope, job.format, bom=job.bom):
+            spool.write(chunk)
+            size += len(chunk)
+        progress("Storing the file.")
+        spool.seek(0)
+        name = export_storage().save(
+            f"{job.uuid}{FORMATS[job.format].filename}", File(spool, name=job.download_filename)
+        )
+    return name, size
