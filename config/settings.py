@@ -254,8 +254,9 @@ SCHOLION_TMP_DIR = DATA_DIR / "tmp"
 # S3 or any S3-compatible store (SCHOLION_ARCHIVE_STORAGE=storages.backends.s3.S3Storage), read
 # under django-storages' own names. Credentials left unset come from boto3's usual chain (an
 # instance role, say). Downloads are redirects to signed URLs that expire after
-# AWS_QUERYSTRING_EXPIRE seconds, never a public URL; a blob read back (fixity, exports) spills
-# to a temporary file past AWS_S3_MAX_MEMORY_SIZE bytes rather than filling memory.
+# AWS_QUERYSTRING_EXPIRE seconds, never a public URL; a blob read back (fixity, exports) is
+# streamed (archive.blobstore.read_chunks); only other reads spill to a temporary file past
+# AWS_S3_MAX_MEMORY_SIZE bytes.
 if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
     AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
     AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
@@ -376,7 +377,7 @@ SCHOLION_EXPORT_KEEP_HOURS = env_int("SCHOLION_EXPORT_KEEP_HOURS", 24)
 # A download larger than this (annotations, or for a BagIt package or QDA project the bytes of
 # its sources) is prepared by the worker rather than written within its request (see
 # exports/prepared.py for the figures behind these).
-SCHOLION_EXPORT_INLINE_ANNOTATIONS = env_int("SCHOLION_EXPORT_INLINE_ANNOTATIONS", 20_000)
+SCHOLION_EXPORT_INLINE_ANNOTATIONS = env_int("SCHOLION_EXPORT_INLINE_ANNOTATIONS", 5_000)
 SCHOLION_EXPORT_INLINE_BYTES = env_int("SCHOLION_EXPORT_INLINE_BYTES", 100 * 1024 * 1024)
 
 # Background work (imports; later, captures) goes through Django's tasks API. The database
