@@ -6,9 +6,11 @@ removes it once expired. A download too large for its request is sent to the sam
 from __future__ import annotations
 
 import io
+import urllib.request
 import zipfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
@@ -177,3 +179,29 @@ def test_the_status_page_takes_no_post(annotated, owner):
     job = ExportJob.objects.get()
     for suffix in ("", "status", "file"):
         assert client.post(f"/exports/{job.uuid}/{suffix}").status_code == 405
+
+
+def test_with_s3_the_prepared_file_is_in_the_bucket_and_fetched_by_a_signed_url(
+    s3, annotated, owner, settings
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": settings.STORAGES["archive"]["BACKEND"],
+            "OPTIONS": {**settings.STORAGES["archive"]["OPTIONS"], "location": "exports"},
+        },
+    }
+    client = signed_in(owner)
+    client.post("/collections/field-notes/export/bagit/prepare")
+    run_worker()
+    job = ExportJob.objects.get()
+    assert job.state == "done" and stored_exports() == []
+    key = f"exports/{job.file_name}"
+    assert s3.objects()[key][:2] == b"PK"
+    response = client.get(f"/exports/{job.uuid}/file")
+    assert response.status_code == 302 and response["Cache-Control"] == "private, no-store"
+    url = urlsplit(response["Location"])
+    assert url.path.endswith(key) and "X-Amz-Signature" in parse_qs(url.query)
+    assert "field-notes-bag.zip" in parse_qs(url.query)["response-content-disposition"][0]
+    with urllib.request.urlopen(response["Location"]) as signed:  # noqa: S310 - loopback
+        assert signed.read() == s3.objects()[key]
