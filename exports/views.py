@@ -101,6 +101,7 @@ def _export_filters(data) -> dict[str, list[str]]:
     return {k: [v for v in data.getlist(k) if v] for k in FILTER_PARAMETERS if data.getlist(k)}
 
 
+@accepts_api_token  # a script asks with a read-write token: it starts work on the server
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def prepare_export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
@@ -149,6 +150,7 @@ def export_job(request: HttpRequest, job_uuid) -> HttpResponse:
     return render(request, "exports/export_job.html", {"job": _own_export(request, job_uuid)})
 
 
+@accepts_api_token
 @never_cache
 @login_required
 @require_safe
@@ -156,6 +158,7 @@ def export_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
     return JsonResponse(_own_export(request, job_uuid).status())
 
 
+@accepts_api_token
 @login_required
 @require_safe
 def export_job_file(request: HttpRequest, job_uuid) -> HttpResponseBase:

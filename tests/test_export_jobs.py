@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from archive.models import Membership
 from exports.models import ExportJob
 from tests.conftest import run_worker
@@ -34,6 +35,10 @@ def exports_dir(settings, tmp_path):
 def stored_exports() -> list[Path]:
     root = Path(settings.SCHOLION_EXPORTS_DIR)
     return sorted(root.iterdir()) if root.exists() else []
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def signed_in(user) -> Client:
@@ -205,3 +210,24 @@ def test_with_s3_the_prepared_file_is_in_the_bucket_and_fetched_by_a_signed_url(
     assert "field-notes-bag.zip" in parse_qs(url.query)["response-content-disposition"][0]
     with urllib.request.urlopen(response["Location"]) as signed:  # noqa: S310 - loopback
         assert signed.read() == s3.objects()[key]
+
+
+def test_a_script_with_a_token_asks_polls_and_fetches_a_large_export(annotated, owner, member):
+    write_key = ApiToken.issue(owner, "nightly export", "write")[1]
+    read_key = ApiToken.issue(owner, "reader", "read")[1]
+    api = Client()
+    # A small package still streams at once, as scripts have always fetched it.
+    small = api.get("/collections/field-notes/export/bagit", headers=bearer(read_key))
+    assert small.status_code == 200 and body(small)[:2] == b"PK"
+    refused = api.post("/collections/field-notes/export/bagit/prepare", headers=bearer(read_key))
+    assert refused.status_code == 403 and not ExportJob.objects.exists()
+    asked = api.post("/collections/field-notes/export/bagit/prepare", headers=bearer(write_key))
+    job = ExportJob.objects.get()
+    assert asked.status_code == 302 and job.user == owner
+    run_worker()
+    status = api.get(f"/exports/{job.uuid}/status", headers=bearer(read_key)).json()
+    assert status["state"] == "done"
+    fetched = api.get(status["download"], headers=bearer(read_key))
+    assert fetched.status_code == 200 and body(fetched)[:2] == b"PK"
+    other = ApiToken.issue(member, "maya's script", "read")[1]
+    assert api.get(status["download"], headers=bearer(other)).status_code == 404
