@@ -1,14 +1,15 @@
 """Exports too long to write within a request, prepared by the background worker.
 
 A sync web worker is killed at GUNICORN_TIMEOUT (30 s), in the middle of a streamed
-download. bench/export.py on the 2-core machine loaded by other work (load average 11-13),
-18,056 annotations over 200 sources, SQLite: CSV 14 s, Markdown 26 s, XLSX 32 s, JSON-LD 35 s
-(440-1,270 annotations a second, the pandoc report slowest). So a download runs in its request
-only up to SCHOLION_EXPORT_INLINE_ANNOTATIONS (5,000: about 11 s at the slowest rate), and a
-BagIt package, which carries every original (its time grows with their bytes, not only with
-the annotations), or a QDA project, only up to SCHOLION_EXPORT_INLINE_BYTES of sources.
-Anything larger, and every package or project asked for from the Export menu, is an
-ExportJob written by the worker.
+download. bench/export.py on the 2-core machine loaded by other work (load average 11-17),
+18,056 annotations over 200 sources, SQLite: CSV 14 s, Markdown 26 s, XLSX 32 s, JSON-LD 35 s,
+the pandoc report 46 s (390-1,270 annotations a second); the QDA project 102 s (177 a second),
+and the BagIt package, which holds every text format, the project and the originals, 54 s for
+3,644 annotations (68 a second). So a download runs in its request only up to
+SCHOLION_EXPORT_INLINE_ANNOTATIONS (5,000: about 13 s at the slowest text format's rate), a
+package or project only up to a tenth of that (500: about 7 s) and SCHOLION_EXPORT_INLINE_BYTES
+of sources (a bag's time grows with its originals' bytes too). Anything larger, and every
+package or project asked for from the Export menu, is an ExportJob written by the worker.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 # Formats that carry the sources themselves (the originals, or every text layer): the
 # Export menu always prepares them on the worker.
 PREPARED_FORMATS = ("bagit", "qdpx")
+# They write each annotation many times over (see above): a tenth as many fit in a request.
+PREPARED_SHARE = 10
 
 
 class ExportRefused(Exception):
@@ -41,7 +44,10 @@ class ExportRefused(Exception):
 
 def fits_in_request(scope: ExportScope, fmt: str) -> bool:
     """Whether a download of this export can be written well within the request timeout."""
-    if scope.count() > settings.SCHOLION_EXPORT_INLINE_ANNOTATIONS:
+    limit = settings.SCHOLION_EXPORT_INLINE_ANNOTATIONS
+    if fmt in PREPARED_FORMATS:
+        limit //= PREPARED_SHARE
+    if scope.count() > limit:
         return False
     if fmt in PREPARED_FORMATS:
         held = scope.sources().order_by().aggregate(total=Sum("size"))["total"] or 0

@@ -231,3 +231,16 @@ def test_a_script_with_a_token_asks_polls_and_fetches_a_large_export(annotated, 
     assert fetched.status_code == 200 and body(fetched)[:2] == b"PK"
     other = ApiToken.issue(member, "maya's script", "read")[1]
     assert api.get(status["download"], headers=bearer(other)).status_code == 404
+
+
+def test_a_bag_fits_in_a_request_with_a_tenth_of_the_annotations_a_csv_may_have(
+    annotated, owner, settings
+):
+    settings.SCHOLION_EXPORT_INLINE_ANNOTATIONS = 39  # the owner's export holds 4
+    client = signed_in(owner)
+    assert client.get("/collections/field-notes/export/csv").status_code == 200
+    response = client.get("/collections/field-notes/export/bagit")
+    assert response.status_code == 302
+    assert response["Location"] == "/collections/field-notes/export/bagit/prepare"
+    settings.SCHOLION_EXPORT_INLINE_ANNOTATIONS = 40
+    assert client.get("/collections/field-notes/export/bagit").status_code == 200
