@@ -26,7 +26,7 @@ import bagit
 from django.core.files import File
 from django.db import connection
 
-from archive.blobstore import CHUNK_SIZE, archive_storage, blob_name
+from archive.blobstore import archive_storage, blob_name, read_chunks
 from archive.cleanup import PARTIAL_PREFIX, stored_blob_names
 
 SQLITE_FILE = "database.sqlite3"
@@ -66,8 +66,8 @@ def back_up(dest: Path, report: Callable[[str], None] = lambda line: None) -> Su
             target = dest / "blobs" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
-            with storage.open(name, "rb") as source, open(target, "wb") as out:
-                while chunk := source.read(CHUNK_SIZE):
+            with open(target, "wb") as out:
+                for chunk in read_chunks(name, storage):
                     digest.update(chunk)
                     out.write(chunk)
             if blob_name(digest.hexdigest()) != name:

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from archive.blobstore import archive_storage
-from archive.models import Capture, Source
+from archive.jobs import Job
+from archive.models import Capture, Source, UploadJob
 
 BLOB_ROOT = "sha256"
 # The filesystem storage's name for a blob being written (ContentAddressedFileSystemStorage).
@@ -54,6 +55,12 @@ def unreferenced_blobs(older_than: datetime | None = None) -> Iterator[StoredFil
     names = stored_blob_names()
     while batch := list(islice(names, 500)):
         named = set(Source.objects.filter(blob_name__in=batch).values_list("blob_name", flat=True))
+        # An upload waiting for the worker to read it: its bytes are all there is of it.
+        named.update(
+            UploadJob.objects.filter(
+                blob_name__in=batch, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+            ).values_list("blob_name", flat=True)
+        )
         for wacz, screenshot in Capture.objects.filter(
             Q(wacz_name__in=batch) | Q(screenshot_name__in=batch)
         ).values_list("wacz_name", "screenshot_name"):

@@ -19,9 +19,9 @@ from archive.extract import (
     extract_without_text,
     sniff,
 )
-from archive.extract.pdf import extract_pdf
+from archive.extract.pdf import TooSlowForRequest, extract_pdf
 from archive.extract.zipped import extract_package
-from archive.models import Collection, Source, make_citation_key, unique_citation_key
+from archive.models import Collection, Source, UploadJob, make_citation_key, unique_citation_key
 from archive.signals import source_written
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,15 @@ INLINE_INDEX_CHARS = 2_000_000
 
 class ArchiveError(Exception):
     """Input that cannot be archived; the message is meant for the person archiving."""
+
+
+class ReadOnWorker(Exception):  # noqa: N818 - an outcome, not an error
+    """The PDF takes longer to read than the request may run: its bytes are stored and the
+    worker derives its text layer (``job``), then makes the source."""
+
+    def __init__(self, job: UploadJob) -> None:
+        super().__init__(str(job.uuid))
+        self.job = job
 
 
 @dataclass
@@ -75,10 +84,13 @@ def archive_chunks(
     archived_at: datetime | None = None,
     reuse: bool = True,
     whole_page: bool = False,
+    pdf_budget: float | None = None,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
 
     An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
+    A web request passes ``pdf_budget``, the seconds it may spend reading a PDF: a PDF that
+    takes longer is stored and left to the worker (ReadOnWorker is raised).
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -111,6 +123,7 @@ def archive_chunks(
             collection=collection,
             reuse=reuse,
             whole_page=whole_page,
+            pdf_budget=pdf_budget,
             preserved={
                 k: v
                 for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
@@ -134,6 +147,7 @@ def _archive_spooled(
     reuse,
     whole_page,
     preserved,
+    pdf_budget=None,
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
@@ -148,7 +162,7 @@ def _archive_spooled(
         kind = sniff(spooled.head)
         if kind == "application/pdf":
             # A PDF's text is far smaller than its file: read up to the upload limit.
-            extraction = extract_pdf(spooled.file)
+            extraction = extract_pdf(spooled.file, budget=pdf_budget)
         elif kind == "application/zip":
             # So is a Word document's or an EPUB book's (archive.extract.zipped's limits).
             extraction = extract_package(spooled.file)
@@ -166,6 +180,12 @@ def _archive_spooled(
                 base_url=original_url,
                 whole_page=whole_page,
             )
+    except TooSlowForRequest:
+        raise ReadOnWorker(
+            _defer_to_worker(
+                spooled, user, filename, declared_type, original_url, metadata, collection
+            )
+        ) from None
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None
 
@@ -263,6 +283,36 @@ def _archive_spooled(
             _index_later(source)
         return Archived(source, created=True)
     raise AssertionError("unreachable")
+
+
+def _defer_to_worker(
+    spooled: Spooled, user, filename, declared_type, original_url, metadata, collection
+) -> UploadJob:
+    """Store the bytes now (nothing uploaded is lost) and queue the reading of the PDF."""
+    try:
+        name, _ = store(spooled)
+    except OSError as exc:
+        log.exception("storing %s failed", spooled.sha256)
+        raise ArchiveError(
+            f"The original bytes could not be stored ({exc.strerror or exc}), so nothing was"
+            " archived. Try again later; if it keeps failing, tell an administrator."
+        ) from exc
+    job = UploadJob(
+        user=user,
+        collection=collection,
+        filename=filename[:300],
+        declared_type=declared_type[:200],
+        original_url=original_url[:2000],
+        title=(metadata.get("title") or "")[:500],
+        sha256=spooled.sha256,
+        size=spooled.size,
+        blob_name=name,
+    )
+    with transaction.atomic():
+        job.save()
+        transaction.on_commit(job.enqueue)
+    log.info("PDF %s read on the worker (upload %s)", spooled.sha256, job.uuid)
+    return job
 
 
 def reusable_source(

@@ -1433,6 +1433,101 @@ class Capture(Job):
         return archive_storage().open(self.screenshot_name, "rb")
 
 
+UPLOAD_STOPPED = (
+    "Reading the PDF stopped before it finished, because the worker running it was stopped"
+    " (for example by a server restart). Its bytes are kept: try again."
+)
+UPLOAD_UNEXPECTED_ERROR = (
+    "Reading the PDF failed because of an error on the server; nothing was archived. The"
+    " administrators can find the details in the worker's log."
+)
+
+
+class UploadJobQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> UploadJobQuerySet:
+        """Only the uploader: until it is read, the upload is theirs alone."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
+
+class UploadJob(Job):
+    """An uploaded PDF whose text layer takes longer to derive than a request may run
+    (SCHOLION_PDF_REQUEST_SECONDS), derived on the worker.
+
+    Its bytes are stored at their content address when it is uploaded, so nothing is lost
+    whatever happens to the request; the source is made once its text layer exists. Until
+    then there is no source to read or annotate, and the text layer, like every source's,
+    is written once and never changed.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_jobs"
+    )
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=300, blank=True)
+    declared_type = models.CharField(max_length=200, blank=True)
+    original_url = models.URLField(max_length=2000, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    blob_name = models.CharField(max_length=200)
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.CharField(max_length=700, blank=True)
+
+    objects = UploadJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["blob_name"], name="uploadjob_blob")]
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.sha256[:12]} ({self.get_state_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("archive:upload_job", args=[self.uuid])
+
+    def enqueue(self) -> None:
+        from archive.tasks import read_upload  # the task module imports this one
+
+        read_upload.enqueue(str(self.uuid), self.attempt)
+
+    @property
+    def status_text(self) -> str:
+        if self.stalled:
+            return UPLOAD_STOPPED
+        if self.state == self.State.QUEUED:
+            return "Its text layer is being prepared: waiting for the worker to start."
+        if self.state == self.State.RUNNING:
+            return "Its text layer is being prepared: the worker is reading the PDF."
+        if self.state == self.State.DONE:
+            return self.summary
+        return self.error
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.display_state,
+            "label": self.status_label,
+            "text": self.status_text,
+            "finished": self.finished,
+            "source": (
+                {
+                    "url": self.source.get_absolute_url(),
+                    "edit": reverse("archive:source_edit", args=[self.source.uuid]),
+                }
+                if self.source is not None and self.state == self.State.DONE
+                else None
+            ),
+        }
+
+    def succeed(self, source: Source, summary: str) -> bool:
+        return self._finish(state=self.State.DONE, source=source, summary=summary[:700])
+
+
 def ascii_slug_word(value: str) -> str:
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]", "", folded.lower())

@@ -6,9 +6,11 @@ import logging
 
 from django_tasks import task
 
+from archive.blobstore import read_chunks
 from archive.capture.run import run
+from archive.ingest import ArchiveError, archive_chunks
 from archive.jobs import Heartbeat
-from archive.models import Capture, Source
+from archive.models import UPLOAD_UNEXPECTED_ERROR, Capture, Source, UploadJob
 from archive.signals import source_written
 
 logger = logging.getLogger(__name__)
@@ -44,3 +46,40 @@ def index_source(source_pk: int) -> str:
         )
         raise
     return "indexed"
+
+
+@task()
+def read_upload(job_uuid: str, attempt: int) -> str:
+    """Read an uploaded PDF too long to read within its request (archive.ingest defers it),
+    with the full SCHOLION_PDF_SECONDS, from its stored bytes, and make its source."""
+    job = (
+        UploadJob.objects.select_related("user", "collection")
+        .filter(uuid=job_uuid, attempt=attempt)
+        .first()
+    )
+    if job is None or not job.claim():
+        return "skipped"  # deleted, retried since, or already run
+    try:
+        with Heartbeat(job):
+            archived = archive_chunks(
+                read_chunks(job.blob_name),
+                user=job.user,
+                via=Source.Via.UPLOAD,
+                filename=job.filename,
+                declared_type=job.declared_type,
+                original_url=job.original_url,
+                metadata={"title": job.title},
+                collection=job.collection,
+            )
+    except ArchiveError as exc:
+        job.fail(str(exc))
+    except Exception:
+        logger.exception("Reading upload %s (%s) failed unexpectedly", job.uuid, job.sha256)
+        job.fail(UPLOAD_UNEXPECTED_ERROR)
+        raise
+    except BaseException:
+        job.interrupted()
+        raise
+    else:
+        job.succeed(archived.source, archived.message)
+    return job.state

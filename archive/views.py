@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import uuid as uuid_module
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -25,8 +26,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from archive.blobstore import archive_storage, signed_download_url
 from archive.forms import ArchiveForm, CaptureForm, CollectionForm, SourceMetadataForm
-from archive.ingest import Archived, ArchiveError, archive_chunks
-from archive.models import Capture, Collection, Source
+from archive.ingest import Archived, ArchiveError, ReadOnWorker, archive_chunks
+from archive.models import Capture, Collection, Source, UploadJob
 from archive.signals import source_written
 
 SOURCE_SORTS = {  # newest and oldest read in order from archive_source_archived_idx
@@ -90,6 +91,8 @@ def source_archive(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 archived = _archive_upload(request, form.cleaned_data)
+            except ReadOnWorker as deferred:
+                return redirect(deferred.job)
             except ArchiveError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -128,6 +131,8 @@ def _archive_upload(request: HttpRequest, data: dict) -> Archived:
             metadata={"title": data["title"]},
             collection=data["collection"],
             whole_page=data["whole_page"],
+            # A PDF that would keep the request past its timeout is read on the worker.
+            pdf_budget=settings.SCHOLION_PDF_REQUEST_SECONDS,
         )
     return archive_chunks(
         iter([data["text"].encode("utf-8")]),
@@ -308,3 +313,35 @@ def collection_create(request: HttpRequest) -> HttpResponse:
         return redirect(collection)
     status = 400 if form.errors else 200
     return render(request, "archive/collection_form.html", {"form": form}, status=status)
+
+
+def _own_upload(request: HttpRequest, job_uuid) -> UploadJob:
+    return get_object_or_404(
+        UploadJob.objects.visible_to(request.user).select_related("source"), uuid=job_uuid
+    )
+
+
+@login_required
+@require_safe
+def upload_job(request: HttpRequest, job_uuid) -> HttpResponse:
+    """An uploaded PDF whose text layer the worker is preparing; its script
+    (archive/upload_job.js) follows it and offers the source once it exists."""
+    return render(request, "archive/upload_job.html", {"job": _own_upload(request, job_uuid)})
+
+
+@never_cache
+@login_required
+@require_safe
+def upload_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
+    return JsonResponse(_own_upload(request, job_uuid).status())
+
+
+@login_required
+@require_POST
+def upload_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
+    job = _own_upload(request, job_uuid)
+    if job.retry():
+        messages.success(request, "The PDF is queued to be read again.")
+    else:
+        messages.info(request, "Reading this PDF has not stopped: there is nothing to retry.")
+    return redirect(job)

@@ -258,8 +258,9 @@ SCHOLION_TMP_DIR = DATA_DIR / "tmp"
 # S3 or any S3-compatible store (SCHOLION_ARCHIVE_STORAGE=storages.backends.s3.S3Storage), read
 # under django-storages' own names. Credentials left unset come from boto3's usual chain (an
 # instance role, say). Downloads are redirects to signed URLs that expire after
-# AWS_QUERYSTRING_EXPIRE seconds, never a public URL; a blob read back (fixity, exports) spills
-# to a temporary file past AWS_S3_MAX_MEMORY_SIZE bytes rather than filling memory.
+# AWS_QUERYSTRING_EXPIRE seconds, never a public URL; a blob read back (fixity, exports) is
+# streamed (archive.blobstore.read_chunks); only other reads spill to a temporary file past
+# AWS_S3_MAX_MEMORY_SIZE bytes.
 if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
     AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
     AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
@@ -280,6 +281,11 @@ if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
         "BACKEND": ARCHIVE_STORAGE_BACKEND,
         "OPTIONS": {"location": "/".join(p for p in (AWS_LOCATION, "imports") if p)},
     }
+    # So do exports the worker prepares, for whichever web server their requester asks.
+    STORAGES["exports"] = {
+        "BACKEND": ARCHIVE_STORAGE_BACKEND,
+        "OPTIONS": {"location": "/".join(p for p in (AWS_LOCATION, "exports") if p)},
+    }
 SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # A longer file is archived (its bytes, checked and verifiable) without a text layer: it
 # cannot be read or annotated in the browser, and archiving it never holds it in memory.
@@ -288,6 +294,10 @@ SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
 # decompression bomb, fails alone), and one of more pages is refused before any is read.
 SCHOLION_MAX_PDF_PAGES = env_int("SCHOLION_MAX_PDF_PAGES", 2000)
 SCHOLION_PDF_SECONDS = env_int("SCHOLION_PDF_SECONDS", 120)
+# What an upload's request may spend reading a PDF: a longer one is stored at once and read on
+# the worker (with SCHOLION_PDF_SECONDS), so no upload outlasts GUNICORN_TIMEOUT (30 s), which
+# must also cover receiving, hashing and storing the file.
+SCHOLION_PDF_REQUEST_SECONDS = env_int("SCHOLION_PDF_REQUEST_SECONDS", 15)
 SCHOLION_PDF_MEMORY_BYTES = env_int("SCHOLION_PDF_MEMORY_BYTES", 1024 * 1024 * 1024)
 # A Word (DOCX) or EPUB file is a zip archive: one that would unpack to more than this, or
 # holds more entries, is refused before anything is unpacked (a zip bomb).
@@ -369,6 +379,16 @@ SCHOLION_HYPOTHESIS_MAX_BYTES = env_int("SCHOLION_HYPOTHESIS_MAX_BYTES", 20 * 10
 # Uploaded packages wait here for the worker, which deletes each once its import has finished
 # (in the bucket instead, with S3: see STORAGES["imports"]).
 SCHOLION_IMPORTS_DIR = DATA_DIR / "imports"
+# Exports too long to write within a request (a BagIt package with its originals, a very large
+# collection) are written by the worker here (in the bucket with S3: STORAGES["exports"]) and
+# kept for their requester this many hours; then `manage.py cleanup` removes them.
+SCHOLION_EXPORTS_DIR = DATA_DIR / "exports"
+SCHOLION_EXPORT_KEEP_HOURS = env_int("SCHOLION_EXPORT_KEEP_HOURS", 24)
+# A download larger than this (annotations, or for a BagIt package or QDA project the bytes of
+# its sources) is prepared by the worker rather than written within its request (see
+# exports/prepared.py for the figures behind these).
+SCHOLION_EXPORT_INLINE_ANNOTATIONS = env_int("SCHOLION_EXPORT_INLINE_ANNOTATIONS", 5_000)
+SCHOLION_EXPORT_INLINE_BYTES = env_int("SCHOLION_EXPORT_INLINE_BYTES", 100 * 1024 * 1024)
 
 # Background work (imports; later, captures) goes through Django's tasks API. The database
 # backend keeps the queue in a table, so it needs no other service; `manage.py db_worker` runs

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from archive.blobstore import CHUNK_SIZE
+from archive.blobstore import read_chunks
 from archive.models import FixityCheck, Source
 from exports import formats
 from exports.scope import ExportScope
@@ -136,9 +136,7 @@ class _BagWriter:
 
 
 def _original_chunks(source: Source) -> Iterator[bytes]:
-    with source.open_original() as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            yield chunk
+    return read_chunks(source.blob_name)
 
 
 def _manifest(entries: list[tuple[str, str, int]]) -> Iterator[bytes]:

@@ -2,7 +2,8 @@
 
 Here, in the top layer, because it gathers every layer's leftovers: the archive's blobs and
 temporary files, the search index's incomplete sources, and this app's abandoned imports and
-their uploaded packages. ``manage.py cleanup`` and the daily task (exports.tasks) run it.
+their uploaded packages, and prepared exports past their expiry. ``manage.py cleanup`` and
+the daily task (exports.tasks) run it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from archive import cleanup as archive_cleanup
 from archive.cleanup import StoredFile
-from exports.models import ImportJob, PendingImport, package_storage
+from exports.models import ExportJob, ImportJob, PendingImport, export_storage, package_storage
 from search.index import index_source, unindexed_sources
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Cleanup:
     blobs: list[StoredFile] = field(default_factory=list)
     temporary: list[StoredFile] = field(default_factory=list)
     packages: list[StoredFile] = field(default_factory=list)
+    exports: list[StoredFile] = field(default_factory=list)
     imports_discarded: int = 0
     reindexed: list[str] = field(default_factory=list)
 
@@ -41,6 +43,7 @@ class Cleanup:
             f" ({_megabytes(self.blobs)})",
             f"{_count(self.temporary, 'temporary file')} ({_megabytes(self.temporary)})",
             f"{_count(self.packages, 'abandoned import package')} ({_megabytes(self.packages)})",
+            f"{_count(self.exports, 'expired export')} ({_megabytes(self.exports)})",
         ]
         finish = "would discard" if dry_run else "discarded"
         index = "would index" if dry_run else "indexed"
@@ -89,6 +92,16 @@ def clean_up(
         report(f"package {package.name} ({package.size} bytes)")
         if not dry_run:
             package_storage().delete(package.name)
+    for job in ExportJob.objects.expired().exclude(file_name=""):
+        done.exports.append(StoredFile(job.file_name, job.size or 0))
+        report(f"expired export {job.file_name} ({job.size} bytes)")
+        if not dry_run:
+            job.delete_file()
+    for export in _unnamed_exports(cutoff):
+        done.exports.append(export)
+        report(f"export {export.name} ({export.size} bytes)")
+        if not dry_run:
+            export_storage().delete(export.name)
     log.info("cleanup: %s", done.summary(dry_run))
     return done
 
@@ -104,6 +117,18 @@ def _abandoned_packages(cutoff: datetime) -> list[StoredFile]:
     named = set(
         ImportJob.objects.filter(package_name__in=old).values_list("package_name", flat=True)
     )
+    return [StoredFile(n, storage.size(n)) for n in old if n not in named]
+
+
+def _unnamed_exports(cutoff: datetime) -> list[StoredFile]:
+    """Export files no job names (a worker killed between storing one and recording it)."""
+    storage = export_storage()
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:
+        return []
+    old = [n for n in sorted(names) if storage.get_modified_time(n) < cutoff]
+    named = set(ExportJob.objects.filter(file_name__in=old).values_list("file_name", flat=True))
     return [StoredFile(n, storage.size(n)) for n in old if n not in named]
 
 

@@ -205,6 +205,160 @@ class ImportJob(Job):
             self.package_name = ""
 
 
+# --- Exports prepared by the worker ----------------------------------------------------------
+
+EXPORT_INTERRUPTED = (
+    "The export stopped before it finished, because the worker preparing it was stopped"
+    " (for example by a server restart). Ask for it again from the collection's Export menu."
+)
+EXPORT_UNEXPECTED_ERROR = (
+    "The export failed because of an error on the server. The administrators can find the"
+    " details in the worker's log."
+)
+
+
+def export_storage() -> Storage:
+    """Where finished exports wait to be fetched, readable from every web server: the
+    "exports" storage where one is configured (the bucket, with S3), else
+    SCHOLION_EXPORTS_DIR (read per call, so tests can move it)."""
+    if "exports" in settings.STORAGES:
+        return storages["exports"]
+    return FileSystemStorage(location=settings.SCHOLION_EXPORTS_DIR)
+
+
+class ExportJobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ExportJobQuerySet:
+        """Only the person who asked: the file holds what they could see, which may be more
+        than anyone else may (curators included: they did not ask for it)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
+    def expired(self, now=None) -> ExportJobQuerySet:
+        return self.filter(expires_at__lt=now or timezone.now())
+
+
+class ExportJob(Job):
+    """A collection's export in a format too long to write within a request, written by the
+    worker to the exports storage, fetched by its requester until it expires.
+
+    The scope is recorded as asked (collection, filters, the requester) and read again by
+    the worker, so the file holds what the requester may see when it is written; the
+    download checks again that they may still see the collection.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    collection = models.ForeignKey("archive.Collection", on_delete=models.CASCADE, related_name="+")
+    format = models.CharField(max_length=20)
+    filters = models.JSONField(default=dict, blank=True)
+    bom = models.BooleanField(default=False)
+    base_url = models.CharField(max_length=300)
+    # Relative to the exports storage; "" until written, and again once removed.
+    file_name = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["expires_at"], name="exportjob_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.collection_id} {self.format} ({self.get_state_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("exports:export_job", args=[self.uuid])
+
+    @classmethod
+    def submit(cls, user, collection, fmt: str, *, filters: dict, bom: bool, base_url: str):
+        job = cls(
+            user=user,
+            collection=collection,
+            format=fmt,
+            filters=filters,
+            bom=bom,
+            base_url=base_url[:300],
+        )
+        with transaction.atomic():
+            job.save()
+            transaction.on_commit(job.enqueue)
+        return job
+
+    def enqueue(self) -> None:
+        from exports.tasks import run_export  # the task module imports this one
+
+        run_export.enqueue(str(self.uuid), self.attempt)
+
+    @property
+    def download_filename(self) -> str:
+        from exports.formats import FORMATS
+
+        return f"{self.collection.slug}{FORMATS[self.format].filename}"
+
+    @property
+    def format_label(self) -> str:
+        from exports.formats import FORMATS
+
+        return FORMATS[self.format].label
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at < timezone.now()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == self.State.DONE and bool(self.file_name) and not self.expired
+
+    # --- What the requester sees ----------------------------------------------------------
+
+    @property
+    def status_text(self) -> str:
+        if self.stalled:
+            return EXPORT_INTERRUPTED
+        if self.state == self.State.QUEUED:
+            return "Waiting for the worker to start it."
+        if self.state == self.State.RUNNING:
+            return self.progress or "Writing the export."
+        if self.state == self.State.DONE:
+            if not self.ready:
+                return "This export has expired and its file was removed: ask for it again."
+            return f"Ready until {self.expires_at:%Y-%m-%d %H:%M} UTC."
+        return self.error
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.display_state,
+            "label": self.status_label,
+            "text": self.status_text,
+            "finished": self.finished,
+            "download": (
+                reverse("exports:export_job_file", args=[self.uuid]) if self.ready else None
+            ),
+            "size": self.size if self.ready else None,
+        }
+
+    # --- What the worker records (exports.tasks) ------------------------------------------
+
+    def succeed(self, file_name: str, size: int) -> bool:
+        keep = timedelta(hours=settings.SCHOLION_EXPORT_KEEP_HOURS)
+        return self._finish(
+            state=self.State.DONE,
+            file_name=file_name,
+            size=size,
+            expires_at=timezone.now() + keep,
+            progress="",
+        )
+
+    def delete_file(self) -> None:
+        if self.file_name:
+            export_storage().delete(self.file_name)
+            ExportJob.objects.filter(pk=self.pk).update(file_name="")
+            self.file_name = ""
+
+
 # --- What an import in progress has written -------------------------------------------------
 
 PENDING_REASON = "Being imported: it appears when its import is complete."

@@ -14,8 +14,15 @@ from archive.models import Collection
 from exports.cleanup import clean_up
 from exports.hypothesis import HypothesisError, import_hypothesis
 from exports.importer import import_package
-from exports.models import UNEXPECTED_ERROR, ImportJob
+from exports.models import (
+    EXPORT_UNEXPECTED_ERROR,
+    UNEXPECTED_ERROR,
+    ExportJob,
+    ImportJob,
+    export_storage,
+)
 from exports.package import PackageError, open_package
+from exports.prepared import ExportRefused, write_export
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +93,34 @@ def _run_hypothesis_import(job: ImportJob) -> str:
     else:
         job.succeed(result.summary(), collection)
     job.delete_package()
+    return job.state
+
+
+@task()
+def run_export(job_uuid: str, attempt: int) -> str:
+    """Write a collection's export (ExportJob.submit queues it) to the exports storage."""
+    job = (
+        ExportJob.objects.select_related("user", "collection")
+        .filter(uuid=job_uuid, attempt=attempt)
+        .first()
+    )
+    if job is None or not job.claim():
+        return "skipped"  # deleted, retried since, or already run
+    try:
+        with Heartbeat(job) as heartbeat:
+            name, size = write_export(job, progress=heartbeat.report)
+    except ExportRefused as exc:
+        job.fail(str(exc))
+    except Exception:
+        logger.exception("Export %s of %s failed unexpectedly", job.uuid, job.collection_id)
+        job.fail(EXPORT_UNEXPECTED_ERROR)
+        raise
+    except BaseException:
+        job.interrupted()
+        raise
+    else:
+        if not job.succeed(name, size):  # retried or removed meanwhile: nobody will fetch it
+            export_storage().delete(name)
     return job.state
 
 

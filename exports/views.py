@@ -8,8 +8,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -17,12 +27,14 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.decorators import accepts_api_token
 from annotations.models import Code
 from annotations.revision_cache import revision_cache, revision_cache_key
+from archive.blobstore import signed_download_url
 from archive.models import Collection
 from exports.formats import FORMATS, binary_writer, buffered, neutralise, text_writer
 from exports.forms import FILTER_PARAMETERS, HypothesisImportForm, ImportForm, export_scope
 from exports.hypothesis import HypothesisError, read_file
 from exports.importer import may_import
-from exports.models import ImportJob
+from exports.models import ExportJob, ImportJob, export_storage
+from exports.prepared import fits_in_request
 from exports.scope import ExportScope
 
 
@@ -121,7 +133,106 @@ def download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse | Stream
             status=400,
             content_type="text/plain; charset=utf-8",
         )
+    if not fits_in_request(scope, fmt):
+        # Too long to write before the request times out: the worker prepares it.
+        query = request.GET.urlencode()
+        url = reverse("exports:prepare", args=[collection.slug, fmt])
+        return redirect(url + ("?" + query if query else ""))
     return export_response(scope, fmt, bom=request.GET.get("bom") == "1", head=head, keep_as=key)
+
+
+def _export_filters(data) -> dict[str, list[str]]:
+    return {k: [v for v in data.getlist(k) if v] for k in FILTER_PARAMETERS if data.getlist(k)}
+
+
+@accepts_api_token  # a script asks with a read-write token: it starts work on the server
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def prepare_export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """Ask the worker for an export (POST: the Export menu's button, or this page's); GET
+    shows what will be prepared, where a download too large for a request leads."""
+    collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
+    if fmt not in FORMATS:
+        raise Http404(f"No export format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    data = request.POST if request.method == "POST" else request.GET
+    filters = _export_filters(data)
+    try:
+        export_scope(collection, request.user, base_url(request), filters)
+    except ValidationError as exc:
+        return HttpResponse(
+            "The export filters are not valid:\n" + "\n".join(exc.messages) + "\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    if request.method == "POST":
+        job = ExportJob.submit(
+            request.user,
+            collection,
+            fmt,
+            filters=filters,
+            bom=data.get("bom") == "1",
+            base_url=base_url(request),
+        )
+        return redirect(job)
+    hidden = [(k, v) for k, values in filters.items() for v in values]
+    if data.get("bom") == "1":
+        hidden.append(("bom", "1"))
+    context = {"collection": collection, "format": FORMATS[fmt], "hidden": hidden}
+    return render(request, "exports/prepare.html", context)
+
+
+def _own_export(request: HttpRequest, job_uuid) -> ExportJob:
+    return get_object_or_404(
+        ExportJob.objects.visible_to(request.user).select_related("collection"), uuid=job_uuid
+    )
+
+
+@login_required
+@require_safe
+def export_job(request: HttpRequest, job_uuid) -> HttpResponse:
+    """An export's status page; its script (exports/export_job.js) keeps it current."""
+    return render(request, "exports/export_job.html", {"job": _own_export(request, job_uuid)})
+
+
+@accepts_api_token
+@never_cache
+@login_required
+@require_safe
+def export_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
+    return JsonResponse(_own_export(request, job_uuid).status())
+
+
+@accepts_api_token
+@login_required
+@require_safe
+def export_job_file(request: HttpRequest, job_uuid) -> HttpResponseBase:
+    """The prepared file, for its requester while they may still see the collection: a
+    redirect to a short-lived signed URL from a bucket, else streamed from here."""
+    job = _own_export(request, job_uuid)
+    if not Collection.objects.visible_to(request.user).filter(pk=job.collection_id).exists():
+        raise Http404("No such export.")
+    if not job.ready:
+        return redirect(job)  # its page says why: not written yet, failed or expired
+    spec = FORMATS[job.format]
+    storage = export_storage()
+    url = signed_download_url(
+        job.file_name,
+        filename=job.download_filename,
+        content_type=spec.content_type,
+        storage=storage,
+    )
+    if url:
+        response: HttpResponseBase = HttpResponseRedirect(url)
+    else:
+        response = FileResponse(
+            storage.open(job.file_name, "rb"),
+            as_attachment=True,
+            filename=job.download_filename,
+            content_type=spec.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # Room in an upload's request for the multipart framing and the CSRF token around the file.

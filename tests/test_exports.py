@@ -547,8 +547,10 @@ def test_a_bad_filter_is_a_400_naming_it(client, owner, annotated):
 def test_export_menu_on_the_collection_page_links_every_format(client, owner, annotated):
     client.force_login(owner)
     page = client.get("/collections/field-notes/").content.decode()
-    for fmt in ("jsonld", "xlsx", "csv", "markdown", "pandoc", "bibtex", "csljson", "bagit"):
+    for fmt in ("jsonld", "xlsx", "csv", "markdown", "pandoc", "bibtex", "csljson"):
         assert f'href="/collections/field-notes/export/{fmt}"' in page
+    # The package of originals is prepared by the worker (tests/test_export_jobs.py).
+    assert 'action="/collections/field-notes/export/bagit/prepare"' in page
     filtered = client.get("/collections/field-notes/?tag=dates&author=olive&page=2").text
     assert 'href="/collections/field-notes/export/csv?tag=dates&amp;author=olive"' in filtered
     response = client.get("/collections/field-notes/export/?format=csv&tag=dates&author=")
@@ -594,9 +596,10 @@ def test_query_count_does_not_grow_with_the_number_of_annotations(client, owner,
     assert _queries_for(client, fmt) == few
 
 
-# The session's two reads (session, user), the collection, then the rows, their sources, their
-# tags and whether any of them cites something (and if so, the citations).
-CSV_QUERIES = 7
+# The session's two reads (session, user), the collection, the count that decides whether the
+# export fits in its request (exports/prepared.py), then the rows, their sources, their tags
+# and whether any of them cites something (and if so, the citations).
+CSV_QUERIES = 8
 
 
 @pytest.mark.parametrize("count", [5, 50])

@@ -291,7 +291,9 @@ def test_query_count_grows_neither_with_annotations_nor_with_sources(client, own
 def test_the_export_menu_offers_the_qdpx(client, owner, annotated):
     client.force_login(owner)
     page = client.get("/collections/field-notes/?tag=claims").text
-    assert 'href="/collections/field-notes/export/qdpx?tag=claims"' in page
+    # Prepared by the worker (tests/test_export_jobs.py), the page's filters kept.
+    assert 'action="/collections/field-notes/export/qdpx/prepare"' in page
+    assert '<input type="hidden" name="tag" value="claims">' in page
     assert "QDA project (REFI-QDA, .qdpx)" in page
     response = client.get("/collections/field-notes/export/?format=qdpx&tag=claims")
     assert response["Location"] == "/collections/field-notes/export/qdpx?tag=claims"

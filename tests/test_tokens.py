@@ -233,6 +233,10 @@ TOKEN_VIEWS = {
     "annotations:api_capture",
     "annotations:api_preview",
     "exports:download",
+    # A large export: the script asks the worker for it, follows it, fetches the file.
+    "exports:prepare",
+    "exports:export_job_status",
+    "exports:export_job_file",
 }
 
 

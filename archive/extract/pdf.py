@@ -25,8 +25,10 @@ a journal's own page numbers), else by its number from 1.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,13 +60,24 @@ REFUSED = 3
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def extract_pdf(file: IO[bytes]) -> Extraction:
+class TooSlowForRequest(ExtractionError):
+    """The PDF was not read within the time a request may spend on it (``budget``): it is
+    read again on the worker, with the full SCHOLION_PDF_SECONDS."""
+
+
+def extract_pdf(file: IO[bytes], budget: float | None = None) -> Extraction:
     """The text layer of the PDF in ``file`` (a real file, read from its start), within the
-    limits the settings set. A PDF without text (scanned pages) has no text layer."""
+    limits the settings set. A PDF without text (scanned pages) has no text layer.
+
+    ``budget`` (seconds, below SCHOLION_PDF_SECONDS) is what a web request may spend: a PDF
+    not read within it raises TooSlowForRequest rather than the refusal a PDF that exhausts
+    the full limit gets, since it may well be an honest long PDF."""
     from django.conf import settings
 
     max_pages = settings.SCHOLION_MAX_PDF_PAGES
-    seconds = settings.SCHOLION_PDF_SECONDS
+    limit = settings.SCHOLION_PDF_SECONDS
+    seconds: float = limit if budget is None else min(budget, limit)
+    within_budget = budget is not None and budget < limit
     memory_bytes = settings.SCHOLION_PDF_MEMORY_BYTES
     file.seek(0)
     command = [
@@ -75,23 +88,32 @@ def extract_pdf(file: IO[bytes]) -> Extraction:
         " from archive.extract.pdf import child_main; child_main()",
         str(ROOT),
         str(max_pages),
-        str(seconds),
+        str(max(1, math.ceil(seconds))),  # CPU seconds: RLIMIT_CPU counts whole ones
         str(memory_bytes),
     ]
     try:
         result = subprocess.run(  # noqa: S603 - our own interpreter running our own code
-            command, stdin=file, capture_output=True, timeout=seconds + 5, check=False
+            command,
+            stdin=file,
+            capture_output=True,
+            timeout=seconds if within_budget else seconds + 5,
+            check=False,
         )
     except subprocess.TimeoutExpired:
+        if within_budget:
+            raise TooSlowForRequest(f"not read within {seconds} seconds") from None
         raise ExtractionError(
             f"The PDF could not be read within {seconds} seconds, so nothing was archived."
             " It may be damaged or built to exhaust a reader."
         ) from None
     if result.returncode == REFUSED:
         raise ExtractionError(result.stdout.decode("utf-8", "replace"))
+    if within_budget and result.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        # Out of CPU time (SIGXCPU at the limit): too slow for a request, not refused yet.
+        raise TooSlowForRequest(f"not read within {seconds} seconds of CPU time")
     if result.returncode != 0:
         raise ExtractionError(
-            f"The PDF could not be read within the limits of {seconds} seconds and"
+            f"The PDF could not be read within the limits of {limit} seconds and"
             f" {memory_bytes // 1024 // 1024} MiB of memory, so nothing was archived."
             " It may be damaged or built to exhaust a reader (a decompression bomb)."
         )

@@ -8,6 +8,7 @@ from archive.models import Collection
 from exports.formats import FORMATS, Format
 from exports.forms import FILTER_PARAMETERS
 from exports.importer import may_import
+from exports.prepared import PREPARED_FORMATS
 
 register = template.Library()
 
@@ -37,3 +38,18 @@ def export_query(context) -> str:
         return ""
     query = [(k, v) for k in FILTER_PARAMETERS for v in request.GET.getlist(k) if v]
     return "?" + urlencode(query) if query else ""
+
+
+@register.filter
+def prepared_on_worker(format: Format) -> bool:
+    """Whether the Export menu asks the worker for this format rather than downloading it."""
+    return format.name in PREPARED_FORMATS
+
+
+@register.simple_tag(takes_context=True)
+def export_filter_pairs(context) -> list[tuple[str, str]]:
+    """The page's export filters as (name, value) pairs, for a form's hidden inputs."""
+    request = context.get("request")
+    if request is None:
+        return []
+    return [(k, v) for k in FILTER_PARAMETERS for v in request.GET.getlist(k) if v]
