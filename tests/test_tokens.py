@@ -232,6 +232,8 @@ TOKEN_VIEWS = {
     "annotations:api_sources",
     "annotations:api_capture",
     "annotations:api_preview",
+    # Undoing a delete, as the reading page does: the API's own DELETE has its undo.
+    "annotations:api_restore",
     "exports:download",
     # A large export: the script asks the worker for it, follows it, fetches the file.
     "exports:prepare",
