@@ -119,6 +119,7 @@ def test_replies_and_notes_survive_the_bag_round_trip(owner, discussed, tmp_path
     assert reply.author.username == "maya" and reply.note == "REPLYTEXT from maya"
     assert reply.created == discussed["reply"].created.replace(microsecond=0)
     note = Comment.objects.get(uuid=discussed["note"].uuid)
+    assert note.collection is not None
     assert (note.collection.slug, note.visibility) == ("field-notes", "collection")
     assert note.replies.get().note == "NOTEREPLY from olive"
     assert not Comment.objects.filter(note="HIDDENREPLY").exists()
