@@ -296,3 +296,14 @@ def test_the_reading_page_queries_do_not_grow_with_replies(demo_source, shared, 
         page = client.get(demo_source.get_absolute_url()).content.decode()
     assert "more 4" in page and "note 4" in page
     assert len(many) == len(few)
+
+
+def test_a_curator_reads_and_moderates_replies_in_the_admin(shared, member, curator):
+    reply = Comment.reply(author=member, to=shared, note="Needs moderating")
+    client = client_for(curator)
+    listing = client.get("/admin/annotations/comment/")
+    assert listing.status_code == 200
+    assert "Needs moderating" in listing.content.decode()
+    change = client.get(f"/admin/annotations/comment/{reply.pk}/change/")
+    assert change.status_code == 200
+    assert client_for(member).get("/admin/annotations/comment/").status_code == 302
