@@ -112,7 +112,7 @@ def test_a_member_replies_to_an_annotation_and_the_reply_is_a_valid_w3c_annotati
 
 
 def test_a_stranger_cannot_reply_to_what_they_cannot_see_and_learns_nothing(
-    shared, private, stranger, member
+    shared, private, stranger, member, owner
 ):
     unknown = post(
         client_for(stranger),
@@ -127,6 +127,21 @@ def test_a_stranger_cannot_reply_to_what_they_cannot_see_and_learns_nothing(
     assert SECRET not in post(client_for(member), reply_doc(iri(private))).content.decode()
     assert post(client_for(None), reply_doc(iri(shared))).status_code == 401
     assert not Comment.objects.exists()
+    # Nor may they read, change or delete a reply they cannot see: the same 404 as for none.
+    reply = Comment.reply(author=owner, to=private, note="Thread " + SECRET)
+    nothing = client_for(stranger).get(f"{API}{'0' * 8}-0000-0000-0000-{'0' * 12}")
+    for user in (stranger, member):
+        client = client_for(user)
+        for response in (
+            client.get(iri(reply), HTTP_ACCEPT=MEDIA_TYPE),
+            client.options(iri(reply)),
+            client.delete(iri(reply)),
+            client.put(iri(reply), "{}", content_type="application/ld+json"),
+        ):
+            assert response.status_code == 404
+            assert response.json() == nothing.json()
+            assert SECRET not in response.content.decode()
+    assert Comment.objects.get().note == "Thread " + SECRET
 
 
 def test_a_viewer_reads_a_reply_but_may_not_write_one(shared, member, viewer):
