@@ -15,6 +15,7 @@ from taggit.models import Tag
 from annotations.models import (
     Annotation,
     AnnotationRevision,
+    Comment,
     TagRedirect,
     merge_tags_everywhere,
 )
@@ -242,3 +243,44 @@ class TagAdmin(admin.ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/taggit/tag/merge_confirmation.html", context)
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    """Replies and notes on whole sources: curators read, moderate (edit the text, delete)."""
+
+    list_display = ("__str__", "author", "short_note", "visibility", "created")
+    list_filter = ("visibility",)
+    search_fields = ("note", "uuid", "author__username")
+    list_select_related = ("author",)
+    fields = (
+        "uuid",
+        "source",
+        "reply_to_annotation",
+        "reply_to_note",
+        "collection",
+        "visibility",
+        "author",
+        "note",
+        "created",
+        "modified",
+    )
+    # What it answers, where and by whom never change; nor does a reply take an audience.
+    readonly_fields = (
+        "uuid",
+        "source",
+        "reply_to_annotation",
+        "reply_to_note",
+        "collection",
+        "visibility",
+        "author",
+        "created",
+        "modified",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written from the reading page or the API, by their authors
+
+    @admin.display(description="text")
+    def short_note(self, obj: Comment) -> str:
+        return Truncator(obj.note).chars(80)

@@ -36,6 +36,8 @@ from annotations.models import (
     Citation,
     CitationError,
     Code,
+    Comment,
+    CommentError,
     DeletedAnnotation,
     RestoreRefused,
     StaleAnnotation,
@@ -50,11 +52,15 @@ from annotations.w3c import (
     AnnotationValues,
     ListPage,
     ParsedAnnotation,
+    ParsedComment,
     W3CError,
     annotation_collection,
     annotation_to_jsonld,
     collection_page,
+    comment_to_jsonld,
+    is_comment,
     parse_annotation,
+    parse_comment,
     source_uuid_from_ref,
 )
 from archive.divisions import Divisions
@@ -618,7 +624,10 @@ def create(request: HttpRequest) -> HttpResponse:
     if refused := csrf_refusal(request):
         return refused
     try:
-        parsed = parse_annotation(read_json(request), base_url=base_url(request))
+        data = read_json(request)
+        if is_comment(data):
+            return create_comment(request, parse_comment(data))
+        parsed = parse_annotation(data, base_url=base_url(request))
     except W3CError as exc:
         return error(400, exc.message, exc.field)
     uuid = source_uuid_from_ref(parsed["source"] or "")
@@ -713,7 +722,7 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
     found = Annotation.objects.visible_to(request.user).filter(uuid=uuid)
     if request.method == "OPTIONS":
         # What may be done with it (the Allow header), for one the caller can see.
-        if not found.exists():
+        if not found.exists() and not Comment.objects.visible_to(request.user).filter(uuid=uuid):
             return not_found()
         response = HttpResponse()
         response["Link"] = LDP_RESOURCE
@@ -725,7 +734,7 @@ def annotation_detail(request: HttpRequest, uuid) -> HttpResponse:
         found = found.with_related(request.user)
     annotation = found.first()
     if annotation is None:
-        return not_found()
+        return comment_detail(request, uuid, writing)
     if not writing:
         return ld_response(
             annotation_to_jsonld(annotation, base_url(request)),
@@ -833,6 +842,112 @@ def replace(request: HttpRequest, annotation: Annotation, expected: int | None) 
         return not_found()
     return ld_response(
         annotation_to_jsonld(edited, base_url(request)), etag=edited.etag, link=LDP_RESOURCE
+    )
+
+
+# --- Replies and notes on a whole source (annotations.models.Comment) ----------------------
+
+
+def create_comment(request: HttpRequest, parsed: ParsedComment) -> HttpResponse:
+    """POST of a reply (target: the annotation answered) or of a note on a whole source
+    (target: the source). What the caller cannot see is a 404 whether or not it exists;
+    what they see but may not answer or annotate, a 403."""
+    try:
+        if parsed["reply_to"] is not None:
+            answered: Annotation | Comment | None = (
+                Annotation.objects.visible_to(request.user)
+                .select_related("collection")
+                .filter(uuid=parsed["reply_to"])
+                .first()
+            )
+            if answered is None:
+                answered = (
+                    Comment.objects.visible_to(request.user)
+                    .select_related("collection", "reply_to_annotation__collection")
+                    .select_related("reply_to_note__collection")
+                    .filter(uuid=parsed["reply_to"])
+                    .first()
+                )
+            if answered is None:
+                return error(404, "No annotation you can see has that id.", "target")
+            comment = Comment.reply(author=request.user, to=answered, note=parsed["note"])
+        else:
+            source = (
+                Source.objects.visible_to(request.user)
+                .defer("text", "blocks")
+                .filter(uuid=parsed["source"])
+                .first()
+            )
+            if source is None:
+                return error(404, "No source you can see has that IRI.", "target")
+            comment = Comment.note_on(
+                author=request.user,
+                source=source,
+                note=parsed["note"],
+                visibility=parsed["visibility"],
+            )
+    except CommentError as exc:
+        return error(exc.status, exc.message, "target" if exc.status == 403 else "body")
+    comment = loaded_comments().get(pk=comment.pk)
+    doc = comment_to_jsonld(comment, base_url(request))
+    response = ld_response(doc, status=201, etag=comment.etag, link=LDP_RESOURCE)
+    response["Location"] = doc["id"]
+    return response
+
+
+def loaded_comments() -> QuerySet[Comment]:
+    """What a comment's W3C document reads, in one query."""
+    return Comment.objects.select_related(
+        "author", "source", "reply_to_annotation", "reply_to_note"
+    ).defer(
+        "source__text",
+        "source__blocks",
+        "reply_to_annotation__exact",
+        "reply_to_annotation__note",
+        "reply_to_note__note",
+    )
+
+
+def comment_detail(request: HttpRequest, uuid, writing: bool) -> HttpResponse:
+    """GET, PUT or DELETE of a reply or a note on a whole source (an id that is not a
+    passage annotation's)."""
+    comment = (
+        loaded_comments()
+        .filter(pk__in=Comment.objects.visible_to(request.user).filter(uuid=uuid).values("pk"))
+        .first()
+    )
+    if comment is None:
+        return not_found()
+    if not writing:
+        return ld_response(
+            comment_to_jsonld(comment, base_url(request)), etag=comment.etag, link=LDP_RESOURCE
+        )
+    if comment.author_id != request.user.pk:
+        return error(403, "Only the author can change or delete a reply or note.")
+    header = request.headers.get("If-Match")
+    if header:
+        tags = [t.removeprefix("W/") for t in parse_etags(header)]
+        if "*" not in tags and comment.etag not in tags:
+            return stale()
+    if request.method == "DELETE":
+        comment.delete()  # and its replies, if it is a note
+        return HttpResponse(status=204)
+    try:
+        parsed = parse_comment(read_json(request), require_target=False)
+    except W3CError as exc:
+        return error(400, exc.message, exc.field)
+    answers = comment.reply_to_annotation or comment.reply_to_note
+    sent_target = parsed["reply_to"] or parsed["source"]
+    if sent_target is not None and sent_target != str(
+        answers.uuid if answers else comment.source.uuid
+    ):
+        return error(400, "A reply's or note's target cannot change.", "target")
+    try:
+        comment.change(note=parsed["note"], visibility=parsed["visibility"])
+    except CommentError as exc:
+        return error(exc.status, exc.message, "body")
+    return ld_response(
+        comment_to_jsonld(comment, base_url(request)), etag=comment.etag, link=LDP_RESOURCE
     )
 
 

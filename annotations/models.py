@@ -78,17 +78,7 @@ class AnnotationQuerySet(models.QuerySet):
         if getattr(user, "is_staff", False):
             return self.all()
         visible_sources = Source.objects.visible_to(user)
-        rule = Q(visibility=Annotation.Visibility.PUBLIC, collection__is_public=True)
-        if user.is_authenticated:
-            member_collections = Collection.objects.filter(
-                Q(owner=user) | Q(memberships__user=user)
-            )
-            rule |= Q(author=user)
-            rule |= Q(
-                visibility__in=[Annotation.Visibility.COLLECTION, Annotation.Visibility.PUBLIC],
-                collection__in=member_collections,
-            )
-        return self.filter(rule, source__in=visible_sources)
+        return self.filter(audience_rule(user), source__in=visible_sources)
 
     def tag_counts(self) -> list[Tag]:
         """The tags these annotations carry, in name order, each with ``count``: how many
@@ -1864,3 +1854,231 @@ def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag]) -> tuple[int, in
             _retire(other, survivor)
             _reindex(pks)
     return moved, dropped
+
+
+# --- Comments: notes on a whole source, and replies -----------------------------------------
+
+
+def audience_rule(user: User | AnonymousUser) -> Q:
+    """Who reads something with its own ``visibility``, ``collection`` and ``author``
+    (an annotation, a note on a whole source), the source aside: the author always,
+    members of its collection "collection" and "public" ones, anyone "public" ones in a
+    public collection."""
+    rule = Q(visibility=Annotation.Visibility.PUBLIC, collection__is_public=True)
+    if user.is_authenticated:
+        member_collections = Collection.objects.filter(Q(owner=user) | Q(memberships__user=user))
+        rule |= Q(author=user)
+        rule |= Q(
+            visibility__in=[Annotation.Visibility.COLLECTION, Annotation.Visibility.PUBLIC],
+            collection__in=member_collections,
+        )
+    return rule
+
+
+class CommentError(ValueError):
+    """A comment that cannot be written; ``status`` is what the API answers (403, 400)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class CommentQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> CommentQuerySet:
+        """The one rule for who may read a comment.
+
+        A note on a whole source is read as an annotation is (its own visibility, in its
+        collection, on a source the user may see). A reply has no audience of its own: it
+        is read by exactly whoever reads what it answers, so it can never show more of a
+        discussion than its start, and it follows the start when that is made private.
+        """
+        if getattr(user, "is_staff", False):
+            return self.all()
+        notes = self.model.objects.filter(
+            audience_rule(user),
+            reply_to_annotation__isnull=True,
+            reply_to_note__isnull=True,
+            source__in=Source.objects.visible_to(user),
+        )
+        return self.filter(
+            Q(pk__in=notes.values("pk"))
+            | Q(reply_to_annotation__in=Annotation.objects.visible_to(user).values("pk"))
+            | Q(reply_to_note__in=notes.values("pk"))
+        )
+
+    def source_notes(self) -> CommentQuerySet:
+        return self.filter(reply_to_annotation__isnull=True, reply_to_note__isnull=True)
+
+    def replies(self) -> CommentQuerySet:
+        return self.exclude(reply_to_annotation__isnull=True, reply_to_note__isnull=True)
+
+
+class Comment(models.Model):
+    """An annotation without a passage: a note on a whole source (W3C target: the source
+    itself), or a reply (W3C ``motivation: replying``, target: what it answers) to a passage
+    annotation or to a note on a source.
+
+    A model of its own, not a nullable anchor on Annotation: the passage's columns and their
+    constraint stay as they were, and the reading page, the API's list, the search index and
+    the exports, which read passages by the hundred thousand, read no row they must skip.
+    Replies are one level deep under what they answer (a thread in time order); deleting an
+    annotation or a note deletes its replies with it (its confirmation says how many).
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # A reply's source is the source of what it answers: one query finds a reading page's.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="comments")
+    reply_to_annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    reply_to_note = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    # A note's own audience; a reply has none ("" and no collection): it has its parent's.
+    collection = models.ForeignKey(
+        Collection, on_delete=models.PROTECT, null=True, blank=True, related_name="comments"
+    )
+    visibility = models.CharField(
+        max_length=12, choices=Annotation.Visibility.choices, blank=True, default=""
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments"
+    )
+    note = models.TextField()
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    modified = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = CommentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created", "pk"]
+        indexes = [models.Index(fields=["source", "created"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reply_to_annotation__isnull=True) | Q(reply_to_note__isnull=True),
+                name="comment_answers_one_thing",
+            ),
+            # A note on a source has an audience; a reply takes its parent's.
+            models.CheckConstraint(
+                condition=(
+                    Q(reply_to_annotation__isnull=True, reply_to_note__isnull=True)
+                    & ~Q(visibility="")
+                )
+                | (
+                    (Q(reply_to_annotation__isnull=False) | Q(reply_to_note__isnull=False))
+                    & Q(visibility="", collection__isnull=True)
+                ),
+                name="comment_note_or_reply",
+            ),
+            models.CheckConstraint(condition=~Q(note=""), name="comment_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'Reply' if self.is_reply else 'Note'} {self.uuid} on {self.source_id}"
+
+    @property
+    def is_reply(self) -> bool:
+        return self.reply_to_annotation_id is not None or self.reply_to_note_id is not None
+
+    @property
+    def fragment(self) -> str:
+        return f"c-{self.uuid}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.source.get_absolute_url()}#{self.fragment}"
+
+    @property
+    def note_html(self):
+        from annotations.markdown import render_markdown
+
+        return render_markdown(self.note)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.uuid}-{self.version}"'
+
+    @staticmethod
+    def clean_note(note: object) -> str:
+        if not isinstance(note, str) or not note.strip():
+            raise CommentError("Write something: a reply or note cannot be empty.")
+        if len(note) > MAX_COMMENT:
+            raise CommentError(f"A reply or note is at most {MAX_COMMENT:,} characters.")
+        return note.strip()
+
+    @staticmethod
+    def may_reply(user, collection: Collection | None, author_id: int) -> bool:
+        """Replying is annotating: the author of what is answered, curators, and those who
+        may annotate in its collection (not viewers, not visitors of a public one)."""
+        if not user.is_authenticated:
+            return False
+        if user.is_staff or user.pk == author_id:
+            return True
+        if collection is None or collection.archived_at is not None:
+            return False
+        from archive.models import Membership
+
+        writers = [Membership.Role.ANNOTATOR, Membership.Role.EDITOR, Membership.Role.OWNER]
+        return (
+            collection.owner_id == user.pk
+            or collection.memberships.filter(user=user, role__in=writers).exists()
+        )
+
+    @classmethod
+    def reply(cls, *, author, to: Annotation | Comment, note: object) -> Comment:
+        """A reply by ``author`` to ``to``, which the caller found through ``visible_to``
+        (so seeing it is settled). CommentError(403) if they may not reply."""
+        if isinstance(to, Comment) and to.is_reply:
+            # One level: answering a reply continues the thread it is in.
+            assert to.reply_to_note is not None or to.reply_to_annotation is not None
+            parent = to.reply_to_annotation or to.reply_to_note
+            assert parent is not None
+            to = parent
+        if not cls.may_reply(author, to.collection, to.author_id):
+            raise CommentError("You may read this but not reply to it.", status=403)
+        text = cls.clean_note(note)
+        fields: dict = {"source_id": to.source_id, "author": author, "note": text}
+        if isinstance(to, Annotation):
+            fields["reply_to_annotation"] = to
+        else:
+            fields["reply_to_note"] = to
+        return cls.objects.create(**fields)
+
+    @classmethod
+    def note_on(
+        cls, *, author, source: Source, note: object, visibility: str | None = None
+    ) -> Comment:
+        """A note by ``author`` on the whole of ``source`` (which they may read), in the
+        collection a new annotation of theirs would go to. CommentError(403) if they may
+        not annotate it."""
+        if not Annotation.can_annotate(author, source):
+            raise CommentError("You may read this source but not annotate it.", status=403)
+        visibility = visibility or Annotation.Visibility.COLLECTION
+        if visibility not in Annotation.Visibility.values:
+            raise CommentError(
+                f"visibility must be one of {', '.join(Annotation.Visibility.values)}."
+            )
+        return cls.objects.create(
+            source=source,
+            author=author,
+            note=cls.clean_note(note),
+            visibility=visibility,
+            collection=Annotation.collection_for(author, source),
+        )
+
+    def change(self, *, note: object, visibility: str | None = None) -> None:
+        """The author's edit: the text, and a note's visibility (a reply has none)."""
+        self.note = self.clean_note(note)
+        if visibility is not None and not self.is_reply:
+            if visibility not in Annotation.Visibility.values:
+                raise CommentError(
+                    f"visibility must be one of {', '.join(Annotation.Visibility.values)}."
+                )
+            self.visibility = visibility
+        self.version += 1
+        self.modified = timezone.now()
+        self.save(update_fields=["note", "visibility", "version", "modified"])
+
+
+MAX_COMMENT = 100_000

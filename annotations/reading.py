@@ -26,6 +26,7 @@ from annotations.models import (
     AnnotationQuerySet,
     Citation,
     Code,
+    Comment,
     TaggedAnnotation,
     TagRef,
 )
@@ -42,7 +43,7 @@ def readable_sources(user) -> QuerySet[Source]:
     (``is_cited``). The queries for citations and backlinks are the page's costliest to
     build (visibility rules inside visibility rules); a page without any skips them. And
     whether it was captured from the web (``was_captured``): a source that was not needs
-    no query for its captures."""
+    no query for its captures. And whether it has replies or notes (``has_comments``)."""
     return (
         Source.objects.visible_to(user)
         .select_related("archived_by")
@@ -54,6 +55,8 @@ def readable_sources(user) -> QuerySet[Source]:
             was_captured=Exists(
                 Capture.objects.filter(source=OuterRef("pk"), state=Capture.State.DONE)
             ),
+            # Most sources have no replies or notes on the whole: no query for them then.
+            has_comments=Exists(Comment.objects.filter(source=OuterRef("pk"))),
         )
     )
 
@@ -167,7 +170,8 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
                 citations.setdefault(citation.annotation_id, []).append(shown_citation)
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     divisions = source.text_divisions
-    entries_html = render_entries(annotations, citations, keys, pages=divisions)
+    replies, source_notes = discussion(request.user, source)
+    entries_html = render_entries(annotations, citations, keys, pages=divisions, replies=replies)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     captures, other_captures = (
         Capture.objects.history(source, request.user)
@@ -205,6 +209,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         else "",
         "annotations": annotations,
         "entries_html": entries_html,
+        "source_notes": source_notes,
         "authors": authors,
         "tags": tags,
         "last_check": last_check,
@@ -217,6 +222,56 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         if request.user.is_staff
         else Collection.objects.filter(sources=source).visible_to(request.user),
     }
+
+
+def discussion(user, source: Source) -> tuple[dict[int, list[Comment]], list[Comment]]:
+    """The replies ``user`` may read on ``source``, by the pk of the annotation they answer,
+    and its notes on the whole source, each with its replies as ``thread``: one query, none
+    for a source without any (``has_comments``)."""
+    replies: dict[int, list[Comment]] = {}
+    notes: list[Comment] = []
+    if not getattr(source, "has_comments", True):
+        return replies, notes
+    comments = list(
+        Comment.objects.visible_to(user)
+        .filter(source=source)
+        .select_related("author")
+        .order_by("created", "pk")
+    )
+    threads: dict[int, list[Comment]] = {}
+    for comment in comments:
+        if comment.reply_to_annotation_id is not None:
+            replies.setdefault(comment.reply_to_annotation_id, []).append(comment)
+        elif comment.reply_to_note_id is not None:
+            threads.setdefault(comment.reply_to_note_id, []).append(comment)
+        else:
+            notes.append(comment)
+    for note in notes:
+        note.thread = threads.get(note.pk, [])  # type: ignore[attr-defined]
+        note.thread_html = mark_safe(render_replies(note.thread))  # type: ignore[attr-defined]  # noqa: S308 - escaped there
+    return replies, notes
+
+
+def render_replies(replies: list[Comment]) -> str:
+    """A thread under an annotation or a note: each reply's text (Markdown through the
+    sanitiser), author and time; its buttons are made by reader.js."""
+    if not replies:
+        return ""
+    items = []
+    for reply in replies:
+        uuid = str(reply.uuid)
+        username = escape(reply.author.get_username())
+        created = reply.created.astimezone(UTC).isoformat()
+        edited = " · edited" if reply.version > 1 else ""
+        items.append(
+            f'<li class="reply" id="c-{uuid}" data-comment="{uuid}" data-author="{username}">'
+            f'<div class="note">{render_markdown(reply.note)}</div>'
+            f'<p class="ann-meta"><span class="author">{username}</span> · <time'
+            f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}</p></li>'
+        )
+    count = len(replies)
+    label = "1 reply" if count == 1 else f"{count} replies"
+    return f'<ol class="replies" aria-label="{label}">{"".join(items)}</ol>'
 
 
 # The content's two big parts stand in the template as these until it is put together.
@@ -337,6 +392,7 @@ def render_entries(
     citations: dict[int, list[ShownCitation]] | None = None,
     keys=None,
     pages: Divisions | None = None,
+    replies: dict[int, list[Comment]] | None = None,
 ) -> list[str]:
     """The side panel's entries, one string of HTML (every value escaped) per entry, the
     same for every reader who sees them."""
@@ -365,6 +421,7 @@ def render_entries(
 
     citations = citations or {}
     keys = keys or {}
+    replies = replies or {}
     out = []
     for a in annotations:
         uuid = str(a.uuid)
@@ -383,15 +440,19 @@ def render_entries(
         edited = ""
         if a.version > 1:
             edited = f' · <a href="{history}{uuid}{history_end}">edited</a>'
+        thread = replies.get(a.pk, [])
+        replies_attribute = f' data-replies="{len(thread)}"' if thread else ""
         out.append(
             f'<li class="ann" id="a-{uuid}" data-ann="{uuid}" data-start="{a.start}"'
             f' data-end="{a.end}" data-author="{username}" data-tags="{tag_names}"'
+            f"{replies_attribute}"
             # The link inside the quote: a link around a blockquote has no accessible name.
             f' tabindex="-1"><blockquote><a class="ann-quote" href="#hl-{uuid}"'
             f' data-goto="{uuid}">{quote}</a></blockquote>{tag_list}{note}{cited}'
             f'<p class="ann-meta">{on_pages}<span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}'
             f' · <span class="visibility">{escaped(a.get_visibility_display())}</span></p>'
+            f"{render_replies(thread)}"
             # The entry's buttons (copy link, edit, delete) are made by reader.js.
             "</li>"
         )

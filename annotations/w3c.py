@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 from django.urls import get_script_prefix, reverse
 
 if TYPE_CHECKING:
-    from annotations.models import Annotation, CitationSpec
+    from annotations.models import Annotation, CitationSpec, Comment
     from archive.models import Source
 
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
@@ -715,3 +715,147 @@ def source_uuid_from_ref(ref: str) -> str | None:
     path = urlsplit(ref).path if "://" in ref else ref
     match = UUID_RE.search(path)
     return match.group(1).lower() if match else None
+
+
+# --- Comments: replies and notes on a whole source ------------------------------------------
+
+
+def comment_to_jsonld(comment: Comment, base_url: str, *, with_context: bool = True) -> dict:
+    """A reply (motivation "replying", target: the IRI of what it answers) or a note on a
+    whole source (motivation "commenting", target: the source's IRI, with no selector).
+
+    Expects author, source and what it answers loaded (``select_related``)."""
+    author = comment.author
+    replying = comment.is_reply
+    doc: dict[str, Any] = {"@context": CONTEXT} if with_context else {}
+    doc.update(
+        {
+            "id": base_url + _uuid_route("annotations:api_detail", comment.uuid),
+            "type": "Annotation",
+            "motivation": "replying" if replying else "commenting",
+            "creator": {
+                "type": "Person",
+                "nickname": author.get_username(),
+                "name": author.get_full_name() or author.get_username(),
+            },
+            "created": iso_z(comment.created),
+            "modified": iso_z(comment.modified),
+            "body": [
+                {
+                    "type": "TextualBody",
+                    "value": comment.note,
+                    "format": "text/markdown",
+                    "purpose": "replying" if replying else "commenting",
+                }
+            ],
+        }
+    )
+    if replying:
+        parent = comment.reply_to_annotation or comment.reply_to_note
+        assert parent is not None
+        doc["target"] = base_url + _uuid_route("annotations:api_detail", parent.uuid)
+    else:
+        doc["target"] = base_url + _uuid_route("annotations:source_detail", comment.source.uuid)
+        doc["visibility"] = comment.visibility
+    return doc
+
+
+class ParsedComment(TypedDict):
+    """A client's reply or note on a whole source, as ``parse_comment`` found it."""
+
+    reply_to: str | None  # the UUID of what it answers, for a reply
+    source: str | None  # the UUID of the source, for a note on a whole source
+    note: str
+    visibility: str | None
+
+
+ANNOTATION_PATH_RE = re.compile(r"/api/annotations/([0-9a-f-]{36})$", re.I)
+
+
+def _target_ref(target: Any) -> tuple[str | None, bool]:
+    """The IRI a target names, and whether it has a selector (then it is a passage)."""
+    targets = _as_list(target)
+    if len(targets) != 1:
+        return None, False
+    only = targets[0]
+    if isinstance(only, str):
+        return only, False
+    if isinstance(only, dict):
+        if only.get("selector") is not None:
+            return None, True
+        ref = only.get("source") or only.get("id")
+        return (ref if isinstance(ref, str) else None), False
+    return None, False
+
+
+def is_comment(data: Any) -> bool:
+    """Whether a client's annotation is a reply or a note on a whole source, not a passage
+    annotation: its motivation is "replying", or its target names no passage."""
+    if not isinstance(data, dict):
+        return False
+    if data.get("motivation") == "replying":
+        return True
+    ref, has_selector = _target_ref(data.get("target"))
+    return ref is not None and not has_selector
+
+
+def parse_comment(data: dict[str, Any], *, require_target: bool = True) -> ParsedComment:
+    """Validate a reply or a note on a whole source; raise W3CError naming the field.
+
+    A reply's target is the IRI of the annotation it answers (…/api/annotations/<uuid>; a
+    bare UUID with motivation "replying"); a note's target is the source's IRI, without a
+    selector. The body is one TextualBody (purpose "replying" or "commenting"): a reply or a
+    note carries text, not tags or citations."""
+    parsed = ParsedComment(reply_to=None, source=None, note="", visibility=None)
+    if "type" in data and data["type"] != "Annotation":
+        raise W3CError("type", 'type must be "Annotation".')
+    if data.get("target") is not None or require_target:
+        ref, has_selector = _target_ref(data.get("target"))
+        if ref is None or has_selector:
+            raise W3CError(
+                "target",
+                "A reply's target is the IRI of the annotation it answers; a note on a whole "
+                "source's target is the source's IRI, without a selector.",
+            )
+        path = urlsplit(ref).path if "://" in ref else ref
+        answered = ANNOTATION_PATH_RE.search(path)
+        if answered:
+            parsed["reply_to"] = answered.group(1).lower()
+        elif data.get("motivation") == "replying":
+            if not UUID_RE_BARE.match(ref):
+                raise W3CError("target", "A reply's target is the IRI of an annotation.")
+            parsed["reply_to"] = ref.lower()
+        else:
+            parsed["source"] = source_uuid_from_ref(ref)
+            if parsed["source"] is None:
+                raise W3CError("target", "target must be a source's IRI or an annotation's IRI.")
+    if data.get("motivation") not in (None, "replying", "commenting"):
+        raise W3CError("motivation", 'motivation must be "replying" or "commenting" here.')
+    bodies = _as_list(data.get("body"))
+    if data.get("bodyValue") is not None:
+        bodies.append({"type": "TextualBody", "value": data["bodyValue"]})
+    if len(bodies) != 1 or not isinstance(bodies[0], dict):
+        raise W3CError("body", "Send one TextualBody: the text of the reply or note.")
+    body = bodies[0]
+    if body.get("type", "TextualBody") != "TextualBody" or body.get("purpose", "replying") not in (
+        "replying",
+        "commenting",
+    ):
+        raise W3CError(
+            "body", 'A reply or note is one TextualBody (purpose "replying" or "commenting").'
+        )
+    value = body.get("value")
+    if not isinstance(value, str) or not value.strip():
+        raise W3CError("body.value", "Write something: a reply or note cannot be empty.")
+    if len(value) > MAX_NOTE:
+        raise W3CError("body.value", f"The text is longer than {MAX_NOTE:,} characters.")
+    parsed["note"] = value
+    visibility = data.get("visibility")
+    if visibility is not None:
+        if not isinstance(visibility, str) or visibility not in VISIBILITIES:
+            raise W3CError("visibility", f"visibility must be one of {', '.join(VISIBILITIES)}.")
+        parsed["visibility"] = visibility
+    return parsed
+
+
+UUID_RE_BARE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)

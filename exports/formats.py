@@ -13,12 +13,13 @@ import json
 import re
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.utils import timezone
 
 from annotations.citekeys import KEY_RE, find_groups
-from annotations.models import Annotation
-from annotations.w3c import CONTEXT, annotation_to_jsonld, iso_z
+from annotations.models import Annotation, Comment
+from annotations.w3c import CONTEXT, annotation_to_jsonld, comment_to_jsonld, iso_z
 from archive import cite
 from archive.divisions import Divisions
 from exports.scope import ExportScope, citations_text
@@ -110,7 +111,8 @@ def jsonld(scope: ExportScope) -> Iterator[str]:
         "id": collection_id,
         "type": "AnnotationCollection",
         "label": scope.collection.title,
-        "total": scope.count(),
+        # Replies and notes on whole sources are annotations too, after the passages.
+        "total": scope.count() + len(scope.comments()),
         "first": {
             "id": page_id,
             "type": "AnnotationPage",
@@ -128,6 +130,9 @@ def jsonld(scope: ExportScope) -> Iterator[str]:
         yield separator + _dumps(
             annotation_to_jsonld(annotation, scope.base_url, with_context=False)
         )
+        separator = ",\n"
+    for comment in scope.comments():
+        yield separator + _dumps(comment_to_jsonld(comment, scope.base_url, with_context=False))
         separator = ",\n"
     yield "\n]" + after + "\n"
 
@@ -207,7 +212,7 @@ def _block_quote(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.splitlines() or [""])
 
 
-def _passage(scope: ExportScope, annotation: Annotation) -> str:
+def _passage(scope: ExportScope, annotation: Annotation, replies: Iterable[Comment] = ()) -> str:
     tags = ", ".join(f"`{t.name}`" for t in annotation.tags.all())
     about = [f"[{annotation.start}–{annotation.end}]({scope.passage_iri(annotation)})"]
     pages = annotation.source.text_divisions.locator(annotation.start, annotation.end)
@@ -222,7 +227,44 @@ def _passage(scope: ExportScope, annotation: Annotation) -> str:
     citations = citations_text(annotation.citations.all())
     if citations:
         parts.append(f"Citations: {citations}")
+    parts.extend(_reply(reply) for reply in replies)
     return "\n\n".join(parts) + "\n\n"
+
+
+def _reply(comment: Comment) -> str:
+    """A reply as a quoted block under what it answers, its author and date first."""
+    when = comment.created.astimezone(UTC).strftime("%Y-%m-%d")
+    return _block_quote(f"**Reply by {comment.author.get_username()}** ({when}):\n\n{comment.note}")
+
+
+def _threads(scope: ExportScope) -> tuple[dict[int, list[Comment]], dict[int, list[Comment]]]:
+    """The export's replies by the annotation they answer, and its notes by source (each
+    note's replies as ``thread``)."""
+    replies: dict[int, list[Comment]] = {}
+    notes: dict[int, list[Comment]] = {}
+    note_threads: dict[int, list[Comment]] = {}
+    for comment in scope.comments():
+        if comment.reply_to_annotation_id is not None:
+            replies.setdefault(comment.reply_to_annotation_id, []).append(comment)
+        elif comment.reply_to_note_id is not None:
+            note_threads.setdefault(comment.reply_to_note_id, []).append(comment)
+        else:
+            notes.setdefault(comment.source_id, []).append(comment)
+    for source_notes in notes.values():
+        for note in source_notes:
+            note.thread = note_threads.get(note.pk, [])  # type: ignore[attr-defined]
+    return replies, notes
+
+
+def _source_notes(notes: list[Comment]) -> str:
+    if not notes:
+        return ""
+    out = ["### Notes on this source\n\n"]
+    for note in notes:
+        when = note.created.astimezone(UTC).strftime("%Y-%m-%d")
+        out.append(f"{note.note.strip()}\n\n— {note.author.get_username()}, {when}\n\n")
+        out.extend(_reply(reply) + "\n\n" for reply in note.thread)  # type: ignore[attr-defined]
+    return "".join(out)
 
 
 def _count(n: int, noun: str) -> str:
@@ -239,14 +281,16 @@ def markdown(scope: ExportScope) -> Iterator[str]:
         f"{_count(scope.count(), 'passage')} from {_count(len(sources), 'source')}."
         f" Collection: <{scope.collection_iri()}>\n\n"
     )
+    replies, notes = _threads(scope)
     annotations = scope.iter_annotations()
     pending = next(annotations, None)
     for source in sources:
         yield f"## {source.title}\n\n"
         yield cite.plain_reference(source, scope.source_iri(source)) + "\n\n"
+        yield _source_notes(notes.get(source.pk, []))
         # Both are in (title, uuid) order: the passages of this source come next.
         while pending is not None and pending.source_id == source.pk:
-            yield _passage(scope, pending)
+            yield _passage(scope, pending, replies.get(pending.pk, ()))
             pending = next(annotations, None)
     yield "## Bibliography\n\n"
     references = sorted(cite.plain_reference(s, scope.source_iri(s)) for s in sources)

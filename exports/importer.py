@@ -38,7 +38,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
-from annotations.models import AnchorError, Annotation, Citation, CitationSpec
+from annotations.models import AnchorError, Annotation, Citation, CitationSpec, Comment
 from annotations.w3c import source_uuid_from_ref
 from archive.extract.html import HTML_EXTRACTOR
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
@@ -51,7 +51,13 @@ from exports.models import (
     PendingObject,
 )
 from exports.package import Package, PackageError, verify_bag
-from exports.package_documents import AnnotationRow, moment, read_annotations, read_manifest
+from exports.package_documents import (
+    AnnotationRow,
+    CommentRow,
+    moment,
+    read_annotations,
+    read_manifest,
+)
 from search.index import index_source
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,9 @@ class ImportResult:
     annotations_created: int = 0
     annotations_existing: int = 0
     citations_created: int = 0
+    comments_created: int = 0
+    comments_existing: int = 0
+    comments_skipped: int = 0
     people_created: list[str] = field(default_factory=list)
     # What could not be kept as it was (a REFI-QDA project's): [{"what", "items", "more"}].
     report: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +100,7 @@ class ImportResult:
             self.collection_created
             or self.sources_created
             or self.annotations_created
+            or self.comments_created
             or self.people_created
         )
 
@@ -103,6 +113,16 @@ class ImportResult:
             f" {self.annotations_existing} already here",
             f"{self.citations_created} citations added",
         ]
+        if self.comments_created or self.comments_existing or self.comments_skipped:
+            parts.append(
+                f"{self.comments_created} replies and notes on sources added,"
+                f" {self.comments_existing} already here"
+                + (
+                    f", {self.comments_skipped} left out (what they answer is not here)"
+                    if self.comments_skipped
+                    else ""
+                )
+            )
         if self.people_created:
             parts.append(
                 f"{len(self.people_created)} inactive accounts created for authors:"
@@ -132,6 +152,8 @@ class _Importer:
         # Set by run() before anything is written, and read only from then on.
         self.pending: PendingImport
         self.holding = 0.0  # seconds of transactions since the last pause
+        # Past PendingImport.complete: the collection is there, and must not be discarded.
+        self.completed = False
 
     @property
     def trusted(self) -> bool:
@@ -144,8 +166,9 @@ class _Importer:
         checksums = verify_bag(self.package)
         manifest = read_manifest(self.package, checksums)
         sources = manifest["sources"]
-        annotations = read_annotations(self.package, {s["uuid"] for s in sources})
-        self._check_people(manifest, annotations)
+        comments: list[CommentRow] = []
+        annotations = read_annotations(self.package, {s["uuid"] for s in sources}, comments)
+        self._check_people(manifest, annotations, comments)
         for abandoned in PendingImport.objects.abandoned(self.job):
             abandoned.discard()
         self._refuse_if_unfinished({s["uuid"] for s in sources})
@@ -158,15 +181,97 @@ class _Importer:
                 is_public=manifest["collection"].get("is_public", False),
                 existing_sources=self.existing_sources,
             )
+            self.completed = True
+            if comments:
+                self.progress(f"Adding {len(comments):,} replies and notes")
+                self._write_comments(comments, collection, manifest)
         except DatabaseError as exc:
+            if self.completed:
+                raise PackageError(
+                    "The collection was imported, but its replies and notes on whole sources"
+                    f" could not be written ({exc})."
+                ) from None
             self._discard()
             raise PackageError(
                 f"The package could not be written to the database ({exc})."
             ) from None
         except BaseException:
-            self._discard()
+            if not self.completed:
+                self._discard()
             raise
         return self.result
+
+    def _write_comments(self, rows: list[CommentRow], collection: Collection, manifest) -> None:
+        """Replies and notes on whole sources, once the collection is complete, in one
+        transaction: written before, a note would hold on to a source that a failed import
+        must delete (Comment.source is protected). One already here (the same UUID) is kept
+        as it is, so importing a package again adds none twice."""
+        details = {
+            p["username"]: p
+            for p in manifest["people"]
+            if isinstance(p, dict) and isinstance(p.get("username"), str)
+        }
+        with transaction.atomic():
+            taken = set(
+                Comment.objects.filter(uuid__in=[row.uuid for row in rows]).values_list(
+                    "uuid", flat=True
+                )
+            )
+            sources = {
+                s.uuid: s for s in Source.objects.filter(collections=collection).only("pk", "uuid")
+            }
+            package_uuids = {row.reply_to for row in rows if row.reply_to} | {
+                row.uuid for row in rows
+            }
+            # What a reply answers: the annotation the package's UUID names here for the
+            # importer (the one imported, or one already here), or a note written here.
+            usable = self._visible_annotations().select_related("collection")
+            annotations = {a.uuid: a for a in usable.filter(uuid__in=package_uuids)}
+            if self.importer is not None:
+                derived = {self._derived_uuid(u): u for u in package_uuids - annotations.keys()}
+                for a in usable.filter(uuid__in=derived):
+                    annotations[derived[a.uuid]] = a
+            readable = Comment.objects.all()
+            if not self.trusted:
+                readable = readable.visible_to(self.importer)
+            notes: dict[uuid.UUID, Comment] = {c.uuid: c for c in readable.filter(uuid__in=taken)}
+            for row in rows:
+                if row.uuid in taken:
+                    self.result.comments_existing += 1
+                    continue
+                fields: dict[str, Any] = {
+                    "uuid": row.uuid,
+                    "author": self._person(row.author, details),
+                    "note": row.note,
+                    "created": row.created,
+                    "modified": row.modified,
+                }
+                if row.source_uuid is not None:
+                    fields.update(
+                        source=sources[row.source_uuid],
+                        collection=collection,
+                        visibility=row.visibility,
+                    )
+                elif row.reply_to in annotations and (
+                    self.trusted
+                    or Comment.may_reply(
+                        self.importer,
+                        annotations[row.reply_to].collection,
+                        annotations[row.reply_to].author_id,
+                    )
+                ):
+                    parent = annotations[row.reply_to]
+                    fields.update(source_id=parent.source_id, reply_to_annotation=parent)
+                elif row.reply_to in notes:
+                    note = notes[row.reply_to]
+                    fields.update(source_id=note.source_id, reply_to_note=note)
+                else:
+                    # What it answers is neither in the package nor here for the importer,
+                    # or is not theirs to answer.
+                    self.result.comments_skipped += 1
+                    continue
+                notes[row.uuid] = Comment.objects.create(**fields)
+                self.result.comments_created += 1
 
     def _refuse_if_unfinished(self, uuids: set[uuid.UUID]) -> None:
         """An earlier import of this package by the same person (or any, for a curator),
@@ -204,12 +309,14 @@ class _Importer:
             time.sleep(PAUSE_FOR_WRITERS)
             self.holding = 0.0
 
-    def _check_people(self, manifest: dict, annotations: list[AnnotationRow]) -> None:
+    def _check_people(
+        self, manifest: dict, annotations: list[AnnotationRow], comments: list[CommentRow]
+    ) -> None:
         """Only a curator may import work under other people's names. The refusal names the
         package's people, never whether they have accounts here."""
         if self.trusted:
             return
-        named = {row.author for row in annotations}
+        named = {row.author for row in annotations} | {row.author for row in comments}
         named.update(
             spec["provenance_doc"]["archived_by"]
             for spec in manifest["sources"]

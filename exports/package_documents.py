@@ -20,7 +20,14 @@ from django.core.validators import validate_slug
 from django.utils.dateparse import parse_datetime
 
 from annotations.models import Annotation, CitationSpec
-from annotations.w3c import UUID_RE, W3CError, parse_annotation, source_uuid_from_ref
+from annotations.w3c import (
+    UUID_RE,
+    W3CError,
+    is_comment,
+    parse_annotation,
+    parse_comment,
+    source_uuid_from_ref,
+)
 from archive.models import Collection, Source
 from exports.bag import ANNOTATIONS_PATH, MANIFEST_PATH, PACKAGE_FORMAT, PACKAGE_VERSION
 from exports.package import Package, PackageError
@@ -116,8 +123,26 @@ class AnnotationRow:
     via: list[str] | None = None
 
 
-def read_annotations(package: Package, source_uuids: set[UUID]) -> list[AnnotationRow]:
-    """Every annotation of the package, checked, read item by item as the file streams."""
+@dataclass
+class CommentRow:
+    """A reply (``reply_to``: the package's UUID of what it answers) or a note on a whole
+    source (``source_uuid``), as the package holds it."""
+
+    uuid: UUID
+    author: str
+    created: datetime
+    modified: datetime
+    note: str
+    reply_to: UUID | None = None
+    source_uuid: UUID | None = None
+    visibility: str = ""
+
+
+def read_annotations(
+    package: Package, source_uuids: set[UUID], comments: list[CommentRow] | None = None
+) -> list[AnnotationRow]:
+    """Every passage annotation of the package, checked, read item by item as the file
+    streams; its replies and notes on whole sources go to ``comments`` (skipped without)."""
     seen: dict[str, Any] = {"type": None, "items": False}
 
     def watched(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
@@ -129,7 +154,13 @@ def read_annotations(package: Package, source_uuids: set[UUID]) -> list[Annotati
             yield prefix, event, value
 
     items = ijson.items(watched(_json_events(package, ANNOTATIONS_PATH)), "first.items.item")
-    rows = [_annotation_row(item, n, source_uuids) for n, item in enumerate(items)]
+    rows = []
+    for n, item in enumerate(items):
+        if is_comment(item):
+            if comments is not None:
+                comments.append(_comment_row(item, n, source_uuids))
+        else:
+            rows.append(_annotation_row(item, n, source_uuids))
     if seen["type"] != "AnnotationCollection":
         raise PackageError(f"{ANNOTATIONS_PATH} is not a W3C AnnotationCollection.")
     if not seen["items"]:
@@ -173,6 +204,35 @@ def _annotation_row(item: Any, n: int, source_uuids: set[UUID]) -> AnnotationRow
         # The package's id is this same annotation's, not a copy's: it does not become via.
         canonical=parsed["canonical"],
         via=parsed["via"],
+    )
+
+
+def _comment_row(item: dict, n: int, source_uuids: set[UUID]) -> CommentRow:
+    where = f"{ANNOTATIONS_PATH}, annotation {n + 1}"
+    try:
+        parsed = parse_comment(item)
+    except W3CError as exc:
+        raise PackageError(f"{where}: {exc.message}") from None
+    match = UUID_RE.search(str(item.get("id", "")))
+    if not match:
+        raise PackageError(f"{where}: its id holds no UUID.")
+    if parsed["source"] is not None and UUID(parsed["source"]) not in source_uuids:
+        raise PackageError(f"{where}: its target is not one of the package's sources.")
+    creator = item.get("creator")
+    author = creator.get("nickname") if isinstance(creator, dict) else None
+    if not isinstance(author, str) or not author:
+        raise PackageError(f"{where}: its creator has no nickname (username).")
+    return CommentRow(
+        uuid=UUID(match.group(1)),
+        author=author,
+        created=moment(item.get("created"), f"{where}: created"),
+        modified=moment(item.get("modified"), f"{where}: modified"),
+        note=parsed["note"],
+        reply_to=UUID(parsed["reply_to"]) if parsed["reply_to"] else None,
+        source_uuid=UUID(parsed["source"]) if parsed["source"] else None,
+        visibility=(parsed["visibility"] or Annotation.Visibility.COLLECTION)
+        if parsed["source"]
+        else "",
     )
 
 

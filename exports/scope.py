@@ -21,6 +21,7 @@ from django.urls import reverse
 from annotations.models import (
     Annotation,
     Citation,
+    Comment,
     TagRef,
     attach_tags_and_citations,
     tags_and_citations,
@@ -251,6 +252,40 @@ class ExportScope:
         return list(items.values())
 
     # --- Links --------------------------------------------------------------------------
+
+    def comments(self) -> list[Comment]:
+        """The replies to the exported annotations, and the collection's notes on the
+        exported sources with their replies, oldest first; as for annotations, never another
+        person's private note. With passage filters (tags, author), only the replies."""
+        if hasattr(self, "_comments"):
+            return self._comments
+        user_pk = self.user.pk if self.user.is_authenticated else None
+        readable = Comment.objects.visible_to(self.user)
+        notes = (
+            readable.source_notes()
+            .filter(collection=self.collection, source__in=self.sources().values("pk"))
+            .exclude(Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user_pk))
+        )
+        if self.filters.only_passages:
+            notes = notes.none()
+        note_pks = notes.values("pk")
+        self._comments: list[Comment] = list(
+            readable.filter(
+                Q(pk__in=note_pks)
+                | Q(reply_to_note__in=note_pks)
+                | Q(reply_to_annotation__in=self.annotations().order_by().values("pk"))
+            )
+            .select_related("author", "source", "reply_to_annotation", "reply_to_note")
+            .defer(
+                "source__text",
+                "source__blocks",
+                "reply_to_annotation__exact",
+                "reply_to_annotation__note",
+                "reply_to_note__note",
+            )
+            .order_by("created", "pk")
+        )
+        return self._comments
 
     def export_iri(self, fmt: str) -> str:
         url = self.base_url + reverse("exports:download", args=[self.collection.slug, fmt])

@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from taggit.models import Tag
 
-from annotations.models import Annotation, Citation, CitationSpec
+from annotations.models import Annotation, Citation, CitationSpec, Comment
 from archive.blobstore import archive_storage
 from archive.models import Collection, FixityCheck, Source
 from exports.importer import import_package
@@ -121,6 +121,7 @@ def empty_everything() -> None:
     (Not ``flush``: PostgreSQL refuses to TRUNCATE, inside the test's transaction, tables
     whose search-index triggers have pending events.)
     """
+    Comment.objects.all().delete()  # notes on sources hold on to their sources
     Annotation.objects.all().delete()  # with their tags, revisions and search entries
     Collection.objects.all().delete()
     Source.objects.all().delete()  # with fixity checks and search segments

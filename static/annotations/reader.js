@@ -544,7 +544,7 @@ function entries() { return [...document.querySelectorAll("#ann-list .ann")]; }
 function addEntryActions() {
   const [passages, passagesEnd] = reader.dataset.passages.split("/0-1/");
   for (const entry of entries()) {
-    if (entry.querySelector(".ann-actions")) continue;
+    if (entry.querySelector(":scope > .ann-actions")) continue;
     const uuid = entry.dataset.ann;
     const actions = el("p", { class: "ann-actions" },
       el("button", {
@@ -556,10 +556,127 @@ function addEntryActions() {
         el("button", { type: "button", class: "link", text: "Edit", "data-edit": uuid }),
         el("button", { type: "button", class: "link danger", text: "Delete", "data-delete": uuid }));
     }
+    if (reader.dataset.canAnnotate === "true") {
+      actions.append(el("button", { type: "button", class: "link", text: "Reply", "data-reply": uuid, "aria-label": "Reply to this annotation" }));
+    }
     entry.append(actions);
   }
+  addCommentActions();
+}
+
+// Replies and notes on the whole source: Reply on a note, Edit and Delete on one's own.
+function addCommentActions() {
+  const own = (node) => reader.dataset.user && node.dataset.author === reader.dataset.user;
+  for (const node of document.querySelectorAll(".source-note, .reply")) {
+    if (node.querySelector(":scope > .ann-actions")) continue;
+    const uuid = node.dataset.comment;
+    const actions = el("p", { class: "ann-actions" });
+    const kind = node.classList.contains("reply") ? "reply" : "note";
+    if (kind === "note" && reader.dataset.canAnnotate === "true") {
+      actions.append(el("button", { type: "button", class: "link", text: "Reply", "data-reply": uuid, "aria-label": "Reply to this note" }));
+    }
+    if (own(node)) {
+      actions.append(
+        el("button", { type: "button", class: "link", text: "Edit", "data-edit-comment": uuid, "aria-label": `Edit this ${kind}` }),
+        el("button", { type: "button", class: "link danger", text: "Delete", "data-delete-comment": uuid, "aria-label": `Delete this ${kind}` }));
+    }
+    if (!actions.childNodes.length) continue;
+    // A note's buttons go before its thread; a reply's at its end.
+    const thread = node.querySelector(":scope > .replies");
+    if (thread) thread.before(actions); else node.append(actions);
+  }
+  const addNote = document.getElementById("add-source-note");
+  if (addNote) addNote.hidden = false;
 }
 addEntryActions();
+
+// A small form for the text of a reply or a note: Markdown, like an annotation's note.
+function openCommentForm({ after, label, text = "", withVisibility = false, submitLabel, send, done }) {
+  document.querySelector("form.comment-form")?.remove();
+  const id = `comment-text-${Date.now()}`;
+  const textarea = el("textarea", { id, rows: "3", required: "", "aria-describedby": `${id}-help` });
+  textarea.value = text;
+  const errorBox = el("div", { class: "error", role: "alert" });
+  const form = el("form", { class: "comment-form" },
+    el("label", { for: id, text: label }), textarea,
+    el("p", { class: "help", id: `${id}-help`, text: "Markdown: *emphasis*, **strong**, [links](https://…)." }));
+  let visibility = null;
+  if (withVisibility) {
+    visibility = el("select", { id: `${id}-visibility` },
+      el("option", { value: "collection", text: "Collection members" }),
+      el("option", { value: "private", text: "Private (only me)" }),
+      el("option", { value: "public", text: "Public" }));
+    form.append(el("label", { for: visibility.id, text: "Who can see it" }), visibility);
+  }
+  const submit = el("button", { type: "submit", class: "primary", text: submitLabel });
+  const cancel = el("button", { type: "button", text: "Cancel" });
+  form.append(errorBox, el("div", { class: "editor-actions" }, submit, cancel));
+  cancel.addEventListener("click", () => { form.remove(); after.focus?.(); });
+  form.addEventListener("keydown", (event) => { if (event.key === "Escape") cancel.click(); });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!textarea.value.trim()) { errorBox.textContent = "Write something first."; return; }
+    submit.disabled = true;
+    const { response, data } = await send(textarea.value, visibility?.value);
+    submit.disabled = false;
+    if (!response.ok) { errorBox.textContent = data?.error || `Saving failed (${response.status}).`; return; }
+    form.remove();
+    await refresh();
+    done(data.id.split("/").pop());
+  });
+  after.after(form);
+  textarea.focus();
+  return form;
+}
+
+function focusComment(uuid, message) {
+  announce(message);
+  const node = document.getElementById(`c-${uuid}`);
+  if (!node) return;
+  node.setAttribute("tabindex", "-1");
+  node.scrollIntoView({ block: "nearest" });
+  node.focus({ preventScroll: true });
+}
+
+function replyTo(uuid, opener) {
+  openCommentForm({
+    after: opener.closest(".ann-actions"), label: "Your reply", submitLabel: "Post reply",
+    send: (text) => api("POST", reader.dataset.api, {
+      "@context": "http://www.w3.org/ns/anno.jsonld", type: "Annotation", motivation: "replying",
+      target: new URL(`${reader.dataset.api}${uuid}`, location.origin).href,
+      body: { type: "TextualBody", value: text, format: "text/markdown", purpose: "replying" },
+    }),
+    done: (saved) => focusComment(saved, "Reply posted."),
+  });
+}
+
+function addSourceNote(opener) {
+  openCommentForm({
+    after: opener.closest("p"), label: "Note on this source", submitLabel: "Save note", withVisibility: true,
+    send: (text, visibility) => api("POST", reader.dataset.api, {
+      "@context": "http://www.w3.org/ns/anno.jsonld", type: "Annotation", motivation: "commenting",
+      target: new URL(location.pathname.replace(/passages\/.*$/, ""), location.origin).href,
+      body: { type: "TextualBody", value: text, format: "text/markdown", purpose: "commenting" },
+      visibility,
+    }),
+    done: (saved) => focusComment(saved, "Note saved."),
+  });
+}
+
+async function editComment(uuid, opener) {
+  const { response, data } = await api("GET", `${reader.dataset.api}${uuid}`);
+  if (!response.ok) { announce("This could not be loaded."); return; }
+  const etag = response.headers.get("ETag");
+  const isReply = data.motivation === "replying";
+  openCommentForm({
+    after: opener.closest(".ann-actions"), label: isReply ? "Edit your reply" : "Edit your note",
+    text: data.body[0].value, submitLabel: "Save",
+    send: (text) => api("PUT", `${reader.dataset.api}${uuid}`, {
+      type: "Annotation", body: { type: "TextualBody", value: text, format: "text/markdown" },
+    }, etag ? { "If-Match": etag } : {}),
+    done: (saved) => focusComment(saved, isReply ? "Reply updated." : "Note updated."),
+  });
+}
 function entryFor(uuid) { return document.getElementById(`a-${uuid}`); }
 
 function clearActive() {
@@ -654,7 +771,14 @@ document.addEventListener("click", async (event) => {
     return;
   }
   const remove = event.target.closest("[data-delete]");
-  if (remove) confirmDelete(remove.dataset.delete, remove);
+  if (remove) { confirmDelete(remove.dataset.delete, remove); return; }
+  const reply = event.target.closest("[data-reply]");
+  if (reply) { replyTo(reply.dataset.reply, reply); return; }
+  if (event.target.closest("#add-source-note")) { addSourceNote(event.target); return; }
+  const editing = event.target.closest("[data-edit-comment]");
+  if (editing) { editComment(editing.dataset.editComment, editing); return; }
+  const removing = event.target.closest("[data-delete-comment]");
+  if (removing) confirmDelete(removing.dataset.deleteComment, removing, "comment");
 });
 
 // Keyboard users reach a highlight's entry with Enter on a focused highlight.
@@ -669,16 +793,31 @@ document.addEventListener("keydown", (event) => {
 // --- Delete, asking first --------------------------------------------------------------
 
 const dialog = el("dialog", { class: "confirm", "aria-labelledby": "confirm-title" });
+const confirmTitle = el("h2", { id: "confirm-title", text: "Delete this annotation?" });
+const confirmText = el("p", { text: "" });
 dialog.append(
-  el("h2", { id: "confirm-title", text: "Delete this annotation?" }),
-  el("p", { text: "Its highlight, tags and note are removed. You can undo it for a few seconds." }),
+  confirmTitle,
+  confirmText,
   el("form", { method: "dialog", class: "editor-actions" },
     el("button", { value: "delete", class: "primary danger-button", text: "Delete" }),
     el("button", { value: "cancel", text: "Keep it" })),
 );
 document.body.append(dialog);
 
-function confirmDelete(uuid, opener) {
+function plural(n, one, many) { return n === 1 ? `1 ${one}` : `${n} ${many}`; }
+
+// Deleting an annotation or a note deletes its replies too: the question says how many.
+function confirmDelete(uuid, opener, kind = "annotation") {
+  const node = kind === "annotation" ? entryFor(uuid) : document.getElementById(`c-${uuid}`);
+  const replies = Number(node?.dataset.replies || 0);
+  const isReply = node?.classList.contains("reply");
+  const what = kind === "annotation" ? "annotation" : (isReply ? "reply" : "note");
+  confirmTitle.textContent = `Delete this ${what}?`;
+  let text = kind === "annotation" ? "Its highlight, tags and note are removed." : "Its text is removed.";
+  if (replies) text += ` Its ${plural(replies, "reply", "replies")} will be deleted with it.`;
+  // The server keeps a deleted annotation for a while (Undo); a reply or a note it does not.
+  const after = kind === "annotation" && !replies ? "You can undo it for a few seconds." : "This cannot be undone.";
+  confirmText.textContent = `${text} ${after}`;
   dialog.returnValue = "";
   dialog.showModal();
   dialog.addEventListener("close", async () => {
@@ -686,8 +825,13 @@ function confirmDelete(uuid, opener) {
     const { response, data } = await api("DELETE", `${reader.dataset.api}${uuid}`);
     if (response.status !== 204) { announce(data?.error || "Deleting failed."); return; }
     await refresh();
-    announce("Annotation deleted. Undo is offered for a few seconds.");
-    offerUndo(uuid);
+    if (kind === "annotation") {
+      announce("Annotation deleted. Undo is offered for a few seconds.");
+      offerUndo(uuid);
+    } else {
+      announce(`${what[0].toUpperCase()}${what.slice(1)} deleted.`);
+      layer().focus({ preventScroll: true });
+    }
   }, { once: true });
 }
 
