@@ -7,10 +7,10 @@ import logging
 from django_tasks import task
 
 from archive.blobstore import read_chunks
-from archive.capture.run import run
+from archive.capture.run import NO_LONGER_WRITABLE, run
 from archive.ingest import ArchiveError, archive_chunks
 from archive.jobs import Heartbeat
-from archive.models import UPLOAD_UNEXPECTED_ERROR, Capture, Source, UploadJob
+from archive.models import UPLOAD_UNEXPECTED_ERROR, Capture, Collection, Source, UploadJob
 from archive.signals import source_written
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ def read_upload(job_uuid: str, attempt: int) -> str:
     if job is None or not job.claim():
         return "skipped"  # deleted, retried since, or already run
     try:
+        # The uploader may have left the collection (or lost the right to add to it) while
+        # the upload waited: as a capture does, it is then not added.
+        if job.collection is not None and not (
+            Collection.objects.writable_by(job.user).filter(pk=job.collection.pk).exists()
+        ):
+            raise ArchiveError(f"Not archived: {NO_LONGER_WRITABLE}.")
         with Heartbeat(job):
             archived = archive_chunks(
                 read_chunks(job.blob_name),

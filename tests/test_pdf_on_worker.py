@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from archive.blobstore import archive_storage, blob_name
-from archive.models import Source, UploadJob
+from archive.models import Membership, Source, UploadJob
 from tests.conftest import run_worker
 from tests.pdfs import make_pdf, text_page
 
@@ -75,6 +75,25 @@ def test_a_pdf_too_slow_for_the_request_is_read_on_the_worker(owner, collection,
         assert signed_in(stranger).get(f"/uploads/{job.uuid}/{suffix}").status_code == 404
     assert signed_in(stranger).post(f"/uploads/{job.uuid}/retry").status_code == 404
     assert client.post(f"/uploads/{job.uuid}/status").status_code == 405
+
+
+def test_an_uploader_who_left_the_collection_meanwhile_adds_nothing_to_it(member, collection):
+    Membership.objects.filter(collection=collection, user=member).update(
+        role=Membership.Role.EDITOR
+    )
+    data = make_pdf([text_page("Written before leaving.")])
+    client = signed_in(member)
+    upload(client, data, collection=collection.pk)
+    job = UploadJob.objects.get()
+    Membership.objects.filter(collection=collection, user=member).delete()
+    run_worker()
+    job.refresh_from_db()
+    assert job.state == "failed"
+    assert "no longer add sources to the collection" in job.error
+    assert not Source.objects.exists() and not collection.sources.exists()
+    page = client.get(f"/uploads/{job.uuid}/").content.decode()
+    assert "no longer add sources to the collection" in page
+    assert collection.title not in page
 
 
 def test_a_pdf_the_worker_refuses_says_why_and_its_bytes_are_cleaned_up(owner):
