@@ -25,14 +25,11 @@ class RegistrationForm(UserCreationForm):
         field_classes = {"username": UsernameField}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        # Password reset mails every account at an address; one account per address keeps
-        # "forgot my password" unambiguous.
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account already uses this address. Log in, or reset its password."
-            )
-        return email
+        # Not refused when another account uses it: "an account already uses this address"
+        # would tell anyone who types an address whether its owner has an account here (the
+        # members page never says so either). Password reset mails every account at an
+        # address, each with its username.
+        return self.cleaned_data["email"].strip()
 
 
 class ApiTokenForm(forms.ModelForm):
