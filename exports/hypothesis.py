@@ -36,7 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 from rapidfuzz import fuzz
 
-from annotations.models import Annotation, StaleAnnotation
+from annotations.models import Annotation, Comment, CommentError, StaleAnnotation
 from archive.jobs import Job
 from archive.models import Capture, Collection, Source
 
@@ -477,6 +477,7 @@ class HypothesisResult:
     existing: int = 0
     replies_added: int = 0
     replies_existing: int = 0
+    page_notes: int = 0
     orphans: list[str] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
@@ -507,6 +508,7 @@ class HypothesisResult:
             f" {_count(self.created, 'annotation')} added{f' ({how})' if how else ''},"
             f" {self.existing} already here; {_count(self.replies_added, 'reply', 'replies')}"
             f" appended to the notes they answer, {self.replies_existing} already there;"
+            f" {_count(self.page_notes, 'page note')} kept as notes on their source;"
             f" {_count(len(self.orphans), 'orphan')}.",
         ]
         if self.people_created:
@@ -622,7 +624,7 @@ class _Import:
         self, annotation: HypothesisAnnotation, author, candidates: list[Source]
     ) -> Annotation | None:
         if annotation.exact is None:
-            self.orphan(annotation, "it is a page note, with no quote: Scholion annotates passages")
+            self.note_on_page(annotation, author, candidates[0])
             return None
         reasons = []
         for source in candidates:
@@ -665,6 +667,30 @@ class _Import:
             return made
         self.orphan(annotation, "; ".join(dict.fromkeys(reasons)))
         return None
+
+    def note_on_page(self, annotation: HypothesisAnnotation, author, source: Source) -> None:
+        """A page note (no quote) becomes a note on the whole source, once."""
+        made = self.uuid_for(annotation.id)
+        if Comment.objects.filter(uuid=made).exists():
+            self.result.existing += 1
+            return
+        try:
+            note = Comment.clean_note(annotation.text)
+        except CommentError as exc:
+            self.orphan(annotation, f"a page note that cannot be kept: {exc}")
+            return
+        private = Annotation.Visibility.PRIVATE
+        Comment.objects.create(
+            uuid=made,
+            source=source,
+            author=author,
+            note=note,
+            visibility=private if annotation.is_private else Annotation.Visibility.COLLECTION,
+            collection=self.collection,
+            created=annotation.created or timezone.now(),
+            modified=annotation.updated or annotation.created or timezone.now(),
+        )
+        self.result.page_notes += 1
 
     def author(self, acct: str):
         """The Scholion account an annotation by ``acct`` belongs to, or None when the

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotations.models import Annotation
+from annotations.models import Annotation, Comment
 from archive.models import Capture, Membership
 from exports.hypothesis import (
     HYPOTHESIS_UUIDS,
@@ -305,11 +305,16 @@ def test_annotations_ambiguous_in_the_source_are_orphans_not_guesses(source, col
     assert "neither its context nor its position" in result.orphans[0]
 
 
-def test_page_note_without_quote_is_an_orphan(source, collection):
+def test_page_note_without_quote_becomes_a_note_on_its_source_once(source, collection):
     result = import_hypothesis(api_file(row("pn", None, text="A note on the page")), collection)
 
-    assert not Annotation.objects.exists()
-    assert "page note" in result.orphans[0]
+    assert not Annotation.objects.exists() and not result.orphans
+    note = Comment.objects.get()
+    assert (note.source, note.note, note.is_reply) == (source, "A note on the page", False)
+    assert note.visibility == "collection" and note.collection == collection
+    assert "1 page note kept as notes on their source" in result.summary()
+    again = import_hypothesis(api_file(row("pn", None, text="A note on the page")), collection)
+    assert Comment.objects.count() == 1 and again.existing == 1 and again.page_notes == 0
 
 
 # --- Matching pages ----------------------------------------------------------------------------
@@ -397,6 +402,16 @@ def test_private_hypothesis_annotation_stays_private(source, collection, owner, 
     assert annotation.visibility == Annotation.Visibility.PRIVATE
     assert Annotation.objects.visible_to(owner).filter(pk=annotation.pk).exists()
     assert not Annotation.objects.visible_to(member).filter(pk=annotation.pk).exists()
+
+
+def test_private_page_note_stays_private(source, collection, owner, member):
+    user = "acct:olive@hypothes.is"
+    import_hypothesis(api_file(row("privnote", None, text="Mine alone", read=[user])), collection)
+
+    note = Comment.objects.get()
+    assert note.visibility == Annotation.Visibility.PRIVATE
+    assert Comment.objects.visible_to(owner).filter(pk=note.pk).exists()
+    assert not Comment.objects.visible_to(member).filter(pk=note.pk).exists()
 
 
 def test_shared_annotation_is_seen_by_collection_members(source, collection, member):
