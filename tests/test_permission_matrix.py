@@ -113,6 +113,31 @@ def world(django_user_model):
     )
     a["Q-public"].replace_citations(cited)
     token, _ = ApiToken.issue(users["archivist"], "archivist token")
+    # A code in each collection's codebook, and the owner's upload and export jobs.
+    from taggit.models import Tag
+
+    from annotations.models import Code
+    from archive.models import UploadJob
+    from exports.models import ExportJob
+
+    for collection, name in ((private, "pcollectiontag"), (public, "qpublictag")):
+        Code.objects.create(collection=collection, tag=Tag.objects.get(name=name))
+    upload_job = UploadJob.objects.create(
+        user=users["owner"],
+        collection=private,
+        filename="OWNERSJOB.pdf",
+        title="OWNERSJOB",
+        sha256=sp.sha256,
+        size=1,
+        blob_name=sp.blob_name,
+    )
+    export_job = ExportJob.objects.create(
+        user=users["owner"],
+        collection=private,
+        format="csv",
+        base_url="http://testserver",
+        progress="OWNERSJOB",
+    )
     job = ImportJob.objects.create(
         user=users["owner"],
         filename="OWNERSJOB.zip",
@@ -154,6 +179,8 @@ def world(django_user_model):
     ]
     return {
         "job": job,
+        "upload_job": upload_job,
+        "export_job": export_job,
         "captures": captures,
         "users": users,
         "private": private,
@@ -233,6 +260,13 @@ def _job_fills(w):
     return [({"job_uuid": w["job"].uuid}, "OWNERSJOB")]
 
 
+def _codebook_fills(w):
+    return [
+        ({"slug": "privcoll", "tag": "pcollectiontag"}, "PRIVCOLLTITLE"),
+        ({"slug": "pubcoll", "tag": "qpublictag"}, None),
+    ]
+
+
 def _capture_fills(w):
     return [({"capture_uuid": capture.uuid}, marker) for capture, marker in w["captures"]]
 
@@ -282,6 +316,25 @@ FILLS = {
     "api_capture": lambda w: [({"uuid": c.uuid}, marker) for c, marker in w["captures"]],
     "job_status": _job_fills,
     "job_retry": _job_fills,
+    "api_restore": _annotation_fills,
+    "codebook": _codebook_fills,
+    "code_add": _codebook_fills,
+    "code_edit": _codebook_fills,
+    "code_rename": _codebook_fills,
+    "code_merge": _codebook_fills,
+    "code_delete": _codebook_fills,
+    "codebook_csv": _codebook_fills,
+    "prepare": lambda w: [
+        ({"slug": slug, "fmt": fmt}, marker)
+        for slug, marker in (("privcoll", "PRIVCOLLTITLE"), ("pubcoll", None))
+        for fmt in FORMATS
+    ],
+    "upload_job": lambda w: [({"job_uuid": w["upload_job"].uuid}, "OWNERSJOB")],
+    "upload_job_status": lambda w: [({"job_uuid": w["upload_job"].uuid}, "OWNERSJOB")],
+    "upload_job_retry": lambda w: [({"job_uuid": w["upload_job"].uuid}, "OWNERSJOB")],
+    "export_job": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
+    "export_job_status": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
+    "export_job_file": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
     "tag_detail": lambda w: [
         ({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()
     ],
