@@ -225,7 +225,7 @@ class TagAdmin(admin.ModelAdmin):
             survivor = next((t for t in tags if str(t.pk) == chosen), None)
             if survivor is not None:
                 others = [t for t in tags if t.pk != survivor.pk]
-                moved, dropped = merge_tags_everywhere(survivor, others)
+                moved, dropped = merge_tags_everywhere(survivor, others, actor=request.user)
                 names = ", ".join(f"“{t.name}”" for t in others)
                 self.message_user(
                     request,

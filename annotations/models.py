@@ -1492,10 +1492,13 @@ class CodeQuerySet(models.QuerySet):
     def of(self, collection: Collection) -> CodeQuerySet:
         return self.filter(collection=collection).select_related("tag")
 
-    def with_counts(self) -> CodeQuerySet:
-        """Each code with ``passage_count``: how many of its collection's annotations carry it."""
+    def with_counts(self, user: User | AnonymousUser) -> CodeQuerySet:
+        """Each code with ``passage_count``: how many of its collection's annotations that
+        ``user`` may read carry it (a count of others' private passages would tell of them)."""
         carried = TaggedAnnotation.objects.filter(
-            tag=OuterRef("tag"), content_object__collection=OuterRef("collection")
+            tag=OuterRef("tag"),
+            content_object__collection=OuterRef("collection"),
+            content_object__in=Annotation.objects.visible_to(user).values("pk"),
         )
         return self.annotate(
             passage_count=models.Subquery(
@@ -1561,13 +1564,26 @@ class Code(models.Model):
         walk(None, 0)
         return out
 
-    def passages(self) -> models.QuerySet[TaggedAnnotation]:
-        """The rows that tag this collection's annotations with this code's tag."""
-        return TaggedAnnotation.objects.filter(
+    def passages(
+        self, user: User | AnonymousUser | None = None
+    ) -> models.QuerySet[TaggedAnnotation]:
+        """The rows that tag this collection's annotations with this code's tag; with
+        ``user``, only those on annotations ``user`` may read.
+
+        A curator's rename, merge or delete changes only those: passages that members keep
+        private keep their tag (then one of their own, outside the codebook), for a curator
+        may not change, nor learn of, what they cannot read.
+        """
+        rows = TaggedAnnotation.objects.filter(
             tag_id=self.tag_id, content_object__collection_id=self.collection_id
         )
+        if user is not None:
+            rows = rows.filter(content_object__in=Annotation.objects.visible_to(user).values("pk"))
+        return rows
 
     # --- Curating (every change is recorded in the collection's history) ----------------
+    # The history says what changed, not on how many passages: whoever reads the codebook
+    # reads it, and may read fewer of the collection's passages than the curator did.
 
     @classmethod
     def add(
@@ -1671,23 +1687,23 @@ class Code(models.Model):
                     )
                 old_name, old.name = old.name, new_name
                 old.save(update_fields=["name"])
-                moved = self.passages().count()
+                moved = self.passages(actor).count()
                 _reindex(self.passages().values("content_object_id"))
                 self._record(
                     actor,
                     "code_renamed",
-                    f"renamed the code “{old_name}” to “{new_name}” ({_passages(moved)})",
+                    f"renamed the code “{old_name}” to “{new_name}”",
                 )
                 return moved
             new = target or _new_tag(new_name)
-            moved = _move_passages(self.passages(), new)
+            moved = _move_passages(self.passages(actor), new, actor)
             self.tag = new
             self.save(update_fields=["tag"])
             _retire(old, new)
             self._record(
                 actor,
                 "code_renamed",
-                f"renamed the code “{old.name}” to “{new.name}” ({_passages(moved)})",
+                f"renamed the code “{old.name}” to “{new.name}”",
             )
         return moved
 
@@ -1698,7 +1714,7 @@ class Code(models.Model):
         if other.collection_id != self.collection_id or other.pk == self.pk:
             raise CodebookError("Choose two different codes of the same codebook to merge.")
         with transaction.atomic():
-            moved = _move_passages(other.passages(), self.tag)
+            moved = _move_passages(other.passages(actor), self.tag, actor)
             if self.parent_id == other.pk:
                 self.parent_id = other.parent_id
                 self.save(update_fields=["parent"])
@@ -1712,7 +1728,7 @@ class Code(models.Model):
             self._record(
                 actor,
                 "codes_merged",
-                f"merged the code “{old.name}” into “{self.tag.name}” ({_passages(moved)} moved)",
+                f"merged the code “{old.name}” into “{self.tag.name}”",
             )
         return moved
 
@@ -1720,8 +1736,10 @@ class Code(models.Model):
         """Take the code out of the codebook and its tag off the collection's passages;
         its sub-codes move up a level. Return from how many passages it was removed."""
         with transaction.atomic():
-            carried = list(self.passages().values_list("content_object_id", flat=True))
-            removed = self.passages().delete()[0]
+            rows = self.passages(actor)
+            carried = list(rows.values_list("content_object_id", flat=True))
+            _revise_tags(carried, actor)
+            removed = rows.delete()[0]
             self.children.update(parent=self.parent_id)
             old = self.tag
             self.delete()
@@ -1731,7 +1749,7 @@ class Code(models.Model):
                 self.collection_id,
                 actor,
                 "code_deleted",
-                f"deleted the code “{old.name}” (removed from {_passages(removed)})",
+                f"deleted the code “{old.name}”",
             )
         return removed
 
@@ -1793,15 +1811,50 @@ def _carried_elsewhere(code: Code) -> bool:
     )
 
 
-def _move_passages(rows: models.QuerySet[TaggedAnnotation], to: Tag) -> int:
+def _move_passages(rows: models.QuerySet[TaggedAnnotation], to: Tag, actor=None) -> int:
     """Retag ``rows`` with ``to`` (an annotation that already carries it keeps one row);
     the annotations are indexed again. Return how many annotations were retagged."""
     pks = list(rows.values_list("content_object_id", flat=True))
+    _revise_tags(pks, actor)
     already = TaggedAnnotation.objects.filter(tag=to, content_object_id__in=pks)
     rows.filter(content_object_id__in=already.values("content_object_id")).delete()
     rows.update(tag=to)
     _reindex(pks)
     return len(pks)
+
+
+def _revise_tags(pks: Sequence[int], actor) -> None:
+    """Before a codebook change retags the annotations ``pks``, keep each one's state as a
+    revision by ``actor`` and give it a new version, as an edit would: its history says who
+    changed its tags, and a client editing from the old version is told it changed."""
+    if not pks:
+        return
+    tags: dict[int, list[str]] = {}
+    for annotation_id, name in (
+        TaggedAnnotation.objects.filter(content_object_id__in=pks)
+        .order_by("pk")
+        .values_list("content_object_id", "tag__name")
+    ):
+        tags.setdefault(annotation_id, []).append(name)
+    cited: dict[int, list[dict]] = {}
+    for citation in Citation.objects.filter(annotation_id__in=pks).for_display(None):
+        cited.setdefault(citation.annotation_id, []).append(citation.as_ref())
+    now = timezone.now()
+    rows = Annotation.objects.filter(pk__in=pks)
+    AnnotationRevision.objects.bulk_create(
+        AnnotationRevision(
+            annotation_id=pk,
+            version=version,
+            edited_by=actor,
+            edited_at=now,
+            note=note,
+            tags=tags.get(pk, []),
+            visibility=visibility,
+            citations=cited.get(pk, []),
+        )
+        for pk, version, note, visibility in rows.values_list("pk", "version", "note", "visibility")
+    )
+    rows.update(version=models.F("version") + 1, modified=now)
 
 
 def _retire(old: Tag, successor: Tag | None) -> None:
@@ -1821,7 +1874,7 @@ def _reindex(pks) -> None:
         annotation_written.send(Annotation, annotation=annotation)
 
 
-def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag]) -> tuple[int, int]:
+def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag], *, actor=None) -> tuple[int, int]:
     """Merge ``others`` into ``survivor`` everywhere (the curator's merge, across every
     collection): their passages take ``survivor``, codes follow (a codebook that has both
     keeps ``survivor``'s, with the other's sub-codes under it), and their pages redirect to
@@ -1833,6 +1886,7 @@ def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag]) -> tuple[int, in
                 continue
             items = TaggedAnnotation.objects.filter(tag=other)
             pks = list(items.values_list("content_object_id", flat=True))
+            _revise_tags(pks, actor)
             # An annotation with both tags keeps one: drop the duplicate, move the rest.
             dropped += items.filter(
                 content_object__in=TaggedAnnotation.objects.filter(tag=survivor).values(

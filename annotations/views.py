@@ -60,8 +60,8 @@ def _curated_collection(request: HttpRequest, slug: str) -> Collection:
     return collection
 
 
-def _code(collection: Collection, tag: str) -> Code:
-    return get_object_or_404(Code.objects.of(collection).with_counts(), tag__slug=tag)
+def _code(request: HttpRequest, collection: Collection, tag: str) -> Code:
+    return get_object_or_404(Code.objects.of(collection).with_counts(request.user), tag__slug=tag)
 
 
 def _to_codebook(collection: Collection, code: Code | None = None) -> HttpResponse:
@@ -78,7 +78,7 @@ def codebook(request: HttpRequest, slug: str) -> HttpResponse:
 def _render_codebook(
     request: HttpRequest, collection: Collection, add_form: CodeAddForm | None = None, status=200
 ) -> HttpResponse:
-    tree = Code.tree(list(Code.objects.of(collection).with_counts()))
+    tree = Code.tree(list(Code.objects.of(collection).with_counts(request.user)))
     personal = (
         TaggedAnnotation.objects.filter(
             content_object__in=Annotation.objects.visible_to(request.user)
@@ -136,7 +136,7 @@ def code_add(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def code_edit(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     collection = _curated_collection(request, slug)
-    code = _code(collection, tag)
+    code = _code(request, collection, tag)
     form = CodeFieldsForm(request.POST, codes=Code.tree(list(Code.objects.of(collection))))
     if not form.is_valid():
         problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
@@ -163,7 +163,7 @@ def code_edit(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
 @require_POST
 def code_rename(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     collection = _curated_collection(request, slug)
-    code = _code(collection, tag)
+    code = _code(request, collection, tag)
     old = code.tag.name
     form = CodeRenameForm(request.POST)
     if not form.is_valid():
@@ -187,10 +187,12 @@ def code_rename(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
 def code_merge(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     """GET: the confirmation (each code's passages, which survives); POST: merge."""
     collection = _curated_collection(request, slug)
-    code = _code(collection, tag)
+    code = _code(request, collection, tag)
     params = request.POST if request.method == "POST" else request.GET
     other_slug = params.get("with", "")
-    other = Code.objects.of(collection).with_counts().filter(tag__slug=other_slug).first()
+    other = (
+        Code.objects.of(collection).with_counts(request.user).filter(tag__slug=other_slug).first()
+    )
     if other is None or other.pk == code.pk:
         messages.error(request, "Choose another code of this codebook to merge with.")
         return _to_codebook(collection, code)
@@ -220,7 +222,7 @@ def code_delete(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     """A code that no passage carries goes at once; otherwise after a confirmation that says
     from how many passages it is removed (asked again if that number changed meanwhile)."""
     collection = _curated_collection(request, slug)
-    code = _code(collection, tag)
+    code = _code(request, collection, tag)
     passages = code.passage_count or 0
     if request.method == "POST" and (
         passages == 0 or request.POST.get("confirmed") == str(passages)

@@ -320,7 +320,7 @@ def import_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
 def codebook_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """The collection's codebook (annotations.Code) as CSV, for whoever may read it."""
     collection = get_object_or_404(Collection.objects.visible_to(request.user), slug=slug)
-    tree = Code.tree(list(Code.objects.of(collection).with_counts()))
+    tree = Code.tree(list(Code.objects.of(collection).with_counts(request.user)))
     by_pk = {code.pk: code for code, _depth in tree}
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{collection.slug}-codebook.csv"'

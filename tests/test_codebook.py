@@ -311,7 +311,7 @@ def test_renaming_retags_the_passages_and_the_old_page_redirects(
         "costs"
     }
     assert CollectionEvent.objects.filter(kind="code_renamed").get().sentence == (
-        "olive renamed the code “prices” to “Costs” (3 passages)."
+        "olive renamed the code “prices” to “Costs”."
     )
 
 
@@ -366,7 +366,7 @@ def test_merging_keeps_the_survivor_chosen(client, owner, coded, collection, sou
     assert tags_of(both) == ["money"]
     assert client.get("/tags/prices/")["Location"] == "/tags/money/"
     assert CollectionEvent.objects.filter(kind="codes_merged").get().sentence == (
-        "olive merged the code “prices” into “money” (3 passages moved)."
+        "olive merged the code “prices” into “money”."
     )
 
 
@@ -432,7 +432,7 @@ def test_a_used_code_is_deleted_only_after_a_confirmation_naming_its_passages(
     assert not Annotation.objects.filter(tags__name="prices").exists()
     assert Annotation.objects.count() == 4
     assert CollectionEvent.objects.filter(kind="code_deleted").get().sentence == (
-        "olive deleted the code “prices” (removed from 3 passages)."
+        "olive deleted the code “prices”."
     )
 
 
@@ -550,3 +550,94 @@ def test_a_stranger_gets_no_codes_for_a_source_they_cannot_see(client, stranger,
     client.force_login(stranger)
     answer = client.get("/api/tags/", {"source": str(source.uuid)}).json()
     assert answer == {"tags": [], "codes": []}
+
+
+# --- What a curator cannot read, a curator neither counts nor changes ----------------------
+
+
+@pytest.fixture
+def with_private(member, coded, source):
+    """A member's private passage, and one for the collection only, both "prices"."""
+    return {
+        "private": note(source, member, 90, ["prices"], visibility="private"),
+        "members": note(source, member, 110, ["prices"], visibility="collection"),
+    }
+
+
+def test_counts_are_of_the_passages_the_reader_may_read(
+    client, owner, member, coded, collection, with_private
+):
+    collection.is_public = True
+    collection.save()
+    client.force_login(owner)
+    assert "4 passages" in client.get(url("codebook", collection)).content.decode()
+    csv_url = f"/collections/{collection.slug}/codebook.csv"
+    rows = csv.reader(io.StringIO(client.get(csv_url).content.decode()))
+    assert {row[0]: row[4] for row in rows}["prices"] == "4"
+    assert (
+        client.get(url("code_merge", collection, "prices") + "?with=money")
+        .content.decode()
+        .count("Keep “prices” (4 passages)")
+        == 1
+    )
+    # Its author counts the private one; a stranger only the public passages (none here).
+    client.force_login(member)
+    assert "5 passages" in client.get(url("codebook", collection)).content.decode()
+    stranger = Client()
+    page = stranger.get(url("codebook", collection)).content.decode()
+    assert "What things cost." in page and "0 passages" in page
+    assert "4 passages" not in page and "5 passages" not in page
+
+
+def test_a_rename_leaves_a_members_private_passage_its_tag(
+    client, owner, member, coded, collection, with_private
+):
+    client.force_login(owner)
+    response = client.post(url("code_rename", collection, "prices"), {"name": "Costs"}, follow=True)
+    assert "Renamed “prices” to “Costs” on 4 passages of this collection." in flash(response)
+    assert tags_of(Annotation.objects.get(pk=with_private["private"].pk)) == ["prices"]
+    assert tags_of(Annotation.objects.get(pk=with_private["members"].pk)) == ["Costs"]
+    # The old tag lives on for its private passage: its page does not redirect.
+    assert not TagRedirect.objects.filter(old_slug="prices").exists()
+    client.force_login(member)
+    assert client.get("/tags/prices/").status_code == 200
+
+
+def test_merge_and_delete_change_only_what_the_curator_reads(
+    client, owner, member, coded, collection, with_private
+):
+    client.force_login(owner)
+    client.post(url("code_merge", collection, "prices"), {"with": "money", "survivor": "money"})
+    assert tags_of(Annotation.objects.get(pk=with_private["private"].pk)) == ["prices"]
+    assert tags_of(Annotation.objects.get(pk=with_private["members"].pk)) == ["money"]
+    page = client.get(url("code_delete", collection, "money")).content.decode()
+    assert "removes “money” from 5 passages" in page
+    client.post(url("code_delete", collection, "money"), {"confirmed": "5"})
+    assert not Code.objects.filter(collection=collection).exists()
+    assert tags_of(Annotation.objects.get(pk=with_private["private"].pk)) == ["prices"]
+    assert tags_of(Annotation.objects.get(pk=with_private["members"].pk)) == []
+
+
+def test_a_retagged_passage_gets_a_new_version_and_its_history_names_the_curator(
+    client, owner, member, coded, collection, source
+):
+    passage = Annotation.objects.get(start=0)
+    before = passage.version
+    client.force_login(owner)
+    client.post(url("code_rename", collection, "prices"), {"name": "Costs"})
+    passage.refresh_from_db()
+    assert passage.version == before + 1
+    revision = passage.revisions.get()
+    assert (revision.version, revision.tags, revision.edited_by) == (before, ["prices"], owner)
+    # Its author sees who changed the tags, and a client editing from the old version is
+    # told it changed (412), not allowed to put the old tag back unseen.
+    client.force_login(member)
+    history = client.get(reverse("annotations:history", args=[passage.uuid])).content.decode()
+    assert "olive" in history and "prices" in history
+    response = client.put(
+        f"/api/annotations/{passage.uuid}",
+        data="{}",
+        content_type="application/ld+json",
+        headers={"If-Match": f'"{before}"'},
+    )
+    assert response.status_code == 412
