@@ -663,14 +663,20 @@ def _from_columns(model: type[models.Model], columns: dict) -> dict:
     return {name: fields[name].to_python(value) for name, value in columns.items()}
 
 
+class DeletedAnnotationQuerySet(models.QuerySet):
+    def expired(self) -> DeletedAnnotationQuerySet:
+        """Copies past their undo window, which nothing may restore any more."""
+        return self.filter(deleted_at__lt=timezone.now() - DeletedAnnotation.UNDO_WINDOW)
+
+
 class DeletedAnnotation(models.Model):
     """An annotation its author deleted, kept for ``UNDO_WINDOW`` so the delete can be undone.
 
     A soft delete would have every query that reads annotations (access, search, exports,
     counts) remember to skip the deleted ones; instead the row goes, as the W3C protocol
     expects (a GET after DELETE answers 404), and this copy can write it back whole: the same
-    uuid, anchor, tags, citations, version and history. Past the window it is purged, so a
-    delete is a delete.
+    uuid, anchor, tags, citations, version and history. Past the window it is purged (by the
+    next delete, and by the daily cleanup), so a delete is a delete.
     """
 
     UNDO_WINDOW = timedelta(minutes=10)
@@ -682,6 +688,8 @@ class DeletedAnnotation(models.Model):
     # The annotation's columns, tag names in order, its citations' and revisions' columns, and
     # the citations elsewhere that pointed at it (set to NULL by the delete).
     data = models.JSONField(encoder=DjangoJSONEncoder)
+
+    objects = DeletedAnnotationQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Deleted annotation {self.uuid}"
@@ -707,7 +715,7 @@ class DeletedAnnotation(models.Model):
             Citation.objects.filter(cited_annotation=annotation).values_list("pk", flat=True)
         )
         now = timezone.now()
-        cls.objects.filter(deleted_at__lt=now - cls.UNDO_WINDOW).delete()
+        cls.objects.expired().delete()
         cls.objects.filter(uuid=annotation.uuid).delete()
         return cls.objects.create(
             uuid=annotation.uuid,

@@ -2,8 +2,9 @@
 
 Here, in the top layer, because it gathers every layer's leftovers: the archive's blobs and
 temporary files, the search index's incomplete sources, and this app's abandoned imports and
-their uploaded packages, and prepared exports past their expiry. ``manage.py cleanup`` and
-the daily task (exports.tasks) run it.
+their uploaded packages, prepared exports past their expiry, and the copies of deleted
+annotations past their undo window. ``manage.py cleanup`` and the daily task
+(exports.tasks) run it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from annotations.models import DeletedAnnotation
 from archive import cleanup as archive_cleanup
 from archive.cleanup import StoredFile
 from exports.models import ExportJob, ImportJob, PendingImport, export_storage, package_storage
@@ -34,6 +36,7 @@ class Cleanup:
     packages: list[StoredFile] = field(default_factory=list)
     exports: list[StoredFile] = field(default_factory=list)
     imports_discarded: int = 0
+    deletions_purged: int = 0
     reindexed: list[str] = field(default_factory=list)
 
     def summary(self, dry_run: bool = False) -> str:
@@ -52,7 +55,9 @@ class Cleanup:
             + f"; {finish} {self.imports_discarded} unfinished"
             + f" import{'s' if self.imports_discarded != 1 else ''};"
             + f" {index} {len(self.reindexed)} source{'s' if len(self.reindexed) != 1 else ''}"
-            + " with an incomplete search index."
+            + " with an incomplete search index;"
+            + f" {'would purge' if dry_run else 'purged'} {self.deletions_purged} deleted"
+            + f" annotation{'s' if self.deletions_purged != 1 else ''} past their undo window."
         )
 
 
@@ -75,6 +80,11 @@ def clean_up(
         report(f"search index incomplete: {source.uuid}")
         if not dry_run:
             index_source(source)
+
+    # A deleted annotation's copy (its note, its quote) must not outlive its undo window
+    # just because its author deleted nothing after it.
+    expired = DeletedAnnotation.objects.expired()
+    done.deletions_purged = expired.count() if dry_run else expired.delete()[0]
 
     cutoff = timezone.now() - grace
     for blob in archive_cleanup.unreferenced_blobs(older_than=cutoff):

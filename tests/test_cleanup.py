@@ -182,3 +182,25 @@ def test_cleanup_explains_itself_and_refuses_a_negative_grace():
     assert done.returncode == 0 and "--grace-hours" in done.stdout and "--schedule" in done.stdout
     with pytest.raises(CommandError, match="cannot be negative"):
         call_command("cleanup", "--grace-hours", "-1")
+
+
+@pytest.mark.django_db
+def test_a_deleted_annotations_copy_goes_once_its_undo_window_has_passed(owner):
+    """Its author deleted nothing after it, so no later delete purged it: the cleanup does."""
+    from annotations.models import Annotation, DeletedAnnotation
+
+    source = archive_text("The ferry ran twice a day in summer.\n", user=owner)
+    old, recent = (
+        Annotation.create_anchored(author=owner, source=source, start=s, end=s + 5, note=n)
+        for s, n in ((4, "a note its author withdrew"), (10, "deleted a minute ago"))
+    )
+    recent.delete_if_current()
+    old.delete_if_current()
+    DeletedAnnotation.objects.filter(uuid=old.uuid).update(
+        deleted_at=timezone.now() - DeletedAnnotation.UNDO_WINDOW - timedelta(minutes=1)
+    )
+    assert "would purge 1 deleted annotation past" in run("cleanup", "--dry-run")
+    assert DeletedAnnotation.objects.count() == 2
+    assert "purged 1 deleted annotation past their undo window" in run("cleanup")
+    assert list(DeletedAnnotation.objects.values_list("uuid", flat=True)) == [recent.uuid]
+    assert "a note its author withdrew" not in str(list(DeletedAnnotation.objects.values("data")))

@@ -16,7 +16,8 @@ class Command(BaseCommand):
         " unfinished imports nothing is writing any more, index sources whose search indexing"
         " was cut short, and remove stored blobs that no source or capture names, temporary"
         " files and uploaded import packages that no import names, once they are older than"
-        " the grace period (younger ones may belong to work still running). Prints what it"
+        " the grace period (younger ones may belong to work still running), and the copies"
+        " of deleted annotations kept for undo once their undo window has passed. Prints what it"
         " did. The worker also runs it once a day: --schedule queues that."
     )
 
