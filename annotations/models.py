@@ -515,8 +515,16 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
 
     @staticmethod
     def can_annotate(user, source: Source) -> bool:
-        """Annotators, editors and owners of a collection holding the source, and its archiver."""
-        if not user.is_authenticated or not source.has_text_layer:
+        """Annotators, editors and owners of a collection holding the source, and its
+        archiver, when it has a text layer to select passages of."""
+        return source.has_text_layer and Annotation.may_write(user, source)
+
+    @staticmethod
+    def may_write(user, source: Source) -> bool:
+        """Who may write on ``source``: annotators, editors and owners of a collection holding
+        it, and its archiver. A note on the whole source needs no text layer (a scanned PDF
+        is discussed too); a passage does."""
+        if not user.is_authenticated:
             return False
         if user.is_staff or source.archived_by_id == user.pk:
             return True
@@ -2114,7 +2122,7 @@ class Comment(models.Model):
         """A note by ``author`` on the whole of ``source`` (which they may read), in the
         collection a new annotation of theirs would go to. CommentError(403) if they may
         not annotate it."""
-        if not Annotation.can_annotate(author, source):
+        if not Annotation.may_write(author, source):
             raise CommentError("You may read this source but not annotate it.", status=403)
         visibility = visibility or Annotation.Visibility.COLLECTION
         if visibility not in Annotation.Visibility.values:

@@ -171,6 +171,7 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
     keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, request.user)
     divisions = source.text_divisions
     replies, source_notes = discussion(request.user, source)
+    may_write = Annotation.may_write(request.user, source)
     entries_html = render_entries(annotations, citations, keys, pages=divisions, replies=replies)
     last_check = source.fixity_checks.first() if source.fixity_checked_at else None
     captures, other_captures = (
@@ -216,7 +217,8 @@ def reading_context(request: HttpRequest, source: Source, mark: tuple[int, int] 
         "captures": captures,
         "other_captures": other_captures,
         "screenshot": next((c for c in reversed(captures) if c.screenshot_name), None),
-        "can_annotate": Annotation.can_annotate(request.user, source),
+        "can_annotate": source.has_text_layer and may_write,
+        "can_note": may_write,
         "can_edit_metadata": source.can_edit_metadata(request.user),
         "collections": Collection.objects.filter(sources=source)
         if request.user.is_staff

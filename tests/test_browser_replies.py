@@ -79,3 +79,35 @@ def test_a_note_on_the_whole_source_is_written_from_its_page_and_answered(
     page.get_by_role("status").filter(has_text="Reply posted.").wait_for()
     assert note.replies.get().note == "Agreed."
     assert "Agreed." in section.locator(f"#c-{note.uuid} .replies").inner_text()
+
+
+def test_a_source_without_a_text_layer_is_discussed_in_notes(
+    page, live_server, owner, member, collection, settings
+):
+    """A file too long to read in the browser has no passage to select; a note on all of it
+    is written from its page as on any other, and its page stays free of script errors."""
+    from archive.ingest import archive_chunks
+
+    settings.SCHOLION_MAX_TEXT_BYTES = 1024
+    ledger = "Harbour ledger 1911\n\n" + "Entry: tonnage, quay and dues.\n" * 200
+    source = archive_chunks(
+        iter([ledger.encode()]), user=owner, collection=collection, filename="ledger.txt"
+    ).source
+    assert not source.has_text_layer
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    login(page, "maya", "pw-maya-123")
+    page.goto(f"/sources/{source.uuid}/")
+    assert page.locator("#no-text-layer").is_visible()
+    section = page.get_by_role("region", name="Notes on this source")
+    section.get_by_role("button", name="Add a note on this source").click()
+    page.get_by_label("Note on this source").fill("The 1911 dues column is blank.")
+    page.get_by_role("button", name="Save note").click()
+    page.get_by_role("status").filter(has_text="Note saved.").wait_for()
+    assert Comment.objects.get().source == source
+    assert "The 1911 dues column is blank." in section.inner_text()
+    assert (
+        page.get_by_role("button", name="Annotate").count() == 0
+        or not page.get_by_role("button", name="Annotate").is_visible()
+    )
+    assert errors == []

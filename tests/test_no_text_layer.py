@@ -60,8 +60,37 @@ def test_the_source_page_explains_and_offers_the_original(client, owner, collect
     assert "too long to read or annotate in the browser" in page
     assert 'id="no-text-layer"' in page
     assert 'id="text-layer"' not in page
-    assert "reader.js" not in page
     assert f"/sources/{source.uuid}/original" in page
+
+
+def test_it_is_discussed_in_notes_on_the_whole_source(
+    client, owner, member, collection, django_user_model
+):
+    """No passage can be selected in it, but a note on all of it can be written and read."""
+    source = archive_chunks(iter([long_text()]), user=owner, collection=collection).source
+    client.force_login(member)
+    page = client.get(source.get_absolute_url()).content.decode()
+    assert "Notes on this source" in page and 'id="add-source-note"' in page
+    assert 'data-can-annotate="false" data-can-note="true"' in page
+    assert "Select a passage" not in page
+    doc = {
+        "@context": "http://www.w3.org/ns/anno.jsonld",
+        "type": "Annotation",
+        "motivation": "commenting",
+        "body": {"type": "TextualBody", "value": "The ledger's 1911 tonnage column is **blank**."},
+        "target": f"http://testserver/sources/{source.uuid}/",
+    }
+    created = client.post("/api/annotations/", doc, content_type="application/ld+json")
+    assert created.status_code == 201, created.content
+    client.force_login(owner)
+    page = client.get(source.get_absolute_url()).content.decode()
+    assert "tonnage column is <strong>blank</strong>" in page
+    # A stranger reads neither the note nor a way to write one, and cannot write one.
+    stranger = django_user_model.objects.create_user("sam", "sam@example.org", "pw-sam-123")
+    client.force_login(stranger)
+    assert client.get(source.get_absolute_url()).status_code == 404
+    refused = client.post("/api/annotations/", doc, content_type="application/ld+json")
+    assert refused.status_code == 404
 
 
 def test_annotating_it_is_refused_with_the_reason(client, owner, collection):

@@ -477,7 +477,7 @@ function closeEditor({ restoreFocus = true } = {}) {
   editor = null;
   if (window.Highlight && CSS.highlights) CSS.highlights.delete("scholion-passage");
   document.body.classList.remove("has-sheet");
-  if (restoreFocus) layer().focus({ preventScroll: true });
+  if (restoreFocus) layer()?.focus({ preventScroll: true });
 }
 
 // The DOM range of code points [start, end) of the text layer.
@@ -523,7 +523,8 @@ function placeAbove(rect, sheet) {
 async function refresh() {
   const response = await fetch(location.pathname + location.search, { credentials: "same-origin" });
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-  layer().replaceChildren(...doc.getElementById("text-layer").childNodes);
+  // (A source without a text layer has its notes only.)
+  layer()?.replaceChildren(...doc.getElementById("text-layer").childNodes);
   const panel = document.querySelector(".ann-panel");
   panel.replaceWith(doc.querySelector(".ann-panel"));
   addEntryActions();
@@ -556,7 +557,7 @@ function addEntryActions() {
         el("button", { type: "button", class: "link", text: "Edit", "data-edit": uuid }),
         el("button", { type: "button", class: "link danger", text: "Delete", "data-delete": uuid }));
     }
-    if (reader.dataset.canAnnotate === "true") {
+    if (reader.dataset.canNote === "true") {
       actions.append(el("button", { type: "button", class: "link", text: "Reply", "data-reply": uuid, "aria-label": "Reply to this annotation" }));
     }
     entry.append(actions);
@@ -572,7 +573,7 @@ function addCommentActions() {
     const uuid = node.dataset.comment;
     const actions = el("p", { class: "ann-actions" });
     const kind = node.classList.contains("reply") ? "reply" : "note";
-    if (kind === "note" && reader.dataset.canAnnotate === "true") {
+    if (kind === "note" && reader.dataset.canNote === "true") {
       actions.append(el("button", { type: "button", class: "link", text: "Reply", "data-reply": uuid, "aria-label": "Reply to this note" }));
     }
     if (own(node)) {
@@ -830,7 +831,7 @@ function confirmDelete(uuid, opener, kind = "annotation") {
       offerUndo(uuid);
     } else {
       announce(`${what[0].toUpperCase()}${what.slice(1)} deleted.`);
-      layer().focus({ preventScroll: true });
+      layer()?.focus({ preventScroll: true });
     }
   }, { once: true });
 }
@@ -846,7 +847,7 @@ function dismissToast({ restoreFocus = false } = {}) {
   const hadFocus = toast.contains(document.activeElement);
   toast.hidden = true;
   toast.replaceChildren();
-  if (restoreFocus || hadFocus) layer().focus({ preventScroll: true });
+  if (restoreFocus || hadFocus) layer()?.focus({ preventScroll: true });
 }
 function offerUndo(uuid) {
   const undo = el("button", { type: "button", class: "primary", text: "Undo" });
