@@ -525,8 +525,9 @@ class HypothesisResult:
             )
         if self.others_skipped:
             lines.append(
-                f"{self.others_skipped} annotations by other Hypothesis users were left out:"
-                " only a curator may import other people's annotations under their names."
+                f"{self.others_skipped} annotations and replies by other Hypothesis users were"
+                " left out: only a curator may import other people's annotations under their"
+                " names."
             )
         if self.captures:
             lines.append(

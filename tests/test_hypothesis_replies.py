@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from annotations.models import Annotation, Comment
 from annotations.w3c import MEDIA_TYPE
 from exports.hypothesis import import_hypothesis
-from tests.conftest import archive_text
+from exports.models import ImportJob
+from tests.conftest import archive_text, run_worker
 from tests.helpers import download, members, search
 from tests.test_hypothesis_import import PAGE, TEXT, api_file, client_export, hid_uuid, row
 
@@ -317,4 +321,59 @@ def test_an_editor_imports_their_own_replies_and_not_other_peoples(
 
     assert thread_of(Annotation.objects.get()) == [("eddie", "Mine.")]
     assert result.others_skipped == 2 and result.replies_orphaned == 0
+    assert "2 annotations and replies by other Hypothesis users were left out" in (result.summary())
     assert not django_user_model.objects.filter(username="ravi").exists()
+
+
+# --- Through the upload and the worker; the job's one collection ------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_page_reports_the_replies_of_an_uploaded_file(
+    client, curator, source, collection, settings, tmp_path
+):
+    """By a curator, who may import other people's replies under their names."""
+    settings.SCHOLION_IMPORTS_DIR = tmp_path / "imports"
+    client.force_login(curator)
+    data = api_file(
+        row("root", "The banks held."),
+        reply("pub", ("root",), "PUBLIC-ANSWER from ravi", day=2),
+        reply("mine", ("root",), SECRET, user=OLIVE, read=[OLIVE], day=3),
+        reply("lone", ("gone",), "Nobody asked.", day=4),
+    )
+    file = SimpleUploadedFile("hypothesis.json", data, content_type="application/json")
+
+    response = client.post("/collections/field-notes/import/hypothesis", {"file": file})
+    run_worker()
+
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and (job.state, job.collection) == ("done", collection)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert (
+        "Replies: 1 imported as replies, 1 private ones kept as their authors&#x27; private"
+        " notes, 1 orphaned, 0 already here." in page
+    )
+    assert "1 reply (https://hypothes.is/a/lone) answers https://hypothes.is/a/gone" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_a_requested_collection_as_the_jobs_one_collection(owner, collection):
+    executor = MigrationExecutor(connection)
+    before, latest = (
+        ("exports", "0005_long_work_export_jobs"),
+        executor.loader.graph.leaf_nodes("exports"),
+    )
+    executor.migrate([before])
+    try:
+        old = MigrationExecutor(connection).loader.project_state([before]).apps
+        Job = old.get_model("exports", "ImportJob")
+        common = {"user_id": owner.pk, "size": 1, "kind": "package"}
+        queued = Job.objects.create(filename="queued.qdpx", into_id=collection.pk, **common)
+        done = Job.objects.create(
+            filename="done.qdpx", into_id=collection.pk, collection_id=collection.pk, **common
+        )
+        bag = Job.objects.create(filename="bag.zip", **common)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    jobs = {job.pk: job.collection_id for job in ImportJob.objects.all()}
+    assert jobs == {queued.pk: collection.pk, done.pk: collection.pk, bag.pk: None}
