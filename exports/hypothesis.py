@@ -12,8 +12,9 @@ quote first (prefix, suffix and position choosing between occurrences), then ign
 whitespace, then a fuzzy match near its TextPositionSelector. An annotation that cannot be
 placed with confidence is an orphan, listed in the report and never attached elsewhere.
 
-The annotation's UUID is derived from the collection and the Hypothesis id, so importing the
-same file again finds what the first import wrote and adds nothing.
+Replies become Comment replies by their own authors (a private one, its author's private note).
+Every UUID (annotation, note, reply) is derived from the collection and the Hypothesis id, so
+importing the same file again finds what the first import wrote and adds nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 from rapidfuzz import fuzz
 
-from annotations.models import Annotation, Comment, CommentError, StaleAnnotation
+from annotations.models import Annotation, Comment, CommentError
 from archive.jobs import Job
 from archive.models import Capture, Collection, Source
 
@@ -475,10 +476,14 @@ class HypothesisResult:
     shape: str = ""
     anchored: Counter = field(default_factory=Counter)
     existing: int = 0
-    replies_added: int = 0
+    replies_added: int = 0  # replies in the thread they answer
+    replies_private: int = 0  # kept as their author's private notes
     replies_existing: int = 0
     page_notes: int = 0
     orphans: list[str] = field(default_factory=list)
+    # Replies not kept, a line per thread (or per reply) saying why.
+    reply_orphans: list[str] = field(default_factory=list)
+    replies_orphaned: int = 0
     captures: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
     others_skipped: int = 0
@@ -506,10 +511,12 @@ class HypothesisResult:
         lines = [
             f"Read {self.shape} into “{self.collection.title}”:"
             f" {_count(self.created, 'annotation')} added{f' ({how})' if how else ''},"
-            f" {self.existing} already here; {_count(self.replies_added, 'reply', 'replies')}"
-            f" appended to the notes they answer, {self.replies_existing} already there;"
+            f" {self.existing} already here;"
             f" {_count(self.page_notes, 'page note')} kept as notes on their source;"
             f" {_count(len(self.orphans), 'orphan')}.",
+            f"Replies: {self.replies_added:,} imported as replies,"
+            f" {self.replies_private:,} private ones kept as their authors' private notes,"
+            f" {self.replies_orphaned:,} orphaned, {self.replies_existing:,} already here.",
         ]
         if self.people_created:
             lines.append(
@@ -518,8 +525,9 @@ class HypothesisResult:
             )
         if self.others_skipped:
             lines.append(
-                f"{self.others_skipped} annotations by other Hypothesis users were left out:"
-                " only a curator may import other people's annotations under their names."
+                f"{self.others_skipped} annotations and replies by other Hypothesis users were"
+                " left out: only a curator may import other people's annotations under their"
+                " names."
             )
         if self.captures:
             lines.append(
@@ -535,6 +543,9 @@ class HypothesisResult:
         if self.orphans:
             lines.append("Orphans (not attached to any passage):")
             lines += [f"  {orphan}" for orphan in self.orphans]
+        if self.reply_orphans:
+            lines.append("Orphaned replies (not imported):")
+            lines += [f"  {orphan}" for orphan in self.reply_orphans]
         return "\n".join(lines)
 
 
@@ -557,6 +568,8 @@ class _Import:
         self.result = HypothesisResult(collection=collection, shape=document.shape)
         self.people: dict[str, Any] = {}
         self.texts: dict[int, str] = {}
+        # Why each annotation of the file that was not imported was not, for its replies.
+        self.why_not: dict[str, str] = {}
 
     @property
     def trusted(self) -> bool:
@@ -581,7 +594,7 @@ class _Import:
             ).values_list("uuid", flat=True)
         )
         pages_missing: dict[str, str] = {}
-        written: dict[str, Annotation] = {}
+        written: dict[str, Annotation | Comment] = {}
         for n, annotation in enumerate(roots):
             if n % PROGRESS_EVERY == 0:
                 self.progress(f"Adding annotations: {n:,} of {len(roots):,}")
@@ -591,6 +604,7 @@ class _Import:
             author = self.author(annotation.user)
             if author is None:
                 self.result.others_skipped += 1
+                self.why_not[annotation.id] = OTHERS
                 continue
             page = normalise_url(annotation.uri)
             candidates = by_url.get(page) or by_url.get(normalise_url(annotation.target_source))
@@ -612,6 +626,7 @@ class _Import:
         quote = (annotation.exact or "").strip().replace("\n", " ")
         shown = f"“{quote[:60]}{'…' if len(quote) > 60 else ''}” " if quote else ""
         self.result.orphans.append(f"{annotation.link} {shown}on {annotation.uri}: {reason}.")
+        self.why_not[annotation.id] = reason
 
     def text_of(self, source: Source) -> str:
         if source.pk not in self.texts:
@@ -622,10 +637,9 @@ class _Import:
 
     def write(
         self, annotation: HypothesisAnnotation, author, candidates: list[Source]
-    ) -> Annotation | None:
+    ) -> Annotation | Comment | None:
         if annotation.exact is None:
-            self.note_on_page(annotation, author, candidates[0])
-            return None
+            return self.note_on_page(annotation, author, candidates[0])
         reasons = []
         for source in candidates:
             if not source.has_text_layer:
@@ -668,19 +682,23 @@ class _Import:
         self.orphan(annotation, "; ".join(dict.fromkeys(reasons)))
         return None
 
-    def note_on_page(self, annotation: HypothesisAnnotation, author, source: Source) -> None:
+    def note_on_page(
+        self, annotation: HypothesisAnnotation, author, source: Source
+    ) -> Comment | None:
         """A page note (no quote) becomes a note on the whole source, once."""
         made = self.uuid_for(annotation.id)
-        if Comment.objects.filter(uuid=made).exists():
+        there = Comment.objects.filter(uuid=made).first()
+        if there is not None:
             self.result.existing += 1
-            return
+            return there
         try:
             note = Comment.clean_note(annotation.text)
         except CommentError as exc:
             self.orphan(annotation, f"a page note that cannot be kept: {exc}")
-            return
+            return None
         private = Annotation.Visibility.PRIVATE
-        Comment.objects.create(
+        self.result.page_notes += 1
+        return Comment.objects.create(
             uuid=made,
             source=source,
             author=author,
@@ -690,7 +708,6 @@ class _Import:
             created=annotation.created or timezone.now(),
             modified=annotation.updated or annotation.created or timezone.now(),
         )
-        self.result.page_notes += 1
 
     def author(self, acct: str):
         """The Scholion account an annotation by ``acct`` belongs to, or None when the
@@ -698,10 +715,7 @@ class _Import:
         if acct in self.people:
             return self.people[acct]
         username = _username(acct)
-        own = self.importer is not None and (
-            acct == self.document.exporter or username == self.importer.get_username()
-        )
-        if own:
+        if self.is_own(acct):
             person = self.importer
         elif not self.trusted:
             person = None
@@ -717,6 +731,11 @@ class _Import:
                 self.result.people_created.append(username)
         self.people[acct] = person
         return person
+
+    def is_own(self, acct: str) -> bool:
+        return self.importer is not None and (
+            acct == self.document.exporter or _username(acct) == self.importer.get_username()
+        )
 
     def missing_pages(self, urls: list[str]) -> None:
         """Queue a capture of each page with no source, where the importer may archive into
@@ -745,71 +764,120 @@ class _Import:
                 self.result.unmatched.append(f"{url} (too many captures waiting: try later)")
 
     def add_replies(
-        self, replies: list[HypothesisAnnotation], written: dict[str, Annotation]
+        self, replies: list[HypothesisAnnotation], written: dict[str, Annotation | Comment]
     ) -> None:
-        """Each reply joins the thread of the annotation it (or its thread) answers."""
+        """Each reply joins, in time order, the thread its first reference starts: Scholion's
+        threads are one level deep, so a reply to a reply answers the thread's start."""
         threads: dict[str, list[HypothesisAnnotation]] = defaultdict(list)
         for reply in replies:
             threads[reply.references[0]].append(reply)
-        known = {
-            a.uuid: a
-            for a in Annotation.objects.filter(
-                uuid__in=[self.uuid_for(root) for root in threads if root not in written]
-            )
-        }
-        names = {a.id: _username(a.user) for a in self.document.annotations}
-        for root, thread in threads.items():
-            target = written.get(root) or known.get(self.uuid_for(root))
-            if target is None:
-                for reply in thread:
-                    self.orphan(reply, "the annotation it answers was not imported")
-                continue
-            thread.sort(key=lambda r: r.created or timezone.now())
-            added, there = append_replies(target, thread, names, editor=self.importer)
-            self.result.replies_added += added
-            self.result.replies_existing += there
-
-
-def reply_markdown(reply: HypothesisAnnotation, names: dict[str, str]) -> str:
-    answered = names.get(reply.references[-1]) if len(reply.references) > 1 else None
-    when = f", {reply.created:%Y-%m-%d}" if reply.created else ""
-    to = f", to {answered}" if answered else ""
-    body = reply.text.strip() or "(no text)"
-    return (
-        f"**Reply from {_username(reply.user)}{to}{when}** ([on Hypothesis]({reply.link}))\n\n"
-        f"{body}"
-    )
-
-
-def append_replies(
-    annotation: Annotation,
-    replies: list[HypothesisAnnotation],
-    names: dict[str, str],
-    *,
-    editor,
-) -> tuple[int, int]:
-    """Append replies to the note of the annotation they answer, each once (its Hypothesis
-    link marks it as there). Return how many were added and how many were already there.
-
-    The one seam for replies: when Scholion has replies of its own, this writes them
-    instead, and the rest of the import stays as it is.
-    """
-    fresh = [reply for reply in replies if reply.link not in annotation.note]
-    if not fresh:
-        return 0, len(replies)
-    parts = [annotation.note.rstrip()] if annotation.note.strip() else []
-    note = "\n\n---\n\n".join([*parts, *(reply_markdown(r, names) for r in fresh)])
-    tags = list(annotation.tags.names())
-    try:
-        annotation.update_content(
-            editor=editor or annotation.author,
-            note=note,
-            tags=tags,
-            visibility=annotation.visibility,
+        earlier = {self.uuid_for(hid): hid for hid in threads if hid not in written}
+        starts: dict[str, Annotation | Comment] = dict(written)
+        for annotation in Annotation.objects.filter(uuid__in=list(earlier)):
+            starts[earlier[annotation.uuid]] = annotation
+        for note in Comment.objects.source_notes().filter(uuid__in=list(earlier)):
+            starts[earlier[note.uuid]] = note
+        there = set(
+            Comment.objects.filter(
+                uuid__in=[self.uuid_for(reply.id) for reply in replies]
+            ).values_list("uuid", flat=True)
         )
-    except StaleAnnotation:
-        return 0, 0  # edited or deleted meanwhile: the next import appends them
-    return len(fresh), len(replies) - len(fresh)
+        in_file = {a.id for a in self.document.annotations}
+        for hid, thread in threads.items():
+            thread.sort(key=lambda r: (r.created or timezone.now(), r.id))
+            mine = [r for r in thread if self.trusted or self.is_own(r.user)]
+            self.result.others_skipped += len(thread) - len(mine)
+            start = starts.get(hid)
+            if start is None:
+                if mine:
+                    self.orphan_replies(hid, mine, in_file)
+                continue
+            for reply in mine:
+                if self.uuid_for(reply.id) in there or (
+                    # Appended to the note by an import made before Scholion had replies.
+                    isinstance(start, Annotation) and reply.link in start.note
+                ):
+                    self.result.replies_existing += 1
+                else:
+                    self.add_reply(start, reply)
+
+    def add_reply(self, start: Annotation | Comment, reply: HypothesisAnnotation) -> None:
+        """A reply by its own author in the thread of ``start``, or, if it was private on
+        Hypothesis, its author's private note on the same source: a reply has no audience
+        of its own (whoever reads the thread reads it), so it cannot stay private."""
+        body = reply.text.strip()
+        if reply.tags:
+            body += f"\n\nTags on Hypothesis: {', '.join(reply.tags)}"
+        try:
+            text = Comment.clean_note(body)
+        except CommentError as exc:
+            why = "it has no text, and a reply cannot be empty" if not body else exc.message
+            self.result.replies_orphaned += 1
+            self.result.reply_orphans.append(f"{reply.link}: {why.rstrip('.')}.")
+            return
+        author = self.author(reply.user)
+        fields: dict[str, Any] = {
+            "uuid": self.uuid_for(reply.id),
+            "source_id": start.source_id,
+            "author": author,
+            "created": reply.created or timezone.now(),
+            "modified": reply.updated or reply.created or timezone.now(),
+        }
+        if reply.is_private:
+            Comment.objects.create(
+                **fields,
+                note=f"{private_reply_heading(reply, start, author)}\n\n{text}",
+                visibility=Annotation.Visibility.PRIVATE,
+                collection=self.collection,
+            )
+            self.result.replies_private += 1
+            return
+        if isinstance(start, Annotation):
+            fields["reply_to_annotation"] = start
+        else:
+            fields["reply_to_note"] = start
+        Comment.objects.create(**fields, note=text)
+        self.result.replies_added += 1
+
+    def orphan_replies(
+        self, hid: str, thread: list[HypothesisAnnotation], in_file: set[str]
+    ) -> None:
+        """Report a thread whose start was not imported: how many replies, and why."""
+        link = f"https://hypothes.is/a/{hid}"
+        if hid in self.why_not:
+            why = f"which was not imported: {self.why_not[hid]}"
+        elif hid in in_file:
+            why = "which is itself a reply, not the start of a thread"
+        else:
+            why = "which is not in this file and was not imported from an earlier one"
+        replies = ", ".join(reply.link for reply in thread)
+        self.result.replies_orphaned += len(thread)
+        self.result.reply_orphans.append(
+            f"{_count(len(thread), 'reply', 'replies')} ({replies})"
+            f" {'answers' if len(thread) == 1 else 'answer'} {link}, {why}."
+        )
+
+
+OTHERS = "it is another Hypothesis user's, and only a curator may import other people's"
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
+
+
+def private_reply_heading(reply: HypothesisAnnotation, start: Annotation | Comment, author) -> str:
+    """What a private reply kept as a note says it answered. The passage's words only when
+    its author may read the annotation (its own, or one not private): the note must not
+    tell of a private annotation it cannot see."""
+    what = "a note on this source"
+    if isinstance(start, Annotation):
+        what = "an annotation"
+        if start.author_id == author.pk or start.visibility != Annotation.Visibility.PRIVATE:
+            quote = WHITESPACE.sub(" ", start.exact).strip()
+            shown = MARKDOWN_SPECIAL.sub(r"\\\1", quote if len(quote) <= 80 else quote[:80] + "…")
+            what = f"the annotation on “{shown}”"
+    start_link = f"https://hypothes.is/a/{reply.references[0]}"
+    return (
+        f"**Private reply** to {what} ([on Hypothesis]({start_link})), kept as your private"
+        f" note ([the reply on Hypothesis]({reply.link}))."
+    )
 
 
 def import_hypothesis(

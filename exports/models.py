@@ -72,7 +72,6 @@ class ImportJob(Job):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs"
     )
-    # A Hypothesis file is imported into the collection named when it is uploaded.
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PACKAGE)
     filename = models.CharField(max_length=255, help_text="The uploaded file's own name.")
     size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
@@ -82,21 +81,16 @@ class ImportJob(Job):
     # What an import kept otherwise or not at all (a REFI-QDA project's): a list of
     # {"what": kind, "items": [...], "more": count left out}, shown on the job's page.
     report = models.JSONField(default=list, blank=True)
+    # The collection the import goes into: the one named at upload (a Hypothesis file's
+    # always, a REFI-QDA project's when one was chosen), else the one the package made, set
+    # when it is done. One field, not "asked for" and "got": where both exist they are the
+    # same collection, and the worker reads a named one from here.
     collection = models.ForeignKey(
         "archive.Collection",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-    )
-    # The collection a REFI-QDA project is to go into; None: a new one (a bag brings its own).
-    into = models.ForeignKey(
-        "archive.Collection",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name="into collection",
     )
 
     objects = ImportJobQuerySet.as_manager()
@@ -116,20 +110,18 @@ class ImportJob(Job):
         cls,
         user,
         upload: UploadedFile,
-        into: Collection | None = None,
+        collection: Collection | None = None,
         *,
         kind: str = Kind.PACKAGE,
-        collection: Collection | None = None,
     ) -> ImportJob:
         """Store the uploaded file and queue its import once the job is committed: a package
-        (``into`` a collection for a REFI-QDA project), or a Hypothesis file into
-        ``collection``."""
+        (into ``collection`` for a REFI-QDA project, if one is named), or a Hypothesis file
+        into ``collection``."""
         assert upload.size is not None, "an upload read from a request knows its size"
         job = cls(
             user=user,
             kind=kind,
             collection=collection,
-            into=into,
             filename=(upload.name or "package.zip")[:255],
             size=upload.size,
         )

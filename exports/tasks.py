@@ -33,7 +33,7 @@ def run_import(job_uuid: str, attempt: int) -> str:
     on the job. The package file is deleted once the import has finished either way; an
     import interrupted by the worker's own shutdown keeps it, to be tried again."""
     job = (
-        ImportJob.objects.select_related("user", "into")
+        ImportJob.objects.select_related("user", "collection")
         .filter(uuid=job_uuid, attempt=attempt)
         .first()
     )
@@ -48,7 +48,7 @@ def run_import(job_uuid: str, attempt: int) -> str:
             open_package(file) as package,
         ):
             result = import_package(
-                package, importer=job.user, progress=heartbeat.report, job=job, into=job.into
+                package, importer=job.user, progress=heartbeat.report, job=job, into=job.collection
             )
     except PackageError as exc:
         job.fail(f"Nothing was imported: {exc}")

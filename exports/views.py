@@ -277,7 +277,7 @@ def _import_upload(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         job = ImportJob.submit(
-            request.user, form.cleaned_data["package"], into=form.cleaned_data["collection"]
+            request.user, form.cleaned_data["package"], collection=form.cleaned_data["collection"]
         )
         return redirect(job)
     return _import_page(request, form, status=400 if form.errors else 200)

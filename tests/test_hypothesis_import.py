@@ -1,6 +1,6 @@
 """Importing Hypothesis annotations (exports.hypothesis): both file shapes, every way a quote
-is anchored or orphaned, authors, visibility, replies, a second import, refusals, the
-command and the collection's upload page."""
+is anchored or orphaned, authors, visibility, a second import, refusals, the command and
+the collection's upload page (replies: test_hypothesis_replies.py)."""
 
 from __future__ import annotations
 
@@ -437,50 +437,6 @@ def test_editor_imports_their_own_annotations_and_not_other_peoples(source, coll
     assert not get_user_model().objects.filter(username="eddie_h").exists()
 
 
-# --- Replies ------------------------------------------------------------------------------------
-
-
-def test_replies_are_appended_to_the_note_they_answer(source, collection, member):
-    data = api_file(
-        row("root", "The banks held.", text="Did they?"),
-        row(
-            "r1",
-            None,
-            user="acct:maya@hypothes.is",
-            text="Until 1911.",
-            references=("root",),
-            created="2023-05-01T00:00:00+00:00",
-        ),
-        row(
-            "r2",
-            None,
-            user="acct:olive@hypothes.is",
-            text="Source?",
-            references=("root", "r1"),
-            created="2023-05-02T00:00:00+00:00",
-        ),
-    )
-    result = import_hypothesis(data, collection)
-
-    annotation = imported(collection)
-    assert annotation.note == (
-        "Did they?\n\n---\n\n"
-        "**Reply from maya, 2023-05-01** ([on Hypothesis](https://hypothes.is/a/r1))\n\n"
-        "Until 1911.\n\n---\n\n"
-        "**Reply from olive, to maya, 2023-05-02** ([on Hypothesis](https://hypothes.is/a/r2))"
-        "\n\nSource?"
-    )
-    assert result.replies_added == 2
-    assert "Reply from maya" in annotation.note_html
-
-
-def test_reply_to_an_annotation_not_imported_is_an_orphan(source, collection):
-    data = api_file(row("r9", None, text="Yes", references=("missing-root",)))
-    result = import_hypothesis(data, collection)
-
-    assert "the annotation it answers was not imported" in result.orphans[0]
-
-
 # --- Importing again ----------------------------------------------------------------------------
 
 
@@ -500,19 +456,6 @@ def test_second_import_adds_nothing(source, collection, owner):
     assert result.existing == 2
     assert result.replies_added == 0
     assert result.replies_existing == 1
-
-
-def test_a_new_reply_in_a_later_file_is_appended_once_with_history(source, collection, owner):
-    root = row("one", "The banks held.", text="First.")
-    import_hypothesis(api_file(root), collection)
-    later = api_file(root, row("re2", None, text="Later.", references=("one",)))
-
-    import_hypothesis(later, collection)
-    import_hypothesis(later, collection)
-
-    annotation = imported(collection)
-    assert annotation.note.count("Later.") == 1
-    assert annotation.revisions.get().note == "First."
 
 
 # --- Refusals -----------------------------------------------------------------------------------
