@@ -1434,11 +1434,11 @@ class Capture(Job):
 
 
 UPLOAD_STOPPED = (
-    "Reading the PDF stopped before it finished, because the worker running it was stopped"
+    "Reading the file stopped before it finished, because the worker running it was stopped"
     " (for example by a server restart). Its bytes are kept: try again."
 )
 UPLOAD_UNEXPECTED_ERROR = (
-    "Reading the PDF failed because of an error on the server; nothing was archived. The"
+    "Reading the file failed because of an error on the server; nothing was archived. The"
     " administrators can find the details in the worker's log."
 )
 
@@ -1452,8 +1452,8 @@ class UploadJobQuerySet(models.QuerySet):
 
 
 class UploadJob(Job):
-    """An uploaded PDF whose text layer takes longer to derive than a request may run
-    (SCHOLION_PDF_REQUEST_SECONDS), derived on the worker.
+    """An uploaded file (a PDF, a Word document, an EPUB book) whose text layer takes longer
+    to derive than a request may run (SCHOLION_READ_REQUEST_SECONDS), derived on the worker.
 
     Its bytes are stored at their content address when it is uploaded, so nothing is lost
     whatever happens to the request; the source is made once its text layer exists. Until
@@ -1503,7 +1503,7 @@ class UploadJob(Job):
         if self.state == self.State.QUEUED:
             return "Its text layer is being prepared: waiting for the worker to start."
         if self.state == self.State.RUNNING:
-            return "Its text layer is being prepared: the worker is reading the PDF."
+            return "Its text layer is being prepared: the worker is reading the file."
         if self.state == self.State.DONE:
             return self.summary
         return self.error

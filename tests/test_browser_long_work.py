@@ -59,7 +59,7 @@ def test_a_bag_asked_for_from_the_export_menu_is_offered_when_ready(page, owner,
 
 
 def test_a_slow_pdf_upload_leads_to_its_source_once_the_worker_has_read_it(page, owner, settings):
-    settings.SCHOLION_PDF_REQUEST_SECONDS = 0.01
+    settings.SCHOLION_READ_REQUEST_SECONDS = 0.01
     login(page, "olive", "pw-olive-123")
     page.goto("/sources/new/")
     data = make_pdf([text_page("A long report, read on the worker.")], info={"Title": "Long"})
