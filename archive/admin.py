@@ -583,7 +583,7 @@ class JobAdmin(admin.ModelAdmin):
     """Read-only: a job is asked for by a person and changed only by its worker. Its own page
     is its requester's alone (it may name what only they can see), so it is not linked."""
 
-    list_filter: list = [JobStateFilter, "created_at"]
+    list_filter = [JobStateFilter, "created_at"]
     date_hierarchy = "created_at"
     actions = [retry_stopped_jobs]
     job_fields = [

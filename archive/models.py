@@ -7,6 +7,7 @@ import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -1443,12 +1444,26 @@ UPLOAD_UNEXPECTED_ERROR = (
 )
 
 
+# How long an upload that failed stays listed on the archive page.
+UPLOAD_FAILURES_SHOWN = timedelta(days=7)
+
+
 class UploadJobQuerySet(models.QuerySet):
     def visible_to(self, user: User | AnonymousUser) -> UploadJobQuerySet:
         """Only the uploader: until it is read, the upload is theirs alone."""
         if not user.is_authenticated:
             return self.none()
         return self.filter(user=user)
+
+    def needing_attention(self) -> UploadJobQuerySet:
+        """Uploads still being read, and those that failed in the last UPLOAD_FAILURES_SHOWN:
+        what the uploader may be waiting for or may want to upload again. A read upload is
+        its source, found with the others."""
+        recent = timezone.now() - UPLOAD_FAILURES_SHOWN
+        return self.filter(
+            Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])
+            | Q(state=Job.State.FAILED, finished_at__gte=recent)
+        )
 
 
 class UploadJob(Job):

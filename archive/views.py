@@ -110,12 +110,14 @@ def source_archive(request: HttpRequest) -> HttpResponse:
         "captures": Capture.objects.visible_to(request.user).select_related("source")[
             :RECENT_CAPTURES
         ],
+        "uploads": UploadJob.objects.visible_to(request.user).needing_attention()[:RECENT_UPLOADS],
         "bookmarklet": bookmarklet(request),
     }
     return render(request, "archive/source_archive.html", context)
 
 
 RECENT_CAPTURES = 10
+RECENT_UPLOADS = 10
 
 
 def _archive_upload(request: HttpRequest, data: dict) -> Archived:
