@@ -182,3 +182,39 @@ def test_a_document_read_in_a_child_process_reads_as_one_read_in_place(data, tmp
         apart = extract_package(file, budget=60)
         in_place = read_package(file)
     assert apart == in_place and "Read apart or in place." in apart.text
+
+
+@pytest.mark.parametrize(
+    ("environment", "seconds"),
+    [
+        ({}, 15),
+        ({"SCHOLION_PDF_REQUEST_SECONDS": "7"}, 7),  # its name when only a PDF was read so
+        ({"SCHOLION_PDF_REQUEST_SECONDS": "7", "SCHOLION_READ_REQUEST_SECONDS": "9"}, 9),
+    ],
+)
+def test_the_budget_is_read_under_its_new_name_and_its_old_one(environment, seconds):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SCHOLION_PDF_REQUEST_SECONDS", "SCHOLION_READ_REQUEST_SECONDS")
+    }
+    env.update(environment, DEBUG="1")
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import config.settings as s; print(s.SCHOLION_READ_REQUEST_SECONDS)",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    assert printed.strip() == str(seconds)
