@@ -24,10 +24,12 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from archive.forms import SourceMetadataForm
+from archive.jobs import STALLED_AFTER
 from archive.models import (
     Capture,
     Collection,
@@ -36,6 +38,7 @@ from archive.models import (
     Invitation,
     Membership,
     Source,
+    UploadJob,
 )
 from archive.signals import source_written
 
@@ -524,3 +527,109 @@ class CaptureAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["capture_page", *self.readonly_fields]
+
+
+# --- Background work that people asked for ------------------------------------------------
+
+
+@admin.action(description="Try the selected stopped jobs again")
+def retry_stopped_jobs(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    """Queue again each selected job whose worker was stopped (Job.retry decides which may
+    run again); the job keeps its requester, so it reads and writes only what they may."""
+    retried = sum(1 for job in queryset if job.retry())
+    skipped = len(queryset) - retried
+    if retried:
+        modeladmin.message_user(
+            request, f"{retried} {'job' if retried == 1 else 'jobs'} queued to run again."
+        )
+    if skipped:
+        modeladmin.message_user(
+            request,
+            f"{skipped} {'job was' if skipped == 1 else 'jobs were'} not stopped, so"
+            f" {'it was' if skipped == 1 else 'they were'} left as they are.",
+            messages.WARNING,
+        )
+
+
+class JobStateFilter(admin.SimpleListFilter):
+    """The state as its requester sees it: a running job whose worker went silent is stopped."""
+
+    title = "state"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("stopped", "Stopped"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+        ]
+
+    def queryset(self, request, queryset):
+        cutoff = timezone.now() - STALLED_AFTER
+        silent = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=cutoff)
+        value = self.value()
+        if value == "running":
+            return queryset.filter(state="running").exclude(silent)
+        if value == "stopped":
+            return queryset.filter(silent, state="running")
+        if value in ("queued", "done", "failed"):
+            return queryset.filter(state=value)
+        return queryset
+
+
+class JobAdmin(admin.ModelAdmin):
+    """Read-only: a job is asked for by a person and changed only by its worker. Its own page
+    is its requester's alone (it may name what only they can see), so it is not linked."""
+
+    list_filter = [JobStateFilter, "created_at"]
+    date_hierarchy = "created_at"
+    actions = [retry_stopped_jobs]
+    job_fields = [
+        "uuid",
+        "user",
+        "status",
+        "progress",
+        "error",
+        "attempt",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="state", ordering="state")
+    def status(self, job) -> str:
+        return job.status_label
+
+
+@admin.register(UploadJob)
+class UploadJobAdmin(JobAdmin):
+    """Uploads too slow to read within their request, read on the worker."""
+
+    list_display = ["filename", "user", "status", "size", "created_at", "finished_at", "source"]
+    search_fields = ["filename", "title", "user__username", "sha256", "uuid"]
+    list_select_related = ["user", "source"]
+    readonly_fields = [
+        *JobAdmin.job_fields,
+        "filename",
+        "title",
+        "declared_type",
+        "original_url",
+        "size",
+        "sha256",
+        "blob_name",
+        "collection",
+        "source",
+        "summary",
+    ]

@@ -15,11 +15,12 @@ from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import (
     ARTICLE_EXTRACTOR,
     ExtractionError,
+    TooSlowForRequest,
     extract,
     extract_without_text,
     sniff,
 )
-from archive.extract.pdf import TooSlowForRequest, extract_pdf
+from archive.extract.pdf import extract_pdf
 from archive.extract.zipped import extract_package
 from archive.models import Collection, Source, UploadJob, make_citation_key, unique_citation_key
 from archive.signals import source_written
@@ -45,8 +46,9 @@ class ArchiveError(Exception):
 
 
 class ReadOnWorker(Exception):  # noqa: N818 - an outcome, not an error
-    """The PDF takes longer to read than the request may run: its bytes are stored and the
-    worker derives its text layer (``job``), then makes the source."""
+    """The file (a PDF, a Word document, an EPUB book) takes longer to read than the request
+    may run: its bytes are stored and the worker derives its text layer (``job``), then makes
+    the source."""
 
     def __init__(self, job: UploadJob) -> None:
         super().__init__(str(job.uuid))
@@ -84,13 +86,14 @@ def archive_chunks(
     archived_at: datetime | None = None,
     reuse: bool = True,
     whole_page: bool = False,
-    pdf_budget: float | None = None,
+    read_budget: float | None = None,
 ) -> Archived:
     """Hash and spool the bytes, store them at their content address, derive the text layer.
 
     An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
-    A web request passes ``pdf_budget``, the seconds it may spend reading a PDF: a PDF that
-    takes longer is stored and left to the worker (ReadOnWorker is raised).
+    A web request passes ``read_budget``, the seconds it may spend reading a PDF, a Word
+    document or an EPUB book: one that takes longer is stored and left to the worker
+    (ReadOnWorker is raised).
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -123,7 +126,7 @@ def archive_chunks(
             collection=collection,
             reuse=reuse,
             whole_page=whole_page,
-            pdf_budget=pdf_budget,
+            read_budget=read_budget,
             preserved={
                 k: v
                 for k, v in (("uuid", source_uuid), ("archived_at", archived_at))
@@ -147,7 +150,7 @@ def _archive_spooled(
     reuse,
     whole_page,
     preserved,
-    pdf_budget=None,
+    read_budget=None,
 ) -> Archived:
     if spooled.size == 0:
         raise ArchiveError("The file is empty: there is nothing to archive.")
@@ -162,10 +165,10 @@ def _archive_spooled(
         kind = sniff(spooled.head)
         if kind == "application/pdf":
             # A PDF's text is far smaller than its file: read up to the upload limit.
-            extraction = extract_pdf(spooled.file, budget=pdf_budget)
+            extraction = extract_pdf(spooled.file, budget=read_budget)
         elif kind == "application/zip":
             # So is a Word document's or an EPUB book's (archive.extract.zipped's limits).
-            extraction = extract_package(spooled.file)
+            extraction = extract_package(spooled.file, budget=read_budget)
         elif spooled.size > settings.SCHOLION_MAX_TEXT_BYTES:
             # Too long to read or annotate in a browser: keep the bytes, make no text layer,
             # and never hold the file in memory.
@@ -288,7 +291,7 @@ def _archive_spooled(
 def _defer_to_worker(
     spooled: Spooled, user, filename, declared_type, original_url, metadata, collection
 ) -> UploadJob:
-    """Store the bytes now (nothing uploaded is lost) and queue the reading of the PDF."""
+    """Store the bytes now (nothing uploaded is lost) and queue the reading of the file."""
     try:
         name, _ = store(spooled)
     except OSError as exc:
@@ -311,7 +314,7 @@ def _defer_to_worker(
     with transaction.atomic():
         job.save()
         transaction.on_commit(job.enqueue)
-    log.info("PDF %s read on the worker (upload %s)", spooled.sha256, job.uuid)
+    log.info("%s read on the worker (upload %s)", spooled.sha256, job.uuid)
     return job
 
 

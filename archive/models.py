@@ -7,6 +7,7 @@ import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -1434,13 +1435,17 @@ class Capture(Job):
 
 
 UPLOAD_STOPPED = (
-    "Reading the PDF stopped before it finished, because the worker running it was stopped"
+    "Reading the file stopped before it finished, because the worker running it was stopped"
     " (for example by a server restart). Its bytes are kept: try again."
 )
 UPLOAD_UNEXPECTED_ERROR = (
-    "Reading the PDF failed because of an error on the server; nothing was archived. The"
+    "Reading the file failed because of an error on the server; nothing was archived. The"
     " administrators can find the details in the worker's log."
 )
+
+
+# How long an upload that failed stays listed on the archive page.
+UPLOAD_FAILURES_SHOWN = timedelta(days=7)
 
 
 class UploadJobQuerySet(models.QuerySet):
@@ -1450,10 +1455,20 @@ class UploadJobQuerySet(models.QuerySet):
             return self.none()
         return self.filter(user=user)
 
+    def needing_attention(self) -> UploadJobQuerySet:
+        """Uploads still being read, and those that failed in the last UPLOAD_FAILURES_SHOWN:
+        what the uploader may be waiting for or may want to upload again. A read upload is
+        its source, found with the others."""
+        recent = timezone.now() - UPLOAD_FAILURES_SHOWN
+        return self.filter(
+            Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])
+            | Q(state=Job.State.FAILED, finished_at__gte=recent)
+        )
+
 
 class UploadJob(Job):
-    """An uploaded PDF whose text layer takes longer to derive than a request may run
-    (SCHOLION_PDF_REQUEST_SECONDS), derived on the worker.
+    """An uploaded file (a PDF, a Word document, an EPUB book) whose text layer takes longer
+    to derive than a request may run (SCHOLION_READ_REQUEST_SECONDS), derived on the worker.
 
     Its bytes are stored at their content address when it is uploaded, so nothing is lost
     whatever happens to the request; the source is made once its text layer exists. Until
@@ -1503,7 +1518,7 @@ class UploadJob(Job):
         if self.state == self.State.QUEUED:
             return "Its text layer is being prepared: waiting for the worker to start."
         if self.state == self.State.RUNNING:
-            return "Its text layer is being prepared: the worker is reading the PDF."
+            return "Its text layer is being prepared: the worker is reading the file."
         if self.state == self.State.DONE:
             return self.summary
         return self.error

@@ -110,12 +110,14 @@ def source_archive(request: HttpRequest) -> HttpResponse:
         "captures": Capture.objects.visible_to(request.user).select_related("source")[
             :RECENT_CAPTURES
         ],
+        "uploads": UploadJob.objects.visible_to(request.user).needing_attention()[:RECENT_UPLOADS],
         "bookmarklet": bookmarklet(request),
     }
     return render(request, "archive/source_archive.html", context)
 
 
 RECENT_CAPTURES = 10
+RECENT_UPLOADS = 10
 
 
 def _archive_upload(request: HttpRequest, data: dict) -> Archived:
@@ -131,8 +133,8 @@ def _archive_upload(request: HttpRequest, data: dict) -> Archived:
             metadata={"title": data["title"]},
             collection=data["collection"],
             whole_page=data["whole_page"],
-            # A PDF that would keep the request past its timeout is read on the worker.
-            pdf_budget=settings.SCHOLION_PDF_REQUEST_SECONDS,
+            # A file that would keep the request past its timeout is read on the worker.
+            read_budget=settings.SCHOLION_READ_REQUEST_SECONDS,
         )
     return archive_chunks(
         iter([data["text"].encode("utf-8")]),
@@ -324,7 +326,7 @@ def _own_upload(request: HttpRequest, job_uuid) -> UploadJob:
 @login_required
 @require_safe
 def upload_job(request: HttpRequest, job_uuid) -> HttpResponse:
-    """An uploaded PDF whose text layer the worker is preparing; its script
+    """An uploaded file whose text layer the worker is preparing; its script
     (archive/upload_job.js) follows it and offers the source once it exists."""
     return render(request, "archive/upload_job.html", {"job": _own_upload(request, job_uuid)})
 
@@ -341,7 +343,7 @@ def upload_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
 def upload_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
     job = _own_upload(request, job_uuid)
     if job.retry():
-        messages.success(request, "The PDF is queued to be read again.")
+        messages.success(request, "The file is queued to be read again.")
     else:
-        messages.info(request, "Reading this PDF has not stopped: there is nothing to retry.")
+        messages.info(request, "Reading this file has not stopped: there is nothing to retry.")
     return redirect(job)

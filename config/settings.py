@@ -294,10 +294,13 @@ SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
 # decompression bomb, fails alone), and one of more pages is refused before any is read.
 SCHOLION_MAX_PDF_PAGES = env_int("SCHOLION_MAX_PDF_PAGES", 2000)
 SCHOLION_PDF_SECONDS = env_int("SCHOLION_PDF_SECONDS", 120)
-# What an upload's request may spend reading a PDF: a longer one is stored at once and read on
-# the worker (with SCHOLION_PDF_SECONDS), so no upload outlasts GUNICORN_TIMEOUT (30 s), which
-# must also cover receiving, hashing and storing the file.
-SCHOLION_PDF_REQUEST_SECONDS = env_int("SCHOLION_PDF_REQUEST_SECONDS", 15)
+# What an upload's request may spend reading a PDF, a Word document or an EPUB book: a longer one
+# is stored at once and read on the worker (a PDF with SCHOLION_PDF_SECONDS), so no upload
+# outlasts GUNICORN_TIMEOUT (30 s), which must also cover receiving, hashing and storing the
+# file. SCHOLION_PDF_REQUEST_SECONDS is its name from when only a PDF was read this way.
+SCHOLION_READ_REQUEST_SECONDS = env_int(
+    "SCHOLION_READ_REQUEST_SECONDS", env_int("SCHOLION_PDF_REQUEST_SECONDS", 15)
+)
 SCHOLION_PDF_MEMORY_BYTES = env_int("SCHOLION_PDF_MEMORY_BYTES", 1024 * 1024 * 1024)
 # A Word (DOCX) or EPUB file is a zip archive: one that would unpack to more than this, or
 # holds more entries, is refused before anything is unpacked (a zip bomb).

@@ -15,10 +15,10 @@ from django.utils.html import format_html
 from annotations.admin import AnnotationAdmin
 from annotations.w3c import CONTEXT, annotation_to_jsonld
 from archive import cite
-from archive.admin import CollectionAdmin, SourceAdmin
+from archive.admin import CollectionAdmin, JobAdmin, SourceAdmin
 from archive.models import Collection, Source
 from exports.forms import export_scope
-from exports.models import ImportJob
+from exports.models import ExportJob, ImportJob
 from exports.views import base_url, export_response
 
 
@@ -178,3 +178,53 @@ class ImportJobAdmin(admin.ModelAdmin):
     @admin.display(description="Status page")
     def status_page(self, job: ImportJob) -> str:
         return format_html('<a href="{}">{}</a>', job.get_absolute_url(), job.status_label)
+
+
+# --- Exports too long to write within a request -------------------------------------------
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "file"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Expired"), ("no", "Not expired")]
+
+    def queryset(self, request, queryset):
+        expired = ExportJob.objects.expired()
+        if self.value() == "yes":
+            return queryset.filter(pk__in=expired.values("pk"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=expired.values("pk"))
+        return queryset
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(JobAdmin):
+    """Exports the worker writes. The file holds what its requester could see, so it is
+    offered to them alone, never here."""
+
+    list_display = [
+        "collection",
+        "format",
+        "user",
+        "status",
+        "created_at",
+        "finished_at",
+        "expires_at",
+        "size",
+    ]
+    list_filter = [*JobAdmin.list_filter, "format", ExpiredFilter]
+    search_fields = ["collection__slug", "collection__title", "user__username", "uuid"]
+    list_select_related = ["user", "collection"]
+    readonly_fields = [
+        *JobAdmin.job_fields,
+        "collection",
+        "format",
+        "filters",
+        "bom",
+        "base_url",
+        "file_name",
+        "size",
+        "expires_at",
+    ]

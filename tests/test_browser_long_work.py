@@ -59,7 +59,7 @@ def test_a_bag_asked_for_from_the_export_menu_is_offered_when_ready(page, owner,
 
 
 def test_a_slow_pdf_upload_leads_to_its_source_once_the_worker_has_read_it(page, owner, settings):
-    settings.SCHOLION_PDF_REQUEST_SECONDS = 0.01
+    settings.SCHOLION_READ_REQUEST_SECONDS = 0.01
     login(page, "olive", "pw-olive-123")
     page.goto("/sources/new/")
     data = make_pdf([text_page("A long report, read on the worker.")], info={"Title": "Long"})
@@ -81,3 +81,32 @@ def test_a_slow_pdf_upload_leads_to_its_source_once_the_worker_has_read_it(page,
     link.click()
     page.wait_for_url(f"**/sources/{Source.objects.get().uuid}/")
     expect(page.locator("#text-layer")).to_contain_text("A long report, read on the worker.")
+
+
+def test_a_slow_word_document_is_listed_on_the_archive_page_until_it_is_read(page, owner, settings):
+    from archive.extract.zipped import DOCX_TYPE
+    from tests.docs import make_docx
+
+    settings.SCHOLION_READ_REQUEST_SECONDS = 0.01
+    login(page, "olive", "pw-olive-123")
+    page.goto("/sources/new/")
+    page.locator("input[type=file]").set_input_files(
+        {"name": "thesis.docx", "mimeType": DOCX_TYPE, "buffer": make_docx("Read on the worker.")}
+    )
+    page.locator("form:has(input[type=file]) button[type=submit]").click()
+    page.wait_for_url("**/uploads/*-*/")
+    # Left and found again from the archive page, not only through the redirect.
+    page.goto("/sources/new/")
+    listed = page.get_by_role("list", name="Uploads read on the worker")
+    expect(listed).to_contain_text("text layer is being prepared")
+    shoot(page, "upload-listed")
+    listed.get_by_role("link", name="thesis.docx").click()
+    page.wait_for_url("**/uploads/*-*/")
+
+    run_worker()
+
+    expect(page.get_by_role("status")).to_contain_text("Archived")
+    page.get_by_role("link", name="Read and annotate it").click()
+    expect(page.locator("#text-layer")).to_contain_text("Read on the worker.")
+    page.goto("/sources/new/")
+    expect(page.get_by_role("list", name="Uploads read on the worker")).to_have_count(0)

@@ -1,5 +1,5 @@
 """A PDF that takes longer to read than an upload's request may spend on it
-(SCHOLION_PDF_REQUEST_SECONDS) is stored at once and read by the real worker (django_tasks_db's
+(SCHOLION_READ_REQUEST_SECONDS) is stored at once and read by the real worker (django_tasks_db's
 db_worker); its page follows the work and then leads to the source, which exists only once
 its text layer does. A small budget here stands in for a long PDF."""
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def tiny_budget(settings):
     # No PDF is read in this long, however small: every upload goes to the worker.
-    settings.SCHOLION_PDF_REQUEST_SECONDS = 0.01
+    settings.SCHOLION_READ_REQUEST_SECONDS = 0.01
 
 
 def upload(client, data: bytes, name: str = "long report.pdf", **fields):
@@ -112,7 +112,7 @@ def test_a_pdf_the_worker_refuses_says_why_and_its_bytes_are_cleaned_up(owner):
 
 
 def test_a_pdf_read_within_the_budget_is_archived_in_the_request(owner, settings):
-    settings.SCHOLION_PDF_REQUEST_SECONDS = 60
+    settings.SCHOLION_READ_REQUEST_SECONDS = 60
     data = make_pdf([text_page("Short enough.")], info={"Title": "Short"})
     response = upload(signed_in(owner), data)
     source = Source.objects.get()

@@ -33,6 +33,11 @@ class Unsupported(ExtractionError):
     pass
 
 
+class TooSlowForRequest(ExtractionError):
+    """The file was not read within the time a web request may spend on it (its ``budget``,
+    SCHOLION_READ_REQUEST_SECONDS): it is read again on the worker, without that cap."""
+
+
 class Undecodable(ExtractionError):
     pass
 

@@ -34,7 +34,13 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from archive.extract import NO_TEXT_EXTRACTOR, PDF_EXTRACTOR, Extraction, ExtractionError
+from archive.extract import (
+    NO_TEXT_EXTRACTOR,
+    PDF_EXTRACTOR,
+    Extraction,
+    ExtractionError,
+    TooSlowForRequest,
+)
 
 LIGATURES = re.compile("[\ufb00-\ufb06]")
 LIGATURE_LETTERS = {
@@ -58,11 +64,6 @@ DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 REFUSED = 3
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class TooSlowForRequest(ExtractionError):
-    """The PDF was not read within the time a request may spend on it (``budget``): it is
-    read again on the worker, with the full SCHOLION_PDF_SECONDS."""
 
 
 def extract_pdf(file: IO[bytes], budget: float | None = None) -> Extraction:

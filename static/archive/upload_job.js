@@ -1,4 +1,4 @@
-// An uploaded PDF read by the worker: follow it while it is queued or running, without a
+// An uploaded file read by the worker: follow it while it is queued or running, without a
 // reload, and offer its source once its text layer exists. The page works without this
 // script (it has a refresh link); the status region is announced politely when it changes.
 
