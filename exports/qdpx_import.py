@@ -10,8 +10,12 @@ hidden until the last one, everything deleted if it fails.
 
 What Scholion has no place for is never dropped silently: the import's report lists it
 (``ImportResult.report``, shown on the import's page and printed by ``import_collection``).
-GUIDs are UUIDs, and sources and selections keep theirs, so that exporting an imported
-project names everything as the first export did (``exports.qdpx``'s naming functions).
+A text source's Word document (``richTextPath``) and a PDF source are archived as such, with
+Scholion's own text layer; selections counted in the tool's plain text of them are found there
+by their quote, as Hypothesis annotations are (``exports.hypothesis.anchor_quote``); PDF area
+selections, which name no text, are reported. GUIDs are UUIDs, and sources and selections keep
+theirs, so that exporting an imported project names everything as the first export did
+(``exports.qdpx``'s naming functions).
 """
 
 from __future__ import annotations
@@ -784,6 +788,11 @@ class QdpxImporter(_Importer):
             usable = usable.addable_to(collection, self.importer)
         found, claimed = self._resolve(usable, spec.guid)
         if found is not None and found.sha256 != sha256:
+            plain = spec.plain_instead()
+            if plain is not None:
+                # An earlier import kept the transcript as its plain text (its Word document
+                # could not be read then): the same source, found again by its plain text.
+                return self._qda_source(plain, project, collection)
             raise PackageError(
                 f"Source {spec.guid} (“{spec.name}”) is already here with other bytes: refused."
             )

@@ -381,6 +381,11 @@ def test_a_hostile_word_document_is_reported_and_its_plain_text_imported_instead
     assert Annotation.objects.get(uuid=guid(283)).exact == "[inaudible passage]"
     assert blob_files() - blobs == {source.blob_name}, "the Word document was stored"
 
+    # Importing again finds the plain text kept the first time, and adds nothing.
+    before = counts()
+    again = import_bytes(word_transcript(hostile), importer=curator)
+    assert not again.changed and again.sources_existing == 1 and counts() == before
+
 
 def test_a_word_document_without_plain_text_that_cannot_be_read_is_reported(curator, settings):
     from tests.docs import make_docx
