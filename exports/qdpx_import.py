@@ -585,6 +585,18 @@ def keep_codebook(
             code.save(update_fields=["parent"])
 
 
+def _exports_text_of(spec: QdaSource, source: Source) -> bool:
+    """Whether ``spec`` is Scholion's export of ``source`` as its text layer (a PDF, a Word
+    document, a web page): its description names the archived original's SHA-256."""
+    scholion = read_description(spec.description)
+    return (
+        scholion is not None
+        and spec.kind == "text"
+        and source.sha256 != ""
+        and scholion[1].get("SHA-256", "").strip() == source.sha256
+    )
+
+
 # What each kind of source is declared as, and the ending its file is named with.
 DECLARED = {
     "text": ("text/plain", ".txt"),
@@ -787,7 +799,8 @@ class QdpxImporter(_Importer):
         if not self.trusted:
             usable = usable.addable_to(collection, self.importer)
         found, claimed = self._resolve(usable, spec.guid)
-        if found is not None and found.sha256 != sha256:
+        exported_text = found is not None and _exports_text_of(spec, found)
+        if found is not None and found.sha256 != sha256 and not exported_text:
             plain = spec.plain_instead()
             if plain is not None:
                 # An earlier import kept the transcript as its plain text (its Word document
@@ -831,7 +844,9 @@ class QdpxImporter(_Importer):
                 " layer here",
             )
             return place
-        if spec.kind == "text" and spec.content is None:
+        if exported_text:
+            pass  # its offsets count in the text layer they were exported from
+        elif spec.kind == "text" and spec.content is None:
             place.layer_offsets = self._line_ends(spec, b"".join(chunks()))
         elif spec.has_plain:
             place.plain = self._plain_text(spec)

@@ -357,6 +357,31 @@ def test_a_word_transcript_is_archived_as_such_with_its_codings_on_their_passage
     assert counts() == before and list(Annotation.objects.values().order_by("pk")) == rows
 
 
+def test_an_export_of_an_imported_transcript_and_pdf_is_valid_and_imports_as_nothing_new(
+    curator, tmp_path
+):
+    """Scholion exports a Word document or a PDF as its text layer: the export is a valid
+    project, and importing it here again finds the originals by the SHA-256 it names."""
+    from tests.docs import make_docx
+    from tests.pdfs import make_pdf, text_page
+    from tests.test_qdpx import assert_valid_project
+
+    import_bytes(word_transcript(make_docx("The ship came in at dawn.")), importer=curator)
+    pdf = make_pdf([text_page("A harbour report printed in 1710.")])
+    report = (
+        f'<Sources><PDFSource guid="{guid(130)}" name="Report" path="internal://report.pdf"/>'
+        "</Sources>"
+    )
+    import_bytes(qdpx(USERS + report, {"Sources/report.pdf": pdf}), importer=curator)
+    data = export_qdpx(tmp_path / "out.qdpx", user=curator.username, slug="harbour-study")
+    root = assert_valid_project(members(data)["project.qde"])
+    assert len(root.findall(f"{{{NS}}}Sources/{{{NS}}}TextSource")) == 2
+    before, rows = counts(), list(Annotation.objects.values().order_by("pk"))
+    again = import_bytes(data, importer=curator)
+    assert not again.changed and again.sources_existing == 2
+    assert counts() == before and list(Annotation.objects.values().order_by("pk")) == rows
+
+
 def test_a_word_transcript_without_plain_text_counts_offsets_in_its_text(curator):
     from tests.docs import make_docx
 
