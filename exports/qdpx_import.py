@@ -676,16 +676,18 @@ class QdpxImporter(_Importer):
             if source.plain_path is not None and source.plain_path not in names:
                 self.report.add(MISSING, f"the plain text of “{source.name}” ({source.plain_path})")
                 source.plain_path = None
-            if source.path is not None and source.path not in names:
+            if source.path is None or source.path in names:
+                continue
+            plain = source.plain_instead()
+            if plain is not None:
+                self.report.add(MISSING, f"the Word document of “{source.name}” ({source.path})")
+                self.report.add(DOCX_AS_PLAIN, f"“{source.name}”: its Word document is missing")
+                project.sources[n] = plain
+            else:
                 self.report.add(
                     SOURCES_SKIPPED, f"“{source.name}”: {source.path} is not in the package"
                 )
                 source.path = None
-            if source.kind == "docx" and source.path is None:
-                plain = source.plain_instead()
-                if plain is not None:
-                    self.report.add(DOCX_AS_PLAIN, f"“{source.name}”: its Word document is missing")
-                    project.sources[n] = plain
         for note in project.notes.values():
             if note.text.startswith("internal://"):
                 member = _internal(note.text, f"Note “{note.name}”")
@@ -799,7 +801,9 @@ class QdpxImporter(_Importer):
         if not self.trusted:
             usable = usable.addable_to(collection, self.importer)
         found, claimed = self._resolve(usable, spec.guid)
-        exported_text = found is not None and _exports_text_of(spec, found)
+        exported_text = (
+            found is not None and found.sha256 != sha256 and _exports_text_of(spec, found)
+        )
         if found is not None and found.sha256 != sha256 and not exported_text:
             plain = spec.plain_instead()
             if plain is not None:
@@ -997,13 +1001,17 @@ class QdpxImporter(_Importer):
             return None
         start, end = found
         context = QUOTE_CONTEXT
+        # Where to look for a changed quote: the same share of the way through the text
+        # layer, which a different reading of the same document need not match offset for
+        # offset, and drifts from in proportion.
+        scale = len(where.source.text) / len(plain)
         try:
             anchor = anchor_quote(
                 where.source.text,
                 plain[start:end],
                 plain[max(0, start - context) : start],
                 plain[end : end + context],
-                (start, end),
+                (round(start * scale), round(end * scale)),
             )
         except Orphan as exc:
             label = f"“{s.name[:60]}” in “{where.source.title[:60]}” ({s.start}-{s.end})"

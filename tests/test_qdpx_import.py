@@ -436,6 +436,8 @@ def test_files_outside_the_package_are_reported_by_path(curator):
         + "</TextSource>"
         f'<PDFSource guid="{guid(182)}" name="Map" path="absolute://C:/maps/map.pdf"/>'
         f'<TextSource guid="{guid(183)}" name="Diary" richTextPath="relative://diary.docx"/>'
+        f'<TextSource guid="{guid(184)}" name="Log" richTextPath="internal://gone.docx">'
+        "<PlainTextContent>The log, as plain text.</PlainTextContent></TextSource>"
         "</Sources>"
     )
     result = import_bytes(qdpx(USERS + sources, {"Sources/x.docx": make_docx("x")}), curator)
@@ -449,6 +451,13 @@ def test_files_outside_the_package_are_reported_by_path(curator):
         "“Map”: its PDF is not in the package",
         "“Diary”: the package holds none of its text",
     ]
+    assert report["Files the project names that are not in the package"] == [
+        "the Word document of “Log” (Sources/gone.docx)"
+    ]
+    assert report["Word transcripts imported as their plain text"] == [
+        "“Log”: its Word document is missing"
+    ]
+    assert Source.objects.get(uuid=guid(184)).text == "The log, as plain text."
     assert Source.objects.get(uuid=guid(181)).text == "Notes from the harbour."
     assert Annotation.objects.get(uuid=guid(285)).exact == "Notes"
     assert not Source.objects.filter(uuid__in=[guid(182), guid(183)]).exists()
