@@ -10,8 +10,12 @@ hidden until the last one, everything deleted if it fails.
 
 What Scholion has no place for is never dropped silently: the import's report lists it
 (``ImportResult.report``, shown on the import's page and printed by ``import_collection``).
-GUIDs are UUIDs, and sources and selections keep theirs, so that exporting an imported
-project names everything as the first export did (``exports.qdpx``'s naming functions).
+A text source's Word document (``richTextPath``) and a PDF source are archived as such, with
+Scholion's own text layer; selections counted in the tool's plain text of them are found there
+by their quote, as Hypothesis annotations are (``exports.hypothesis.anchor_quote``); PDF area
+selections, which name no text, are reported. GUIDs are UUIDs, and sources and selections keep
+theirs, so that exporting an imported project names everything as the first export did
+(``exports.qdpx``'s naming functions).
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ from lxml import etree
 from annotations.models import Annotation, Code
 from annotations.w3c import MAX_TAG_LENGTH, tag_name_error
 from archive.extract import decode_plain
+from archive.extract.zipped import DOCX_TYPE
 from archive.ingest import ArchiveError, archive_chunks, reusable_source
 from archive.models import Collection, Source, unique_citation_key
+from exports.hypothesis import Orphan, anchor_quote
 from exports.importer import ANNOTATIONS_PER_TRANSACTION, ImportResult, _Importer
 from exports.models import PENDING_REASON, ImportJob, PendingImport, PendingObject
 from exports.package import Package, PackageError, check_member_path
@@ -53,6 +59,8 @@ MAX_PROJECT_BYTES = 256 * 1024 * 1024
 # More members than any project needs (a source and its rich text each): a zip of millions
 # of empty members is refused before they are listed one by one.
 MAX_MEMBERS = 200_000
+# Characters either side of a quote read from a plain text, to choose between places it occurs.
+QUOTE_CONTEXT = 32
 # Items shown per kind of problem in the report: the rest are counted.
 REPORT_ITEMS = 50
 Q = f"{{{PROJECT_NS}}}"
@@ -194,7 +202,7 @@ class QdaSelection:
 class QdaSource:
     guid: uuid.UUID
     name: str
-    kind: str  # "text" or "pdf"
+    kind: str  # "text", "docx" (a Word transcript) or "pdf"
     path: str | None  # the member holding the bytes, or None with ``content``
     content: str | None
     user: uuid.UUID | None
@@ -202,6 +210,33 @@ class QdaSource:
     description: str
     selections: list[QdaSelection]
     notes: list[uuid.UUID]
+    # The plain text the selections' offsets count in, when the bytes archived are not that
+    # text (a Word transcript's plain text, a PDF's text representation): a member, or the
+    # text itself. Neither: the offsets count in the text layer Scholion derives.
+    plain_path: str | None = None
+    plain_content: str | None = None
+
+    @property
+    def has_plain(self) -> bool:
+        return self.plain_path is not None or self.plain_content is not None
+
+    def plain_instead(self) -> QdaSource | None:
+        """The source as its plain text, for a Word transcript that cannot be archived as
+        such (outside the package, missing, unreadable); None without a plain text."""
+        if self.kind != "docx" or not self.has_plain:
+            return None
+        return QdaSource(
+            guid=self.guid,
+            name=self.name,
+            kind="text",
+            path=self.plain_path,
+            content=self.plain_content,
+            user=self.user,
+            created=self.created,
+            description=self.description,
+            selections=self.selections,
+            notes=self.notes,
+        )
 
 
 @dataclass
@@ -245,6 +280,17 @@ NOT_KEPT = "Not imported: Scholion has no place for these yet"
 MISMATCH = "Selections whose name is not the text at their offsets (imported at the offsets given)"
 UTF16 = "Selections whose offsets count UTF-16 units, not code points (converted)"
 OUT_OF_RANGE = "Selections outside their source's text (not imported)"
+NOT_FOUND = (
+    "Selections whose text is not in the source's text layer here (not imported, rather"
+    " than attached to the wrong passage)"
+)
+PDF_AREAS = (
+    "PDF selections, which mark an area of a page rather than a passage of text (not"
+    " imported: Scholion will not guess the words inside an area; the PDF is kept)"
+)
+DOCX_AS_PLAIN = "Word transcripts imported as their plain text"
+OUTSIDE = "Files outside the package, which an import cannot read"
+MISSING = "Files the project names that are not in the package"
 SOURCES_SKIPPED = "Sources not imported"
 RENAMED = "Codes renamed to be tags"
 MERGED = "Codes of the same name, which became one tag"
@@ -362,49 +408,52 @@ def _selections(element: etree._Element, source_name: str, report: Report) -> li
     return found
 
 
-def _text_source(element: etree._Element, name: str, report: Report) -> QdaSource:
-    guid = _id(element)
+def _text_source(
+    element: etree._Element, name: str, report: Report, *, representation: bool = False
+) -> QdaSource:
+    """A TextSource: its plain text (``plainTextPath`` or ``PlainTextContent``), and the
+    Word document it was transcribed in (``richTextPath``), which is what is archived when
+    the package holds it: the plain text then says where the selections lie."""
     content_element = element.find(Q + "PlainTextContent")
+    content = (content_element.text or "") if content_element is not None else None
     plain = element.get("plainTextPath")
-    path = _internal(plain, f"Source “{name}”")
-    if plain and path is None:
-        report.add(SOURCES_SKIPPED, f"“{name}”: its text is outside the package ({plain})")
+    plain_member = _internal(plain, f"Source “{name}”")
     rich = element.get("richTextPath")
-    if rich and (content_element is not None or plain):
-        report.add(NOT_KEPT, f"the rich text (DOCX) of “{name}” (its plain text is kept)")
-    elif rich:
-        report.add(SOURCES_SKIPPED, f"“{name}”: only rich text (DOCX), which Scholion cannot read")
-    return QdaSource(
-        guid=guid,
+    rich_member = _internal(rich, f"Source “{name}”")
+    if plain and plain_member is None:
+        report.add(OUTSIDE, f"the plain text of “{name}” ({plain})")
+    if rich and rich_member is None:
+        report.add(OUTSIDE, f"the Word document of “{name}” ({rich})")
+    source = QdaSource(
+        guid=_id(element),
         name=name,
         kind="text",
-        path=path,
-        content=(content_element.text or "") if content_element is not None else None,
+        path=plain_member,
+        content=content,
         user=_guid(element.get("creatingUser")),
         created=_when(element.get("creationDateTime")),
         description=_text(element, "Description"),
         selections=_selections(element, name, report),
         notes=_refs(element, "NoteRef"),
     )
+    if rich_member is not None:
+        source.kind, source.path, source.content = "docx", rich_member, None
+        source.plain_path, source.plain_content = plain_member, content
+    elif plain_member is None and content is None and not representation:
+        report.add(SOURCES_SKIPPED, f"“{name}”: the package holds none of its text")
+    return source
 
 
 def _pdf_source(element: etree._Element, name: str, report: Report) -> QdaSource:
     path = element.get("path")
     member = _internal(path, f"Source “{name}”")
     if path and member is None:
-        report.add(SOURCES_SKIPPED, f"“{name}”: its PDF is outside the package ({path})")
-    if element.find(Q + "PDFSelection") is not None:
-        count = len(element.findall(Q + "PDFSelection"))
-        report.add(NOT_KEPT, f"PDF area selections in “{name}” ({count}; the PDF is kept)")
-    representation = element.find(Q + "Representation")
-    if representation is not None and representation.find(Q + "PlainTextSelection") is not None:
-        count = len(representation.findall(Q + "PlainTextSelection"))
-        report.add(
-            NOT_KEPT,
-            f"selections of the text representation of “{name}” ({count}; Scholion reads"
-            " the PDF's text itself, so their offsets do not apply)",
-        )
-    return QdaSource(
+        report.add(OUTSIDE, f"the PDF of “{name}” ({path})")
+        report.add(SOURCES_SKIPPED, f"“{name}”: its PDF is not in the package")
+    areas = element.findall(Q + "PDFSelection")
+    if areas:
+        report.add(PDF_AREAS, f"{len(areas)} in “{name}”")
+    source = QdaSource(
         guid=_id(element),
         name=name,
         kind="pdf",
@@ -416,6 +465,27 @@ def _pdf_source(element: etree._Element, name: str, report: Report) -> QdaSource
         selections=[],
         notes=_refs(element, "NoteRef"),
     )
+    representation = element.find(Q + "Representation")
+    if representation is not None:
+        # The tool's own text of the PDF: its selections are anchored by their quote in
+        # the text layer Scholion reads from the PDF, which need not match it offset for
+        # offset. A representation without its text gives no quote to look for.
+        text = _text_source(
+            representation, f"{name} (text representation)", report, representation=True
+        )
+        if text.kind == "docx":
+            text.path, text.content = text.plain_path, text.plain_content
+        if text.path is None and text.content is None:
+            if text.selections:
+                report.add(
+                    SOURCES_SKIPPED,
+                    f"the {len(text.selections)} selections of the text representation of"
+                    f" “{name}”, whose text is not in the package",
+                )
+        else:
+            source.selections = text.selections
+            source.plain_path, source.plain_content = text.path, text.content
+    return source
 
 
 # --- Scholion's own descriptions, read back ------------------------------------------------
@@ -515,10 +585,33 @@ def keep_codebook(
             code.save(update_fields=["parent"])
 
 
+def _exports_text_of(spec: QdaSource, source: Source) -> bool:
+    """Whether ``spec`` is Scholion's export of ``source`` as its text layer (a PDF, a Word
+    document, a web page): its description names the archived original's SHA-256."""
+    scholion = read_description(spec.description)
+    return (
+        scholion is not None
+        and spec.kind == "text"
+        and source.sha256 != ""
+        and scholion[1].get("SHA-256", "").strip() == source.sha256
+    )
+
+
+# What each kind of source is declared as, and the ending its file is named with.
+DECLARED = {
+    "text": ("text/plain", ".txt"),
+    "docx": (DOCX_TYPE, ".docx"),
+    "pdf": ("application/pdf", ".pdf"),
+}
+
+
 @dataclass
 class _Placed:
     source: Source
     layer_offsets: Callable[[int], int] | None = None
+    # The text the selections' offsets count in, when it is not the source's text layer:
+    # each selection's quote is read from it and looked for in the text layer.
+    plain: str | None = None
     selections: list[QdaSelection] = field(default_factory=list)
 
 
@@ -579,8 +672,18 @@ class QdpxImporter(_Importer):
         """Every file the project names is in the package (a missing one is reported, not
         guessed at); the paths were checked when the project was read."""
         names = set(self.package.names())
-        for source in project.sources:
-            if source.path is not None and source.path not in names:
+        for n, source in enumerate(project.sources):
+            if source.plain_path is not None and source.plain_path not in names:
+                self.report.add(MISSING, f"the plain text of “{source.name}” ({source.plain_path})")
+                source.plain_path = None
+            if source.path is None or source.path in names:
+                continue
+            plain = source.plain_instead()
+            if plain is not None:
+                self.report.add(MISSING, f"the Word document of “{source.name}” ({source.path})")
+                self.report.add(DOCX_AS_PLAIN, f"“{source.name}”: its Word document is missing")
+                project.sources[n] = plain
+            else:
                 self.report.add(
                     SOURCES_SKIPPED, f"“{source.name}”: {source.path} is not in the package"
                 )
@@ -698,7 +801,15 @@ class QdpxImporter(_Importer):
         if not self.trusted:
             usable = usable.addable_to(collection, self.importer)
         found, claimed = self._resolve(usable, spec.guid)
-        if found is not None and found.sha256 != sha256:
+        exported_text = (
+            found is not None and found.sha256 != sha256 and _exports_text_of(spec, found)
+        )
+        if found is not None and found.sha256 != sha256 and not exported_text:
+            plain = spec.plain_instead()
+            if plain is not None:
+                # An earlier import kept the transcript as its plain text (its Word document
+                # could not be read then): the same source, found again by its plain text.
+                return self._qda_source(plain, project, collection)
             raise PackageError(
                 f"Source {spec.guid} (“{spec.name}”) is already here with other bytes: refused."
             )
@@ -717,11 +828,17 @@ class QdpxImporter(_Importer):
             self.result.sources_existing += 1
             source = found
         else:
-            declared = "application/pdf" if spec.kind == "pdf" else "text/plain"
-            archived = self._archive(spec, chunks(), declared, archiver, claimed)
-            if archived is None:
+            try:
+                source = self._archive(spec, chunks(), archiver, claimed)
+            except ArchiveError as exc:
+                plain = spec.plain_instead()
+                if plain is not None:
+                    # A transcript whose Word document cannot be read is still its text.
+                    self.report.add(DOCX_AS_PLAIN, f"“{spec.name}”: {exc}")
+                    return self._qda_source(plain, project, collection)
+                self.report.add(SOURCES_SKIPPED, f"“{spec.name}”: {exc}")
+                self._skip_selections(spec)
                 return None
-            source = archived
             collection.sources.add(source)
         place = _Placed(source)
         if spec.selections and not source.text:
@@ -731,10 +848,42 @@ class QdpxImporter(_Importer):
                 " layer here",
             )
             return place
-        if spec.kind == "text" and spec.content is None:
+        if exported_text:
+            pass  # its offsets count in the text layer they were exported from
+        elif spec.kind == "text" and spec.content is None:
             place.layer_offsets = self._line_ends(spec, b"".join(chunks()))
+        elif spec.has_plain:
+            place.plain = self._plain_text(spec)
+            if place.plain is None:
+                self._skip_selections(spec)
+                return place
+        elif spec.kind == "pdf" and spec.selections:
+            # A PDF has no text of its own a tool's offsets could count in.
+            self._skip_selections(spec)
+            return place
         place.selections = spec.selections
         return place
+
+    def _plain_text(self, spec: QdaSource) -> str | None:
+        """The plain text a source's selections count their offsets in, or None (reported)
+        when it cannot be read: larger than a text layer may be, or not text."""
+        if spec.plain_content is not None:
+            return spec.plain_content
+        assert spec.plain_path is not None
+        limit = settings.SCHOLION_MAX_TEXT_BYTES
+        _sha256, size = self.package.sha256(spec.plain_path)
+        if size > limit:
+            self.report.add(
+                SOURCES_SKIPPED,
+                f"“{spec.name}”: its plain text is larger than the {limit:,} bytes a text"
+                " layer may hold, so its selections cannot be placed",
+            )
+            return None
+        try:
+            return decode_plain(self.package.read_bytes(spec.plain_path))[0]
+        except ValueError as exc:
+            self.report.add(SOURCES_SKIPPED, f"“{spec.name}”: its plain text is not text ({exc})")
+            return None
 
     def _skip_selections(self, spec: QdaSource) -> None:
         if spec.selections:
@@ -753,37 +902,29 @@ class QdpxImporter(_Importer):
         return mapping
 
     def _archive(
-        self,
-        spec: QdaSource,
-        chunks: Iterator[bytes],
-        declared: str,
-        archiver,
-        claimed: uuid.UUID,
-    ) -> Source | None:
+        self, spec: QdaSource, chunks: Iterator[bytes], archiver, claimed: uuid.UUID
+    ) -> Source:
+        """The source's bytes, archived and hidden until the import completes; raises
+        ArchiveError (nothing written) for bytes that cannot be archived."""
         scholion = read_description(spec.description)
         metadata, provenance = scholion if scholion is not None else ({}, {})
-        suffix = ".pdf" if spec.kind == "pdf" else ".txt"
+        declared, suffix = DECLARED[spec.kind]
         if scholion is not None:
             # Scholion's export names the original file when there was one, and only then.
             filename = provenance.get("Original file", "")
         else:
             filename = spec.name if spec.name.lower().endswith(suffix) else spec.name + suffix
-        try:
-            archived = archive_chunks(
-                chunks,
-                user=archiver,
-                via=Source.Via.IMPORT,
-                filename=filename[:300],
-                declared_type=declared,
-                original_url=provenance.get("Original URL", ""),
-                source_uuid=claimed,
-                archived_at=spec.created,
-                reuse=False,
-            )
-        except ArchiveError as exc:
-            self.report.add(SOURCES_SKIPPED, f"“{spec.name}”: {exc}")
-            self._skip_selections(spec)
-            return None
+        archived = archive_chunks(
+            chunks,
+            user=archiver,
+            via=Source.Via.IMPORT,
+            filename=filename[:300],
+            declared_type=declared,
+            original_url=provenance.get("Original URL", ""),
+            source_uuid=claimed,
+            archived_at=spec.created,
+            reuse=False,
+        )
         source = archived.source
         self.pending.record(PendingObject.Kind.SOURCE, source)
         self.pending.record_blob(source.blob_name)
@@ -844,7 +985,45 @@ class QdpxImporter(_Importer):
         return names
 
     def _place(self, where: _Placed, s: QdaSelection) -> tuple[int, int] | None:
-        text = where.source.text
+        if where.plain is not None:
+            return self._place_by_quote(where, where.plain, s)
+        return self._place_at_offsets(where, where.source.text, s)
+
+    def _place_by_quote(
+        self, where: _Placed, plain: str, s: QdaSelection
+    ) -> tuple[int, int] | None:
+        """A selection counted in another text than the text layer (a Word transcript's
+        plain text, a PDF's text representation): its quote, read there, is looked for in
+        the text layer, exactly, then ignoring whitespace, then approximately near the
+        same offsets; one that cannot be found with confidence is reported, not guessed."""
+        found = self._place_at_offsets(where, plain, s)
+        if found is None:
+            return None
+        start, end = found
+        context = QUOTE_CONTEXT
+        # Where to look for a changed quote: the same share of the way through the text
+        # layer, which a different reading of the same document need not match offset for
+        # offset, and drifts from in proportion.
+        scale = len(where.source.text) / len(plain)
+        try:
+            anchor = anchor_quote(
+                where.source.text,
+                plain[start:end],
+                plain[max(0, start - context) : start],
+                plain[end : end + context],
+                (round(start * scale), round(end * scale)),
+            )
+        except Orphan as exc:
+            label = f"“{s.name[:60]}” in “{where.source.title[:60]}” ({s.start}-{s.end})"
+            self.report.add(NOT_FOUND, f"{label}: {exc}")
+            return None
+        return anchor.start, anchor.end
+
+    def _place_at_offsets(
+        self, where: _Placed, text: str, s: QdaSelection
+    ) -> tuple[int, int] | None:
+        """A selection's offsets in ``text``, checked against its name (which tools make of
+        its first words)."""
         start, end = s.start, s.end
         if where.layer_offsets is not None:
             start, end = where.layer_offsets(start), where.layer_offsets(end)

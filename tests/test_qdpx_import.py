@@ -4,6 +4,7 @@ not be kept; hostile packages refused whole; who may import into which collectio
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -106,6 +107,11 @@ def coded_project() -> bytes:
         USERS + NESTED_CODES + variables + cases + sources + notes + DESCRIPTION,
         {f"Sources/{guid(100)}.txt": HARBOUR.encode("utf-8")},
     )
+
+
+def blob_bytes(source: Source) -> bytes:
+    with source.open_original() as f:
+        return f.read()
 
 
 def report_of(result) -> dict[str, list[str]]:
@@ -278,24 +284,232 @@ def test_windows_line_ends_in_a_text_file_shift_no_selection(curator):
     )
 
 
-def test_pdf_sources_are_archived_as_pdf_and_their_area_selections_reported(curator):
+# --- Word transcripts and PDFs ------------------------------------------------------------
+
+# A tool's plain text of tests.docs.make_docx: paragraphs a line each, Windows line ends, no
+# footnote mark, and a line the tool's transcriber added that the document lacks.
+TRANSCRIPT = (
+    "Interview\r\nPart one\r\nThe ship came in at dawn.\r\n"
+    "The harbour master said the tolls rose in 1850.\r\nCoal ships\r\nGrain ships\r\n"
+    "[inaudible passage]\r\n"
+)
+
+
+def plain_selection(n: int, text: str, quote: str, codes=(), name: str | None = None) -> str:
+    start = text.index(quote)
+    return selection(n, start, start + len(quote), quote[:30] if name is None else name, codes)
+
+
+def word_transcript(docx: bytes, *, plain: str | None = TRANSCRIPT) -> bytes:
+    """As MAXQDA writes a Word transcript: the DOCX as its rich text, the plain text the
+    selections count in beside it."""
+    path = f' plainTextPath="internal://{guid(180)}.txt"' if plain is not None else ""
+    selections = (
+        plain_selection(280, TRANSCRIPT, "The ship came in at dawn.", codes=[13])
+        + plain_selection(281, TRANSCRIPT, "said the tolls rose in 1850", codes=[11])
+        + plain_selection(282, TRANSCRIPT, "Coal ships\r\nGrain ships", name="Coal ships")
+        + plain_selection(283, TRANSCRIPT, "[inaudible passage]")
+        if plain is not None
+        else selection(280, 21, 46, "The ship came in at dawn.", codes=[13])
+    )
+    sources = (
+        f'<Sources><TextSource guid="{guid(180)}" name="Harbour master"'
+        f' richTextPath="internal://{guid(180)}.docx"{path} creatingUser="{guid(1)}"'
+        f' creationDateTime="{DATE}">{selections}</TextSource></Sources>'
+    )
+    files = {f"Sources/{guid(180)}.docx": docx}
+    if plain is not None:
+        files[f"Sources/{guid(180)}.txt"] = plain.encode("utf-8")
+    return qdpx(USERS + NESTED_CODES + sources, files)
+
+
+def test_a_word_transcript_is_archived_as_such_with_its_codings_on_their_passages(curator):
+    from archive.extract.zipped import DOCX_TYPE
+    from tests.docs import make_docx
+
+    docx = make_docx("The ship came in at dawn.")
+    data = word_transcript(docx)
+    result = import_bytes(data, importer=curator)
+    source = Source.objects.get(uuid=guid(180))
+    assert source.media_type == DOCX_TYPE and source.original_filename == "Harbour master.docx"
+    assert source.sha256 == hashlib.sha256(docx).hexdigest() and source.size == len(docx)
+    assert blob_bytes(source) == docx
+    # Found in Scholion's text of the document, whose paragraphs and footnote marks the
+    # tool's plain text does not share offset for offset.
+    exact = {a.uuid.hex[-3:]: (a.exact, list(a.tags.names())) for a in Annotation.objects.all()}
+    assert exact == {
+        "280": ("The ship came in at dawn.", ["Ships"]),
+        "281": ("said the tolls rose[1] in 1850", ["Prices"]),
+        "282": ("Coal ships\n\nGrain ships", []),
+    }
+    for annotation in Annotation.objects.all():
+        assert source.text[annotation.start : annotation.end] == annotation.exact
+    missing = report_of(result)[
+        "Selections whose text is not in the source's text layer here (not imported, rather"
+        " than attached to the wrong passage)"
+    ]
+    assert len(missing) == 1 and missing[0].startswith("“[inaudible passage]” in “Harbour master”")
+
+    # Importing again adds nothing.
+    before, rows = counts(), list(Annotation.objects.values().order_by("pk"))
+    again = import_bytes(data, importer=curator)
+    assert not again.changed and again.sources_existing == 1
+    assert counts() == before and list(Annotation.objects.values().order_by("pk")) == rows
+
+
+def test_an_export_of_an_imported_transcript_and_pdf_is_valid_and_imports_as_nothing_new(
+    curator, tmp_path
+):
+    """Scholion exports a Word document or a PDF as its text layer: the export is a valid
+    project, and importing it here again finds the originals by the SHA-256 it names."""
+    from tests.docs import make_docx
+    from tests.pdfs import make_pdf, text_page
+    from tests.test_qdpx import assert_valid_project
+
+    import_bytes(word_transcript(make_docx("The ship came in at dawn.")), importer=curator)
+    pdf = make_pdf([text_page("A harbour report printed in 1710.")])
+    report = (
+        f'<Sources><PDFSource guid="{guid(130)}" name="Report" path="internal://report.pdf"/>'
+        "</Sources>"
+    )
+    import_bytes(qdpx(USERS + report, {"Sources/report.pdf": pdf}), importer=curator)
+    data = export_qdpx(tmp_path / "out.qdpx", user=curator.username, slug="harbour-study")
+    root = assert_valid_project(members(data)["project.qde"])
+    assert len(root.findall(f"{{{NS}}}Sources/{{{NS}}}TextSource")) == 2
+    before, rows = counts(), list(Annotation.objects.values().order_by("pk"))
+    again = import_bytes(data, importer=curator)
+    assert not again.changed and again.sources_existing == 2
+    assert counts() == before and list(Annotation.objects.values().order_by("pk")) == rows
+
+
+def test_a_word_transcript_without_plain_text_counts_offsets_in_its_text(curator):
+    from tests.docs import make_docx
+
+    docx = make_docx("The ship came in at dawn.")
+    import_bytes(word_transcript(docx, plain=None), importer=curator)
+    text = Source.objects.get(uuid=guid(180)).text
+    assert text[21:46] == "The ship came in at dawn."
+    assert Annotation.objects.get(uuid=guid(280)).exact == "The ship came in at dawn."
+
+
+def test_a_hostile_word_document_is_reported_and_its_plain_text_imported_instead(curator, settings):
+    from tests.docs import make_docx
+    from tests.test_extract_docx import ENTITIES, rezip
+
+    hostile = rezip(make_docx("The ship came in at dawn."), {"word/document.xml": ENTITIES})
+    blobs = blob_files()
+    result = import_bytes(word_transcript(hostile), importer=curator)
+    source = Source.objects.get(uuid=guid(180))
+    assert source.media_type == "text/plain" and source.size == len(TRANSCRIPT.encode())
+    [why] = report_of(result)["Word transcripts imported as their plain text"]
+    assert why.startswith("“Harbour master”: ") and "declares XML entities" in why
+    assert Annotation.objects.get(uuid=guid(283)).exact == "[inaudible passage]"
+    assert blob_files() - blobs == {source.blob_name}, "the Word document was stored"
+
+    # Importing again finds the plain text kept the first time, and adds nothing.
+    before = counts()
+    again = import_bytes(word_transcript(hostile), importer=curator)
+    assert not again.changed and again.sources_existing == 1 and counts() == before
+
+
+def test_a_word_document_without_plain_text_that_cannot_be_read_is_reported(curator, settings):
+    from tests.docs import make_docx
+
+    settings.SCHOLION_MAX_ZIP_ENTRIES = 5
+    blobs = blob_files()
+    result = import_bytes(word_transcript(make_docx("x"), plain=None), importer=curator)
+    [why] = report_of(result)["Sources not imported"][:1]
+    assert "more than the 5 Scholion unpacks" in why
+    assert not Source.objects.filter(uuid=guid(180)).exists()
+    assert not Annotation.objects.filter(uuid=guid(280)).exists()
+    assert blob_files() == blobs
+
+
+def test_files_outside_the_package_are_reported_by_path(curator):
+    from tests.docs import make_docx
+
+    sources = (
+        f'<Sources><TextSource guid="{guid(181)}" name="Notes"'
+        ' richTextPath="relative://notes.docx">'
+        "<PlainTextContent>Notes from the harbour.</PlainTextContent>"
+        + selection(285, 0, 5, "Notes")
+        + "</TextSource>"
+        f'<PDFSource guid="{guid(182)}" name="Map" path="absolute://C:/maps/map.pdf"/>'
+        f'<TextSource guid="{guid(183)}" name="Diary" richTextPath="relative://diary.docx"/>'
+        f'<TextSource guid="{guid(184)}" name="Log" richTextPath="internal://gone.docx">'
+        "<PlainTextContent>The log, as plain text.</PlainTextContent></TextSource>"
+        "</Sources>"
+    )
+    result = import_bytes(qdpx(USERS + sources, {"Sources/x.docx": make_docx("x")}), curator)
+    report = report_of(result)
+    assert report["Files outside the package, which an import cannot read"] == [
+        "the Word document of “Notes” (relative://notes.docx)",
+        "the PDF of “Map” (absolute://C:/maps/map.pdf)",
+        "the Word document of “Diary” (relative://diary.docx)",
+    ]
+    assert report["Sources not imported"] == [
+        "“Map”: its PDF is not in the package",
+        "“Diary”: the package holds none of its text",
+    ]
+    assert report["Files the project names that are not in the package"] == [
+        "the Word document of “Log” (Sources/gone.docx)"
+    ]
+    assert report["Word transcripts imported as their plain text"] == [
+        "“Log”: its Word document is missing"
+    ]
+    assert Source.objects.get(uuid=guid(184)).text == "The log, as plain text."
+    assert Source.objects.get(uuid=guid(181)).text == "Notes from the harbour."
+    assert Annotation.objects.get(uuid=guid(285)).exact == "Notes"
+    assert not Source.objects.filter(uuid__in=[guid(182), guid(183)]).exists()
+
+
+def test_pdf_sources_are_archived_as_pdf_and_only_their_text_selections_anchored(curator):
     from tests.pdfs import make_pdf, text_page
 
-    pdf = make_pdf([text_page("A harbour report printed in 1710.")])
+    pdf = make_pdf([text_page("A harbour report printed in 1710.", "The tolls rose in spring.")])
+    representation = "A harbour report\nprinted in 1710. The tolls rose in spring.\n"
     sources = (
         f'<Sources><PDFSource guid="{guid(130)}" name="Report" path="internal://report.pdf">'
         f'<PDFSelection guid="{guid(230)}" page="1" firstX="1" firstY="1" secondX="9"'
+        ' secondY="9"/>'
+        f'<PDFSelection guid="{guid(231)}" page="1" firstX="10" firstY="1" secondX="90"'
+        ' secondY="9"/>'
+        f'<Representation guid="{guid(132)}" name="Report (text)">'
+        f"<PlainTextContent>{representation}</PlainTextContent>"
+        + plain_selection(232, representation, "report\nprinted in 1710", codes=[14])
+        + "</Representation></PDFSource>"
+        f'<PDFSource guid="{guid(133)}" name="Chart" path="internal://chart.pdf">'
+        f'<PDFSelection guid="{guid(233)}" page="1" firstX="1" firstY="1" secondX="9"'
         ' secondY="9"/></PDFSource>'
         f'<AudioSource guid="{guid(131)}" name="Interview" path="internal://a.mp3"/>'
         "</Sources>"
     )
-    result = import_bytes(qdpx(USERS + sources, {"Sources/report.pdf": pdf}), curator)
+    chart = make_pdf([text_page("Tonnage by year.")])
+    data = qdpx(
+        USERS + NESTED_CODES + sources, {"Sources/report.pdf": pdf, "Sources/chart.pdf": chart}
+    )
+    result = import_bytes(data, curator)
     source = Source.objects.get(uuid=guid(130))
     assert source.media_type == "application/pdf" and "harbour report" in source.text
-    assert report_of(result)["Not imported: Scholion has no place for these yet"] == [
-        "PDF area selections in “Report” (1; the PDF is kept)",
-        "audio source “Interview”",
+    assert blob_bytes(source) == pdf
+    annotation = Annotation.objects.get(uuid=guid(232))
+    assert annotation.source == source and " ".join(annotation.exact.split()) == (
+        "report printed in 1710"
+    )
+    assert list(annotation.tags.names()) == ["Weather"]
+    assert not Annotation.objects.filter(uuid__in=[guid(230), guid(231), guid(233)]).exists()
+    report = report_of(result)
+    assert report[
+        "PDF selections, which mark an area of a page rather than a passage of text (not"
+        " imported: Scholion will not guess the words inside an area; the PDF is kept)"
+    ] == ["2 in “Report”", "1 in “Chart”"]
+    assert report["Not imported: Scholion has no place for these yet"] == [
+        "audio source “Interview”"
     ]
+
+    before = counts()
+    again = import_bytes(data, curator)
+    assert not again.changed and again.sources_existing == 2 and counts() == before
 
 
 def test_a_collection_owner_imports_a_project_under_their_own_name(owner):
