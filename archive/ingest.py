@@ -49,8 +49,8 @@ class ArchiveError(Exception):
 
 class ReadOnWorker(Exception):  # noqa: N818 - an outcome, not an error
     """The file (a PDF, a Word document, an EPUB book, a long page) takes longer to read than
-    the request may run: its bytes are stored and the worker derives its text layer (``job``), then makes
-    the source."""
+    the request may run: its bytes are stored and the worker derives its text layer
+    (``job``), then makes the source."""
 
     def __init__(self, job: UploadJob) -> None:
         super().__init__(str(job.uuid))

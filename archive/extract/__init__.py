@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Iterable
-from typing import IO
 from dataclasses import dataclass, field
+from typing import IO
 
 # A zip archive is a Word document or an EPUB book, or refused (archive.extract.zipped).
 SUPPORTED_TYPES = ("text/plain", "text/html", "application/pdf", "application/zip")
