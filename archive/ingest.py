@@ -14,7 +14,8 @@ from django.db import IntegrityError, connection, transaction
 from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import (
     ARTICLE_EXTRACTOR,
-    INLINE_READ_BYTES,
+    INLINE_PAGE_BYTES,
+    INLINE_TEXT_BYTES,
     ExtractionError,
     TooSlowForRequest,
     extract,
@@ -94,8 +95,8 @@ def archive_chunks(
 
     An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
     A web request passes ``read_budget``, the seconds it may spend reading the file (a PDF, a
-    Word document, an EPUB book, or a page or text over INLINE_READ_BYTES): one that takes
-    longer is stored and left to the worker (ReadOnWorker is raised).
+    Word document, an EPUB book, a page over INLINE_PAGE_BYTES, a text over INLINE_TEXT_BYTES):
+    one that takes longer is stored and left to the worker (ReadOnWorker is raised).
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -177,8 +178,11 @@ def _archive_spooled(
             extraction = extract_without_text(
                 spooled.head, spooled.chunks, declared_type, original_url
             )
-        elif read_budget is not None and spooled.size > INLINE_READ_BYTES:
-            # A long page of pathological markup can outlast the request too.
+        elif read_budget is not None and spooled.size > (
+            INLINE_PAGE_BYTES if kind == "text/html" else INLINE_TEXT_BYTES
+        ):
+            # A long page of pathological markup (or a text of a million tiny paragraphs)
+            # can outlast the request too.
             extraction = extract_within(
                 spooled.file,
                 read_budget,

@@ -1,4 +1,4 @@
-"""A long HTML page or plain text (over INLINE_READ_BYTES) that takes longer to read than an
+"""A long HTML page (over INLINE_PAGE_BYTES) or plain text (over INLINE_TEXT_BYTES) that takes longer to read than an
 upload's request may spend on it (SCHOLION_READ_REQUEST_SECONDS) is stored at once and read by
 the real worker, as a slow PDF or Word document is (tests/test_documents_on_worker.py). A tiny
 budget here stands in for pathological markup: the request reads such a file in a child
@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from archive.blobstore import archive_storage, blob_name
-from archive.extract import INLINE_READ_BYTES, extract, extract_within
+from archive.extract import INLINE_PAGE_BYTES, INLINE_TEXT_BYTES, extract, extract_within
 from archive.models import Source, UploadJob
 from tests.conftest import run_worker
 
@@ -25,7 +25,7 @@ ENTRY = "<p>Entry {n}: the harbour master logged the arrival of a schooner from 
 
 
 def long_page(marker: str = "Ledger of the harbour") -> bytes:
-    entries = "".join(ENTRY.format(n=n) for n in range(INLINE_READ_BYTES // len(ENTRY) + 100))
+    entries = "".join(ENTRY.format(n=n) for n in range(INLINE_PAGE_BYTES // len(ENTRY) + 100))
     return (
         f"<html><head><title>{marker}</title></head><body>"
         "<nav><a href='/'>Home</a> <a href='/about'>About the site</a></nav>"
@@ -36,7 +36,7 @@ def long_page(marker: str = "Ledger of the harbour") -> bytes:
 
 def long_text(first_line: str = "Notes from the harbour") -> str:
     line = "The schooner from Bergen came in on the morning tide.\n\n"
-    return first_line + "\n\n" + line * (INLINE_READ_BYTES // len(line) + 100)
+    return first_line + "\n\n" + line * (INLINE_TEXT_BYTES // len(line) + 100)
 
 
 @pytest.fixture
@@ -77,10 +77,10 @@ def test_a_long_page_too_slow_for_the_request_is_read_on_the_worker_as_asked(
     # The whole page, as asked: the site's navigation and footer are in its text.
     assert (source.sha256, source.extractor, source.archived_via) == (sha256, "html", "upload")
     assert "About the site" in source.text and "Site footer" in source.text
-    assert "Entry 9000: the harbour master" in source.text
+    assert "Entry 800: the harbour master" in source.text
     assert source.title == "Ledger of the harbour"
     assert source.archived_by == owner and collection.sources.filter(pk=source.pk).exists()
-    assert "Entry 9000" in client.get(f"/sources/{source.uuid}/").content.decode()
+    assert "Entry 800:" in client.get(f"/sources/{source.uuid}/").content.decode()
     assert signed_in(stranger).get(f"/uploads/{job.uuid}/").status_code == 404
 
 
@@ -114,7 +114,7 @@ def test_a_long_page_read_within_the_budget_is_archived_in_the_request(owner, se
     source = Source.objects.get()
     assert response["Location"] == f"/sources/{source.uuid}/edit/"
     assert not UploadJob.objects.exists()
-    assert source.title == "Read at once" and "Entry 9000" in source.text
+    assert source.title == "Read at once" and "Entry 800:" in source.text
 
 
 def test_a_long_text_refused_in_the_child_is_refused_in_the_request(owner, settings):
@@ -140,4 +140,13 @@ def test_a_page_read_in_a_child_process_reads_as_one_read_in_place(whole_page, t
             file, 60, "text/html", "https://example.org/ledger", whole_page=whole_page
         )
     in_place = extract(data, "text/html", "https://example.org/ledger", whole_page=whole_page)
-    assert apart == in_place and "Entry 9000" in apart.text
+    assert apart == in_place and "Entry 800:" in apart.text
+
+
+def test_a_long_page_refused_in_the_child_is_refused_in_the_request(owner, settings):
+    settings.SCHOLION_READ_REQUEST_SECONDS = 60
+    data = long_page().replace(b"Entry 5:", b"Entr\x81 5:")  # neither UTF-8 nor Windows-1252
+    response = upload(signed_in(owner), data)
+    assert response.status_code == 200
+    assert "The text could not be decoded" in response.content.decode()
+    assert not UploadJob.objects.exists() and not Source.objects.exists()
