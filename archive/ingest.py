@@ -16,6 +16,7 @@ from archive.extract import (
     ARTICLE_EXTRACTOR,
     INLINE_PAGE_BYTES,
     INLINE_TEXT_BYTES,
+    NO_TEXT_EXTRACTOR,
     ExtractionError,
     TooSlowForRequest,
     extract,
@@ -215,6 +216,10 @@ def _archive_spooled(
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None
 
+    if len(extraction.blocks) > settings.SCHOLION_MAX_TEXT_BLOCKS:
+        # As a file too long for a text layer: its reading page could not be made in time.
+        extraction.text, extraction.blocks, extraction.divisions = "", [], {}
+        extraction.extractor, extraction.extractor_version = NO_TEXT_EXTRACTOR
     merged = {k: v for k, v in extraction.metadata.items() if k in METADATA_FIELDS and v}
     merged.update({k: v for k, v in metadata.items() if k in METADATA_FIELDS and v})
     if not merged.get("title"):

@@ -1116,10 +1116,19 @@ class Source(models.Model):
                 " no text layer to read or annotate here. Its original bytes are archived"
                 " unchanged and their fixity is checked: download the original to read it."
             )
+        unchanged = (
+            " Its original bytes are archived unchanged and their fixity is checked: download"
+            " the original to read it."
+        )
+        if self.size <= settings.SCHOLION_MAX_TEXT_BYTES:
+            return (
+                "The file's text is too long, or in too many pieces (more than"
+                f" {settings.SCHOLION_MAX_TEXT_BLOCKS:,} paragraphs, list items and table"
+                " cells), to read or annotate in the browser, so it has no text layer." + unchanged
+            )
         return (
             f"At {filesizeformat(self.size)} the file is too long to read or annotate in the"
-            " browser, so it has no text layer. Its original bytes are archived unchanged and"
-            " their fixity is checked: download the original to read it."
+            " browser, so it has no text layer." + unchanged
         )
 
     @cached_property
