@@ -4,14 +4,14 @@
 
 Each case is one request through the Django test Client (no gunicorn) against a throwaway
 SQLite database, at the limit its view enforces, with the pathological input for that limit:
-an upload of SCHOLION_MAX_TEXT_BYTES of HTML made of a million tiny elements or list items, a
-plain text of millions of one-letter paragraphs, a Hypothesis file of
-SCHOLION_HYPOTHESIS_MAX_BYTES, a search of MAX_QUERY_LENGTH characters, the reading page of
-a text of SCHOLION_MAX_TEXT_BLOCKS one-letter paragraphs (archived in-process, as the worker
-would), a codebook rename of ``--passages`` passages. Prints
-the seconds and what the request answered (a source, or the upload job the worker reads);
-asserts nothing.
-Compare with GUNICORN_TIMEOUT (30 s). See bench/NOTES.md, "Requests within the timeout".
+an upload of SCHOLION_MAX_TEXT_BYTES of HTML made of a million tiny elements, list items or
+table cells, or a plain text of millions of one-letter paragraphs; the reading page of a text
+of SCHOLION_MAX_TEXT_BLOCKS one-letter paragraphs (archived in-process, as the worker would);
+a codebook rename of ``--passages`` passages; a Hypothesis file of
+SCHOLION_HYPOTHESIS_MAX_BYTES checked; a search of MAX_QUERY_LENGTH characters. Prints the
+seconds and what the request answered (a source, or the upload job the worker reads);
+asserts nothing. Compare with GUNICORN_TIMEOUT (30 s); bench/NOTES.md, "Issue 32: requests
+within the timeout", has the figures.
 """
 
 from __future__ import annotations

@@ -292,10 +292,10 @@ def extract(
     raise AssertionError(media_type)
 
 
-# A page or a text up to this long is read in the request's own process: the slowest markup
-# measured (bench/NOTES.md, "Requests within the timeout") reads in about a second at these
-# lengths, well inside the read budget, and a child process costs about a second to start.
-# trafilatura is far slower on some markup than the plain text's paragraphs are.
+# A page or a text up to this long is read in the request's own process: the slowest input
+# measured (bench/NOTES.md, "Issue 32: requests within the timeout") reads in about a second
+# at these lengths, well inside the read budget, and a child process costs about a second to
+# start. trafilatura is far slower on some markup than plain text's paragraphs are.
 INLINE_PAGE_BYTES = 64 * 1024
 INLINE_TEXT_BYTES = 1024 * 1024
 # Exit status of the child reading a text or a page when it is refused; the message is on stdout.
