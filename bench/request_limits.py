@@ -65,7 +65,7 @@ def hypothesis_file(limit: int) -> bytes:
         "permissions": {"read": ["group:__world__"]},
         "group": "__world__",
     }
-    rows = []
+    rows: list[dict] = []
     size = 0
     while size < limit - 1000:
         rows.append({**row, "id": f"id{len(rows):012d}"})

@@ -91,6 +91,7 @@ def test_a_long_pasted_text_too_slow_for_the_request_is_read_on_the_worker_as_pa
     response = client.post("/sources/new/", {"text": long_text()})
     job = UploadJob.objects.get()
     assert response["Location"] == f"/uploads/{job.uuid}/" and not Source.objects.exists()
+    assert "<h1>Pasted text</h1>" in client.get(response["Location"]).content.decode()
 
     run_worker()
 
