@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from types import EllipsisType
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
@@ -19,7 +19,7 @@ from django.utils import timezone
 from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItemBase
 
-from annotations.signals import annotation_written
+from annotations.signals import annotation_written, annotations_retagged
 from archive.models import DOI_RE, Collection, Source, validate_date_published
 
 if TYPE_CHECKING:
@@ -1704,7 +1704,7 @@ class Code(models.Model):
                 old_name, old.name = old.name, new_name
                 old.save(update_fields=["name"])
                 moved = self.passages(actor).count()
-                _reindex(self.passages().values("content_object_id"))
+                _reindex(self.passages().values_list("content_object_id", flat=True))
                 self._record(
                     actor,
                     "code_renamed",
@@ -1884,10 +1884,9 @@ def _retire(old: Tag, successor: Tag | None) -> None:
     old.delete()
 
 
-def _reindex(pks) -> None:
+def _reindex(pks: Iterable[int]) -> None:
     """Index the annotations ``pks`` again: search finds them by their tags' names."""
-    for annotation in Annotation.objects.filter(pk__in=pks).prefetch_related("tags"):
-        annotation_written.send(Annotation, annotation=annotation)
+    annotations_retagged.send(Annotation, pks=list(pks))
 
 
 def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag], *, actor=None) -> tuple[int, int]:

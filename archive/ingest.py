@@ -14,9 +14,13 @@ from django.db import IntegrityError, connection, transaction
 from archive.blobstore import Spooled, TooLarge, spool, store
 from archive.extract import (
     ARTICLE_EXTRACTOR,
+    INLINE_PAGE_BYTES,
+    INLINE_TEXT_BYTES,
+    NO_TEXT_EXTRACTOR,
     ExtractionError,
     TooSlowForRequest,
     extract,
+    extract_within,
     extract_without_text,
     sniff,
 )
@@ -46,9 +50,9 @@ class ArchiveError(Exception):
 
 
 class ReadOnWorker(Exception):  # noqa: N818 - an outcome, not an error
-    """The file (a PDF, a Word document, an EPUB book) takes longer to read than the request
-    may run: its bytes are stored and the worker derives its text layer (``job``), then makes
-    the source."""
+    """The file (a PDF, a Word document, an EPUB book, a long page) takes longer to read than
+    the request may run: its bytes are stored and the worker derives its text layer
+    (``job``), then makes the source."""
 
     def __init__(self, job: UploadJob) -> None:
         super().__init__(str(job.uuid))
@@ -91,9 +95,9 @@ def archive_chunks(
     """Hash and spool the bytes, store them at their content address, derive the text layer.
 
     An HTML page's text layer is its article; ``whole_page`` keeps all of the page's text.
-    A web request passes ``read_budget``, the seconds it may spend reading a PDF, a Word
-    document or an EPUB book: one that takes longer is stored and left to the worker
-    (ReadOnWorker is raised).
+    A web request passes ``read_budget``, the seconds it may spend reading the file (a PDF, a
+    Word document, an EPUB book, a page over INLINE_PAGE_BYTES, a text over INLINE_TEXT_BYTES):
+    one that takes longer is stored and left to the worker (ReadOnWorker is raised).
 
     The blob is stored before the row is written, so no source row exists without its
     bytes; a failure after storing leaves only a complete, reusable blob. An import passes
@@ -175,6 +179,18 @@ def _archive_spooled(
             extraction = extract_without_text(
                 spooled.head, spooled.chunks, declared_type, original_url
             )
+        elif read_budget is not None and spooled.size > (
+            INLINE_PAGE_BYTES if kind == "text/html" else INLINE_TEXT_BYTES
+        ):
+            # A long page of pathological markup (or a text of a million tiny paragraphs)
+            # can outlast the request too.
+            extraction = extract_within(
+                spooled.file,
+                read_budget,
+                declared_type=declared_type,
+                base_url=original_url,
+                whole_page=whole_page,
+            )
         else:
             spooled.file.seek(0)
             extraction = extract(
@@ -186,12 +202,24 @@ def _archive_spooled(
     except TooSlowForRequest:
         raise ReadOnWorker(
             _defer_to_worker(
-                spooled, user, filename, declared_type, original_url, metadata, collection
+                spooled,
+                user,
+                via,
+                filename,
+                declared_type,
+                original_url,
+                metadata,
+                collection,
+                whole_page,
             )
         ) from None
     except ExtractionError as exc:
         raise ArchiveError(str(exc)) from None
 
+    if len(extraction.blocks) > settings.SCHOLION_MAX_TEXT_BLOCKS:
+        # As a file too long for a text layer: its reading page could not be made in time.
+        extraction.text, extraction.blocks, extraction.divisions = "", [], {}
+        extraction.extractor, extraction.extractor_version = NO_TEXT_EXTRACTOR
     merged = {k: v for k, v in extraction.metadata.items() if k in METADATA_FIELDS and v}
     merged.update({k: v for k, v in metadata.items() if k in METADATA_FIELDS and v})
     if not merged.get("title"):
@@ -289,7 +317,15 @@ def _archive_spooled(
 
 
 def _defer_to_worker(
-    spooled: Spooled, user, filename, declared_type, original_url, metadata, collection
+    spooled: Spooled,
+    user,
+    via,
+    filename,
+    declared_type,
+    original_url,
+    metadata,
+    collection,
+    whole_page,
 ) -> UploadJob:
     """Store the bytes now (nothing uploaded is lost) and queue the reading of the file."""
     try:
@@ -307,6 +343,8 @@ def _defer_to_worker(
         declared_type=declared_type[:200],
         original_url=original_url[:2000],
         title=(metadata.get("title") or "")[:500],
+        via=via,
+        whole_page=whole_page,
         sha256=spooled.sha256,
         size=spooled.size,
         blob_name=name,

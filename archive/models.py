@@ -1116,10 +1116,19 @@ class Source(models.Model):
                 " no text layer to read or annotate here. Its original bytes are archived"
                 " unchanged and their fixity is checked: download the original to read it."
             )
+        unchanged = (
+            " Its original bytes are archived unchanged and their fixity is checked: download"
+            " the original to read it."
+        )
+        if self.size <= settings.SCHOLION_MAX_TEXT_BYTES:
+            return (
+                "The file's text is too long, or in too many pieces (more than"
+                f" {settings.SCHOLION_MAX_TEXT_BLOCKS:,} paragraphs, list items and table"
+                " cells), to read or annotate in the browser, so it has no text layer." + unchanged
+            )
         return (
             f"At {filesizeformat(self.size)} the file is too long to read or annotate in the"
-            " browser, so it has no text layer. Its original bytes are archived unchanged and"
-            " their fixity is checked: download the original to read it."
+            " browser, so it has no text layer." + unchanged
         )
 
     @cached_property
@@ -1467,8 +1476,9 @@ class UploadJobQuerySet(models.QuerySet):
 
 
 class UploadJob(Job):
-    """An uploaded file (a PDF, a Word document, an EPUB book) whose text layer takes longer
-    to derive than a request may run (SCHOLION_READ_REQUEST_SECONDS), derived on the worker.
+    """An uploaded file (a PDF, a Word document, an EPUB book, a long page) or a long pasted
+    text whose text layer takes longer to derive than a request may run
+    (SCHOLION_READ_REQUEST_SECONDS), derived on the worker.
 
     Its bytes are stored at their content address when it is uploaded, so nothing is lost
     whatever happens to the request; the source is made once its text layer exists. Until
@@ -1486,6 +1496,9 @@ class UploadJob(Job):
     declared_type = models.CharField(max_length=200, blank=True)
     original_url = models.URLField(max_length=2000, blank=True)
     title = models.CharField(max_length=500, blank=True)
+    # As the person asked: uploaded or pasted, a page's article or all of it.
+    via = models.CharField(max_length=10, choices=Source.Via.choices, default=Source.Via.UPLOAD)
+    whole_page = models.BooleanField(default=False)
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField()
     blob_name = models.CharField(max_length=200)

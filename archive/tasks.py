@@ -50,8 +50,8 @@ def index_source(source_pk: int) -> str:
 
 @task()
 def read_upload(job_uuid: str, attempt: int) -> str:
-    """Read an uploaded PDF too long to read within its request (archive.ingest defers it),
-    with the full SCHOLION_PDF_SECONDS, from its stored bytes, and make its source."""
+    """Read an upload too long to read within its request (archive.ingest defers it) from
+    its stored bytes, without the request's budget, and make its source."""
     job = (
         UploadJob.objects.select_related("user", "collection")
         .filter(uuid=job_uuid, attempt=attempt)
@@ -70,12 +70,13 @@ def read_upload(job_uuid: str, attempt: int) -> str:
             archived = archive_chunks(
                 read_chunks(job.blob_name),
                 user=job.user,
-                via=Source.Via.UPLOAD,
+                via=job.via,
                 filename=job.filename,
                 declared_type=job.declared_type,
                 original_url=job.original_url,
                 metadata={"title": job.title},
                 collection=job.collection,
+                whole_page=job.whole_page,
             )
     except ArchiveError as exc:
         job.fail(str(exc))

@@ -144,6 +144,7 @@ def _archive_upload(request: HttpRequest, data: dict) -> Archived:
         original_url=data["original_url"],
         metadata={"title": data["title"]},
         collection=data["collection"],
+        read_budget=settings.SCHOLION_READ_REQUEST_SECONDS,
     )
 
 

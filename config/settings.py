@@ -290,6 +290,10 @@ SCHOLION_MAX_UPLOAD_BYTES = env_int("SCHOLION_MAX_UPLOAD_BYTES", 50 * 1024 * 102
 # A longer file is archived (its bytes, checked and verifiable) without a text layer: it
 # cannot be read or annotated in the browser, and archiving it never holds it in memory.
 SCHOLION_MAX_TEXT_BYTES = env_int("SCHOLION_MAX_TEXT_BYTES", 16 * 1024 * 1024)
+# So is a text layer in more pieces (paragraphs, list items, table cells) than this: the
+# reading page sets each one out, and millions of them take minutes to make and hundreds of
+# megabytes to send (bench/NOTES.md, "Issue 32: requests within the timeout").
+SCHOLION_MAX_TEXT_BLOCKS = env_int("SCHOLION_MAX_TEXT_BLOCKS", 500_000)
 # A PDF is read in a child process with these limits (a PDF built to exhaust its reader, a
 # decompression bomb, fails alone), and one of more pages is refused before any is read.
 SCHOLION_MAX_PDF_PAGES = env_int("SCHOLION_MAX_PDF_PAGES", 2000)

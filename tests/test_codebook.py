@@ -641,3 +641,22 @@ def test_a_retagged_passage_gets_a_new_version_and_its_history_names_the_curator
         headers={"If-Match": f'"{before}"'},
     )
     assert response.status_code == 412
+
+
+def test_a_merge_indexes_again_every_passage_it_retags_a_batch_at_a_time(
+    owner, coded, django_assert_max_num_queries
+):
+    from search.index import reindex_annotations
+
+    coded["money"].merge(coded["prices"], actor=owner)
+    # Search finds every passage by the surviving name, the one that carried both included.
+    assert {
+        e.annotation.start: e.tags for e in AnnotationEntry.objects.select_related("annotation")
+    } == {0: "money", 23: "money", 45: "money", 70: "money"}
+    pks = list(Annotation.objects.values_list("pk", flat=True))
+    AnnotationEntry.objects.all().delete()
+    # Four statements a batch (annotations, their tags, delete, insert), however many it holds.
+    with django_assert_max_num_queries(8):
+        reindex_annotations(pks, batch_size=2)
+    assert AnnotationEntry.objects.count() == 4
+    assert set(AnnotationEntry.objects.values_list("tags", flat=True)) == {"money"}

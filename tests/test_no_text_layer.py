@@ -222,3 +222,26 @@ def test_the_archive_page_states_both_limits(client, owner, settings):
     client.force_login(owner)
     page = client.get("/sources/new/").content.decode().replace("\xa0", " ")
     assert "Up to 50.0 MB; a file over 4.0 KB is kept without a text layer" in page
+
+
+def test_a_text_in_more_pieces_than_the_reading_page_can_set_out_has_no_text_layer(
+    client, owner, settings
+):
+    settings.SCHOLION_MAX_TEXT_BYTES = 16 * 1024 * 1024
+    settings.SCHOLION_MAX_TEXT_BLOCKS = 3
+    data = b"Ledger\n\nOne\n\nTwo\n\nThree\n\nFour"
+    archived = archive_chunks(iter([data]), user=owner, filename="ledger.txt")
+    source = Source.objects.get(pk=archived.source.pk)
+    assert not source.has_text_layer and (source.text, source.blocks) == ("", [])
+    assert source.title == "Ledger" and source.verify_fixity().ok
+    client.force_login(owner)
+    page = client.get(source.get_absolute_url()).content.decode()
+    assert "in too many pieces (more than 3 paragraphs, list items and table cells)" in page
+    assert 'id="text-layer"' not in page
+
+
+def test_a_text_in_as_many_pieces_as_allowed_keeps_its_text_layer(owner, settings):
+    settings.SCHOLION_MAX_TEXT_BYTES = 16 * 1024 * 1024
+    settings.SCHOLION_MAX_TEXT_BLOCKS = 4
+    source = archive_chunks(iter([b"Ledger\n\nOne\n\nTwo\n\nThree"]), user=owner).source
+    assert source.has_text_layer and len(source.blocks) == 4

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 # A zip archive is a Word document or an EPUB book, or refused (archive.extract.zipped).
 SUPPORTED_TYPES = ("text/plain", "text/html", "application/pdf", "application/zip")
@@ -289,6 +290,94 @@ def extract(
 
         return extract_package(BytesIO(data))
     raise AssertionError(media_type)
+
+
+# A page or a text up to this long is read in the request's own process: the slowest input
+# measured (bench/NOTES.md, "Issue 32: requests within the timeout") reads in about a second
+# at these lengths, well inside the read budget, and a child process costs about a second to
+# start. trafilatura is far slower on some markup than plain text's paragraphs are.
+INLINE_PAGE_BYTES = 64 * 1024
+INLINE_TEXT_BYTES = 1024 * 1024
+# Exit status of the child reading a text or a page when it is refused; the message is on stdout.
+REFUSED = 3
+
+
+def extract_within(
+    file: IO[bytes],
+    budget: float,
+    declared_type: str = "",
+    base_url: str = "",
+    *,
+    whole_page: bool = False,
+) -> Extraction:
+    """``extract`` of an HTML page or a plain text in ``file`` (a real file, read from its
+    start) within ``budget`` seconds, or TooSlowForRequest.
+
+    A long page of pathological markup (a huge table, a million tiny elements) takes longer to
+    read than a request may run, and neither the HTML parser nor trafilatura can be stopped
+    from within: the file is read in a child process, killed when the budget runs out."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    file.seek(0)
+    command = [
+        sys.executable,
+        "-I",  # no user site-packages, no PYTHON* variables: only what the server runs
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        " from archive.extract import child_main; child_main()",
+        str(Path(__file__).resolve().parent.parent.parent),
+        json.dumps([declared_type, base_url, whole_page]),
+    ]
+    try:
+        result = subprocess.run(  # noqa: S603 - our own interpreter running our own code
+            command, stdin=file, capture_output=True, timeout=max(budget, 0), check=False
+        )
+    except subprocess.TimeoutExpired:  # the child is killed
+        raise TooSlowForRequest(f"not read within {budget} seconds") from None
+    if result.returncode == REFUSED:
+        raise ExtractionError(result.stdout.decode("utf-8", "replace"))
+    if result.returncode != 0:
+        import logging
+
+        logging.getLogger(__name__).error(
+            "reading a text or a page failed: %s", result.stderr.decode("utf-8", "replace")
+        )
+        raise ExtractionError(
+            "Reading this file failed unexpectedly, so nothing was archived. If it keeps"
+            " failing, tell an administrator."
+        )
+    return Extraction(**json.loads(result.stdout))
+
+
+def child_main() -> None:
+    """Read a text or a page on stdin, write its Extraction as JSON on stdout."""
+    import dataclasses
+    import json
+    import os
+    import sys
+
+    from archive.extract.pdf import _die_with_parent
+
+    _die_with_parent()
+    declared_type, base_url, whole_page = json.loads(sys.argv[2])
+    data = sys.stdin.buffer.read()
+    try:
+        media_type = supported_type(data[:65536], declared_type)
+        if media_type not in ("text/html", "text/plain"):
+            raise AssertionError(media_type)  # archive.ingest reads other kinds itself
+        extraction = extract(
+            data, declared_type=declared_type, base_url=base_url, whole_page=whole_page
+        )
+    except ExtractionError as exc:
+        sys.stdout.write(str(exc))
+        sys.stdout.flush()
+        os._exit(REFUSED)
+    # ASCII: a text layer is whatever the file held, lone surrogates included.
+    sys.stdout.write(json.dumps(dataclasses.asdict(extraction)))
+    sys.stdout.flush()
 
 
 def supported_type(head: bytes, declared_type: str = "") -> str:
