@@ -32,6 +32,15 @@ def annotate(page) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll('#ann-list .ann').length > n", arg=before
     )
+    # The new card is then focused and scrolled to, smoothly: a selection dragged while the
+    # page still moves misses its words (seen on a loaded machine).
+    page.wait_for_function("() => document.activeElement?.matches('#ann-list .ann')")
+    page.wait_for_function(
+        """() => new Promise((done) => {
+          const at = [scrollX, scrollY];
+          setTimeout(() => done(scrollX === at[0] && scrollY === at[1]), 100);
+        })"""
+    )
 
 
 def test_annotating_a_pdf_passage_shows_its_page_on_the_card(page, live_server, pdf_source):
