@@ -532,7 +532,9 @@ def test_replaywebpage_replays_the_page_from_the_wacz_alone(
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(base + "/index.html")
-        deadline = time.monotonic() + 30
+        # A bound on "never replays", not on speed: the viewer's service worker starts slowly
+        # on a loaded machine (30 s was once too short there).
+        deadline = time.monotonic() + 90
         while (frame := replayed_frame(page, packaged.page_url)) is None:
             assert time.monotonic() < deadline, [f.url for f in page.frames]
             page.wait_for_timeout(200)
