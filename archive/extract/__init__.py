@@ -298,7 +298,7 @@ def extract(
 # start. trafilatura is far slower on some markup than plain text's paragraphs are.
 INLINE_PAGE_BYTES = 64 * 1024
 INLINE_TEXT_BYTES = 1024 * 1024
-# Exit status of the child reading a text or a page when it is refused; the message is on stdout.
+# Exit status of a child of read_in_child that refused the file; the message is on stdout.
 REFUSED = 3
 
 
@@ -316,7 +316,24 @@ def extract_within(
     A long page of pathological markup (a huge table, a million tiny elements) takes longer to
     read than a request may run, and neither the HTML parser nor trafilatura can be stopped
     from within: the file is read in a child process, killed when the budget runs out."""
+    return read_in_child(
+        "archive.extract",
+        [declared_type, base_url, whole_page],
+        file,
+        budget,
+        "Reading this file failed unexpectedly, so nothing was archived.",
+    )
+
+
+def read_in_child(
+    module: str, arguments: object, file: IO[bytes], budget: float, failed: str
+) -> Extraction:
+    """The Extraction that ``module``'s ``child_main`` makes of ``file`` (a real file, read
+    from its start) in a child process, given ``arguments`` (JSON), killed past ``budget``
+    seconds (TooSlowForRequest). A file the child refuses raises its ExtractionError; a child
+    that fails otherwise raises ``failed``, the cause going to the log."""
     import json
+    import logging
     import subprocess
     import sys
     from pathlib import Path
@@ -326,10 +343,10 @@ def extract_within(
         sys.executable,
         "-I",  # no user site-packages, no PYTHON* variables: only what the server runs
         "-c",
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        " from archive.extract import child_main; child_main()",
+        f"import sys; sys.path.insert(0, sys.argv[1]); from {module} import child_main;"
+        " child_main(*__import__('json').loads(sys.argv[2]))",
         str(Path(__file__).resolve().parent.parent.parent),
-        json.dumps([declared_type, base_url, whole_page]),
+        json.dumps(arguments),
     ]
     try:
         result = subprocess.run(  # noqa: S603 - our own interpreter running our own code
@@ -340,20 +357,16 @@ def extract_within(
     if result.returncode == REFUSED:
         raise ExtractionError(result.stdout.decode("utf-8", "replace"))
     if result.returncode != 0:
-        import logging
-
         logging.getLogger(__name__).error(
-            "reading a text or a page failed: %s", result.stderr.decode("utf-8", "replace")
+            "reading in %s failed: %s", module, result.stderr.decode("utf-8", "replace")
         )
-        raise ExtractionError(
-            "Reading this file failed unexpectedly, so nothing was archived. If it keeps"
-            " failing, tell an administrator."
-        )
+        raise ExtractionError(f"{failed} If it keeps failing, tell an administrator.")
     return Extraction(**json.loads(result.stdout))
 
 
-def child_main() -> None:
-    """Read a text or a page on stdin, write its Extraction as JSON on stdout."""
+def reply_from_child(read: Callable[[bytes], Extraction]) -> None:
+    """In a child of ``read_in_child``: ``read`` the bytes on stdin and write the Extraction
+    as JSON on stdout, or a refusal's message with the exit status REFUSED."""
     import dataclasses
     import json
     import os
@@ -362,15 +375,8 @@ def child_main() -> None:
     from archive.extract.pdf import _die_with_parent
 
     _die_with_parent()
-    declared_type, base_url, whole_page = json.loads(sys.argv[2])
-    data = sys.stdin.buffer.read()
     try:
-        media_type = supported_type(data[:65536], declared_type)
-        if media_type not in ("text/html", "text/plain"):
-            raise AssertionError(media_type)  # archive.ingest reads other kinds itself
-        extraction = extract(
-            data, declared_type=declared_type, base_url=base_url, whole_page=whole_page
-        )
+        extraction = read(sys.stdin.buffer.read())
     except ExtractionError as exc:
         sys.stdout.write(str(exc))
         sys.stdout.flush()
@@ -378,6 +384,18 @@ def child_main() -> None:
     # ASCII: a text layer is whatever the file held, lone surrogates included.
     sys.stdout.write(json.dumps(dataclasses.asdict(extraction)))
     sys.stdout.flush()
+
+
+def child_main(declared_type: str, base_url: str, whole_page: bool) -> None:
+    """Read a text or a page on stdin (see ``extract_within``)."""
+
+    def read(data: bytes) -> Extraction:
+        media_type = supported_type(data[:65536], declared_type)
+        if media_type not in ("text/html", "text/plain"):
+            raise AssertionError(media_type)  # archive.ingest reads other kinds itself
+        return extract(data, declared_type=declared_type, base_url=base_url, whole_page=whole_page)
+
+    reply_from_child(read)
 
 
 def supported_type(head: bytes, declared_type: str = "") -> str:

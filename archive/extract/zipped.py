@@ -18,21 +18,14 @@ take longer than a request may run. The worker and the command line read it in-p
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import json
-import logging
-import os
 import posixpath
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 from typing import IO
 
 from lxml import etree
 
-from archive.extract import Extraction, ExtractionError, TooSlowForRequest
+from archive.extract import Extraction, ExtractionError, read_in_child, reply_from_child
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EPUB_TYPE = "application/epub+zip"
@@ -43,11 +36,6 @@ LIMIT_SETTINGS = (
     "SCHOLION_MAX_UNZIPPED_BYTES",
     "SCHOLION_MAX_TEXT_BYTES",
 )
-# Exit status of the child when the file is refused; its message is on stdout.
-REFUSED = 3
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-log = logging.getLogger(__name__)
 
 
 class Package:
@@ -185,51 +173,22 @@ def extract_package(file: IO[bytes], budget: float | None = None) -> Extraction:
         return read_package(file)
     from django.conf import settings
 
-    file.seek(0)
-    command = [
-        sys.executable,
-        "-I",  # no user site-packages, no PYTHON* variables: only what the server runs
-        "-c",
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        " from archive.extract.zipped import child_main; child_main()",
-        str(ROOT),
-        json.dumps({name: getattr(settings, name) for name in LIMIT_SETTINGS}),
-    ]
-    try:
-        result = subprocess.run(  # noqa: S603 - our own interpreter running our own code
-            command, stdin=file, capture_output=True, timeout=max(budget, 0), check=False
-        )
-    except subprocess.TimeoutExpired:  # the child is killed
-        raise TooSlowForRequest(f"not read within {budget} seconds") from None
-    if result.returncode == REFUSED:
-        raise ExtractionError(result.stdout.decode("utf-8", "replace"))
-    if result.returncode != 0:
-        log.error("reading a zip archive failed: %s", result.stderr.decode("utf-8", "replace"))
-        raise ExtractionError(
-            "This file looks like a Word document or an EPUB book, but reading it failed"
-            " unexpectedly, so nothing was archived. If it keeps failing, tell an administrator."
-        )
-    return Extraction(**json.loads(result.stdout))
+    return read_in_child(
+        "archive.extract.zipped",
+        [{name: getattr(settings, name) for name in LIMIT_SETTINGS}],
+        file,
+        budget,
+        "This file looks like a Word document or an EPUB book, but reading it failed"
+        " unexpectedly, so nothing was archived.",
+    )
 
 
-def child_main() -> None:
-    """Read a zip archive on stdin, write its Extraction as JSON on stdout."""
+def child_main(limits: dict) -> None:
+    """Read a zip archive on stdin (see ``extract_package``), with the request's limits."""
     from django.conf import settings
 
-    from archive.extract.pdf import _die_with_parent
-
-    _die_with_parent()
-    settings.configure(**json.loads(sys.argv[2]))
-    data = sys.stdin.buffer.read()
-    try:
-        extraction = read_package(io.BytesIO(data))
-    except ExtractionError as exc:
-        sys.stdout.write(str(exc))
-        sys.stdout.flush()
-        os._exit(REFUSED)
-    # ASCII: a text layer is whatever the document held, lone surrogates included.
-    sys.stdout.write(json.dumps(dataclasses.asdict(extraction)))
-    sys.stdout.flush()
+    settings.configure(**limits)
+    reply_from_child(lambda data: read_package(io.BytesIO(data)))
 
 
 def read_package(file: IO[bytes]) -> Extraction:
