@@ -171,7 +171,8 @@ def slow_page() -> bytes:
         ("too many pages", "The PDF has 5 pages, more than the 3 Scholion reads"),
         ("a page count that lies", "The PDF has more than the 3 pages Scholion reads"),
         ("bomb", "within the limits of"),
-        ("slow", "within the limits of 1 seconds"),
+        # Out of CPU time, or, on a machine too loaded to give it that second, of wall time.
+        ("slow", "within (the limits of )?1 seconds"),
     ],
 )
 def test_a_bad_pdf_is_refused_with_a_clear_message_and_leaves_nothing(
