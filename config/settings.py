@@ -306,6 +306,11 @@ SCHOLION_READ_REQUEST_SECONDS = env_int(
     "SCHOLION_READ_REQUEST_SECONDS", env_int("SCHOLION_PDF_REQUEST_SECONDS", 15)
 )
 SCHOLION_PDF_MEMORY_BYTES = env_int("SCHOLION_PDF_MEMORY_BYTES", 1024 * 1024 * 1024)
+# The memory (address space) the child process that reads a long page, a text, a Word document
+# or an EPUB book for an upload's request may take; a file that needs more is read on the worker.
+SCHOLION_READ_REQUEST_MEMORY_BYTES = env_int(
+    "SCHOLION_READ_REQUEST_MEMORY_BYTES", 1024 * 1024 * 1024
+)
 # A Word (DOCX) or EPUB file is a zip archive: one that would unpack to more than this, or
 # holds more entries, is refused before anything is unpacked (a zip bomb).
 SCHOLION_MAX_UNZIPPED_BYTES = env_int("SCHOLION_MAX_UNZIPPED_BYTES", 256 * 1024 * 1024)

@@ -118,6 +118,30 @@ def test_a_long_page_read_within_the_budget_is_archived_in_the_request(owner, se
     assert source.title == "Read at once" and "Entry 800:" in source.text
 
 
+def test_a_text_that_needs_more_memory_than_the_request_may_take_is_read_on_the_worker(
+    owner, settings
+):
+    # Time enough, memory not: the child reading it for the request runs out of its cap (a
+    # page built to exhaust the parser fails alone), and the worker reads it without that cap.
+    settings.SCHOLION_READ_REQUEST_SECONDS = 60
+    settings.SCHOLION_READ_REQUEST_MEMORY_BYTES = 120 * 1024 * 1024
+    data = (long_text() * 10).encode()
+    file = SimpleUploadedFile("notes.txt", data, content_type="text/plain")
+    client = signed_in(owner)
+    response = client.post("/sources/new/", {"file": file})
+    job = UploadJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/uploads/{job.uuid}/"
+    assert not Source.objects.exists()
+
+    run_worker()
+
+    job.refresh_from_db()
+    source = Source.objects.get()
+    assert job.state == "done" and job.source == source
+    assert source.sha256 == hashlib.sha256(data).hexdigest() and source.extractor == "plain-text"
+    assert source.text.startswith("Notes from the harbour")
+
+
 def test_a_long_text_refused_in_the_child_is_refused_in_the_request(owner, settings):
     settings.SCHOLION_READ_REQUEST_SECONDS = 60
     text = long_text()

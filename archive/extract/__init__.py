@@ -36,7 +36,8 @@ class Unsupported(ExtractionError):
 
 class TooSlowForRequest(ExtractionError):
     """The file was not read within the time a web request may spend on it (its ``budget``,
-    SCHOLION_READ_REQUEST_SECONDS): it is read again on the worker, without that cap."""
+    SCHOLION_READ_REQUEST_SECONDS), or within the memory its child process may take
+    (SCHOLION_READ_REQUEST_MEMORY_BYTES): it is read again on the worker, without those caps."""
 
 
 class Undecodable(ExtractionError):
@@ -300,6 +301,8 @@ INLINE_PAGE_BYTES = 64 * 1024
 INLINE_TEXT_BYTES = 1024 * 1024
 # Exit status of a child of read_in_child that refused the file; the message is on stdout.
 REFUSED = 3
+# Exit status of a child of read_in_child that ran out of the memory it may take.
+OUT_OF_MEMORY = 4
 
 
 def extract_within(
@@ -338,15 +341,23 @@ def read_in_child(
     import sys
     from pathlib import Path
 
+    from django.conf import settings
+
+    memory_bytes = settings.SCHOLION_READ_REQUEST_MEMORY_BYTES
     file.seek(0)
     command = [
         sys.executable,
         "-I",  # no user site-packages, no PYTHON* variables: only what the server runs
         "-c",
-        f"import sys; sys.path.insert(0, sys.argv[1]); from {module} import child_main;"
+        # The cap is set before anything is imported: a page built to exhaust the parser
+        # fails alone, not the web server's machine.
+        "import resource, sys; m = int(sys.argv[3]);"
+        " resource.setrlimit(resource.RLIMIT_AS, (m, m)); sys.path.insert(0, sys.argv[1]);"
+        f" from {module} import child_main;"
         " child_main(*__import__('json').loads(sys.argv[2]))",
         str(Path(__file__).resolve().parent.parent.parent),
         json.dumps(arguments),
+        str(memory_bytes),
     ]
     try:
         result = subprocess.run(  # noqa: S603 - our own interpreter running our own code
@@ -356,6 +367,8 @@ def read_in_child(
         raise TooSlowForRequest(f"not read within {budget} seconds") from None
     if result.returncode == REFUSED:
         raise ExtractionError(result.stdout.decode("utf-8", "replace"))
+    if result.returncode == OUT_OF_MEMORY:
+        raise TooSlowForRequest(f"not read within {memory_bytes // 1024 // 1024} MiB of memory")
     if result.returncode != 0:
         logging.getLogger(__name__).error(
             "reading in %s failed: %s", module, result.stderr.decode("utf-8", "replace")
@@ -377,12 +390,15 @@ def reply_from_child(read: Callable[[bytes], Extraction]) -> None:
     _die_with_parent()
     try:
         extraction = read(sys.stdin.buffer.read())
+        # ASCII: a text layer is whatever the file held, lone surrogates included.
+        reply = json.dumps(dataclasses.asdict(extraction))
     except ExtractionError as exc:
         sys.stdout.write(str(exc))
         sys.stdout.flush()
         os._exit(REFUSED)
-    # ASCII: a text layer is whatever the file held, lone surrogates included.
-    sys.stdout.write(json.dumps(dataclasses.asdict(extraction)))
+    except MemoryError:
+        os._exit(OUT_OF_MEMORY)
+    sys.stdout.write(reply)
     sys.stdout.flush()
 
 
