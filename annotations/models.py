@@ -80,17 +80,21 @@ class AnnotationQuerySet(models.QuerySet):
         visible_sources = Source.objects.visible_to(user)
         return self.filter(audience_rule(user), source__in=visible_sources)
 
-    def tag_counts(self) -> list[Tag]:
-        """The tags these annotations carry, in name order, each with ``count``: how many
-        of the annotations carry it. One grouped pass over the annotations, so that a
-        visibility rule is worked out once, not once per tag."""
+    def tag_counts(self, name_contains: str = "") -> list[Tag]:
+        """The tags these annotations carry (those with ``name_contains`` in their name), in
+        name order, each with ``count``: how many of the annotations carry it. One grouped
+        pass over the annotations, so that a visibility rule is worked out once, not once
+        per tag."""
         counts = dict(
             self.filter(tags__isnull=False)
             .order_by()
             .values_list("tags")
             .annotate(count=models.Count("pk"))
         )
-        tags = [tag for tag in Tag.objects.order_by("name") if tag.pk in counts]
+        named = Tag.objects.order_by("name")
+        if name_contains:
+            named = named.filter(name__icontains=name_contains)
+        tags = [tag for tag in named if tag.pk in counts]
         for tag in tags:
             tag.count = counts[tag.pk]
         return tags

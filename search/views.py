@@ -167,9 +167,12 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def tag_list(request: HttpRequest) -> HttpResponse:
-    """Tags with the number of annotations the user can see carrying each."""
-    tags = Annotation.objects.visible_to(request.user).tag_counts()
-    return render(request, "search/tag_list.html", {"tags": tags})
+    """Tags with the number of annotations the user can see carrying each, a page at a time
+    (an imported Hypothesis history can bring thousands), found by a part of their name."""
+    find = request.GET.get("q", "").strip()[:100]
+    tags = Annotation.objects.visible_to(request.user).tag_counts(name_contains=find)
+    page = Paginator(tags, 200).get_page(request.GET.get("page"))
+    return render(request, "search/tag_list.html", {"page": page, "find": find})
 
 
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponseBase:

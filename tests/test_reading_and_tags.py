@@ -161,3 +161,32 @@ def test_a_passage_list_shows_its_context_in_whole_words(client, member, demo_so
     assert "…and mortar shells. Meanwhile, </span><mark>Hezbollah&#x27;s operations</mark>" in page
     assert '<mark>of concern.</mark><span class="context"></span>' in page
     assert "mil…" not in page and "…On March" not in page
+
+
+def test_the_tag_list_comes_a_page_at_a_time_and_finds_a_tag_by_name(
+    client, member, owner, demo_source
+):
+    names = [f"code-{n:03}" for n in range(230)]
+    Annotation.create_anchored(author=member, source=demo_source, start=3, end=11, tags=names)
+    Annotation.create_anchored(
+        author=owner,
+        source=demo_source,
+        start=20,
+        end=30,
+        tags=["code-secret"],
+        visibility="private",
+    )
+    client.force_login(member)
+    first = client.get("/tags/").content.decode()
+    shown = re.findall(r'class="tag" href="[^"]+">([^<]+)</a>', first)
+    assert shown == names[:200]
+    assert "Page 1 of 2" in first and 'href="?page=2" rel="next"' in first
+    second = client.get("/tags/?page=2").content.decode()
+    assert re.findall(r'class="tag" href="[^"]+">([^<]+)</a>', second) == names[200:]
+    found = client.get("/tags/", {"q": "CODE-1"}).content.decode()
+    assert re.findall(r'class="tag" href="[^"]+">([^<]+)</a>', found) == names[100:200]
+    assert "100 tags with “CODE-1” in their name." in found
+    # Another's private tag is not found by its name: the list says none has it.
+    hidden = client.get("/tags/", {"q": "secret"}).content.decode()
+    assert "code-secret" not in hidden and "0 tags with “secret” in their name." in hidden
+    assert '<label for="tag-find">Find a tag</label>' in hidden
