@@ -142,38 +142,22 @@ offer_export_actions()
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    """Read-only: a job is made by uploading a package and changed only by its worker. Its
-    status page, linked from here, is where a stopped import can be tried again."""
+class ImportJobAdmin(JobAdmin):
+    """Imports the worker runs. Curators may read every import's status page (where a stopped
+    import can also be tried again), so it is linked from here."""
 
-    list_display = ["filename", "user", "state", "created_at", "finished_at", "collection"]
-    list_filter = ["state"]
+    list_display = ["filename", "user", "status", "created_at", "finished_at", "collection"]
     search_fields = ["filename", "user__username", "uuid"]
     list_select_related = ["user", "collection"]
     readonly_fields = [
         "status_page",
-        "uuid",
-        "user",
+        *JobAdmin.job_fields,
         "filename",
         "size",
         "package_name",
-        "state",
-        "progress",
         "summary",
-        "error",
         "collection",
-        "attempt",
-        "created_at",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Status page")
     def status_page(self, job: ImportJob) -> str:

@@ -160,3 +160,28 @@ def test_a_researcher_who_is_not_staff_is_sent_to_log_in(owner):
     client.force_login(owner)
     for url in ("/admin/archive/uploadjob/", "/admin/exports/exportjob/"):
         assert client.get(url).status_code == 302
+
+
+def test_imports_are_listed_filtered_and_retried_as_the_other_jobs_are(curator, owner):
+    from exports.models import ImportJob
+
+    # Its package is still spooled (package_name): the worker can start it again.
+    stopped = ImportJob.objects.create(
+        user=owner, filename="stopped-bag.zip", size=10, package_name="import-1.zip"
+    )
+    ImportJob.objects.filter(pk=stopped.pk).update(
+        state="running", heartbeat_at=timezone.now() - LONG_AGO
+    )
+    done = ImportJob.objects.create(user=owner, filename="done-bag.zip", size=10, state="done")
+    client = staff_client(curator)
+    only_stopped = client.get("/admin/exports/importjob/?status=stopped").content.decode()
+    assert "stopped-bag.zip" in only_stopped and "done-bag.zip" not in only_stopped
+    response = client.post(
+        "/admin/exports/importjob/",
+        {"action": "retry_stopped_jobs", "_selected_action": [stopped.pk, done.pk]},
+        follow=True,
+    )
+    assert "1 job queued to run again." in response.content.decode()
+    stopped.refresh_from_db()
+    assert (stopped.state, stopped.attempt) == ("queued", 2)
+    assert client.get("/admin/exports/importjob/add/").status_code == 403
