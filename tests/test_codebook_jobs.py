@@ -53,7 +53,7 @@ def note(source, author, start: int, tags: list[str], visibility: str = "collect
 
 @pytest.fixture
 def coded(owner, member, collection, source):
-    """"prices" on five passages (one a member's private one, which curators cannot read),
+    """ "prices" on five passages (one a member's private one, which curators cannot read),
     "money" on two (one shared with prices), "rents" on one."""
     passages = [
         note(source, member, 0, ["prices"]),
@@ -64,9 +64,7 @@ def coded(owner, member, collection, source):
         note(source, owner, 110, ["money"]),
         note(source, owner, 130, ["rents"]),
     ]
-    codes = {
-        name: Code.add(collection, name, actor=owner) for name in ("prices", "money", "rents")
-    }
+    codes = {name: Code.add(collection, name, actor=owner) for name in ("prices", "money", "rents")}
     return {"passages": passages, **codes}
 
 
@@ -253,7 +251,10 @@ def test_only_its_requester_sees_the_jobs_page(owner, member, editor, stranger, 
     response = signed_in(stranger).post(url("code_rename", "money"), {"name": "x"})
     assert response.status_code == 404 and CodebookJob.objects.count() == 1
     # Members who do not curate see no changes under way on the codebook page.
-    assert "Changes the worker is making" not in signed_in(member).get(url("codebook")).content.decode()
+    assert (
+        "Changes the worker is making"
+        not in signed_in(member).get(url("codebook")).content.decode()
+    )
 
 
 class WorkerKilled(BaseException):
