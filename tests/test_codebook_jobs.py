@@ -257,6 +257,32 @@ def test_only_its_requester_sees_the_jobs_page(owner, member, editor, stranger, 
     )
 
 
+def test_a_requester_who_loses_the_role_midway_is_stopped_after_the_batches_made(
+    owner, editor, coded
+):
+    signed_in(editor).post(url("code_merge", "prices"), {"with": "money", "survivor": "money"})
+    job = CodebookJob.objects.get()
+    real_move = annotation_models._move_passages
+
+    def move_then_demote(rows, to, actor=None):
+        moved = real_move(rows, to, actor)
+        Membership.objects.filter(user=editor).update(role=Membership.Role.VIEWER)
+        return moved
+
+    with mock.patch.object(annotation_models, "_move_passages", move_then_demote):
+        run_worker()
+    job.refresh_from_db()
+    assert job.state == "failed" and job.done == 2
+    assert job.error == (
+        "Stopped after 2 of 4 passages: you may no longer change this collection's codebook. "
+        "The passages changed so far keep their new tags."
+    )
+    # The merge itself was not made: both codes stay, and the codebook is free again.
+    assert Code.objects.filter(pk__in=[coded["prices"].pk, coded["money"].pk]).count() == 2
+    assert not CollectionEvent.objects.filter(kind="codes_merged").exists()
+    assert not CodebookJob.objects.active().exists()
+
+
 class WorkerKilled(BaseException):
     """Stands in for the worker's process being killed in the middle of a batch."""
 
