@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -232,7 +233,15 @@ def code_merge(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     return render(
         request,
         "annotations/code_merge.html",
-        {"collection": collection, "code": code, "other": other},
+        {
+            "collection": collection,
+            "code": code,
+            "other": other,
+            "in_background": CodebookJob.needed_for(
+                max(code.passage_count or 0, other.passage_count or 0)
+            ),
+            "inline_limit": settings.SCHOLION_CODEBOOK_INLINE_PASSAGES,
+        },
     )
 
 
@@ -266,7 +275,12 @@ def code_delete(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     return render(
         request,
         "annotations/code_delete.html",
-        {"collection": collection, "code": code, "passages": passages},
+        {
+            "collection": collection,
+            "code": code,
+            "passages": passages,
+            "in_background": CodebookJob.needed_for(passages),
+        },
     )
 
 

@@ -138,6 +138,8 @@ def test_a_rename_of_many_passages_is_queued_and_made_by_the_worker(owner, membe
 
 def test_a_merge_and_a_delete_of_many_passages_end_as_they_do_at_once(owner, coded):
     client = signed_in(owner)
+    page = client.get(url("code_merge", "prices"), {"with": "money"}).content.decode()
+    assert "more than 2 passages is merged by the background worker" in page
     response = client.post(url("code_merge", "prices"), {"with": "money", "survivor": "money"})
     merge = CodebookJob.objects.get()
     assert response["Location"] == merge.get_absolute_url() and merge.total == 4
@@ -150,7 +152,7 @@ def test_a_merge_and_a_delete_of_many_passages_end_as_they_do_at_once(owner, cod
     assert tags_of(coded["passages"][4]) == ["prices"]  # private: not the curator's to change
 
     page = client.get(url("code_delete", "money")).content.decode()
-    assert "from 5 passages" in page
+    assert "from 5 passages" in page and "the background worker makes the change" in page
     response = client.post(url("code_delete", "money"), {"confirmed": "5"})
     delete = CodebookJob.objects.exclude(pk=merge.pk).get()
     assert response["Location"] == delete.get_absolute_url()
