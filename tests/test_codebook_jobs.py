@@ -95,6 +95,19 @@ def test_a_change_to_few_passages_is_made_at_once(owner, coded, settings):
     assert tags_of(coded["passages"][0]) == ["costs"]
 
 
+def test_a_change_that_cannot_be_made_is_refused_at_once_not_queued(owner, coded):
+    client = signed_in(owner)
+    response = client.post(url("code_rename", "prices"), {"name": "money"}, follow=True)
+    assert (
+        "“prices” was not renamed: “money” is already in this codebook: merge the two instead."
+        in flash(response)
+    )
+    response = client.post(url("code_rename", "prices"), {"name": "a,b"}, follow=True)
+    assert any(m.startswith("“prices” was not renamed:") for m in flash(response))
+    assert not CodebookJob.objects.exists()
+    assert Code.objects.get(pk=coded["prices"].pk).tag.name == "prices"
+
+
 def test_a_rename_of_many_passages_is_queued_and_made_by_the_worker(owner, member, coded):
     client = signed_in(owner)
     response = client.post(url("code_rename", "prices"), {"name": "costs"})
