@@ -1753,23 +1753,22 @@ class Code(models.Model):
 
     def _absorb(self, other: Code, actor) -> None:
         """What follows once ``other``'s passages carry this code's tag: its sub-codes
-        come under this one, and it leaves the codebook."""
-        with transaction.atomic():
-            if self.parent_id == other.pk:
-                self.parent_id = other.parent_id
-                self.save(update_fields=["parent"])
-            other.children.exclude(pk=self.pk).update(parent=self)
-            if not self.description and other.description:
-                self.description = other.description
-                self.save(update_fields=["description"])
-            old = other.tag
-            other.delete()
-            _retire(old, self.tag)
-            self._record(
-                actor,
-                "codes_merged",
-                f"merged the code “{old.name}” into “{self.tag.name}”",
-            )
+        come under this one, and it leaves the codebook. In the caller's transaction."""
+        if self.parent_id == other.pk:
+            self.parent_id = other.parent_id
+            self.save(update_fields=["parent"])
+        other.children.exclude(pk=self.pk).update(parent=self)
+        if not self.description and other.description:
+            self.description = other.description
+            self.save(update_fields=["description"])
+        old = other.tag
+        other.delete()
+        _retire(old, self.tag)
+        self._record(
+            actor,
+            "codes_merged",
+            f"merged the code “{old.name}” into “{self.tag.name}”",
+        )
 
     def remove(self, *, actor=None) -> int:
         """Take the code out of the codebook and its tag off the collection's passages;
@@ -1782,18 +1781,17 @@ class Code(models.Model):
 
     def _take_out(self, actor) -> None:
         """What follows once the code's tag is off the passages: its sub-codes move up a
-        level and it leaves the codebook."""
-        with transaction.atomic():
-            self.children.update(parent=self.parent_id)
-            old = self.tag
-            self.delete()
-            _retire(old, None)
-            Code._record_for(
-                self.collection_id,
-                actor,
-                "code_deleted",
-                f"deleted the code “{old.name}”",
-            )
+        level and it leaves the codebook. In the caller's transaction."""
+        self.children.update(parent=self.parent_id)
+        old = self.tag
+        self.delete()
+        _retire(old, None)
+        Code._record_for(
+            self.collection_id,
+            actor,
+            "code_deleted",
+            f"deleted the code “{old.name}”",
+        )
 
     def check_not_busy(self) -> None:
         """Refuse a change while the worker changes this code (CodebookJob)."""
