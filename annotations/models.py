@@ -1849,14 +1849,13 @@ class CodebookJobQuerySet(models.QuerySet):
         return self.filter(Q(code=code) | Q(other=code))
 
     def for_codebook(self, collection: Collection, limit: int = 10) -> CodebookJobQuerySet:
-        """The collection's changes under way, and those finished lately."""
+        """The collection's changes under way, then those finished lately."""
         recent = timezone.now() - CODEBOOK_JOBS_SHOWN
+        under_way = Q(state__in=[CodebookJob.State.QUEUED, CodebookJob.State.RUNNING])
         return (
             self.filter(collection=collection)
-            .filter(
-                Q(state__in=[CodebookJob.State.QUEUED, CodebookJob.State.RUNNING])
-                | Q(finished_at__gte=recent)
-            )
+            .filter(under_way | Q(finished_at__gte=recent))
+            .order_by(models.Case(models.When(under_way, then=0), default=1), "-created_at", "-id")
             .select_related("user")[:limit]
         )
 

@@ -101,6 +101,9 @@ def _render_codebook(
     )
     may_curate = _may_curate(request.user, collection)
     history = collection.events.of_codebook().for_history()[:20]
+    jobs = list(CodebookJob.objects.for_codebook(collection)) if may_curate else []
+    # A code the worker is changing offers no tools until it is done (they would be refused).
+    busy = {pk for job in jobs if not job.finished for pk in (job.code_id, job.other_id)}
     return render(
         request,
         "annotations/codebook.html",
@@ -114,7 +117,8 @@ def _render_codebook(
             "history": history,
             # Changes the worker makes: for those who may curate (another change to their
             # codes waits for them), without counts (each curator reads their own passages).
-            "jobs": list(CodebookJob.objects.for_codebook(collection)) if may_curate else [],
+            "jobs": jobs,
+            "busy": busy,
         },
         status=status,
     )

@@ -10,7 +10,9 @@ from unittest import mock
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 from taggit.models import Tag
@@ -221,7 +223,12 @@ def test_while_the_worker_changes_a_code_other_changes_to_it_wait(owner, editor,
     job = CodebookJob.objects.get()
     assert "Renaming “prices” to “costs”" in codebook and "asked by olive" in codebook
     assert job.get_absolute_url() not in codebook
+    # The code's tools make way for a note until it is done; the others keep theirs.
+    assert "Change “prices”" not in codebook and "Being changed in the background" in codebook
+    assert "Change “money”" in codebook
     run_worker()
+    codebook = client.get(url("codebook")).content.decode()
+    assert "Change “costs”" in codebook and "Being changed in the background" not in codebook
     assert signed_in(editor).post(url("code_rename", "costs"), {"name": "c"}).status_code == 302
     assert CodebookJob.objects.count() == 2
 
@@ -375,3 +382,23 @@ def test_a_batch_reads_a_fixed_number_of_queries_however_many_it_holds(
     # Of the first passages, those the curator reads: six hold the member's private one.
     readable = {2: 2, 6: 5}[batch]
     assert job.done == Annotation.objects.filter(tags__name="costs").count() == readable
+
+
+def test_the_codebook_page_reads_as_many_queries_for_five_jobs_as_for_one(
+    owner, editor, coded, collection
+):
+    def add_job(user, code) -> None:
+        CodebookJob.objects.create(
+            user=user, collection=collection, action="delete", code=code, old_name=code.name
+        )
+
+    client = signed_in(owner)
+    add_job(owner, coded["prices"])
+    with CaptureQueriesContext(connection) as one:
+        client.get(url("codebook"))
+    for user, code in ((editor, "money"), (owner, "rents"), (editor, "prices"), (editor, "money")):
+        add_job(user, coded[code])
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(url("codebook")).content.decode()
+    assert page.count("Deleting “") == 5 and "asked by eddie" in page
+    assert len(five) == len(one)
