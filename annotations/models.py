@@ -1991,7 +1991,8 @@ class CodebookJob(Job):
         if self.state == self.State.QUEUED:
             return "Waiting for the worker to start it."
         if self.state == self.State.RUNNING:
-            return self.progress or "Starting."
+            # A run tried again shows how far the last one got until its first batch.
+            return self.progress or (self.progress_text if self.done else "Starting.")
         if self.state == self.State.DONE:
             return self.summary
         return self.error
