@@ -15,12 +15,14 @@ from taggit.models import Tag
 from annotations.models import (
     Annotation,
     AnnotationRevision,
+    CodebookJob,
     Comment,
     TagRedirect,
     merge_tags_everywhere,
 )
 from annotations.signals import annotation_written
 from annotations.w3c import tag_name_error
+from archive.admin import JobAdmin
 from archive.models import Source
 
 ANCHOR_FIELDS = ("uuid", "source", "start", "end", "exact", "prefix", "suffix")
@@ -284,3 +286,28 @@ class CommentAdmin(admin.ModelAdmin):
     @admin.display(description="text")
     def short_note(self, obj: Comment) -> str:
         return Truncator(obj.note).chars(80)
+
+
+@admin.register(CodebookJob)
+class CodebookJobAdmin(JobAdmin):
+    """Codebook changes too large for a request, made by the worker in batches."""
+
+    list_display = ["change", "collection", "user", "status", "progress", "created_at"]
+    list_filter = [*JobAdmin.list_filter, "action"]
+    search_fields = ["collection__slug", "old_name", "new_name", "user__username", "uuid"]
+    list_select_related = ["user", "collection"]
+    readonly_fields = [
+        *JobAdmin.job_fields,
+        "collection",
+        "action",
+        "code",
+        "other",
+        "from_tag",
+        "to_tag",
+        "old_name",
+        "new_name",
+        "total",
+        "done",
+        "cursor",
+        "summary",
+    ]

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from types import EllipsisType
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItemBase
 
 from annotations.signals import annotation_written, annotations_retagged
+from archive.jobs import Job
 from archive.models import DOI_RE, Collection, Source, validate_date_published
 
 if TYPE_CHECKING:
@@ -1649,6 +1650,7 @@ class Code(models.Model):
         if not changed:
             return changed
         with transaction.atomic():
+            self.check_not_busy()
             self.description, self.colour, self.parent = description.strip(), colour, parent
             self.save(update_fields=["description", "colour", "parent"])
             where = f", now under “{parent.tag.name}”" if parent else ""
@@ -1692,19 +1694,9 @@ class Code(models.Model):
         if new_name == old.name:
             return 0
         with transaction.atomic():
-            target = Tag.objects.filter(name__iexact=new_name).exclude(pk=old.pk).first()
-            if target and Code.objects.filter(collection_id=self.collection_id, tag=target):
-                raise CodebookError(
-                    f"“{target.name}” is already in this codebook: merge the two instead."
-                )
+            self.check_not_busy()
+            target = self.rename_target(new_name)
             if target is None and new_name.casefold() == old.name.casefold():
-                # Only the case changes, and tags ignore case: the tag itself is renamed (its
-                # slug, and so its page's address, stays), which other collections would see.
-                if old.codes.exclude(pk=self.pk).exists() or _carried_elsewhere(self):
-                    raise CodebookError(
-                        f"“{old.name}” is used outside this collection too, where its name "
-                        "stays; give it a name that differs by more than capital letters."
-                    )
                 old_name, old.name = old.name, new_name
                 old.save(update_fields=["name"])
                 moved = self.passages(actor).count()
@@ -1719,13 +1711,36 @@ class Code(models.Model):
             moved = _move_passages(self.passages(actor), new, actor)
             self.tag = new
             self.save(update_fields=["tag"])
-            _retire(old, new)
-            self._record(
-                actor,
-                "code_renamed",
-                f"renamed the code “{old.name}” to “{new.name}”",
-            )
+            self._renamed(old, actor)
         return moved
+
+    def rename_target(self, new_name: str) -> Tag | None:
+        """The tag that already has ``new_name`` (None if none but this code's own, whose
+        name then changes only in case). Raises CodebookError if the rename may not be made."""
+        old = self.tag
+        target = Tag.objects.filter(name__iexact=new_name).exclude(pk=old.pk).first()
+        if target and Code.objects.filter(collection_id=self.collection_id, tag=target):
+            raise CodebookError(
+                f"“{target.name}” is already in this codebook: merge the two instead."
+            )
+        # Only the case changes, and tags ignore case: the tag itself is renamed (its slug,
+        # and so its page's address, stays), which other collections would see.
+        case_only = target is None and new_name.casefold() == old.name.casefold()
+        if case_only and (old.codes.exclude(pk=self.pk).exists() or _carried_elsewhere(self)):
+            raise CodebookError(
+                f"“{old.name}” is used outside this collection too, where its name "
+                "stays; give it a name that differs by more than capital letters."
+            )
+        return target
+
+    def _renamed(self, old: Tag, actor) -> None:
+        """What follows once the passages carry the code's new tag."""
+        _retire(old, self.tag)
+        self._record(
+            actor,
+            "code_renamed",
+            f"renamed the code “{old.name}” to “{self.tag.name}”",
+        )
 
     def merge(self, other: Code, *, actor=None) -> int:
         """Merge ``other`` into this code, which survives: ``other``'s passages in the
@@ -1734,44 +1749,62 @@ class Code(models.Model):
         if other.collection_id != self.collection_id or other.pk == self.pk:
             raise CodebookError("Choose two different codes of the same codebook to merge.")
         with transaction.atomic():
+            self.check_not_busy()
+            other.check_not_busy()
             moved = _move_passages(other.passages(actor), self.tag, actor)
-            if self.parent_id == other.pk:
-                self.parent_id = other.parent_id
-                self.save(update_fields=["parent"])
-            other.children.exclude(pk=self.pk).update(parent=self)
-            if not self.description and other.description:
-                self.description = other.description
-                self.save(update_fields=["description"])
-            old = other.tag
-            other.delete()
-            _retire(old, self.tag)
-            self._record(
-                actor,
-                "codes_merged",
-                f"merged the code “{old.name}” into “{self.tag.name}”",
-            )
+            self._absorb(other, actor)
         return moved
+
+    def _absorb(self, other: Code, actor) -> None:
+        """What follows once ``other``'s passages carry this code's tag: its sub-codes
+        come under this one, and it leaves the codebook. In the caller's transaction."""
+        if self.parent_id == other.pk:
+            self.parent_id = other.parent_id
+            self.save(update_fields=["parent"])
+        other.children.exclude(pk=self.pk).update(parent=self)
+        if not self.description and other.description:
+            self.description = other.description
+            self.save(update_fields=["description"])
+        old = other.tag
+        other.delete()
+        _retire(old, self.tag)
+        self._record(
+            actor,
+            "codes_merged",
+            f"merged the code “{old.name}” into “{self.tag.name}”",
+        )
 
     def remove(self, *, actor=None) -> int:
         """Take the code out of the codebook and its tag off the collection's passages;
         its sub-codes move up a level. Return from how many passages it was removed."""
         with transaction.atomic():
-            rows = self.passages(actor)
-            carried = list(rows.values_list("content_object_id", flat=True))
-            _revise_tags(carried, actor)
-            removed = rows.delete()[0]
-            self.children.update(parent=self.parent_id)
-            old = self.tag
-            self.delete()
-            _retire(old, None)
-            _reindex(carried)
-            Code._record_for(
-                self.collection_id,
-                actor,
-                "code_deleted",
-                f"deleted the code “{old.name}”",
-            )
+            self.check_not_busy()
+            removed = _untag_passages(self.passages(actor), actor)
+            self._take_out(actor)
         return removed
+
+    def _take_out(self, actor) -> None:
+        """What follows once the code's tag is off the passages: its sub-codes move up a
+        level and it leaves the codebook. In the caller's transaction."""
+        self.children.update(parent=self.parent_id)
+        old = self.tag
+        self.delete()
+        _retire(old, None)
+        Code._record_for(
+            self.collection_id,
+            actor,
+            "code_deleted",
+            f"deleted the code “{old.name}”",
+        )
+
+    def check_not_busy(self) -> None:
+        """Refuse a change while the worker changes this code (CodebookJob)."""
+        job = CodebookJob.objects.active().touching(self).first()
+        if job is not None:
+            raise CodebookError(
+                f"“{self.tag.name}” is being changed in the background ({job.change}); "
+                "change it again once that is done."
+            )
 
     def _record(self, actor, kind: str, detail: str) -> None:
         Code._record_for(self.collection_id, actor, kind, detail)
@@ -1783,6 +1816,318 @@ class Code(models.Model):
         CollectionEvent.objects.create(
             collection_id=collection_id, kind=kind, actor=actor, detail=detail[:500]
         )
+
+
+# --- Codebook changes too large for a request, made by the worker ---------------------------
+
+CODEBOOK_JOB_STOPPED = (
+    "The change stopped before it was complete, because the worker making it was stopped (for"
+    " example by a server restart). What it did is kept: try again to finish it."
+)
+CODEBOOK_UNEXPECTED_ERROR = (
+    "The change could not be completed because of an unexpected error; the administrators"
+    " have been told. The passages changed so far keep their new tags."
+)
+NO_LONGER_CURATOR = "you may no longer change this collection's codebook"
+# How long the codebook page lists a finished change.
+CODEBOOK_JOBS_SHOWN = timedelta(days=1)
+
+
+class _Superseded(Exception):
+    """This run is no longer the job's current one (it was retried): stop, changing nothing."""
+
+
+class CodebookJobQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> CodebookJobQuerySet:
+        """Only the curator who asked, while they may read the collection: the page counts
+        the passages they may read, and another curator may read fewer."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user, collection__in=Collection.objects.visible_to(user))
+
+    def active(self) -> CodebookJobQuerySet:
+        """Queued or running (a stopped run too: it holds its codes until it is tried again)."""
+        return self.filter(state__in=[CodebookJob.State.QUEUED, CodebookJob.State.RUNNING])
+
+    def touching(self, code: Code) -> CodebookJobQuerySet:
+        return self.filter(Q(code=code) | Q(other=code))
+
+    def for_codebook(self, collection: Collection, limit: int = 10) -> CodebookJobQuerySet:
+        """The collection's changes under way, then those finished lately."""
+        recent = timezone.now() - CODEBOOK_JOBS_SHOWN
+        under_way = Q(state__in=[CodebookJob.State.QUEUED, CodebookJob.State.RUNNING])
+        return (
+            self.filter(collection=collection)
+            .filter(under_way | Q(finished_at__gte=recent))
+            .order_by(models.Case(models.When(under_way, then=0), default=1), "-created_at", "-id")
+            .select_related("user")[:limit]
+        )
+
+
+class CodebookJob(Job):
+    """A rename, merge or delete of a code carried by more passages than a request can
+    retag (SCHOLION_CODEBOOK_INLINE_PASSAGES), made by the worker in batches.
+
+    Each batch is a transaction of its own that also records how far the job has got
+    (``cursor``): a run killed mid-batch leaves that batch undone, and the next run begins
+    after the last batch committed, so no passage is changed twice. The codebook's own
+    change (the code's new tag, the merged or deleted code leaving) is made once, at the
+    end, in the transaction that marks the job done.
+    """
+
+    class Action(models.TextChoices):
+        RENAME = "rename", "Rename"
+        MERGE = "merge", "Merge"
+        DELETE = "delete", "Delete"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="codebook_jobs"
+    )
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=6, choices=Action.choices)
+    # The code renamed or deleted, or the one that survives a merge.
+    code = models.ForeignKey(Code, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A merge: the code merged into ``code``.
+    other = models.ForeignKey(
+        Code, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The tag whose passages change, and (a rename once begun, a merge) the tag they take.
+    from_tag = models.ForeignKey(Tag, null=True, on_delete=models.SET_NULL, related_name="+")
+    to_tag = models.ForeignKey(
+        Tag, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    old_name = models.CharField(max_length=100)
+    new_name = models.CharField(max_length=100, blank=True)
+    # Passages the requester could read when they asked, and those changed so far.
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    # The last annotation whose passage was dealt with (annotations in order of their id).
+    cursor = models.PositiveBigIntegerField(default=0)
+    summary = models.CharField(max_length=700, blank=True)
+
+    objects = CodebookJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["collection", "state"], name="codebookjob_collection")]
+
+    def __str__(self) -> str:
+        return f"{self.change} ({self.get_state_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotations:codebook_job", args=[self.uuid])
+
+    @property
+    def change(self) -> str:
+        """The change in words, as the codebook's curators may read it."""
+        if self.action == self.Action.RENAME:
+            return f"renaming “{self.old_name}” to “{self.new_name}”"
+        if self.action == self.Action.MERGE:
+            return f"merging “{self.old_name}” into “{self.new_name}”"
+        return f"deleting “{self.old_name}”"
+
+    # --- Asking ---------------------------------------------------------------------------
+
+    @staticmethod
+    def needed_for(passages: int | None) -> bool:
+        """Whether a change to this many passages is too long to make within a request."""
+        return (passages or 0) > settings.SCHOLION_CODEBOOK_INLINE_PASSAGES
+
+    @classmethod
+    def submit_rename(cls, code: Code, new_name: str, *, actor) -> CodebookJob:
+        new_name = _checked_tag_name(new_name)
+        code.rename_target(new_name)  # refused now rather than on the worker
+        return cls._submit(
+            actor, code, action=cls.Action.RENAME, from_tag=code.tag, new_name=new_name
+        )
+
+    @classmethod
+    def submit_merge(cls, survivor: Code, merged: Code, *, actor) -> CodebookJob:
+        if merged.collection_id != survivor.collection_id or merged.pk == survivor.pk:
+            raise CodebookError("Choose two different codes of the same codebook to merge.")
+        return cls._submit(
+            actor,
+            survivor,
+            action=cls.Action.MERGE,
+            other=merged,
+            from_tag=merged.tag,
+            to_tag=survivor.tag,
+            old_name=merged.tag.name,
+            new_name=survivor.tag.name,
+            total=merged.passage_count or 0,
+        )
+
+    @classmethod
+    def submit_delete(cls, code: Code, *, actor) -> CodebookJob:
+        return cls._submit(actor, code, action=cls.Action.DELETE, from_tag=code.tag)
+
+    @classmethod
+    def _submit(cls, actor, code: Code, **fields) -> CodebookJob:
+        fields.setdefault("old_name", code.tag.name)
+        fields.setdefault("total", code.passage_count or 0)
+        with transaction.atomic():
+            # Locked, so that two requests cannot both find the codes free and both queue.
+            codes = [code, *([fields["other"]] if "other" in fields else [])]
+            list(Code.objects.select_for_update().filter(pk__in=[c.pk for c in codes]))
+            for each in codes:
+                each.check_not_busy()
+            job = cls.objects.create(
+                user=actor, collection_id=code.collection_id, code=code, **fields
+            )
+            transaction.on_commit(job.enqueue)
+        return job
+
+    def enqueue(self) -> None:
+        from annotations.tasks import run_codebook_job  # the task module imports this one
+
+        run_codebook_job.enqueue(str(self.uuid), self.attempt)
+
+    # --- What the requester sees ----------------------------------------------------------
+
+    @property
+    def progress_text(self) -> str:
+        return f"{self.done:,} of {max(self.total, self.done):,} passages"
+
+    @property
+    def status_text(self) -> str:
+        if self.stalled:
+            return CODEBOOK_JOB_STOPPED
+        if self.state == self.State.QUEUED:
+            return "Waiting for the worker to start it."
+        if self.state == self.State.RUNNING:
+            # A run tried again shows how far the last one got until its first batch.
+            return self.progress or (self.progress_text if self.done else "Starting.")
+        if self.state == self.State.DONE:
+            return self.summary
+        return self.error
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.display_state,
+            "label": self.status_label,
+            "text": self.status_text,
+            "finished": self.finished,
+        }
+
+    # --- What the worker does (annotations.tasks) -----------------------------------------
+
+    def run(self) -> None:
+        """Make the change, batch by batch, as its requester; CodebookError says why not."""
+        try:
+            self._check_permission()
+            self._begin()
+            while self._next_batch():
+                self._check_permission()
+            self._complete()
+        except _Superseded:
+            return
+
+    def _check_permission(self) -> None:
+        # The requester may have lost the role (or the collection been archived) meanwhile.
+        if not Collection.objects.writable_by(self.user).filter(pk=self.collection_id).exists():
+            if self.done:
+                raise CodebookError(
+                    f"Stopped after {self.progress_text}: {NO_LONGER_CURATOR}. The passages "
+                    "changed so far keep their new tags."
+                )
+            raise CodebookError(f"Nothing was changed: {NO_LONGER_CURATOR}.")
+
+    def _code(self, pk: int | None) -> Code:
+        code = Code.objects.select_related("tag").filter(pk=pk).first() if pk else None
+        if code is None or self.from_tag_id is None:
+            raise CodebookError(
+                f"Nothing more was changed: the code is no longer in the codebook"
+                f" ({self.progress_text} were changed)."
+            )
+        return code
+
+    def _record_run(self, **changes: Any) -> None:
+        """Record on this run's row, in the caller's transaction; a run retried meanwhile
+        rolls back what it did instead."""
+        if not self._this_run().filter(state=self.State.RUNNING).update(**changes):
+            raise _Superseded
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def _begin(self) -> None:
+        """A rename, first time: the code takes its new tag (a case-only rename renames the
+        tag itself), so the codebook shows the new name while the passages follow."""
+        if self.action != self.Action.RENAME or self.to_tag_id is not None:
+            return
+        with transaction.atomic():
+            code = self._code(self.code_id)
+            new_name = _checked_tag_name(self.new_name)
+            target = code.rename_target(new_name)
+            old = code.tag
+            if target is None and new_name.casefold() == old.name.casefold():
+                old.name = new_name
+                old.save(update_fields=["name"])
+                self._record_run(to_tag_id=old.pk)
+                return
+            new = target or _new_tag(new_name)
+            code.tag = new
+            code.save(update_fields=["tag"])
+            self._record_run(to_tag_id=new.pk)
+
+    def _next_batch(self) -> bool:
+        """Change the next SCHOLION_CODEBOOK_BATCH_PASSAGES passages; False once none are
+        left. Of each batch, only the passages the requester may read change (those kept
+        private by others keep their tag, as inline); a case-only rename indexes all again."""
+        rows = TaggedAnnotation.objects.filter(
+            tag_id=self.from_tag_id, content_object__collection_id=self.collection_id
+        )
+        with transaction.atomic():
+            batch = list(
+                rows.filter(content_object_id__gt=self.cursor)
+                .order_by("content_object_id")
+                .values_list("content_object_id", flat=True)[
+                    : settings.SCHOLION_CODEBOOK_BATCH_PASSAGES
+                ]
+            )
+            if not batch:
+                return False
+            readable = rows.filter(
+                content_object_id__in=batch,
+                content_object__in=Annotation.objects.visible_to(self.user).values("pk"),
+            )
+            if self.action == self.Action.DELETE:
+                changed = _untag_passages(readable, self.user)
+            elif self.to_tag_id == self.from_tag_id:
+                changed = readable.count()
+                _reindex(batch)
+            else:
+                assert self.to_tag is not None
+                changed = _move_passages(readable, self.to_tag, self.user)
+            self.done += changed
+            self._record_run(cursor=batch[-1], done=self.done, progress=self.progress_text)
+        return True
+
+    def _complete(self) -> None:
+        """The codebook's own change, made with the job's outcome in one transaction."""
+        with transaction.atomic():
+            code = self._code(self.code_id)
+            moved = _passages(self.done)
+            if self.action == self.Action.RENAME:
+                assert self.from_tag is not None
+                if self.to_tag_id == self.from_tag_id:
+                    code._record(
+                        self.user,
+                        "code_renamed",
+                        f"renamed the code “{self.old_name}” to “{code.tag.name}”",
+                    )
+                else:
+                    code._renamed(self.from_tag, self.user)
+                summary = (
+                    f"Renamed “{self.old_name}” to “{code.tag.name}” on {moved} of this collection."
+                )
+            elif self.action == self.Action.MERGE:
+                code._absorb(self._code(self.other_id), self.user)
+                summary = f"Merged “{self.old_name}” into “{code.tag.name}”: {moved} moved."
+            else:
+                code._take_out(self.user)
+                summary = f"Deleted the code “{self.old_name}” and removed it from {moved}."
+            if not self._finish(state=self.State.DONE, summary=summary[:700], progress=""):
+                raise _Superseded
 
 
 class TagRedirect(models.Model):
@@ -1841,6 +2186,15 @@ def _move_passages(rows: models.QuerySet[TaggedAnnotation], to: Tag, actor=None)
     rows.update(tag=to)
     _reindex(pks)
     return len(pks)
+
+
+def _untag_passages(rows: models.QuerySet[TaggedAnnotation], actor=None) -> int:
+    """Take ``rows`` off their annotations, which are indexed again. Return how many."""
+    pks = list(rows.values_list("content_object_id", flat=True))
+    _revise_tags(pks, actor)
+    removed = rows.delete()[0]
+    _reindex(pks)
+    return removed
 
 
 def _revise_tags(pks: Sequence[int], actor) -> None:

@@ -30,4 +30,13 @@ urlpatterns = [
     path(
         "collections/<slug:slug>/codebook/<str:tag>/delete", views.code_delete, name="code_delete"
     ),
+    path("codebook-jobs/<uuid:job_uuid>/", views.codebook_job, name="codebook_job"),
+    path(
+        "codebook-jobs/<uuid:job_uuid>/status",
+        views.codebook_job_status,
+        name="codebook_job_status",
+    ),
+    path(
+        "codebook-jobs/<uuid:job_uuid>/retry", views.codebook_job_retry, name="codebook_job_retry"
+    ),
 ]

@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from annotations.citekeys import link_note_keys
 from annotations.forms import COLOUR_CHOICES, CodeAddForm, CodeFieldsForm, CodeRenameForm
-from annotations.models import Annotation, Code, CodebookError, TaggedAnnotation, _passages
+from annotations.models import (
+    Annotation,
+    Code,
+    CodebookError,
+    CodebookJob,
+    TaggedAnnotation,
+    _passages,
+)
 from annotations.reading import reading_page
 from archive.models import Collection
 
@@ -92,6 +101,9 @@ def _render_codebook(
     )
     may_curate = _may_curate(request.user, collection)
     history = collection.events.of_codebook().for_history()[:20]
+    jobs = list(CodebookJob.objects.for_codebook(collection)) if may_curate else []
+    # A code the worker is changing offers no tools until it is done (they would be refused).
+    busy = {pk for job in jobs if not job.finished for pk in (job.code_id, job.other_id)}
     return render(
         request,
         "annotations/codebook.html",
@@ -103,6 +115,10 @@ def _render_codebook(
             "add_form": add_form or CodeAddForm(codes=tree),
             "colours": COLOUR_CHOICES,
             "history": history,
+            # Changes the worker makes: for those who may curate (another change to their
+            # codes waits for them), without counts (each curator reads their own passages).
+            "jobs": jobs,
+            "busy": busy,
         },
         status=status,
     )
@@ -170,8 +186,11 @@ def code_rename(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
         problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         messages.error(request, f"“{old}” was not renamed: {problems}")
         return _to_codebook(collection, code)
+    new_name = form.cleaned_data["name"]
     try:
-        moved = code.rename(form.cleaned_data["name"], actor=request.user)
+        if CodebookJob.needed_for(code.passage_count) and new_name.strip() != old:
+            return redirect(CodebookJob.submit_rename(code, new_name, actor=request.user))
+        moved = code.rename(new_name, actor=request.user)
     except CodebookError as exc:
         messages.error(request, f"“{old}” was not renamed: {exc}")
     else:
@@ -203,7 +222,13 @@ def code_merge(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
             messages.error(request, "Choose which of the two codes survives.")
             return redirect(f"{request.path}?with={other_slug}")
         merged = other if survivor is code else code
-        moved = survivor.merge(merged, actor=request.user)
+        try:
+            if CodebookJob.needed_for(merged.passage_count):
+                return redirect(CodebookJob.submit_merge(survivor, merged, actor=request.user))
+            moved = survivor.merge(merged, actor=request.user)
+        except CodebookError as exc:
+            messages.error(request, f"“{merged.tag.name}” was not merged: {exc}")
+            return _to_codebook(collection, code)
         messages.success(
             request,
             f"Merged “{merged.tag.name}” into “{survivor.tag.name}”: {_passages(moved)} moved.",
@@ -212,7 +237,15 @@ def code_merge(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     return render(
         request,
         "annotations/code_merge.html",
-        {"collection": collection, "code": code, "other": other},
+        {
+            "collection": collection,
+            "code": code,
+            "other": other,
+            "in_background": CodebookJob.needed_for(
+                max(code.passage_count or 0, other.passage_count or 0)
+            ),
+            "inline_limit": settings.SCHOLION_CODEBOOK_INLINE_PASSAGES,
+        },
     )
 
 
@@ -228,7 +261,13 @@ def code_delete(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
         passages == 0 or request.POST.get("confirmed") == str(passages)
     ):
         name = code.tag.name
-        removed = code.remove(actor=request.user)
+        try:
+            if CodebookJob.needed_for(passages):
+                return redirect(CodebookJob.submit_delete(code, actor=request.user))
+            removed = code.remove(actor=request.user)
+        except CodebookError as exc:
+            messages.error(request, f"“{name}” was not deleted: {exc}")
+            return _to_codebook(collection, code)
         messages.success(
             request,
             f"Deleted the code “{name}”"
@@ -240,5 +279,46 @@ def code_delete(request: HttpRequest, slug: str, tag: str) -> HttpResponse:
     return render(
         request,
         "annotations/code_delete.html",
-        {"collection": collection, "code": code, "passages": passages},
+        {
+            "collection": collection,
+            "code": code,
+            "passages": passages,
+            "in_background": CodebookJob.needed_for(passages),
+        },
     )
+
+
+# --- Codebook changes made by the worker (CodebookJob) ----------------------------------------
+
+
+def _own_codebook_job(request: HttpRequest, job_uuid) -> CodebookJob:
+    return get_object_or_404(
+        CodebookJob.objects.visible_to(request.user).select_related("collection"), uuid=job_uuid
+    )
+
+
+@login_required
+@require_safe
+def codebook_job(request: HttpRequest, job_uuid) -> HttpResponse:
+    """A codebook change's page; its script (annotations/codebook_job.js) keeps it current."""
+    job = _own_codebook_job(request, job_uuid)
+    return render(request, "annotations/codebook_job.html", {"job": job})
+
+
+@never_cache
+@login_required
+@require_safe
+def codebook_job_status(request: HttpRequest, job_uuid) -> JsonResponse:
+    return JsonResponse(_own_codebook_job(request, job_uuid).status())
+
+
+@login_required
+@require_POST
+def codebook_job_retry(request: HttpRequest, job_uuid) -> HttpResponse:
+    """Run a stopped change again: it goes on from its last completed batch."""
+    job = _own_codebook_job(request, job_uuid)
+    if job.retry():
+        messages.success(request, "The change is queued again.")
+    else:
+        messages.info(request, "This change has not stopped, so there is nothing to try again.")
+    return redirect(job)

@@ -402,6 +402,13 @@ SCHOLION_EXPORT_KEEP_HOURS = env_int("SCHOLION_EXPORT_KEEP_HOURS", 24)
 SCHOLION_EXPORT_INLINE_ANNOTATIONS = env_int("SCHOLION_EXPORT_INLINE_ANNOTATIONS", 5_000)
 SCHOLION_EXPORT_INLINE_BYTES = env_int("SCHOLION_EXPORT_INLINE_BYTES", 100 * 1024 * 1024)
 
+# A rename, merge or delete of a code carried by more passages than this (that the curator
+# may read) is made by the worker, this many passages to a transaction: each passage gets a
+# revision, a new version and its search entry again, and about 25,000 took longer than
+# GUNICORN_TIMEOUT.
+SCHOLION_CODEBOOK_INLINE_PASSAGES = env_int("SCHOLION_CODEBOOK_INLINE_PASSAGES", 2_000)
+SCHOLION_CODEBOOK_BATCH_PASSAGES = env_int("SCHOLION_CODEBOOK_BATCH_PASSAGES", 1_000)
+
 # Background work (imports; later, captures) goes through Django's tasks API. The database
 # backend keeps the queue in a table, so it needs no other service; `manage.py db_worker` runs
 # what is queued (`make demo` and `make serve` start one beside the web server).

@@ -5,9 +5,10 @@ a code's colour beside its name."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from annotations.models import Annotation, Code
-from tests.conftest import archive_text, login
+from tests.conftest import archive_text, login, run_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -73,3 +74,37 @@ def test_owner_renames_and_merges_tags_from_the_collection(page, owner, member, 
     assert "code-purple" in (mark.get_attribute("class") or "")
     assert mark.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(233, 213, 255)"
     assert page.locator(f"#a-{alone.uuid} .tags").inner_text().strip() == "money"
+
+
+def test_a_rename_of_many_passages_is_followed_on_its_page_until_done(
+    page, owner, collection, settings
+):
+    settings.SCHOLION_CODEBOOK_INLINE_PASSAGES = 2
+    settings.SCHOLION_CODEBOOK_BATCH_PASSAGES = 2
+    source = archive_text(TEXT, user=owner, collection=collection, via="paste")
+    for start in (0, 24, 44):
+        Annotation.create_anchored(
+            author=owner, source=source, start=start, end=start + 5, tags=["prices"]
+        )
+    Code.add(collection, "prices", actor=owner)
+    login(page, "olive", "pw-olive-123")
+    page.goto("/collections/field-notes/codebook/")
+    code = page.locator("#code-prices")
+    code.get_by_text("Change “prices”").click()
+    code.get_by_label("New name").fill("Costs")
+    code.get_by_role("button", name="Rename").click()
+    page.wait_for_url("**/codebook-jobs/*-*/")
+    page.get_by_role("heading", name="Renaming “prices” to “Costs”").wait_for()
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("Queued")
+    page.evaluate("window.stillTheSamePage = true")  # gone if the page were reloaded
+
+    run_worker()
+
+    expect(status).to_contain_text("Renamed “prices” to “Costs” on 3 passages of this collection.")
+    expect(page.get_by_text("This page follows the change by itself.")).to_be_hidden()
+    assert page.evaluate("window.stillTheSamePage") is True
+    page.get_by_role("link", name="Back to the codebook").click()
+    page.get_by_role("heading", name="Codebook of Field notes").wait_for()
+    assert page.locator("#code-costs .code-name").inner_text() == "Costs"
+    expect(page.locator(".codebook-jobs")).to_contain_text("Renaming “prices” to “Costs”")

@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from annotations.models import CodebookJob
 from archive.models import UploadJob
 from exports.models import ExportJob
 
@@ -43,13 +44,19 @@ def make_export(user, collection, **fields) -> ExportJob:
     )
 
 
+def make_codebook_job(user, collection, **fields) -> CodebookJob:
+    return CodebookJob.objects.create(
+        user=user, collection=collection, action="delete", old_name="prices", **fields
+    )
+
+
 def queries(client, url: str) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     return len(captured)
 
 
-@pytest.mark.parametrize("kind", ["upload", "export"])
+@pytest.mark.parametrize("kind", ["upload", "export", "codebook"])
 def test_a_job_changelist_costs_the_same_queries_for_two_rows_as_for_eight(
     curator, owner, member, collection, kind
 ):
@@ -58,10 +65,16 @@ def test_a_job_changelist_costs_the_same_queries_for_two_rows_as_for_eight(
             user = owner if i % 2 else member
             if kind == "upload":
                 make_upload(user, collection, f"report-{UploadJob.objects.count()}.pdf")
-            else:
+            elif kind == "export":
                 make_export(user, collection)
+            else:
+                make_codebook_job(user, collection)
 
-    url = f"/admin/{'archive/uploadjob' if kind == 'upload' else 'exports/exportjob'}/"
+    url = {
+        "upload": "/admin/archive/uploadjob/",
+        "export": "/admin/exports/exportjob/",
+        "codebook": "/admin/annotations/codebookjob/",
+    }[kind]
     client = staff_client(curator)
     add(2)
     few = queries(client, url)
@@ -185,3 +198,18 @@ def test_imports_are_listed_filtered_and_retried_as_the_other_jobs_are(curator, 
     stopped.refresh_from_db()
     assert (stopped.state, stopped.attempt) == ("queued", 2)
     assert client.get("/admin/exports/importjob/add/").status_code == 403
+
+
+def test_a_codebook_change_made_by_the_worker_is_listed_and_shown_read_only(
+    curator, owner, collection
+):
+    summary = "Deleted the code “prices” and removed it from 3 passages."
+    job = make_codebook_job(owner, collection, state="done", summary=summary, done=3, total=3)
+    client = staff_client(curator)
+    listing = client.get("/admin/annotations/codebookjob/").content.decode()
+    assert "deleting “prices”" in listing and "olive" in listing and "Done" in listing
+    response = client.get(f"/admin/annotations/codebookjob/{job.pk}/change/")
+    page = response.content.decode()
+    assert response.status_code == 200 and str(job.uuid) in page and summary in page
+    assert 'name="_save"' not in page
+    assert client.get("/admin/annotations/codebookjob/add/").status_code == 403

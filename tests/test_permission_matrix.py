@@ -120,8 +120,28 @@ def world(django_user_model):
     from archive.models import UploadJob
     from exports.models import ExportJob
 
+    codes = {}
     for collection, name in ((private, "pcollectiontag"), (public, "qpublictag")):
-        Code.objects.create(collection=collection, tag=Tag.objects.get(name=name))
+        codes[name] = Code.objects.create(collection=collection, tag=Tag.objects.get(name=name))
+    # The owner's rename running on the worker: the private collection's curators see that
+    # it runs on the codebook page, its progress only the owner, on its own page.
+    from django.utils import timezone
+
+    from annotations.models import CodebookJob
+
+    codebook_job = CodebookJob.objects.create(
+        user=users["owner"],
+        collection=private,
+        action=CodebookJob.Action.RENAME,
+        code=codes["pcollectiontag"],
+        from_tag=codes["pcollectiontag"].tag,
+        old_name="pcollectiontag",
+        new_name="pcodes",
+        total=1,
+        state=CodebookJob.State.RUNNING,
+        heartbeat_at=timezone.now(),
+        progress="OWNERSJOB",
+    )
     upload_job = UploadJob.objects.create(
         user=users["owner"],
         collection=private,
@@ -181,6 +201,7 @@ def world(django_user_model):
         "job": job,
         "upload_job": upload_job,
         "export_job": export_job,
+        "codebook_job": codebook_job,
         "captures": captures,
         "users": users,
         "private": private,
@@ -335,6 +356,9 @@ FILLS = {
     "export_job": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
     "export_job_status": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
     "export_job_file": lambda w: [({"job_uuid": w["export_job"].uuid}, "OWNERSJOB")],
+    "codebook_job": lambda w: [({"job_uuid": w["codebook_job"].uuid}, "OWNERSJOB")],
+    "codebook_job_status": lambda w: [({"job_uuid": w["codebook_job"].uuid}, "OWNERSJOB")],
+    "codebook_job_retry": lambda w: [({"job_uuid": w["codebook_job"].uuid}, "OWNERSJOB")],
     "tag_detail": lambda w: [
         ({"slug": ann.tags.first().slug}, ann.tags.first().name) for ann in w["a"].values()
     ],
