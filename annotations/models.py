@@ -107,7 +107,8 @@ class AnnotationQuerySet(models.QuerySet):
         """
         return (
             self.select_related("author", "source", "collection")
-            .defer("source__text", "source__blocks")
+            # note_plain is for search results only.
+            .defer("source__text", "source__blocks", "note_plain")
             .prefetch_related(
                 "tags",
                 models.Prefetch("citations", queryset=Citation.objects.for_display(viewer)),
@@ -119,7 +120,7 @@ class AnnotationQuerySet(models.QuerySet):
         queries: ``with_related`` without the citations, which lists do not show."""
         return (
             self.select_related("author", "source", "collection")
-            .defer("source__text", "source__blocks")
+            .defer("source__text", "source__blocks", "note_plain")
             .prefetch_related("tags")
         )
 
