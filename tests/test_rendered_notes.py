@@ -260,7 +260,20 @@ def test_the_reading_page_parses_no_markdown_and_links_only_what_the_reader_sees
     # The source the owner may not see reads as a key nobody has: nothing of it shows.
     assert "No source you can see has the citation key secret1" in page
     assert "No source you can see has the citation key nobody" in page
-    assert "Secret Diary" not in page and "Hidden 1843" not in page
+    hidden = Source.objects.get(citation_key="secret1")
+    assert "Secret Diary" not in page and "Hidden n.d." not in page
+    assert str(hidden.uuid) not in page
+
+
+def test_a_collaborators_pathological_note_is_parsed_once_when_written(
+    cited, member, owner, refuse_parsing
+):
+    note = "[" * 100_000  # among the slowest notes to parse (bench/notes.py)
+    annotation = annotate(cited, member, note=note)
+    assert annotation.note_rendered == f"<p>{note}</p>\n"
+    refuse_parsing()
+    page = client_for(owner).get(f"/sources/{cited.uuid}/").content.decode()
+    assert f'<div class="note"><p>{note}</p>\n</div>' in page
 
 
 def test_replies_and_source_notes_on_the_reading_page_parse_no_markdown(
