@@ -226,6 +226,24 @@ def test_the_migration_fills_every_row_in_batches(cited, member, owner, monkeypa
     assert stale_rendered_notes() == []
 
 
+def test_render_notes_renders_again_only_what_is_out_of_date(cited, member, owner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    fresh = annotate(cited, member, note="*fresh*")
+    stale = annotate(cited, member, note="*stale*", start=10)
+    Comment.note_on(author=owner, source=cited, note="A *note*")
+    Annotation.objects.filter(pk=stale.pk).update(note_rendered="<p>old</p>", note_plain="old")
+    Comment.objects.update(note_rendered=None)
+    out = StringIO()
+    call_command("render_notes", stdout=out)
+    assert out.getvalue().startswith("1 annotation note(s) and 1 reply or source note(s)")
+    assert stale_rendered_notes() == []
+    fresh.refresh_from_db()
+    assert fresh.note_rendered == "<p><em>fresh</em></p>\n"
+
+
 # --- Pages read the stored form: no Markdown is parsed when they are shown ------------------
 
 
