@@ -102,6 +102,7 @@ NOTES = [
     "[see [@smith2024]](http://x) nested",
     "<script>alert(1)</script> <b>bold</b> [x](javascript:alert(1)) ![img [@smith2024]](x.png)",
     'A forged placeholder: <span class="cite-key">@smith2024</span> and &lt;span&gt;',
+    """[in a title](https://example.org/ '<span class="cite-key">@smith2024</span>')""",
     "mail@example.org [not a cite@smith2024] ~~gone~~",
     "Line one\nLine two  \nhard break [@smith2024]",
 ]
