@@ -3,12 +3,20 @@
 Pandoc-style citations (``[see @key, p. 4]``) become links to the cited sources: the keys a
 page needs are resolved beforehand in one query (``annotations.citekeys.resolve_keys``) and
 passed in; a key that is not among them is shown as unresolved, never as an error.
+
+A note is rendered once, when it is written (``render_note``, kept on the row): parsing a
+note takes up to a second for a pathological one, too long to do for every note of every
+page read. The stored HTML keeps each citation as a placeholder, which ``link_citations``
+turns into what this reader may see without parsing any Markdown.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -37,26 +45,12 @@ def _citation_rule(state, silent: bool) -> bool:
 
 
 def _render_citation(self, tokens, idx, options, env) -> str:
-    targets: Mapping[str, KeyTarget] | None = env.get("cite")
+    # A placeholder for each key, which link_citations fills in for the reader. Markdown
+    # here has raw HTML off, so no note's text can make a tag, and so no placeholder.
     parts = []
     for item in tokens[idx].meta["items"]:
-        target = targets.get(item.key) if targets is not None else None
-        if targets is None:
-            # Keys were not looked up for this page: show them plainly, claiming nothing.
-            inner = f'<span class="cite-key">@{escapeHtml(item.key)}</span>'
-        elif target is None:
-            why = escapeHtml(f"No source you can see has the citation key {item.key}")
-            inner = f'<span class="cite-unresolved" title="{why}">@{escapeHtml(item.key)}</span>'
-
-        else:
-            label = target.label
-            if item.suppress_author:
-                label = label.rsplit(" ", 1)[-1]
-            title = escapeHtml(f"{target.title} [@{item.key}]")
-            inner = (
-                f'<a class="cite" href="{escapeHtml(target.href)}" title="{title}">'
-                f"{escapeHtml(label)}</a>"
-            )
+        suppress = " cite-suppress" if item.suppress_author else ""
+        inner = f'<span class="cite-key{suppress}">@{escapeHtml(item.key)}</span>'
         parts.append(f"{escapeHtml(item.prefix)}{inner}{escapeHtml(item.suffix)}")
     return "(" + "; ".join(parts) + ")"
 
@@ -104,21 +98,81 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+class RenderedNote(NamedTuple):
+    """A note as it is stored beside its Markdown."""
+
+    html: str  # sanitised, with citation placeholders for ``link_citations``
+    plain: str  # ``plain_text``'s one line
+
+
+@lru_cache(maxsize=16)
+def render_note(text: str) -> RenderedNote:
+    """Parse a note once into its stored HTML and plain text. Memoised for a few notes, so
+    that a writer can render before taking a lock and its ``save`` inside finds it done."""
+    tokens = _md.parse(text)
+    return RenderedNote(_clean(_md.renderer.render(tokens, _md.options, {})), _plain(tokens))
+
+
+# A placeholder in stored HTML: the class says whether the author is suppressed (-@key),
+# the text is the key as nh3 escaped it, so "<" never occurs in it.
+_PLACEHOLDER = re.compile(r'<span class="cite-key( cite-suppress)?">@([^<]*)</span>')
+
+
+def link_citations(stored: str, keys: Mapping[str, KeyTarget] | None) -> SafeString:
+    """Stored HTML (``render_note``) as ``keys`` (this reader's resolved citation keys, or
+    None where they were not looked up) show it: the same as ``render_markdown`` gives, at
+    the cost of one regular expression pass and no Markdown parse."""
+    if "cite-key" not in stored:
+        return mark_safe(stored)  # noqa: S308 - sanitised when it was written
+    target_of = keys or {}
+
+    def fill(match: re.Match) -> str:
+        key = html.unescape(match.group(2))
+        target = None if keys is None else target_of.get(key)
+        return _citation(key, bool(match.group(1)), keys is not None, target)
+
+    return mark_safe(_PLACEHOLDER.sub(fill, stored))  # noqa: S308 - sanitised, and each part too
+
+
+@lru_cache(maxsize=4096)
+def _citation(key: str, suppress_author: bool, looked_up: bool, target: KeyTarget | None) -> str:
+    """One citation key as a reader sees it. Everything from the key or its source is
+    escaped, and the result goes through the sanitiser as the note did."""
+    if not looked_up:
+        # Keys were not looked up for this page: show them plainly, claiming nothing.
+        inner = f'<span class="cite-key">@{escapeHtml(key)}</span>'
+    elif target is None:
+        why = escapeHtml(f"No source you can see has the citation key {key}")
+        inner = f'<span class="cite-unresolved" title="{why}">@{escapeHtml(key)}</span>'
+    else:
+        label = target.label
+        if suppress_author:
+            label = label.rsplit(" ", 1)[-1]
+        title = escapeHtml(f"{target.title} [@{key}]")
+        inner = (
+            f'<a class="cite" href="{escapeHtml(target.href)}" title="{title}">'
+            f"{escapeHtml(label)}</a>"
+        )
+    return _clean(inner)
+
+
 def render_markdown(text: str, keys: Mapping[str, KeyTarget] | None = None) -> SafeString:
-    """A note as safe HTML; ``keys`` are the citation keys resolved for this reader."""
-    if keys is None:
-        return _render(text, None)
-    cited = keys_in(text)
-    return _render(text, tuple(sorted((k, keys[k]) for k in cited if k in keys)))
+    """A note as safe HTML; ``keys`` are the citation keys resolved for this reader. Parses
+    the Markdown: for a draft (the preview); a written note's pages read ``render_note``'s
+    stored form through ``link_citations``."""
+    return link_citations(render_note(text).html, keys)
 
 
-@lru_cache(maxsize=8192)
 def plain_text(text: str) -> str:
     """A note as one line of the text a reader sees, without Markdown's marks: for search
     results, which show a snippet of it. Citations stay as written (``[see @key, p. 4]``),
     so that ``citekeys.key_spans`` finds them in it; images give their alt text."""
+    return render_note(text).plain
+
+
+def _plain(tokens) -> str:
     parts: list[str] = []
-    for token in _md.parse(text):
+    for token in tokens:
         if token.type == "inline":
             for child in token.children or ():
                 if child.type in {"text", "code_inline", "citation", "image"}:
@@ -136,15 +190,11 @@ def unresolved_keys(text: str, keys: Mapping[str, KeyTarget]) -> list[str]:
     return [k for k in keys_in(text) if k not in keys]
 
 
-@lru_cache(maxsize=8192)
-def _render(text: str, resolved: tuple[tuple[str, KeyTarget], ...] | None) -> SafeString:
-    # Memoised: a reading page renders every note on it, and notes repeat across requests.
-    html = _md.render(text, {"cite": None if resolved is None else dict(resolved)})
-    clean = nh3.clean(
-        html,
+def _clean(html_text: str) -> str:
+    return nh3.clean(
+        html_text,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="nofollow noopener",
     )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above

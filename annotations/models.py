@@ -16,9 +16,12 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from taggit.managers import TaggableManager
 from taggit.models import Tag, TaggedItemBase
 
+from annotations.citekeys import KeyTarget
+from annotations.markdown import link_citations, render_markdown, render_note
 from annotations.signals import annotation_written, annotations_retagged
 from archive.jobs import Job
 from archive.models import DOI_RE, Collection, Source, validate_date_published
@@ -109,7 +112,8 @@ class AnnotationQuerySet(models.QuerySet):
         """
         return (
             self.select_related("author", "source", "collection")
-            .defer("source__text", "source__blocks")
+            # note_plain is for search results only.
+            .defer("source__text", "source__blocks", "note_plain")
             .prefetch_related(
                 "tags",
                 models.Prefetch("citations", queryset=Citation.objects.for_display(viewer)),
@@ -121,7 +125,7 @@ class AnnotationQuerySet(models.QuerySet):
         queries: ``with_related`` without the citations, which lists do not show."""
         return (
             self.select_related("author", "source", "collection")
-            .defer("source__text", "source__blocks")
+            .defer("source__text", "source__blocks", "note_plain")
             .prefetch_related("tags")
         )
 
@@ -153,6 +157,11 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
     suffix = models.CharField(max_length=QUOTE_CONTEXT, blank=True)
 
     note = models.TextField(blank=True)
+    # The note rendered when it is written (annotations.markdown.render_note), never at read
+    # time: its HTML with citation placeholders, and its plain text for search results.
+    # Nullable for the same reason as ``canonical`` below; every save fills them.
+    note_rendered = models.TextField(null=True, blank=True, editable=False)
+    note_plain = models.TextField(null=True, blank=True, editable=False)
     # In tagging order (the order given, as create answers), on every engine: taggit's
     # prefetch (with_related) has no order of its own, and PostgreSQL's DISTINCT in it
     # returned tags in any order.
@@ -199,6 +208,12 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
 
     def get_absolute_url(self) -> str:
         return f"{self.source.get_absolute_url()}#{self.fragment}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Every way of writing a note through the ORM but QuerySet.update (update_content
+        # renders itself) comes here: create, the admin, imports, restore.
+        kwargs["update_fields"] = _with_rendered_note(self, kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
 
     @property
     def fragment(self) -> str:
@@ -260,6 +275,7 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
                 raise AnchorError("start", "Give offsets (start and end) or a quote (exact).")
             start, end = cls.locate_quote(source.text, exact, prefix, suffix)
         quote = cls.anchor(source.text, start, end, exact)
+        render_note(note)  # before the write lock; save finds it memoised
         with transaction.atomic():
             annotation, tag_objects = cls.write_anchored(
                 quote,
@@ -427,6 +443,7 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
         nothing, not even the version) when the content is already as asked.
         ``citations`` (from ``Citation.build_all``) replace the current ones; None keeps them.
         """
+        rendered = render_note(note)  # before the lock: a long note takes a while to parse
         with transaction.atomic():
             try:
                 current = (
@@ -459,7 +476,12 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
                 return False
             now = timezone.now()
             claimed = Annotation.objects.filter(pk=self.pk, version=current.version).update(
-                note=note, visibility=visibility, version=current.version + 1, modified=now
+                note=note,
+                note_rendered=rendered.html,
+                note_plain=rendered.plain,
+                visibility=visibility,
+                version=current.version + 1,
+                modified=now,
             )
             if not claimed:
                 raise StaleAnnotation("changed while being edited")
@@ -474,6 +496,7 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
                 citations=[c.as_ref() for c in previous_citations],
             )
             self.note, self.visibility = note, visibility
+            self.note_rendered, self.note_plain = rendered
             self.version, self.modified = current.version + 1, now
             tag_objects = self._replace_tags(tagged, tags)
             if citations is not None and not citations_same:
@@ -550,11 +573,9 @@ class Annotation(models.Model):  # type: ignore[django-manager-missing]
         )
 
     @property
-    def note_html(self):
+    def note_html(self) -> SafeString:
         """The note as HTML; its [@key] citations are links once ``link_note_keys`` ran."""
-        from annotations.markdown import render_markdown
-
-        return render_markdown(self.note, getattr(self, "note_keys", None))
+        return note_html(self.note, self.note_rendered, getattr(self, "note_keys", None))
 
     @property
     def etag(self) -> str:
@@ -710,7 +731,11 @@ class DeletedAnnotation(models.Model):
     @classmethod
     def keep(cls, annotation: Annotation) -> DeletedAnnotation:
         """Copy an annotation about to be deleted; call it in the deleting transaction."""
-        columns = _columns(annotation, skip=("id", "uuid", "author", "source"))
+        # Not its rendered note: save renders it again on restore.
+        columns = _columns(
+            annotation,
+            skip=("id", "uuid", "author", "source", "note_rendered", "note_plain"),
+        )
         tags = list(
             TaggedAnnotation.objects.filter(content_object_id=annotation.pk)
             .order_by("pk")
@@ -2373,6 +2398,8 @@ class Comment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments"
     )
     note = models.TextField()
+    # Rendered when written, as Annotation.note_rendered is.
+    note_rendered = models.TextField(null=True, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     modified = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -2416,11 +2443,13 @@ class Comment(models.Model):
     def get_absolute_url(self) -> str:
         return f"{self.source.get_absolute_url()}#{self.fragment}"
 
-    @property
-    def note_html(self):
-        from annotations.markdown import render_markdown
+    def save(self, *args, **kwargs) -> None:
+        kwargs["update_fields"] = _with_rendered_note(self, kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
 
-        return render_markdown(self.note)
+    @property
+    def note_html(self) -> SafeString:
+        return note_html(self.note, self.note_rendered, None)
 
     @property
     def etag(self) -> str:
@@ -2465,6 +2494,7 @@ class Comment(models.Model):
         if not cls.may_reply(author, to.collection, to.author_id):
             raise CommentError("You may read this but not reply to it.", status=403)
         text = cls.clean_note(note)
+        render_note(text)  # before the write lock; save finds it memoised
         fields: dict = {"source_id": to.source_id, "author": author, "note": text}
         if isinstance(to, Annotation):
             fields["reply_to_annotation"] = to
@@ -2486,10 +2516,12 @@ class Comment(models.Model):
             raise CommentError(
                 f"visibility must be one of {', '.join(Annotation.Visibility.values)}."
             )
+        text = cls.clean_note(note)
+        render_note(text)  # before the write lock; save finds it memoised
         return cls.objects.create(
             source=source,
             author=author,
-            note=cls.clean_note(note),
+            note=text,
             visibility=visibility,
             collection=Annotation.collection_for(author, source),
         )
@@ -2497,6 +2529,7 @@ class Comment(models.Model):
     def change(self, *, note: object, visibility: str | None = None) -> None:
         """The author's edit: the text, and a note's visibility (a reply has none)."""
         self.note = self.clean_note(note)
+        render_note(self.note)  # before the save's write lock; save finds it memoised
         if visibility is not None and not self.is_reply:
             if visibility not in Annotation.Visibility.values:
                 raise CommentError(
@@ -2509,3 +2542,25 @@ class Comment(models.Model):
 
 
 MAX_COMMENT = 100_000
+
+
+def _with_rendered_note(row: Annotation | Comment, update_fields) -> list[str] | None:
+    """Render ``row``'s note into its stored forms before a save that writes the note; the
+    save's ``update_fields`` with them added."""
+    if update_fields is not None and "note" not in update_fields:
+        return update_fields
+    rendered = render_note(row.note)
+    row.note_rendered = rendered.html
+    stored = ["note_rendered"]
+    if isinstance(row, Annotation):
+        row.note_plain = rendered.plain
+        stored.append("note_plain")
+    return None if update_fields is None else [*update_fields, *stored]
+
+
+def note_html(note: str, rendered: str | None, keys: Mapping[str, KeyTarget] | None) -> SafeString:
+    """A written note as a reader sees it, from its stored form. A row written before the
+    stored forms existed and not yet filled (the migration fills them) is rendered here."""
+    if rendered is None:
+        return render_markdown(note, keys)
+    return link_citations(rendered, keys)

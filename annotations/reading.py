@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from annotations.citekeys import keys_in, resolve_keys
-from annotations.markdown import render_markdown
 from annotations.models import (
     CODE_COLOURS,
     Annotation,
@@ -29,6 +28,7 @@ from annotations.models import (
     Comment,
     TaggedAnnotation,
     TagRef,
+    note_html,
 )
 from annotations.revision_cache import revision_cache, revision_cache_key
 from archive.cite import Passage, references
@@ -85,6 +85,7 @@ class ReadingRow:
     end: int
     exact: str
     note: str
+    note_rendered: str | None  # Annotation.note_rendered: no Markdown is parsed here
     visibility: str
     created: datetime
     version: int
@@ -113,6 +114,7 @@ def reading_rows(on_page: AnnotationQuerySet, tagged: QuerySet[TaggedAnnotation]
             "end",
             "exact",
             "note",
+            "note_rendered",
             "visibility",
             "created",
             "version",
@@ -255,8 +257,8 @@ def discussion(user, source: Source) -> tuple[dict[int, list[Comment]], list[Com
 
 
 def render_replies(replies: list[Comment]) -> str:
-    """A thread under an annotation or a note: each reply's text (Markdown through the
-    sanitiser), author and time; its buttons are made by reader.js."""
+    """A thread under an annotation or a note: each reply's text (its stored HTML), author
+    and time; its buttons are made by reader.js."""
     if not replies:
         return ""
     items = []
@@ -267,7 +269,7 @@ def render_replies(replies: list[Comment]) -> str:
         edited = " · edited" if reply.version > 1 else ""
         items.append(
             f'<li class="reply" id="c-{uuid}" data-comment="{uuid}" data-author="{username}">'
-            f'<div class="note">{render_markdown(reply.note)}</div>'
+            f'<div class="note">{reply.note_html}</div>'
             f'<p class="ann-meta"><span class="author">{username}</span> · <time'
             f' datetime="{created}">{created[:10]} {created[11:16]}</time>{edited}</p></li>'
         )
@@ -430,7 +432,9 @@ def render_entries(
         username = escaped(a.username)
         quote = escape(a.exact if len(a.exact) <= 280 else a.exact[:279] + "…")
         tag_names, tag_list = tags_html(tuple(a.tag_list))
-        note = f'<div class="note">{render_markdown(a.note, keys)}</div>' if a.note else ""
+        note = ""
+        if a.note:
+            note = f'<div class="note">{note_html(a.note, a.note_rendered, keys)}</div>'
         cited = ""
         if a.pk in citations:
             items = "".join(render_citation(c) for c in citations[a.pk])

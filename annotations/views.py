@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,17 +25,20 @@ from annotations.models import (
 from annotations.reading import reading_page
 from archive.models import Collection
 
+REVISIONS_PER_PAGE = 25
+
 
 def history(request: HttpRequest, uuid) -> HttpResponse:
     annotation = get_object_or_404(
         Annotation.objects.visible_to(request.user).with_related(), uuid=uuid
     )
-    revisions = annotation.revisions.select_related("edited_by")
+    # Each earlier version can hold a note of 100,000 characters: a page of them at a time.
+    revisions = Paginator(annotation.revisions.select_related("edited_by"), REVISIONS_PER_PAGE)
     link_note_keys([annotation], request.user)
     return render(
         request,
         "annotations/history.html",
-        {"annotation": annotation, "revisions": revisions},
+        {"annotation": annotation, "revisions": revisions.get_page(request.GET.get("page"))},
     )
 
 

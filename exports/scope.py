@@ -152,6 +152,8 @@ class ExportScope:
         return (
             self.filters.annotations(self.user)
             .exclude(Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user_pk))
+            # An export carries the Markdown, not what the pages show of it.
+            .defer("note_rendered", "note_plain")
             .order_by(*ANNOTATION_ORDER)
         )
 
@@ -281,7 +283,11 @@ class ExportScope:
                 "source__blocks",
                 "reply_to_annotation__exact",
                 "reply_to_annotation__note",
+                "reply_to_annotation__note_rendered",
+                "reply_to_annotation__note_plain",
                 "reply_to_note__note",
+                "reply_to_note__note_rendered",
+                "note_rendered",
             )
             .order_by("created", "pk")
         )

@@ -277,3 +277,54 @@ def annotated(owner, member, collection):
         "maya-public": make(member, beta, "Bread was dear", visibility="public", tags=["prices"]),
     }
     return {"collection": collection, "alpha": alpha, "beta": beta, "a": annotations}
+
+
+# --- Every way of writing a note keeps its rendered form in step -----------------------------
+
+# The modules whose tests write notes by every path there is: the API, the admin, undo,
+# replies, codebook changes, and the imports (bag, Hypothesis, QDPX, W3C). After each of their
+# tests, every note's stored rendering must be what its text renders to now, so a way of
+# writing that forgets to render fails there.
+NOTE_WRITING_MODULES = {
+    "test_annotation_admin",
+    "test_annotation_api",
+    "test_annotation_undo",
+    "test_codebook",
+    "test_hypothesis_import",
+    "test_hypothesis_replies",
+    "test_hypothesis_upload",
+    "test_import_attacks",
+    "test_imports",
+    "test_qdpx_import",
+    "test_replies",
+    "test_w3c",
+}
+
+
+def stale_rendered_notes() -> list[str]:
+    """The notes whose stored rendering is not what their text renders to now."""
+    from annotations.markdown import render_note
+    from annotations.models import Annotation, Comment
+
+    stale = []
+    for pk, note, html, plain in Annotation.objects.values_list(
+        "pk", "note", "note_rendered", "note_plain"
+    ):
+        if (html, plain) != tuple(render_note(note)):
+            stale.append(f"annotation {pk}: {note[:60]!r}")
+    for pk, note, html in Comment.objects.values_list("pk", "note", "note_rendered"):
+        if html != render_note(note).html:
+            stale.append(f"comment {pk}: {note[:60]!r}")
+    return stale
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield  # a failing test raises here, and is not checked further
+    uses_db = item.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        getattr(item, "fixturenames", ())
+    )
+    if uses_db and item.path.stem in NOTE_WRITING_MODULES:
+        stale = stale_rendered_notes()
+        assert not stale, "notes written without their rendering: " + "; ".join(stale)
+    return result

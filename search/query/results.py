@@ -159,7 +159,7 @@ PASSAGE_RESULT_FIELDS = (
     "collection__title",
     "author__username",
     "exact",
-    "note",
+    "note_plain",  # its plain text, stored when it was written: no Markdown parsed here
     "visibility",
     "created",
 )
@@ -211,7 +211,8 @@ def passage_page(page: ResultPage, clauses: list[Clause], user) -> ResultPage:
     related = Annotation.objects.select_related("author", "source", "collection")
     found = related.only(*PASSAGE_RESULT_FIELDS).in_bulk(page.items)
     annotations = [found[pk] for pk in page.items if pk in found]
-    keys = resolve_keys({k for a in annotations if a.note for k in keys_in(a.note)}, user)
+    # The keys of the plain text: the ones its snippet can link (``_passage_result``).
+    keys = resolve_keys({k for a in annotations for k in keys_in(_note_text(a))}, user)
     tags: dict[int, list[TagLink]] = {}
     tag_link = TagLinks()
     rows = (
@@ -243,15 +244,20 @@ def _source_result(source: Source, clauses: list[Clause], segment) -> SourceResu
     )
 
 
+def _note_text(annotation: Annotation) -> str:
+    if annotation.note_plain is None:  # written before it was stored, and not yet filled
+        return plain_text(annotation.note)
+    return annotation.note_plain
+
+
 def _passage_result(
     annotation: Annotation, clauses: list[Clause], tags: list[TagLink], keys
 ) -> PassageResult:
     quote, _ = make_snippet(annotation.exact, clauses, fallback=True)
     note = None
-    if annotation.note:
+    if text := _note_text(annotation):
         # The note as read, not its Markdown; each [@key] of a source the user may see links
         # to it, as in the note itself.
-        text = plain_text(annotation.note)
         links = [
             Link(start, end, keys[key].href, keys[key].title)
             for start, end, key in (key_spans(text) if keys else [])
