@@ -214,7 +214,7 @@ def test_a_save_that_leaves_the_note_alone_does_not_render_it(cited, member, mon
 
 
 def test_the_migration_fills_every_row_in_batches(cited, member, owner, monkeypatch):
-    fill = importlib.import_module("annotations.migrations.0014_notes_html_fill_rendered_notes")
+    fill = importlib.import_module("annotations.migrations.0015_fill_rendered_notes")
     for i in range(5):
         annotate(cited, member, note=f"Note {i} [@ada1843]", start=i)
     Comment.note_on(author=owner, source=cited, note="A *note*")

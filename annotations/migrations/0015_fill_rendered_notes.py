@@ -32,6 +32,6 @@ def forward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotations", "0013_notes_html_rendered_notes")]
+    dependencies = [("annotations", "0014_rendered_notes")]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]
