@@ -2110,9 +2110,23 @@ class CodebookJob(Job):
             self._begin()
             while self._next_batch():
                 self._check_permission()
+            if self._merged_away_behind_cursor():
+                # A passage given the merged tag meanwhile, behind the cursor: one more pass
+                # (over these few only: the rest no longer carry it) so the tag can go.
+                with transaction.atomic():
+                    self._record_run(cursor=0)
+                while self._next_batch():
+                    self._check_permission()
             self._complete()
         except _Superseded:
             return
+
+    def _merged_away_behind_cursor(self) -> bool:
+        if not self.everywhere or self.from_tag_id in (None, self.to_tag_id):
+            return False
+        return TaggedAnnotation.objects.filter(
+            tag_id=self.from_tag_id, content_object_id__lte=self.cursor
+        ).exists()
 
     def _check_permission(self) -> None:
         if self.everywhere:
