@@ -182,8 +182,7 @@ def test_while_the_worker_merges_a_tag_its_codes_and_the_tag_wait(curator, owner
     )
     assert (
         "“prices” was not renamed: “prices” is being changed in the background (by an "
-        "administrator, in every collection); change it again once that is done."
-        in flash(response)
+        "administrator, in every collection); change it again once that is done." in flash(response)
     )
     response = rename(admin, "prices", "charges")
     assert "is being changed in the background" in response.content.decode()
@@ -267,6 +266,28 @@ def test_a_run_killed_mid_batch_is_retried_from_the_admin_changing_each_passage_
     job.enqueue()  # a duplicate task finds it already run
     run_worker()
     assert AnnotationRevision.objects.count() == 4
+
+
+def test_a_passage_given_the_merged_tag_behind_the_worker_is_merged_too(curator, tagged):
+    merge(signed_in(curator), "prices", "Costs")
+    job = CodebookJob.objects.get()
+    real_move = annotation_models._move_passages
+    calls = []
+
+    def move_then_tag_the_first(rows, to, actor=None):
+        moved = real_move(rows, to, actor)
+        calls.append(1)
+        if len(calls) == 1:  # once the worker has passed it, someone tags it again
+            Annotation.objects.get(pk=tagged["passages"][0].pk).tags.add("Costs")
+        return moved
+
+    with mock.patch.object(annotation_models, "_move_passages", move_then_tag_the_first):
+        assert job.claim()
+        job.run()
+    job.refresh_from_db()
+    assert job.state == "done"
+    assert tags_of(tagged["passages"][0]) == ["prices"]
+    assert not Tag.objects.filter(name="Costs").exists()
 
 
 @pytest.mark.parametrize("batch", [2, 6])
