@@ -15,9 +15,12 @@ from taggit.models import Tag
 from annotations.models import (
     Annotation,
     AnnotationRevision,
+    CodebookError,
     CodebookJob,
     Comment,
+    TaggedAnnotation,
     TagRedirect,
+    check_tags_free,
     merge_tags_everywhere,
 )
 from annotations.signals import annotation_written
@@ -173,6 +176,11 @@ class TagForm(forms.ModelForm):
                 f"A tag “{clash.name}” already exists. To combine the two, select both in the "
                 "tag list and use “Merge selected tags”."
             )
+        if self.instance.pk and name != self.instance.name:
+            try:
+                check_tags_free([self.instance])
+            except CodebookError as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return name
 
 
@@ -211,8 +219,17 @@ class TagAdmin(admin.ModelAdmin):
                     old_slug=form.initial["slug"], defaults={"tag": obj}
                 )
             if change and "name" in form.changed_data:
-                # Search finds annotations by their tag names.
-                reindex(Annotation.objects.filter(tags=obj))
+                # Search finds annotations by their tag names; many are indexed on the worker.
+                if CodebookJob.needed_for(TaggedAnnotation.objects.filter(tag=obj).count()):
+                    CodebookJob.submit_tag_reindex(obj, form.initial["name"], actor=request.user)
+                    self.message_user(
+                        request,
+                        f"“{obj.name}” is being indexed under its new name in the background; "
+                        "it is listed under Codebook jobs in the admin.",
+                        messages.INFO,
+                    )
+                else:
+                    reindex(Annotation.objects.filter(tags=obj))
 
     @admin.action(description="Merge selected tags…")
     def merge_tags(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
@@ -227,8 +244,23 @@ class TagAdmin(admin.ModelAdmin):
             survivor = next((t for t in tags if str(t.pk) == chosen), None)
             if survivor is not None:
                 others = [t for t in tags if t.pk != survivor.pk]
-                moved, dropped = merge_tags_everywhere(survivor, others, actor=request.user)
                 names = ", ".join(f"“{t.name}”" for t in others)
+                passages = TaggedAnnotation.objects.filter(tag__in=others).count()
+                try:
+                    if CodebookJob.needed_for(passages):
+                        CodebookJob.submit_tag_merge(survivor, others, actor=request.user)
+                        self.message_user(
+                            request,
+                            f"{names} {'is' if len(others) == 1 else 'are'} being merged into "
+                            f"“{survivor.name}” in the background; it is listed under Codebook "
+                            "jobs in the admin.",
+                            messages.INFO,
+                        )
+                        return None
+                    moved, dropped = merge_tags_everywhere(survivor, others, actor=request.user)
+                except CodebookError as exc:
+                    self.message_user(request, f"Nothing was merged: {exc}", messages.ERROR)
+                    return None
                 self.message_user(
                     request,
                     f"Merged {names} into “{survivor.name}”. {moved} annotations moved to it; "

@@ -1826,8 +1826,10 @@ class Code(models.Model):
         """Refuse a change while the worker changes this code (CodebookJob)."""
         job = CodebookJob.objects.active().touching(self).first()
         if job is not None:
+            # An admin's change may name a tag only other collections use: it is not named.
+            change = "by an administrator, in every collection" if job.everywhere else job.change
             raise CodebookError(
-                f"“{self.tag.name}” is being changed in the background ({job.change}); "
+                f"“{self.tag.name}” is being changed in the background ({change}); "
                 "change it again once that is done."
             )
 
@@ -1854,6 +1856,7 @@ CODEBOOK_UNEXPECTED_ERROR = (
     " have been told. The passages changed so far keep their new tags."
 )
 NO_LONGER_CURATOR = "you may no longer change this collection's codebook"
+NO_LONGER_STAFF = "you may no longer change tags in the admin"
 # How long the codebook page lists a finished change.
 CODEBOOK_JOBS_SHOWN = timedelta(days=1)
 
@@ -1868,6 +1871,7 @@ class CodebookJobQuerySet(models.QuerySet):
         the passages they may read, and another curator may read fewer."""
         if not user.is_authenticated:
             return self.none()
+        # An admin's change of a tag everywhere has no collection: it is followed in the admin.
         return self.filter(user=user, collection__in=Collection.objects.visible_to(user))
 
     def active(self) -> CodebookJobQuerySet:
@@ -1875,7 +1879,14 @@ class CodebookJobQuerySet(models.QuerySet):
         return self.filter(state__in=[CodebookJob.State.QUEUED, CodebookJob.State.RUNNING])
 
     def touching(self, code: Code) -> CodebookJobQuerySet:
-        return self.filter(Q(code=code) | Q(other=code))
+        # An admin's change of a tag everywhere holds every code with that tag.
+        everywhere = Q(collection__isnull=True) & (Q(from_tag=code.tag_id) | Q(to_tag=code.tag_id))
+        return self.filter(Q(code=code) | Q(other=code) | everywhere)
+
+    def on_tags(self, tags: Iterable[Tag]) -> CodebookJobQuerySet:
+        """Jobs changing the passages of any of ``tags``, or moving passages onto one."""
+        pks = [tag.pk for tag in tags]
+        return self.filter(Q(from_tag__in=pks) | Q(to_tag__in=pks))
 
     def for_codebook(self, collection: Collection, limit: int = 10) -> CodebookJobQuerySet:
         """The collection's changes under way, then those finished lately."""
@@ -1898,6 +1909,9 @@ class CodebookJob(Job):
     after the last batch committed, so no passage is changed twice. The codebook's own
     change (the code's new tag, the merged or deleted code leaving) is made once, at the
     end, in the transaction that marks the job done.
+
+    Without a collection, it is the admin's rename or merge of a tag everywhere (TagAdmin):
+    every passage changes, and its requester must stay on the staff.
     """
 
     class Action(models.TextChoices):
@@ -1908,7 +1922,10 @@ class CodebookJob(Job):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="codebook_jobs"
     )
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    # None: an admin's rename or merge of a tag everywhere (TagAdmin), not one codebook's.
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     action = models.CharField(max_length=6, choices=Action.choices)
     # The code renamed or deleted, or the one that survives a merge.
     code = models.ForeignKey(Code, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -1945,11 +1962,19 @@ class CodebookJob(Job):
     @property
     def change(self) -> str:
         """The change in words, as the codebook's curators may read it."""
+        if self.everywhere:
+            if self.action == self.Action.RENAME:
+                return f"renaming the tag “{self.old_name}” to “{self.new_name}” everywhere"
+            return f"merging the tag “{self.old_name}” into “{self.new_name}” everywhere"
         if self.action == self.Action.RENAME:
             return f"renaming “{self.old_name}” to “{self.new_name}”"
         if self.action == self.Action.MERGE:
             return f"merging “{self.old_name}” into “{self.new_name}”"
         return f"deleting “{self.old_name}”"
+
+    @property
+    def everywhere(self) -> bool:
+        return self.collection_id is None
 
     # --- Asking ---------------------------------------------------------------------------
 
@@ -2002,6 +2027,48 @@ class CodebookJob(Job):
             transaction.on_commit(job.enqueue)
         return job
 
+    @classmethod
+    def submit_tag_merge(cls, survivor: Tag, others: Sequence[Tag], *, actor) -> list[CodebookJob]:
+        """The admin's merge of ``others`` into ``survivor`` everywhere, one job per tag merged
+        (merge_tags_everywhere, made in batches)."""
+        with transaction.atomic():
+            tags = [survivor, *others]
+            # Locked, so that two requests cannot both find the tags free and both queue.
+            list(Tag.objects.select_for_update().filter(pk__in=[t.pk for t in tags]))
+            check_tags_free(tags)
+            jobs = [
+                cls.objects.create(
+                    user=actor,
+                    action=cls.Action.MERGE,
+                    from_tag=other,
+                    to_tag=survivor,
+                    old_name=other.name,
+                    new_name=survivor.name,
+                    total=TaggedAnnotation.objects.filter(tag=other).count(),
+                )
+                for other in others
+                if other.pk != survivor.pk
+            ]
+            for job in jobs:
+                transaction.on_commit(job.enqueue)
+        return jobs
+
+    @classmethod
+    def submit_tag_reindex(cls, tag: Tag, old_name: str, *, actor) -> CodebookJob:
+        """The admin renamed ``tag`` (already saved): its passages are indexed again under the
+        new name in batches. Call it in the transaction that renames the tag."""
+        job = cls.objects.create(
+            user=actor,
+            action=cls.Action.RENAME,
+            from_tag=tag,
+            to_tag=tag,
+            old_name=old_name,
+            new_name=tag.name,
+            total=TaggedAnnotation.objects.filter(tag=tag).count(),
+        )
+        transaction.on_commit(job.enqueue)
+        return job
+
     def enqueue(self) -> None:
         from annotations.tasks import run_codebook_job  # the task module imports this one
 
@@ -2043,11 +2110,28 @@ class CodebookJob(Job):
             self._begin()
             while self._next_batch():
                 self._check_permission()
+            if self._merged_away_behind_cursor():
+                # A passage given the merged tag meanwhile, behind the cursor: one more pass
+                # (over these few only: the rest no longer carry it) so the tag can go.
+                with transaction.atomic():
+                    self._record_run(cursor=0)
+                while self._next_batch():
+                    self._check_permission()
             self._complete()
         except _Superseded:
             return
 
+    def _merged_away_behind_cursor(self) -> bool:
+        if not self.everywhere or self.from_tag_id in (None, self.to_tag_id):
+            return False
+        return TaggedAnnotation.objects.filter(
+            tag_id=self.from_tag_id, content_object_id__lte=self.cursor
+        ).exists()
+
     def _check_permission(self) -> None:
+        if self.everywhere:
+            self._check_still_staff()
+            return
         # The requester may have lost the role (or the collection been archived) meanwhile.
         if not Collection.objects.writable_by(self.user).filter(pk=self.collection_id).exists():
             if self.done:
@@ -2056,6 +2140,21 @@ class CodebookJob(Job):
                     "changed so far keep their new tags."
                 )
             raise CodebookError(f"Nothing was changed: {NO_LONGER_CURATOR}.")
+
+    def _check_still_staff(self) -> None:
+        # Read afresh: the requester may have left the staff (or lost the permission) meanwhile.
+        user = (
+            type(self.user)
+            ._default_manager.filter(pk=self.user_id, is_active=True, is_staff=True)
+            .first()
+        )
+        if user is None or not user.has_perm("taggit.change_tag"):
+            if self.done:
+                raise CodebookError(
+                    f"Stopped after {self.progress_text}: {NO_LONGER_STAFF}. The passages "
+                    "changed so far keep their new tags."
+                )
+            raise CodebookError(f"Nothing was changed: {NO_LONGER_STAFF}.")
 
     def _code(self, pk: int | None) -> Code:
         code = Code.objects.select_related("tag").filter(pk=pk).first() if pk else None
@@ -2098,10 +2197,14 @@ class CodebookJob(Job):
         """Change the next SCHOLION_CODEBOOK_BATCH_PASSAGES passages; False once none are
         left. Of each batch, only the passages the requester may read change (those kept
         private by others keep their tag, as inline); a case-only rename indexes all again."""
-        rows = TaggedAnnotation.objects.filter(
-            tag_id=self.from_tag_id, content_object__collection_id=self.collection_id
-        )
+        rows = TaggedAnnotation.objects.filter(tag_id=self.from_tag_id)
+        if not self.everywhere:
+            rows = rows.filter(content_object__collection_id=self.collection_id)
         with transaction.atomic():
+            if self.everywhere and self.to_tag_id != self.from_tag_id:
+                # Several merges into one tag take turns, so that a passage carrying two of
+                # the merged tags cannot be given the survivor twice.
+                list(Tag.objects.select_for_update().filter(pk=self.to_tag_id))
             batch = list(
                 rows.filter(content_object_id__gt=self.cursor)
                 .order_by("content_object_id")
@@ -2111,10 +2214,12 @@ class CodebookJob(Job):
             )
             if not batch:
                 return False
-            readable = rows.filter(
-                content_object_id__in=batch,
-                content_object__in=Annotation.objects.visible_to(self.user).values("pk"),
-            )
+            readable = rows.filter(content_object_id__in=batch)
+            if not self.everywhere:
+                # The admin's change reaches every passage, as it does when made at once.
+                readable = readable.filter(
+                    content_object__in=Annotation.objects.visible_to(self.user).values("pk")
+                )
             if self.action == self.Action.DELETE:
                 changed = _untag_passages(readable, self.user)
             elif self.to_tag_id == self.from_tag_id:
@@ -2129,6 +2234,9 @@ class CodebookJob(Job):
 
     def _complete(self) -> None:
         """The codebook's own change, made with the job's outcome in one transaction."""
+        if self.everywhere:
+            self._complete_everywhere()
+            return
         with transaction.atomic():
             code = self._code(self.code_id)
             moved = _passages(self.done)
@@ -2153,6 +2261,31 @@ class CodebookJob(Job):
                 summary = f"Deleted the code “{self.old_name}” and removed it from {moved}."
             if not self._finish(state=self.State.DONE, summary=summary[:700], progress=""):
                 raise _Superseded
+
+    def _complete_everywhere(self) -> None:
+        """The end of an admin's change: a rename is done once its passages are indexed again;
+        a merge's codes follow and the merged tag's page redirects, as when made at once."""
+        moved = _passages(self.done)
+        old, new = self.old_name, self.new_name
+        with transaction.atomic():
+            if self.action == self.Action.RENAME:
+                summary = f"Renamed the tag “{old}” to “{new}”: {moved} indexed again."
+            else:
+                if self.from_tag is not None and self.to_tag is not None:
+                    _merge_codes(self.from_tag, self.to_tag)
+                summary = f"Merged the tag “{old}” into “{new}” everywhere: {moved} moved."
+            if not self._finish(state=self.State.DONE, summary=summary[:700], progress=""):
+                raise _Superseded
+
+
+def check_tags_free(tags: Iterable[Tag]) -> None:
+    """Refuse a change to ``tags`` while the worker changes one of them (CodebookJob)."""
+    job = CodebookJob.objects.active().on_tags(tags).first()
+    if job is not None:
+        raise CodebookError(
+            f"A tag involved is being changed in the background ({job.change}); "
+            "change it again once that is done."
+        )
 
 
 class TagRedirect(models.Model):
@@ -2279,6 +2412,7 @@ def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag], *, actor=None) -
     ``survivor``'s. Return (passages moved, passages that already carried it)."""
     moved = dropped = 0
     with transaction.atomic():
+        check_tags_free([survivor, *others])
         for other in others:
             if other.pk == survivor.pk:
                 continue
@@ -2292,20 +2426,26 @@ def merge_tags_everywhere(survivor: Tag, others: Sequence[Tag], *, actor=None) -
                 )
             ).delete()[0]
             moved += items.update(tag=survivor)
-            for code in Code.objects.filter(tag=other):
-                kept = Code.objects.filter(collection_id=code.collection_id, tag=survivor).first()
-                if kept is None:
-                    code.tag = survivor
-                    code.save(update_fields=["tag"])
-                    continue
-                if kept.parent_id == code.pk:
-                    kept.parent_id = code.parent_id
-                    kept.save(update_fields=["parent"])
-                code.children.exclude(pk=kept.pk).update(parent=kept)
-                code.delete()
-            _retire(other, survivor)
+            _merge_codes(other, survivor)
             _reindex(pks)
     return moved, dropped
+
+
+def _merge_codes(other: Tag, survivor: Tag) -> None:
+    """Once no passage carries ``other``: its codes take ``survivor`` (a codebook that has
+    both keeps ``survivor``'s, with the other's sub-codes under it), and its page redirects."""
+    for code in Code.objects.filter(tag=other):
+        kept = Code.objects.filter(collection_id=code.collection_id, tag=survivor).first()
+        if kept is None:
+            code.tag = survivor
+            code.save(update_fields=["tag"])
+            continue
+        if kept.parent_id == code.pk:
+            kept.parent_id = code.parent_id
+            kept.save(update_fields=["parent"])
+        code.children.exclude(pk=kept.pk).update(parent=kept)
+        code.delete()
+    _retire(other, survivor)
 
 
 # --- Comments: notes on a whole source, and replies -----------------------------------------
